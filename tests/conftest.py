@@ -1,0 +1,30 @@
+"""Fixtures shared by every tier."""
+import logging
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NODE_XML = ROOT / "tests" / "data" / "node.xml"
+
+
+@pytest.fixture
+def test_uri():
+    """A libvirt test-driver URI seeded with the tutorial's host (vm02 running, vm03 shut off).
+
+    The test driver keeps its state inside the connection; the library keeps one
+    connection per URI and process, and this fixture drops it afterwards so every
+    test starts again from the seed.
+    """
+    from saltext_xen import connection
+
+    uri = f"test://{NODE_XML}"
+    connection.forget(uri)
+    yield uri
+    connection.forget(uri)
+
+
+def pytest_unconfigure(config):
+    # Salt's log handlers outlive pytest's streams; without this they print
+    # "--- Logging error ---" tracebacks after the summary line.
+    logging.raiseExceptions = False
