@@ -1,0 +1,340 @@
+"""Guest lifecycle on a libvirt connection: look up, describe and drive domains.
+
+Every action returns what changed in the vocabulary shared with the states:
+``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when the guest was
+already where it was asked to be.
+"""
+import os
+import time
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from saltext_xen.errors import GuestNotFound, InvalidState, XenError
+
+DEFAULT_SAVE_DIR = "/var/lib/xen/save"
+
+_STATE_NAMES = {
+    libvirt.VIR_DOMAIN_NOSTATE: "nostate",
+    libvirt.VIR_DOMAIN_RUNNING: "running",
+    libvirt.VIR_DOMAIN_BLOCKED: "running",  # xm's "b": running, waiting for work
+    libvirt.VIR_DOMAIN_PAUSED: "paused",
+    libvirt.VIR_DOMAIN_SHUTDOWN: "shutting down",
+    libvirt.VIR_DOMAIN_SHUTOFF: "shutoff",
+    libvirt.VIR_DOMAIN_CRASHED: "crashed",
+    libvirt.VIR_DOMAIN_PMSUSPENDED: "suspended",
+}
+LIST_FILTERS = ("all", "active", "running", "paused", "inactive")
+
+
+def state_name(code):
+    """The operator's word for a libvirt domain state code."""
+    return _STATE_NAMES.get(code, "unknown")
+
+
+def lookup(conn, name):
+    """The domain called ``name``, or GuestNotFound naming the URI."""
+    try:
+        return conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            raise GuestNotFound(name, conn.getURI()) from None
+        raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
+
+
+def state_of(dom):
+    """Current state word of ``dom`` (one libvirt call)."""
+    return state_name(dom.state()[0])
+
+
+def list_guests(conn, state="all"):
+    """Sorted guest names, filtered by ``state`` (one of LIST_FILTERS)."""
+    if state not in LIST_FILTERS:
+        raise XenError(f"state filter must be one of {', '.join(LIST_FILTERS)}, got '{state}'")
+    names = []
+    for dom in conn.listAllDomains():
+        word = state_of(dom) if state in ("running", "paused") else None
+        active = dom.isActive()
+        if (
+            state == "all"
+            or (state == "active" and active)
+            or (state == "inactive" and not active)
+            or word == state
+        ):
+            names.append(dom.name())
+    return sorted(names)
+
+
+def _devices(root):
+    disks, nics, graphics = [], [], []
+    for disk in root.findall("./devices/disk"):
+        source = disk.find("source")
+        src = None
+        if source is not None:
+            src = source.get("file") or source.get("dev") or source.get("volume")
+        target = disk.find("target")
+        disks.append(
+            {
+                "device": disk.get("device", "disk"),
+                "source": src,
+                "target": target.get("dev") if target is not None else None,
+                "readonly": disk.find("readonly") is not None,
+            }
+        )
+    for nic in root.findall("./devices/interface"):
+        mac = nic.find("mac")
+        source = nic.find("source")
+        target = nic.find("target")
+        nics.append(
+            {
+                "mac": mac.get("address") if mac is not None else None,
+                "bridge": source.get("bridge") if source is not None else None,
+                "network": source.get("network") if source is not None else None,
+                "vif": target.get("dev") if target is not None else None,
+            }
+        )
+    for gfx in root.findall("./devices/graphics"):
+        port = gfx.get("port")
+        port = int(port) if port and port.isdigit() and int(port) > 0 else None
+        graphics.append(
+            {
+                "type": gfx.get("type"),
+                "port": port,
+                "display": port - 5900 if port and gfx.get("type") == "vnc" else None,
+                "listen": gfx.get("listen"),
+                "autoport": gfx.get("autoport") == "yes",
+            }
+        )
+    return disks, nics, graphics
+
+
+def info(dom, uptimes=None):
+    """What ``xm list -l`` told about one guest, as a plain dict.
+
+    ``uptimes`` maps guest names to seconds (from ``xl uptime``) where Xen is there.
+    """
+    code, maxmem_kib, mem_kib, vcpus, cpu_ns = dom.info()
+    root = ET.fromstring(dom.XMLDesc(0))
+    disks, nics, graphics = _devices(root)
+    dom_id = dom.ID()
+    return {
+        "name": dom.name(),
+        "uuid": dom.UUIDString(),
+        "state": state_name(code),
+        "id": dom_id if dom_id >= 0 else None,
+        "os_type": root.findtext("./os/type"),
+        "memory": mem_kib // 1024,
+        "maxmem": maxmem_kib // 1024,
+        "vcpus": vcpus,
+        "cpu_time": round(cpu_ns / 1e9, 3),
+        "uptime": (uptimes or {}).get(dom.name()),
+        "autostart": bool(dom.autostart()),
+        "persistent": bool(dom.isPersistent()),
+        "disks": disks,
+        "nics": nics,
+        "graphics": graphics,
+    }
+
+
+def host_info(conn):
+    """What ``xm info`` gave: hypervisor, CPUs, memory, guest capabilities."""
+    model, mem_mib, cpus, mhz, nodes, sockets, cores, threads = conn.getInfo()
+    caps = ET.fromstring(conn.getCapabilities())
+    guest_types = sorted(
+        {
+            f"{guest.findtext('os_type')}-{arch.get('name')}"
+            for guest in caps.findall("./guest")
+            for arch in guest.findall("arch")
+        }
+    )
+    return {
+        "uri": conn.getURI(),
+        "hypervisor": conn.getType(),
+        "hypervisor_version": _version(conn.getVersion()),
+        "libvirt_version": _version(conn.getLibVersion()),
+        "hostname": conn.getHostname(),
+        "cpu_model": model,
+        "cpus": cpus,
+        "cpu_mhz": mhz,
+        "numa_nodes": nodes,
+        "sockets": sockets,
+        "cores_per_socket": cores,
+        "threads_per_core": threads,
+        "total_memory": mem_mib,
+        "free_memory": conn.getFreeMemory() // (1024 * 1024),
+        "guest_types": guest_types,
+    }
+
+
+def _version(number):
+    return f"{number // 1000000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+def top(conn, interval=1.0):
+    """Per-guest CPU % and memory, sampled over ``interval`` seconds (like ``xm top``)."""
+    doms = [d for d in conn.listAllDomains() if d.isActive()]
+    first = {d.name(): d.info() for d in doms}
+    start = time.monotonic()
+    time.sleep(interval)
+    elapsed_ns = (time.monotonic() - start) * 1e9
+    rows = {}
+    for dom in doms:
+        name = dom.name()
+        try:
+            code, maxmem_kib, mem_kib, vcpus, cpu_ns = dom.info()
+        except libvirt.libvirtError:
+            continue  # the guest went away between the two samples
+        used = max(cpu_ns - first[name][4], 0)
+        rows[name] = {
+            "state": state_name(code),
+            "cpu_percent": round(100.0 * used / elapsed_ns, 1),
+            "vcpus": vcpus,
+            "memory": mem_kib // 1024,
+            "maxmem": maxmem_kib // 1024,
+        }
+    return rows
+
+
+def _change(name, old, new):
+    return {name: {"old": old, "new": new}}
+
+
+def start(dom):
+    """Boot a shut-off guest (``xm create``)."""
+    old = state_of(dom)
+    if old in ("running", "shutting down"):
+        return {}
+    if old == "paused":
+        raise InvalidState(f"{dom.name()} is paused: resume it instead of starting it")
+    dom.create()
+    return _change(dom.name(), old, state_of(dom))
+
+
+def shutdown(dom, timeout=120, force=False, poll=0.5):
+    """Ask the guest to shut down and wait; destroy it after ``timeout`` only if ``force``."""
+    name = dom.name()
+    old = state_of(dom)
+    if old == "shutoff":
+        return {}
+    if old == "paused":
+        if not force:
+            raise InvalidState(f"{name} is paused and cannot shut down by itself: resume it first, or use force")
+        dom.destroy()
+        return {name: {"old": old, "new": state_of(dom), "via": "destroy (guest was paused)"}}
+    dom.shutdown()
+    deadline = time.monotonic() + timeout
+    while state_of(dom) != "shutoff":
+        if time.monotonic() >= deadline:
+            if not force:
+                raise XenError(
+                    f"{name} did not shut down within {timeout} s; it is still {state_of(dom)} "
+                    "(force=True destroys it after the timeout)"
+                )
+            dom.destroy()
+            return {name: {"old": old, "new": state_of(dom), "via": f"destroy after {timeout} s timeout"}}
+        time.sleep(poll)
+    return {name: {"old": old, "new": "shutoff", "via": "graceful shutdown"}}
+
+
+def reboot(dom):
+    """Ask a running guest to reboot (``xm reboot``)."""
+    old = state_of(dom)
+    if old != "running":
+        raise InvalidState(f"{dom.name()} is {old}: only a running guest can reboot")
+    dom.reboot(0)
+    return _change(dom.name(), old, "rebooted")
+
+
+def destroy(dom):
+    """Pull the plug (``xm destroy``)."""
+    old = state_of(dom)
+    if not dom.isActive():
+        return {}
+    dom.destroy()
+    return _change(dom.name(), old, state_of(dom))
+
+
+def pause(dom):
+    """Freeze a running guest in memory (``xm pause``)."""
+    old = state_of(dom)
+    if old == "paused":
+        return {}
+    if old != "running":
+        raise InvalidState(f"{dom.name()} is {old}: only a running guest can be paused")
+    dom.suspend()
+    return _change(dom.name(), old, state_of(dom))
+
+
+def resume(dom):
+    """Let a paused guest run again (``xm unpause``)."""
+    old = state_of(dom)
+    if old == "running":
+        return {}
+    if old != "paused":
+        raise InvalidState(f"{dom.name()} is {old}: only a paused guest can be resumed")
+    dom.resume()
+    return _change(dom.name(), old, state_of(dom))
+
+
+def save_path(name, path=None):
+    """Where a guest's saved state goes by default, like xendomains did."""
+    return path or os.path.join(DEFAULT_SAVE_DIR, name)
+
+
+def save(dom, path=None, overwrite=False):
+    """Write the running guest's memory to ``path`` and stop it (``xm save``)."""
+    name = dom.name()
+    path = save_path(name, path)
+    old = state_of(dom)
+    if old not in ("running", "paused"):
+        raise InvalidState(f"{name} is {old}: only a running or paused guest can be saved")
+    if os.path.exists(path) and not overwrite:
+        raise XenError(f"{path} already exists: not overwriting a saved guest (overwrite=True replaces it)")
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    dom.save(path)
+    return {name: {"old": old, "new": "saved", "path": path}}
+
+
+def restore(conn, path, keep=False):
+    """Bring a saved guest back (``xm restore``); the save file is removed unless ``keep``."""
+    if not os.path.isfile(path):
+        raise XenError(f"no saved guest at {path}")
+    try:
+        name = ET.fromstring(conn.saveImageGetXMLDesc(path, 0)).findtext("name")
+    except libvirt.libvirtError as exc:
+        raise XenError(f"{path} is not a saved guest: {exc.get_error_message()}") from None
+    try:
+        dom = conn.lookupByName(name)
+        if dom.isActive():
+            raise InvalidState(f"{name} is already running: not restoring {path} over it")
+    except libvirt.libvirtError:
+        pass
+    conn.restore(path)
+    if not keep:
+        os.unlink(path)
+    return {name: {"old": "saved", "new": state_of(lookup(conn, name)), "path": path}}
+
+
+def rename(dom, new_name):
+    """Give a shut-off guest a new name (``xm rename``)."""
+    old_name = dom.name()
+    if dom.isActive():
+        raise InvalidState(f"{old_name} is {state_of(dom)}: shut it off before renaming it")
+    if old_name == new_name:
+        return {}
+    try:
+        dom.rename(new_name, 0)
+    except libvirt.libvirtError as exc:
+        raise XenError(f"cannot rename {old_name} to {new_name}: {exc.get_error_message()}") from None
+    return {old_name: {"old": old_name, "new": new_name}}
+
+
+def set_autostart(dom, enable=True):
+    """Mark the guest to start with the host, or unmark it (``virsh autostart [--disable]``)."""
+    old = bool(dom.autostart())
+    if old == bool(enable):
+        return {}
+    if not dom.isPersistent():
+        raise InvalidState(f"{dom.name()} is transient: define it before marking it to autostart")
+    dom.setAutostart(1 if enable else 0)
+    return {dom.name(): {"old": {"autostart": old}, "new": {"autostart": bool(enable)}}}
