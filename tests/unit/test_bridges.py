@@ -1,0 +1,228 @@
+"""Bridge plans from a described host: order of steps, undo, validation, removal, topology."""
+import pytest
+
+from saltext_xen import bridges
+
+
+def link(kind=None, master=None, mtu=1500, up=True, carrier=True, mac="52:54:00:00:00:01", **extra):
+    entry = {"kind": kind, "master": master, "mtu": mtu, "up": up, "carrier": carrier, "mac": mac}
+    if kind == "bridge":
+        entry.setdefault("stp", False)
+        entry.setdefault("forward_delay", 0)
+    entry.update(extra)
+    return entry
+
+
+def host(links, addrs=None, routes=None):
+    return {"links": links, "addrs": addrs or {}, "routes": routes or []}
+
+
+def tutorial_host():
+    """dom0 before: eth0 holds 192.168.0.10/24 and the default route."""
+    return host(
+        {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(mac="00:1e:c9:aa:bb:cc"), "eth1": link(mac="00:1e:c9:aa:bb:cd")},
+        {"eth0": ["192.168.0.10/24"], "eth1": []},
+        [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}],
+    )
+
+
+def spec(**data):
+    out, problems = bridges.validate(data)
+    assert problems == []
+    return out
+
+
+def cmds(steps):
+    return [" ".join(s["cmd"]) for s in steps]
+
+
+def test_bridge_over_nic_keeps_connectivity_order():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr0", nic="eth0"))
+    assert cmds(steps) == [
+        "ip link add name xenbr0 address 00:1e:c9:aa:bb:cc type bridge stp_state 0 forward_delay 0",
+        "ip link set dev xenbr0 up",
+        "ip addr add 192.168.0.10/24 dev xenbr0",
+        "ip link set dev eth0 master xenbr0",
+        "ip -4 route replace default via 192.168.0.254 dev xenbr0",
+        "ip addr del 192.168.0.10/24 dev eth0",
+    ]
+
+
+def test_every_step_but_bring_up_of_a_new_bridge_has_an_undo():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr0", nic="eth0"))
+    undos = [" ".join(s["undo"]) if s["undo"] else None for s in steps]
+    assert undos == [
+        "ip link del xenbr0",
+        None,
+        "ip addr del 192.168.0.10/24 dev xenbr0",
+        "ip link set dev eth0 nomaster",
+        "ip -4 route replace default via 192.168.0.254 dev eth0",
+        "ip addr add 192.168.0.10/24 dev eth0",
+    ]
+
+
+def test_bridge_already_as_wanted_plans_nothing():
+    state = host(
+        {"eth0": link(master="xenbr0"), "xenbr0": link(kind="bridge")},
+        {"xenbr0": ["192.168.0.10/24"], "eth0": []},
+        [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254"}],
+    )
+    assert bridges.plan(state, spec(name="xenbr0", nic="eth0")) == []
+
+
+def test_host_only_bridge_with_address_stp_and_mtu():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr9", stp=True, forward_delay=4, mtu=9000,
+                                               addresses=["10.99.0.1/24"]))
+    assert cmds(steps) == [
+        "ip link add name xenbr9 type bridge stp_state 1 forward_delay 400",
+        "ip link set dev xenbr9 up",
+        "ip addr add 10.99.0.1/24 dev xenbr9",
+        "ip link set dev xenbr9 mtu 9000",
+    ]
+
+
+def test_vlan_sub_interface_is_created_and_bridged():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr10", nic="eth1", vlan=10))
+    assert cmds(steps) == [
+        "ip link add name xenbr10 address 00:1e:c9:aa:bb:cd type bridge stp_state 0 forward_delay 0",
+        "ip link add link eth1 name eth1.10 type vlan id 10",
+        "ip link set dev xenbr10 up",
+        "ip link set dev eth1.10 up",
+        "ip link set dev eth1.10 master xenbr10",
+    ]
+
+
+def test_turning_stp_off_sets_the_delay_after_stp_is_off():
+    state = host({"xenbr0": link(kind="bridge", stp=True, forward_delay=15)})
+    steps = bridges.plan(state, spec(name="xenbr0"))
+    assert cmds(steps) == [
+        "ip link set dev xenbr0 type bridge stp_state 0",
+        "ip link set dev xenbr0 type bridge forward_delay 0",
+    ]
+    steps = bridges.plan(host({"xenbr0": link(kind="bridge")}), spec(name="xenbr0", stp=True, forward_delay=2))
+    assert cmds(steps) == [
+        "ip link set dev xenbr0 type bridge forward_delay 200",
+        "ip link set dev xenbr0 type bridge stp_state 1",
+    ]
+
+
+def test_nic_in_another_bridge_is_refused():
+    state = tutorial_host()
+    state["links"]["eth0"]["master"] = "br-other"
+    state["links"]["br-other"] = link(kind="bridge")
+    with pytest.raises(bridges.BridgeError, match="eth0 is already a port of br-other"):
+        bridges.plan(state, spec(name="xenbr0", nic="eth0"))
+
+
+def test_missing_nic_is_named():
+    with pytest.raises(bridges.BridgeError, match="NIC eth7 does not exist"):
+        bridges.plan(tutorial_host(), spec(name="xenbr0", nic="eth7"))
+
+
+def test_validation_names_every_problem_with_its_key_path():
+    _, problems = bridges.validate({"name": "a-name-far-too-long", "vlan": 5000, "stp": "yes",
+                                    "forward_delay": 99, "mtu": 10, "addresses": ["10.0.0.1", "bogus"],
+                                    "colour": "blue"}, path="xen:bridges:x")
+    text = "\n".join(problems)
+    for key in ("xen:bridges:x.name", "xen:bridges:x.vlan", "xen:bridges:x.stp", "xen:bridges:x.forward_delay",
+                "xen:bridges:x.mtu", "xen:bridges:x.addresses[0]", "xen:bridges:x.addresses[1]",
+                "xen:bridges:x.colour"):
+        assert key in text
+    _, problems = bridges.validate({"name": "xenbr0", "stp": True, "forward_delay": 0})
+    assert problems == ["bridge.forward_delay: with stp on the kernel needs 2 to 30 seconds, got 0"]
+
+
+def test_removal_refused_while_guests_use_the_bridge_unless_forced():
+    state = host({"eth0": link(master="xenbr0"), "vif3.0": link(master="xenbr0"), "xenbr0": link(kind="bridge")},
+                 {"xenbr0": ["192.168.0.10/24"]},
+                 [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254"}])
+    with pytest.raises(bridges.BridgeInUse) as err:
+        bridges.plan_remove(state, "xenbr0", guests=["vm03"])
+    assert err.value.guests == ["vif3.0", "vm03"]
+    steps = bridges.plan_remove(state, "xenbr0", guests=["vm03"], force=True)
+    assert cmds(steps) == [
+        "ip addr add 192.168.0.10/24 dev eth0",
+        "ip link set dev eth0 nomaster",
+        "ip -4 route replace default via 192.168.0.254 dev eth0",
+        "ip link set dev vif3.0 nomaster",
+        "ip link del xenbr0",
+    ]
+    assert bridges.plan_remove(state, "xenbr7") == []
+
+
+class FakeRunner:
+    """Records commands; fails the ones containing ``fail_on``."""
+
+    def __init__(self, fail_on=None):
+        self.calls = []
+        self.fail_on = fail_on
+
+    def __call__(self, argv):
+        self.calls.append(" ".join(argv))
+        if self.fail_on and self.fail_on in " ".join(argv):
+            return {"retcode": 2, "stdout": "", "stderr": "RTNETLINK answers: Operation not permitted"}
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+def test_failed_step_rolls_back_newest_first():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr0", nic="eth0"))
+    runner = FakeRunner(fail_on="route replace default via 192.168.0.254 dev xenbr0")
+    with pytest.raises(bridges.BridgeError, match="everything done before was undone"):
+        bridges.apply(steps, runner, netns="t1")
+    assert runner.calls[-3:] == [
+        "ip netns exec t1 ip link set dev eth0 nomaster",
+        "ip netns exec t1 ip addr del 192.168.0.10/24 dev xenbr0",
+        "ip netns exec t1 ip link del xenbr0",
+    ]
+
+
+def test_bridge_that_does_not_come_up_is_rolled_back():
+    steps = bridges.plan(tutorial_host(), spec(name="xenbr0", nic="eth0"))
+    runner = FakeRunner()
+    with pytest.raises(bridges.BridgeError, match="did not come up: no carrier"):
+        bridges.apply(steps, runner, verify=lambda: "no carrier", timeout=0, sleep=lambda _s: None)
+    assert runner.calls[len(steps):] == [
+        "ip addr add 192.168.0.10/24 dev eth0",
+        "ip -4 route replace default via 192.168.0.254 dev eth0",
+        "ip link set dev eth0 nomaster",
+        "ip addr del 192.168.0.10/24 dev xenbr0",
+        "ip link del xenbr0",
+    ]
+
+
+def test_parse_reads_ip_json():
+    links = [
+        {"ifname": "eth0", "flags": ["BROADCAST", "UP", "LOWER_UP"], "mtu": 1500, "master": "xenbr0",
+         "address": "00:1e:c9:aa:bb:cc", "linkinfo": {"info_slave_kind": "bridge"}},
+        {"ifname": "xenbr0", "flags": ["UP", "LOWER_UP"], "mtu": 1500, "address": "00:1e:c9:aa:bb:cc",
+         "linkinfo": {"info_kind": "bridge", "info_data": {"stp_state": 1, "forward_delay": 1500}}},
+        {"ifname": "eth1.10", "flags": [], "mtu": 1500, "link": "eth1", "address": "00:1e:c9:aa:bb:cd",
+         "linkinfo": {"info_kind": "vlan", "info_data": {"id": 10}}},
+    ]
+    addrs = [{"ifname": "xenbr0", "addr_info": [
+        {"family": "inet", "local": "192.168.0.10", "prefixlen": 24, "scope": "global"},
+        {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"}]}]
+    routes = [{"dst": "default", "gateway": "192.168.0.254", "dev": "xenbr0", "flags": []},
+              {"dst": "192.168.0.0/24", "dev": "xenbr0", "protocol": "kernel", "scope": "link"}]
+    state = bridges.parse(links, addrs, routes, [])
+    assert state["links"]["xenbr0"]["stp"] is True and state["links"]["xenbr0"]["forward_delay"] == 15
+    assert state["links"]["eth1.10"]["vlan"] == 10 and state["links"]["eth1.10"]["parent"] == "eth1"
+    assert state["addrs"] == {"xenbr0": ["192.168.0.10/24"]}
+    assert state["routes"] == [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254"}]
+
+
+def test_topology_reads_like_the_tutorial():
+    state = host({"peth0": link(master="xenbr0"), "vif1.0": link(master="xenbr0"), "vif1.1": link(master="virbr0"),
+                  "xenbr0": link(kind="bridge"), "virbr0": link(kind="bridge")})
+    guests = [{"name": "vm02", "domid": 1, "nics": [
+        {"mac": "00:16:3e:02:00:01", "bridge": "xenbr0"},
+        {"mac": "00:16:3e:02:00:02", "network": "default"}]},
+        {"name": "vm03", "domid": None, "nics": [{"mac": "00:16:3e:03:00:01", "bridge": "xenbr0"}]}]
+    topo = bridges.topology(state, guests, networks={"default": "virbr0"})
+    assert topo["lines"] == [
+        "vm02 nic0 00:16:3e:02:00:01 -> vif1.0 -> xenbr0 -> peth0",
+        "vm02 nic1 00:16:3e:02:00:02 -> vif1.1 -> virbr0 [network default] -> (no physical NIC)",
+        "vm03 nic0 00:16:3e:03:00:01 -> (not running) -> xenbr0 -> peth0",
+    ]
+    assert topo["bridges"]["xenbr0"]["uplinks"] == ["peth0"]
+    assert [g["guest"] for g in topo["bridges"]["xenbr0"]["guests"]] == ["vm02", "vm03"]
