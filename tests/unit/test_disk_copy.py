@@ -1,0 +1,217 @@
+"""Disk copies: holes stay holes, the copy is checked, failures leave nothing behind.
+
+Real sparse files, real loop devices (as stand-ins for LVs: a loop device over a
+sparse file deallocates on hole punching like a thin LV), a real XFS for reflink.
+"""
+import contextlib
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saltext_xen import disk_copy, disk_image
+
+MIB = 1024 * 1024
+is_root = os.geteuid() == 0
+needs_loop = pytest.mark.skipif(
+    not (is_root and shutil.which("losetup") and os.path.exists("/dev/loop-control")),
+    reason="needs root and loop devices (losetup, /dev/loop-control)",
+)
+
+
+def write_at(path, offset, data):
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(data)
+
+
+def sparse_image(path, size, chunks):
+    """A sparse file of ``size`` bytes with ``{offset: bytes}`` written into it."""
+    disk_image.create(str(path), size)
+    for offset, data in chunks.items():
+        write_at(path, offset, data)
+    return str(path)
+
+
+@contextlib.contextmanager
+def loop_device(backing):
+    dev = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=False)
+
+
+@contextlib.contextmanager
+def mounted(fstype, image, mountpoint, size="300M", mkfs=None):
+    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    if mkfs:
+        subprocess.run(mkfs + [str(image)], check=True, capture_output=True)
+    os.makedirs(mountpoint, exist_ok=True)
+    args = ["mount", "-o", "loop", str(image), str(mountpoint)]
+    if fstype == "tmpfs":
+        args = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)]
+    res = subprocess.run(args, capture_output=True, text=True)
+    if res.returncode:
+        pytest.skip(f"cannot mount {fstype} here: {res.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+
+
+def test_sparse_copy_keeps_holes_and_bytes(tmp_path):
+    src = sparse_image(tmp_path / "vm03.img", 1024 * MIB,
+                       {0: b"MBR" * 1000, 300 * MIB: os.urandom(3 * MIB), 1024 * MIB - 5: b"tail!"})
+    dst = str(tmp_path / "newvm03.img")
+    seen = []
+    got = disk_copy.copy(src, dst, progress=lambda done, total: seen.append((done, total)))
+    assert got["verified"] is True
+    assert got["size"] == os.path.getsize(dst) == 1024 * MIB
+    assert got["method"] in ("reflink", "extents (copy_file_range)", "extents (sendfile)",
+                             "extents (read/write)")
+    assert disk_image.allocated(dst) <= disk_image.allocated(src) + 64 * 1024
+    assert disk_image.allocated(dst) < 8 * MIB
+    assert subprocess.run(["cmp", src, dst], check=False).returncode == 0
+    assert seen and seen[-1][0] == seen[-1][1]
+
+
+def test_two_terabyte_sparse_image_copies_in_kilobytes(tmp_path):
+    src = sparse_image(tmp_path / "newvm-1.img", 2 * 1000**4, {1000**4: b"data in the middle"})
+    dst = str(tmp_path / "copy.img")
+    got = disk_copy.copy(src, dst)
+    assert got["verified"]
+    assert os.path.getsize(dst) == 2 * 1000**4
+    assert disk_image.allocated(dst) < MIB
+
+
+def test_existing_target_is_refused_and_both_untouched(tmp_path):
+    src = sparse_image(tmp_path / "a.img", MIB, {0: b"source"})
+    dst = tmp_path / "b.img"
+    dst.write_bytes(b"someone's data")
+    with pytest.raises(disk_copy.CopyError, match="already exists"):
+        disk_copy.copy(src, str(dst))
+    assert dst.read_bytes() == b"someone's data"
+    with open(src, "rb") as fh:
+        assert fh.read(6) == b"source"
+
+
+def test_missing_source_is_named(tmp_path):
+    with pytest.raises(disk_copy.CopyError, match="does not exist"):
+        disk_copy.copy(str(tmp_path / "nope.img"), str(tmp_path / "b.img"))
+    assert not (tmp_path / "b.img").exists()
+
+
+def test_interrupted_copy_removes_partial_target(tmp_path):
+    src = sparse_image(tmp_path / "a.img", 64 * MIB, {0: os.urandom(40 * MIB)})
+    dst = tmp_path / "b.img"
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        disk_copy.copy(src, str(dst), progress=interrupt)
+    assert not dst.exists()
+    assert os.path.getsize(src) == 64 * MIB
+
+
+@pytest.mark.skipif(not is_root, reason="mounting a small tmpfs needs root")
+def test_full_target_filesystem_fails_cleanly(tmp_path):
+    src = sparse_image(tmp_path / "a.img", 64 * MIB, {0: os.urandom(8 * MIB)})
+    with mounted("tmpfs", None, tmp_path / "small", size="2M") as mnt:
+        dst = mnt / "b.img"
+        with pytest.raises(disk_copy.CopyError, match="No space left") as err:
+            disk_copy.copy(src, str(dst))
+        assert "partial copy was removed" in str(err.value)
+        assert not dst.exists()
+
+
+def test_verify_names_the_differing_range(tmp_path):
+    a = sparse_image(tmp_path / "a.img", 32 * MIB, {MIB: b"x" * 100})
+    b = sparse_image(tmp_path / "b.img", 32 * MIB, {MIB: b"x" * 99 + b"y"})
+    with pytest.raises(disk_copy.VerifyError, match="differs .* between bytes"):
+        disk_copy.verify(a, b)
+    c = sparse_image(tmp_path / "c.img", 32 * MIB, {20 * MIB: b"only here"})
+    with pytest.raises(disk_copy.VerifyError):
+        disk_copy.verify(a, c)
+
+
+def test_data_extents_skip_holes(tmp_path):
+    src = sparse_image(tmp_path / "a.img", 100 * MIB, {10 * MIB: b"z" * MIB})
+    fd = os.open(src, os.O_RDONLY)
+    try:
+        extents = list(disk_copy.data_extents(fd, 100 * MIB))
+    finally:
+        os.close(fd)
+    assert sum(e - s for s, e in extents) <= 2 * MIB
+    assert all(s <= 10 * MIB and e >= 11 * MIB for s, e in extents)
+
+
+@needs_loop
+def test_copy_into_block_device_punches_holes_and_hides_old_data(tmp_path):
+    src = sparse_image(tmp_path / "vm.img", 64 * MIB, {0: b"boot", 40 * MIB: b"data" * 1000})
+    backing = tmp_path / "lv-backing.img"
+    backing.write_bytes(b"\xee" * (80 * MIB))  # an "LV" full of old data, larger than the source
+    with loop_device(backing) as dev:
+        got = disk_copy.copy(src, dev)
+        assert got["verified"]
+        with open(dev, "rb") as fh:
+            assert fh.read(4) == b"boot"
+            fh.seek(20 * MIB)
+            assert fh.read(MIB) == bytes(MIB)  # old data is gone where the source has a hole
+    # The loop device passed the hole punching to its backing file: it became sparse.
+    assert disk_image.allocated(str(backing)) < 40 * MIB
+
+
+@needs_loop
+def test_block_device_source_to_file_skips_zero_chunks(tmp_path):
+    backing = sparse_image(tmp_path / "lv.img", 128 * MIB, {64 * MIB: os.urandom(MIB)})
+    dst = str(tmp_path / "vm.img")
+    with loop_device(backing) as dev:
+        got = disk_copy.copy(dev, dst)
+    assert got["verified"] and got["method"] == "read, zeros skipped"
+    assert os.path.getsize(dst) == 128 * MIB
+    assert disk_image.allocated(dst) <= 2 * disk_copy.CHUNK
+    with open(dst, "rb") as a, open(backing, "rb") as b:
+        assert a.read() == b.read()
+
+
+@needs_loop
+def test_block_target_smaller_than_source_is_refused(tmp_path):
+    src = sparse_image(tmp_path / "vm.img", 64 * MIB, {0: b"x"})
+    backing = sparse_image(tmp_path / "small.img", 32 * MIB, {0: b"keep me"})
+    with loop_device(backing) as dev:
+        with pytest.raises(disk_copy.CopyError, match="is smaller than"):
+            disk_copy.copy(src, dev)
+    with open(backing, "rb") as fh:
+        assert fh.read(7) == b"keep me"
+
+
+@pytest.mark.skipif(not (is_root and shutil.which("mkfs.xfs")), reason="needs root and mkfs.xfs")
+def test_reflink_on_xfs_shares_blocks(tmp_path):
+    with mounted("xfs", tmp_path / "xfs.img", tmp_path / "xfs", mkfs=["mkfs.xfs", "-q"]) as mnt:
+        src = sparse_image(mnt / "vm.img", 512 * MIB, {0: os.urandom(50 * MIB)})
+        before = os.statvfs(mnt)
+        got = disk_copy.copy(src, str(mnt / "clone.img"))
+        after = os.statvfs(mnt)
+        assert got["method"] == "reflink" and got["verified"]
+        used = (before.f_bfree - after.f_bfree) * before.f_frsize
+        assert used < 5 * MIB  # shared blocks, not another 50 MiB
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 63), st.binary(min_size=1, max_size=5000)), max_size=6))
+def test_any_layout_round_trips(writes):
+    with tempfile.TemporaryDirectory() as tmp:
+        src = sparse_image(os.path.join(tmp, "a.img"), 64 * 65536,
+                           {block * 65536: data for block, data in writes})
+        dst = os.path.join(tmp, "b.img")
+        disk_copy.copy(src, dst)
+        with open(src, "rb") as a, open(dst, "rb") as b:
+            assert a.read() == b.read()
