@@ -6,6 +6,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NODE_XML = ROOT / "tests" / "data" / "node.xml"
+TEST_URI = f"test://{NODE_XML}"
 
 
 @pytest.fixture
@@ -13,15 +14,14 @@ def test_uri():
     """A libvirt test-driver URI seeded with the tutorial's host (vm02 running, vm03 shut off).
 
     The test driver keeps its state inside the connection; the library keeps one
-    connection per URI and process, and this fixture drops it afterwards so every
-    test starts again from the seed.
+    connection per URI and process, and this fixture drops it before and after
+    the test so every test starts again from the seed.
     """
     from saltext_xen import connection
 
-    uri = f"test://{NODE_XML}"
-    connection.forget(uri)
-    yield uri
-    connection.forget(uri)
+    connection.forget(TEST_URI)
+    yield TEST_URI
+    connection.forget(TEST_URI)
 
 
 def pytest_unconfigure(config):

@@ -1,34 +1,40 @@
-"""Functional tier: the project's modules through Salt's real loader."""
+"""Functional tier: the project's modules through Salt's real loader.
+
+The loaders are built once per session (building them costs seconds); each
+test still starts from the seeded test-driver host because ``modules`` and
+``states`` depend on the function-scoped ``test_uri`` fixture.
+"""
 import pytest
 from saltfactories.utils.functional import Loaders
 
 from tests.conftest import ROOT
+from tests.conftest import TEST_URI
 
 
-@pytest.fixture
-def minion_opts(tmp_path, test_uri):
+@pytest.fixture(scope="session")
+def minion_opts(tmp_path_factory):
     """Minion options that load _modules/_states/_utils from this checkout."""
     import salt.config
 
+    tmp = tmp_path_factory.mktemp("minion")
     opts = salt.config.minion_config(None)
     opts.update(
         {
             "id": "xen-functional",
             "file_client": "local",
-            "cachedir": str(tmp_path / "cache"),
-            "pki_dir": str(tmp_path / "pki"),
-            "sock_dir": str(tmp_path / "sock"),
-            "extension_modules": str(tmp_path / "extmods"),
+            "cachedir": str(tmp / "cache"),
+            "pki_dir": str(tmp / "pki"),
+            "sock_dir": str(tmp / "sock"),
+            "extension_modules": str(tmp / "extmods"),
             "module_dirs": [str(ROOT)],
-            "utils_dirs": [str(ROOT / "_utils")],
             "file_roots": {"base": [str(ROOT / "salt")]},
-            "xen": {"libvirt": {"uri": test_uri}},
+            "xen": {"libvirt": {"uri": TEST_URI}},
         }
     )
     return opts
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def loaders(minion_opts):
     """Salt's loaders (``loaders.modules``, ``loaders.states``) for this checkout."""
     loaders = Loaders(minion_opts)
@@ -37,10 +43,10 @@ def loaders(minion_opts):
 
 
 @pytest.fixture
-def modules(loaders):
+def modules(loaders, test_uri):
     return loaders.modules
 
 
 @pytest.fixture
-def states(loaders):
+def states(loaders, test_uri):
     return loaders.states
