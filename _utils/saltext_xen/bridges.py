@@ -547,3 +547,27 @@ def topology(state, guests, networks=None):
             hops.append(", ".join(uplinks) if uplinks else "(no physical NIC)")
             lines.append(" -> ".join(hops))
     return {"bridges": result, "lines": lines}
+
+
+# ---------------------------------------------------------------- what the bridge ends up with
+
+
+def addresses_after(state, spec):
+    """The addresses the bridge holds once ``spec`` is applied (what persistence must write)."""
+    if spec.get("addresses") is not None:
+        return list(spec["addresses"])
+    name, port = spec["name"], port_of(spec)
+    have = list(state["addrs"].get(name, [])) if name in state["links"] else []
+    if port and port in state["links"]:
+        have += [a for a in state["addrs"].get(port, []) if a not in have]
+    return have
+
+
+def gateways_after(state, spec):
+    """``(ipv4 gateway, ipv6 gateway)`` of the default routes that end up on the bridge."""
+    devs = {spec["name"], port_of(spec)}
+    found = {4: None, 6: None}
+    for route in state["routes"]:
+        if route["dst"] == "default" and route["dev"] in devs and route.get("gateway") and not found[route["family"]]:
+            found[route["family"]] = route["gateway"]
+    return found[4], found[6]

@@ -1,0 +1,319 @@
+"""Networking for Xen hosts: bridges over physical NICs, libvirt networks, and who sits where.
+
+Bridges are made with ``ip`` (iproute2) commands run through ``cmd.run_all``;
+``netns`` runs them inside ``ip netns exec NETNS`` (for trying things out, and
+for the tests). libvirt networks use the connection at ``xen:libvirt:uri``.
+"""
+from saltext_xen import bridge_persist
+from saltext_xen import bridges
+from saltext_xen import connection
+from saltext_xen import libvirt_networks
+from saltext_xen import network_xml as netspec
+from saltext_xen import saltglue
+from saltext_xen.errors import XenError
+
+__virtualname__ = "xen_net"
+
+
+def __virtual__():
+    if not connection.available():
+        return False, f"xen_net: {connection.MISSING_REASON}"
+    return __virtualname__
+
+
+def _conn():
+    return saltglue.conn_from(__salt__)
+
+
+def _runner(argv):
+    return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
+
+
+def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses):
+    spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
+                                       "forward_delay": forward_delay, "mtu": mtu, "addresses": addresses},
+                                      path=name or "bridge")
+    if problems:
+        raise XenError("; ".join(problems))
+    return spec
+
+
+@saltglue.plain_errors
+def bridge_list(netns=None):
+    """
+    The host's bridges with their physical ports, guest ports (vifD.N), STP,
+    forward delay, MTU and addresses.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_list
+    """
+    return bridges.bridges(bridges.read(_runner, netns))
+
+
+@saltglue.plain_errors
+def bridge_info(name, netns=None):
+    """
+    One bridge as in ``bridge_list``, or None when there is no such bridge.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_info xenbr0
+    """
+    return bridges.bridges(bridges.read(_runner, netns)).get(name)
+
+
+@saltglue.plain_errors
+def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None):
+    """
+    The ``ip`` steps that would make bridge ``name`` as asked, in the order they
+    would run, without running them. An empty list: nothing to do.
+
+    name
+        the bridge, like ``xenbr0``
+    nic
+        the physical NIC to put under it (its addresses and routes move to the
+        bridge); leave out for a host-only bridge
+    vlan
+        VLAN id: the bridge goes over the sub-interface ``NIC.VLAN``
+    stp / forward_delay
+        spanning tree (default off) and forward delay in seconds (default 0, 15 with STP)
+    mtu
+        MTU for the NIC and the bridge
+    addresses
+        list of ``address/prefix`` for the bridge (default: what the NIC has)
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_plan xenbr1 nic=eth1
+    """
+    spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
+    return bridges.describe(bridges.plan(bridges.read(_runner, netns), spec))
+
+
+@saltglue.plain_errors
+def bridge_create(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None):
+    """
+    Make (or adjust) bridge ``name`` now, moving the NIC's addresses and routes
+    to it without cutting the host off; if a step fails or the bridge does not
+    come up, everything done is undone. Not persistent: use the
+    ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``;
+    returns the steps done.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_create xenbr1 nic=eth1
+    """
+    spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
+    return bridges.ensure(spec, _runner, netns=netns)["steps"]
+
+
+@saltglue.plain_errors
+def bridge_users(name):
+    """
+    The guests with a NIC on bridge ``name`` (directly or through a libvirt network).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_users xenbr0
+    """
+    return libvirt_networks.guests_using(_conn(), name)
+
+
+@saltglue.plain_errors
+def bridge_delete(name, force=False, netns=None):
+    """
+    Remove bridge ``name``, giving its addresses and routes back to its NIC.
+    Refused while guests use it (the error lists them) unless ``force=True``.
+    Not persistent: use the ``xen_net.bridge_absent`` state for that.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_delete xenbr1
+    """
+    return bridges.remove(name, _runner, netns=netns, guests=libvirt_networks.guests_using(_conn(), name),
+                          force=force)
+
+
+@saltglue.plain_errors
+def bridge_config(name, style, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None,
+                  gateway=None, dhcp=False):
+    """
+    The files that keep bridge ``name`` across reboots, as text, without writing them.
+
+    style
+        ``ifupdown`` (Debian), ``ifcfg-rhel``, ``nm-keyfile`` (NetworkManager) or ``ifcfg-suse``
+    gateway / dhcp
+        the default gateway for static addresses, or ``dhcp=True`` for a bridge
+        that asks DHCP for its address
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.bridge_config xenbr0 ifupdown nic=eth0 addresses='[192.168.0.10/24]' gateway=192.168.0.254
+    """
+    spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
+    return {path: text for path, (text, _mode) in bridge_persist.render(style, spec, gateway=gateway,
+                                                                        dhcp=dhcp).items()}
+
+
+@saltglue.plain_errors
+def network_list():
+    """
+    The libvirt networks: running or not, autostart, bridge and forward mode.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_list
+    """
+    return libvirt_networks.list_all(_conn())
+
+
+@saltglue.plain_errors
+def network_info(name):
+    """
+    One libvirt network as a spec (forward, bridge, ipv4/ipv6 with DHCP ranges and
+    hosts, dns) plus whether it runs and starts by itself; None when missing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_info default
+    """
+    return libvirt_networks.read(_conn(), name)
+
+
+@saltglue.plain_errors
+def network_xml(name, **spec):
+    """
+    The libvirt XML the given spec makes, after checking it (nothing is defined).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_xml virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+    """
+    spec = {k: v for k, v in spec.items() if not k.startswith("__")}
+    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(_conn(), name))
+    if problems:
+        raise XenError("; ".join(problems))
+    return netspec.to_xml(wanted)
+
+
+@saltglue.plain_errors
+def network_define(name, start=False, **spec):
+    """
+    Define (or redefine) libvirt network ``name`` from a spec; see
+    ``xen_net.network_xml``. ``autostart=True`` makes it start with libvirtd,
+    ``start=True`` starts it now. Returns the network's new info.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_define virbr1 bridge=virbr1 autostart=True start=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+    """
+    spec = {k: v for k, v in spec.items() if not k.startswith("__")}
+    conn = _conn()
+    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(conn, name))
+    if problems:
+        raise XenError("; ".join(problems))
+    libvirt_networks.define(conn, wanted)
+    libvirt_networks.set_autostart(conn, name, wanted["autostart"])
+    if start:
+        libvirt_networks.start(conn, name)
+    return libvirt_networks.read(conn, name)
+
+
+@saltglue.plain_errors
+def network_start(name):
+    """
+    Start libvirt network ``name``; True when it was stopped.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_start virbr1
+    """
+    return libvirt_networks.start(_conn(), name)
+
+
+@saltglue.plain_errors
+def network_stop(name):
+    """
+    Stop libvirt network ``name``; True when it was running.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_stop virbr1
+    """
+    return libvirt_networks.stop(_conn(), name)
+
+
+@saltglue.plain_errors
+def network_autostart(name, enable=True):
+    """
+    Make network ``name`` start with libvirtd (or not), without restarting libvirtd.
+    True when that changed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_autostart virbr1
+        salt '*' xen_net.network_autostart virbr1 enable=False
+    """
+    return libvirt_networks.set_autostart(_conn(), name, enable)
+
+
+@saltglue.plain_errors
+def network_undefine(name):
+    """
+    Stop and remove libvirt network ``name``; True when there was one.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.network_undefine virbr1
+    """
+    return libvirt_networks.undefine(_conn(), name)
+
+
+@saltglue.plain_errors
+def topology(netns=None):
+    """
+    Which guest NIC (vifD.N) sits on which bridge and which physical NIC, like
+    the tutorial's diagram. ``lines`` reads
+    ``vm02 nic0 00:16:3e:02:00:01 -> vif1.0 -> xenbr0 -> eth0``; ``bridges``
+    holds the same per bridge.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_net.topology
+    """
+    conn = _conn()
+    return bridges.topology(bridges.read(_runner, netns), libvirt_networks.guest_nics(conn),
+                            libvirt_networks.network_bridges(conn))

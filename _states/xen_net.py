@@ -1,0 +1,383 @@
+"""States for Xen networking: bridges over physical NICs and libvirt networks.
+
+.. code-block:: yaml
+
+    xen-net-bridge-xenbr0-present:
+      xen_net.bridge_present:
+        - name: xenbr0
+        - nic: eth0
+
+    xen-net-network-virbr1-running:
+      xen_net.network_running:
+        - name: virbr1
+        - bridge: virbr1
+        - autostart: true
+        - ipv4:
+            address: 192.168.123.1/24
+            dhcp:
+              - 192.168.123.2-192.168.123.254
+"""
+from saltext_xen import bridge_persist
+from saltext_xen import bridges
+from saltext_xen import connection
+from saltext_xen import libvirt_networks
+from saltext_xen import network_xml as netspec
+from saltext_xen import saltglue
+from saltext_xen.errors import XenError
+
+__virtualname__ = "xen_net"
+
+
+def __virtual__():
+    if not connection.available():
+        return False, f"xen_net: {connection.MISSING_REASON}"
+    return __virtualname__
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _runner(argv):
+    return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
+
+
+def _style(persist, problems):
+    """The persistence style: the argument, else ``xen:network:persist``, else the OS family's usual one."""
+    if persist is False:
+        return None
+    if persist in (None, True):
+        persist = __salt__["config.get"]("xen:network:persist", None)
+    if persist in (None, True, ""):
+        persist = bridge_persist.style_for(__grains__.get("os_family"), __grains__.get("osmajorrelease"))
+        if persist is None:
+            problems.append(f"persist: no known network configuration style for os_family "
+                            f"{__grains__.get('os_family')!r}; set persist to one of "
+                            f"{', '.join(bridge_persist.STYLES)} or to false")
+            return None
+    if persist not in bridge_persist.STYLES:
+        problems.append(f"persist: expected one of {', '.join(bridge_persist.STYLES)} or false, got {persist!r}")
+        return None
+    return persist
+
+
+def _files_text(files):
+    return ", ".join(sorted(files))
+
+
+# ---------------------------------------------------------------- bridges
+
+
+def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, dhcp=False,
+                   persist=None, config_root="/", netns=None):
+    """
+    Bridge ``name`` exists now and after a reboot, over physical NIC ``nic`` (or
+    host-only when no NIC is given).
+
+    The NIC's addresses and default route move to the bridge in an order that
+    keeps the host reachable; if a step fails or the bridge does not come up,
+    all is undone and the state fails.
+
+    name
+        the bridge, like ``xenbr0``
+    nic
+        the physical NIC under it, like ``eth0``
+    vlan
+        a VLAN id: the bridge goes over the sub-interface ``NIC.VLAN``
+    stp / forward_delay
+        spanning tree (default off) and forward delay in seconds (default 0; 15 with STP)
+    mtu
+        MTU of the NIC and the bridge
+    addresses
+        the bridge's addresses (``[192.168.0.10/24]``); default: what the NIC has
+    dhcp
+        write a config that asks DHCP for the bridge's IPv4 address at boot
+    persist
+        how to keep it across reboots: ``ifupdown``, ``ifcfg-rhel``, ``nm-keyfile``,
+        ``ifcfg-suse``, or ``false`` for a live-only bridge. Default: pillar/config
+        ``xen:network:persist`` (the formula sets it from ``map.jinja``), else the
+        usual one for the OS family.
+    config_root
+        where ``/etc`` is (default ``/``)
+    netns
+        run the ``ip`` commands inside this network namespace
+    """
+    ret = _ret(name)
+    spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
+                                       "forward_delay": forward_delay, "mtu": mtu, "addresses": addresses},
+                                      path=name or "bridge")
+    problems = list(problems)
+    if not isinstance(dhcp, bool):
+        problems.append(f"{name}.dhcp: expected true or false, got {dhcp!r}")
+    elif dhcp and addresses:
+        problems.append(f"{name}.dhcp: give either addresses or dhcp: true, not both")
+    style = _style(persist, problems)
+    if problems:
+        ret.update(result=False, comment="Bridge not changed, the settings have problems:\n" + "\n".join(problems))
+        return ret
+    try:
+        state = bridges.read(_runner, netns)
+        steps = bridges.plan(state, spec)
+    except XenError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    files, file_changes, warnings = {}, {}, []
+    if style:
+        keep = dict(spec)
+        gw4, gw6 = bridges.gateways_after(state, spec)
+        keep["addresses"] = [a for a in bridges.addresses_after(state, spec) if not (dhcp and ":" not in a)]
+        files = bridge_persist.render(style, keep, gateway=None if dhcp else gw4, gateway6=gw6, dhcp=dhcp)
+        file_changes = bridge_persist.pending(files, config_root)
+        warnings = bridge_persist.conflicts(style, spec, config_root)
+    exists = name in state["links"]
+    over = f" over {bridges.port_of(spec)}" if spec["nic"] else " (host-only)"
+    if not steps and not file_changes:
+        ret["comment"] = "\n".join([f"Bridge {name} is already as wanted."] + warnings)
+        return ret
+    if steps:
+        ret["changes"]["steps"] = bridges.describe(steps)
+    if file_changes:
+        ret["changes"]["files"] = file_changes
+    what = []
+    if steps:
+        what.append(f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps")
+    if file_changes:
+        what.append(f"kept across reboots in {_files_text(file_changes)}")
+    if __opts__["test"]:
+        ret.update(result=None, comment="\n".join([f"Bridge {name} would be {' and '.join(what)}."] + warnings))
+        return ret
+    if steps:
+        timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
+        try:
+            bridges.apply(steps, _runner, netns=netns, timeout=timeout,
+                          verify=lambda: bridges.check(bridges.read(_runner, netns), spec))
+        except XenError as exc:
+            ret.update(result=False, changes={}, comment=f"Bridge {name} was not changed: {exc}")
+            return ret
+    if file_changes:
+        try:
+            bridge_persist.write(files, config_root)
+        except OSError as exc:
+            ret["changes"].pop("files", None)
+            ret.update(result=False, comment=f"Bridge {name} is up now but its config could not be written, "
+                                             f"so it will not come back after a reboot: {exc}")
+            return ret
+    ret["comment"] = "\n".join([f"Bridge {name} was {' and '.join(what)}."] + warnings)
+    return ret
+
+
+def bridge_absent(name, force=False, persist=None, config_root="/", netns=None):
+    """
+    Bridge ``name`` is gone now and after a reboot; its NIC gets its addresses
+    and routes back. Refused while guests use it (they are named) unless ``force``.
+
+    persist / config_root / netns
+        as in ``bridge_present``; its config files there are removed
+    """
+    ret = _ret(name)
+    problems = []
+    style = _style(persist, problems)
+    if problems:
+        ret.update(result=False, comment="\n".join(problems))
+        return ret
+    try:
+        state = bridges.read(_runner, netns)
+        guests = [] if force else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
+        steps = bridges.plan_remove(state, name, guests=guests, force=force)
+    except XenError as exc:
+        ret.update(result=False, comment=f"Bridge {name} was not removed: {exc}")
+        return ret
+    info = bridges.bridges(state).get(name)
+    ports = (info or {}).get("ports") or [None]
+    paths = []
+    if style:
+        for port in ports:
+            paths += [p for p in bridge_persist.owned_paths(style, name, port) if p not in paths]
+    gone = bridge_persist.existing(paths, config_root)
+    if not steps and not gone:
+        ret["comment"] = f"Bridge {name} is already absent."
+        return ret
+    if steps:
+        ret["changes"]["steps"] = bridges.describe(steps)
+    if gone:
+        ret["changes"]["files"] = {p: "removed" for p in gone}
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Bridge {name} would be removed" +
+                   (f" and its config {_files_text(gone)} deleted." if gone else "."))
+        return ret
+    if steps:
+        try:
+            bridges.apply(steps, _runner, netns=netns)
+        except XenError as exc:
+            ret.update(result=False, changes={}, comment=f"Bridge {name} was not removed: {exc}")
+            return ret
+    bridge_persist.remove(gone, config_root)
+    ret["comment"] = f"Bridge {name} was removed" + (f" and its config {_files_text(gone)} deleted." if gone else ".")
+    return ret
+
+
+# ---------------------------------------------------------------- libvirt networks
+
+
+def _net_spec(name, kwargs):
+    data = {k: v for k, v in kwargs.items() if v is not None and not k.startswith("__")}
+    return data
+
+
+def _network(name, data, autostart, running, restart):
+    ret = _ret(name)
+    try:
+        conn = saltglue.conn_from(__salt__)
+        others = libvirt_networks.bridges_of_others(conn, name)
+    except XenError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    wanted, problems = netspec.validate(name, data, others=others)
+    if autostart is not None and not isinstance(autostart, bool):
+        problems.append(f"xen:networks:{name}.autostart: expected true or false, got {autostart!r}")
+    if problems:
+        ret.update(result=False, comment=f"Network {name} not changed, the settings have problems:\n"
+                   + "\n".join(problems))
+        return ret
+    try:
+        have = libvirt_networks.read(conn, name)
+    except XenError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    changes = {}
+    if have is None:
+        changes["defined"] = {"old": False, "new": True}
+        config = netspec.diff({}, wanted)
+    else:
+        config = netspec.diff(have["spec"], wanted)
+    if have is not None:
+        changes.update(config)
+    if autostart is not None and (have is None or have["autostart"] != autostart):
+        if have is not None or autostart:
+            changes["autostart"] = {"old": have["autostart"] if have else False, "new": autostart}
+    active = bool(have and have["active"])
+    restarting = running and active and bool(config) and have is not None and restart
+    if running and not active:
+        changes["running"] = {"old": False, "new": True}
+    if restarting:
+        changes["restarted"] = {"old": "old settings", "new": "new settings"}
+    pending_restart = active and bool(config) and have is not None and not restarting
+    if not changes:
+        ret["comment"] = f"Network {name} is already as wanted."
+        return ret
+    ret["changes"] = changes
+    note = (f" It is running with its old settings until it restarts (restart: true does that)."
+            if pending_restart else "")
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Network {name} would be {_net_words(changes)}.{note}")
+        return ret
+    try:
+        if restarting:  # stopped first, so the new definition is the one that starts
+            libvirt_networks.stop(conn, name)
+        if have is None or config:
+            libvirt_networks.define(conn, wanted)
+        if "autostart" in changes:
+            libvirt_networks.set_autostart(conn, name, autostart)
+        if running:
+            libvirt_networks.start(conn, name)
+    except XenError as exc:
+        after = libvirt_networks.read(conn, name)
+        done = {}
+        if after is not None:
+            done = netspec.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
+        ret.update(result=False, changes=done, comment=f"Network {name}: {exc}")
+        return ret
+    ret["comment"] = f"Network {name} was {_net_words(changes)}.{note}"
+    return ret
+
+
+def _net_words(changes):
+    words = []
+    if "defined" in changes:
+        words.append("defined")
+    settings = [k for k in changes if k not in ("defined", "autostart", "running", "restarted")]
+    if settings and "defined" not in changes:
+        words.append(f"changed ({', '.join(settings)})")
+    if "autostart" in changes:
+        words.append("set to start with libvirtd" if changes["autostart"]["new"] else "set not to start by itself")
+    if "restarted" in changes:
+        words.append("restarted")
+    if "running" in changes:
+        words.append("started")
+    return ", ".join(words)
+
+
+def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
+                    ipv4=None, ipv6=None, dns=None, autostart=None):
+    """
+    libvirt network ``name`` is defined as given (and starts with libvirtd when
+    ``autostart`` is true, without restarting libvirtd). A running network keeps
+    its old settings until it restarts; see ``network_running``.
+
+    forward
+        ``nat`` (default, like ``default``/virbr0), ``route``, ``isolated`` or
+        ``bridge`` (guests go onto the existing host bridge named by ``bridge``)
+    bridge
+        the bridge libvirt makes (``virbr1``) or, for ``bridge``, the host bridge (``xenbr0``)
+    dev
+        the NIC nat/route traffic leaves through
+    stp / delay / mtu / domain
+        the bridge's STP (default on) and forward delay (default 0), MTU, DNS domain
+    ipv4 / ipv6
+        ``{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254], hosts: [{mac, ip, name}]}``
+    dns
+        ``{hosts: [{ip, names}], forwarders: [ip]}``
+    autostart
+        true/false; leave out to leave it as it is
+    """
+    data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
+                            "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
+    return _network(name, data, autostart, running=False, restart=False)
+
+
+def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
+                    ipv4=None, ipv6=None, dns=None, autostart=None, restart=False):
+    """
+    libvirt network ``name`` is defined as given and running. Same arguments as
+    ``network_defined``; ``restart: true`` restarts a running network whose
+    settings changed (guests on it lose their link for a moment).
+    """
+    data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
+                            "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
+    return _network(name, data, autostart, running=True, restart=restart)
+
+
+def network_absent(name, force=False):
+    """
+    libvirt network ``name`` is stopped and gone. Refused while guests have a NIC
+    on it (they are named) unless ``force``.
+    """
+    ret = _ret(name)
+    try:
+        conn = saltglue.conn_from(__salt__)
+        have = libvirt_networks.read(conn, name)
+        users = libvirt_networks.guests_on_network(conn, name) if have else []
+    except XenError as exc:
+        ret.update(result=False, comment=str(exc))
+        return ret
+    if have is None:
+        ret["comment"] = f"Network {name} is already absent."
+        return ret
+    if users and not force:
+        ret.update(result=False, comment=f"Network {name} was not removed: guests {', '.join(users)} still have "
+                                         "a NIC on it; move them first or set force: true")
+        return ret
+    changes = {"defined": {"old": True, "new": False}}
+    if have["active"]:
+        changes["running"] = {"old": True, "new": False}
+    ret["changes"] = changes
+    if __opts__["test"]:
+        ret.update(result=None, comment=f"Network {name} would be {'stopped and ' if have['active'] else ''}removed.")
+        return ret
+    try:
+        libvirt_networks.undefine(conn, name)
+    except XenError as exc:
+        ret.update(result=False, changes={}, comment=f"Network {name} was not removed: {exc}")
+        return ret
+    ret["comment"] = f"Network {name} was {'stopped and ' if have['active'] else ''}removed."
+    return ret
