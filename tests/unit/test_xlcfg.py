@@ -1,0 +1,106 @@
+"""xl.cfg and the tutorial's xm configs <-> the guest spec."""
+import pathlib
+
+import pytest
+from hypothesis import given, settings
+
+from saltext_xen import guest_spec, xlcfg
+from tests.unit.test_guest_spec import specs
+
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "data" / "xen-configs"
+
+
+def _read(name):
+    spec, problems = xlcfg.parse((CONFIGS / name).read_text())
+    assert problems == []
+    return spec
+
+
+def test_tutorial_newvm_two_disks_two_nics():
+    spec = _read("newvm")
+    assert spec["name"] == "newvm" and spec["uuid"] == "2aa1fae5-8550-affd-866f-27a9d6977d16"
+    assert (spec["memory"], spec["maxmem"], spec["vcpus"]) == (512, 512, 2)
+    assert spec["boot"]["bootloader"] == "/usr/bin/pygrub"
+    assert [(d["source"], d["target"], d["readonly"]) for d in spec["disks"]] == [
+        ("/dev/mapper/vol0-lv_for_newvm", "xvda", False),
+        ("/var/lib/xen/p_w_picpaths/newvm-1.img", "xvdb", False),
+    ]
+    assert [(n["mac"], n["bridge"], n["script"]) for n in spec["nics"]] == [
+        ("00:16:36:88:76:d4", "xenbr0", "vif-bridge"),
+        ("00:16:36:77:66:d5", "xenbr0", "vif-bridge"),
+    ]
+    assert spec["graphics"] is None  # the vfb line is commented out
+
+
+def test_tutorial_second_disk_on_sda():
+    spec = _read("newvm-2disks")
+    assert [d["target"] for d in spec["disks"]] == ["xvda", "sda"]
+
+
+@pytest.mark.parametrize("name", ["newvm-clone", "newvm-lv", "vm02"])
+def test_other_tutorial_configs_read(name):
+    spec = _read(name)
+    assert spec["disks"][0]["target"] == "xvda" and spec["disks"][0]["format"] == "raw"
+
+
+def test_vnc_variants_display_listen_password():
+    spec = _read("newvm-vnc")
+    assert spec["graphics"] == {"type": "vnc", "display": 1, "listen": "0.0.0.0", "password": "123", "keymap": "en-us"}
+
+
+def test_xm_hvm_guest():
+    spec = _read("winxp-hvm")
+    assert spec["type"] == "hvm" and spec["boot"]["order"] == ["cdrom", "hd"] and spec["boot"]["kernel"] is None
+    assert spec["disks"][0]["source"] == "/dev/vol0/winxp"
+    assert spec["disks"][1] == {"source": "/srv/iso/winxp.iso", "target": "hdc", "format": "raw", "readonly": True, "size": None, "device": "cdrom"}
+    assert spec["nics"][0]["model"] == "rtl8139"
+    assert spec["graphics"]["listen"] == "127.0.0.1" and spec["graphics"]["display"] is None
+
+
+def test_vnc_on_every_address_without_password_is_refused():
+    text = (CONFIGS / "newvm-vnc").read_text().replace(",vncpasswd=123", "")
+    spec, problems = xlcfg.parse(text)
+    assert spec is None
+    assert len(problems) == 1 and problems[0].startswith("xen:guests:newvm:graphics:listen:")
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("tap:aio:/var/lib/xen/images/a.img,xvda,w", {"source": "/var/lib/xen/images/a.img", "target": "xvda", "format": "raw", "device": "disk", "readonly": False}),
+        ("file:/srv/a.iso,hdc:cdrom,r", {"source": "/srv/a.iso", "target": "hdc", "format": "raw", "device": "cdrom", "readonly": True}),
+        ("phy:/dev/vol0/lv,xvdb,w", {"source": "/dev/vol0/lv", "target": "xvdb", "format": "raw", "device": "disk", "readonly": False}),
+        ("tap:qcow2:/srv/a.qcow2,xvdc,w", {"source": "/srv/a.qcow2", "target": "xvdc", "format": "qcow2", "device": "disk", "readonly": False}),
+        ("/dev/vg/guest-volume,raw,xvda,rw", {"source": "/dev/vg/guest-volume", "target": "xvda", "format": "raw", "device": "disk", "readonly": False}),
+        ("format=qcow2, vdev=xvdb, access=ro, target=/srv/a,b.qcow2", {"source": "/srv/a,b.qcow2", "target": "xvdb", "format": "qcow2", "device": "disk", "readonly": True}),
+    ],
+)
+def test_disk_strings(text, expected):
+    assert xlcfg.disk_from_string(text) == expected
+
+
+def test_syntax_errors_name_the_line():
+    with pytest.raises(xlcfg.ConfigError, match="line 2"):
+        xlcfg.load('name = "x"\nmemory = = 3\n')
+    with pytest.raises(xlcfg.ConfigError, match="line 1"):
+        xlcfg.load('disk = [ "a" "b" ]\n')
+
+
+def test_python_list_syntax_with_trailing_commas_and_comments():
+    settings_, _ = xlcfg.load('vif = [ "mac=00:16:3e:00:00:01",  # first\n   "bridge=xenbr1", ]\nvcpus=2; memory="512"\n')
+    assert settings_ == {"vif": ["mac=00:16:3e:00:00:01", "bridge=xenbr1"], "vcpus": 2, "memory": "512"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(specs())
+def test_render_then_parse_loses_nothing(spec):
+    back, problems = xlcfg.parse(xlcfg.render(spec))
+    assert problems == []
+    assert guest_spec.diff(spec, back) == {}
+    assert back == spec
+
+
+@pytest.mark.parametrize("name", ["newvm", "newvm-vnc", "winxp-hvm", "vm02"])
+def test_tutorial_configs_survive_export_and_import(name):
+    spec = _read(name)
+    assert xlcfg.parse(xlcfg.render(spec)) == (spec, [])
