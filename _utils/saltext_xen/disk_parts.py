@@ -1,0 +1,152 @@
+"""Partition tables and filesystems on guest disks, seen from dom0.
+
+An image file is reached through a loop device (``losetup --find --show
+--partscan``), always detached afterwards; a block device is used as it is.
+The partition work itself is done by Salt's ``partition`` (parted), ``disk``
+and ``extfs`` modules in the Salt layer; this module holds the parts that are
+plain logic: the wanted table, its comparison with what parted lists, and the
+loop device.
+
+Wanted partitions are written as the tutorial's parted commands were::
+
+    mkpart primary 0 100      ->  {"start": 0, "end": 100}     (MB, parted's default unit)
+    mkpart primary 0 -1       ->  {"start": 0, "end": -1}      (-1: to the end of the disk)
+    also "2TB", "512MiB", "100%" as start/end
+"""
+import contextlib
+import os
+import re
+import stat
+
+from saltext_xen.disk_image import DiskError, run_local
+
+LABELS = ("gpt", "msdos")
+FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs")
+_BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|B|kB|MB|MiB|GB|GiB|TB|TiB|%)?\s*$")
+_UNIT = {"B": 1, "kB": 1000, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3,
+         "TB": 1000**4, "TiB": 1024**4, "s": 512}
+END = "100%"
+
+
+def is_block_device(path):
+    try:
+        return stat.S_ISBLK(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def attached(path, run=run_local):
+    """Yield a block device for ``path``: itself, or a loop device detached on exit."""
+    if is_block_device(path):
+        yield path
+        return
+    if not os.path.isfile(path):
+        raise DiskError(f"{path} is neither an image file nor a block device")
+    res = run(["losetup", "--find", "--show", "--partscan", path])
+    dev = (res.get("stdout") or "").strip()
+    if res.get("retcode") or not dev:
+        raise DiskError(f"cannot attach {path} to a loop device: {(res.get('stderr') or '').strip()}")
+    try:
+        yield dev
+    finally:
+        run(["losetup", "--detach", dev])
+
+
+def partition_device(dev, number):
+    """``/dev/loop0`` + 1 -> ``/dev/loop0p1``; ``/dev/sda`` + 1 -> ``/dev/sda1``."""
+    sep = "p" if dev[-1].isdigit() else ""
+    return f"{dev}{sep}{number}"
+
+
+def normalise_bound(value, path, problems, is_end=False):
+    """A parted boundary string from pillar data (numbers are MB); ``-1`` as end means "the rest"."""
+    if isinstance(value, bool) or value is None:
+        problems.append(f"{path}: expected a number of MB or a size like 2TB, got {value!r}")
+        return None
+    text = str(value).strip()
+    if is_end and text in ("-1", "rest", "end"):
+        return END
+    if isinstance(value, (int, float)) and value < 0:
+        problems.append(f"{path}: only -1 (to the end of the disk) may be negative, got {value}")
+        return None
+    if not _BOUND.match(text):
+        problems.append(f"{path}: expected a number of MB or a size like 100MiB, 2TB or 100%, got {value!r}")
+        return None
+    return text
+
+
+def validate(label, partitions, path="partitions"):
+    """``(label, [{"start", "end"}], problems)``: the wanted table, every problem with its key path."""
+    problems = []
+    if label not in LABELS:
+        problems.append(f"label: expected one of {', '.join(LABELS)}, got {label!r}")
+    wanted = []
+    if not isinstance(partitions, list):
+        problems.append(f"{path}: expected a list of {{start, end}} entries")
+        partitions = []
+    for i, part in enumerate(partitions):
+        where = f"{path}:{i}"
+        if not isinstance(part, dict):
+            problems.append(f"{where}: expected a mapping with start and end")
+            continue
+        unknown = set(part) - {"start", "end", "type"}
+        for key in sorted(unknown):
+            problems.append(f"{where}:{key}: unknown key (expected start, end, type)")
+        start = normalise_bound(part.get("start", 0), f"{where}:start", problems)
+        end = normalise_bound(part.get("end", -1), f"{where}:end", problems, is_end=True)
+        ptype = part.get("type", "primary")
+        if ptype not in ("primary", "logical", "extended"):
+            problems.append(f"{where}:type: expected primary, logical or extended, got {ptype!r}")
+        wanted.append({"start": start, "end": end, "type": ptype})
+    return label, wanted, problems
+
+
+def to_bytes(bound, disk_size):
+    """Byte offset of a normalised boundary on a disk of ``disk_size`` bytes, and parted's fuzz."""
+    match = _BOUND.match(bound)
+    number, unit = float(match.group(1)), match.group(2) or "MB"
+    if unit == "%":
+        return int(disk_size * number / 100), max(disk_size // 100, 1024**2)
+    scale = _UNIT[unit]
+    # parted accepts anything within half a unit, then aligns to 1 MiB at most
+    return int(number * scale), max(scale, 1024**2) + 64 * 1024
+
+
+def matches(listing, label, wanted):
+    """True when parted's listing (``partition.list DEV unit=B``) is the wanted table."""
+    info = listing.get("info") or {}
+    if info.get("partition table") != label:
+        return False
+    parts = listing.get("partitions") or {}
+    if len(parts) != len(wanted):
+        return False
+    disk_size = int(str(info.get("size", "0")).rstrip("B") or 0)
+    for number, want in enumerate(wanted, start=1):
+        have = parts.get(str(number))
+        if have is None:
+            return False
+        for key in ("start", "end"):
+            got = int(str(have[key]).rstrip("B"))
+            target, fuzz = to_bytes(want[key], disk_size)
+            if abs(got - target) > fuzz:
+                return False
+    return True
+
+
+def describe(listing):
+    """Short words for what parted listed: ``gpt with 2 partitions`` or ``no partition table``."""
+    info = listing.get("info") or {}
+    table = info.get("partition table") or "unknown"
+    if table == "unknown":
+        return "no partition table"
+    if table == "loop":
+        return "a filesystem on the whole disk (no partition table)"
+    count = len(listing.get("partitions") or {})
+    return f"{table} with {count} partition{'s' if count != 1 else ''}"
+
+
+def is_blank(listing, blkid):
+    """No partition table and no filesystem signature: safe to label without force."""
+    table = (listing.get("info") or {}).get("partition table")
+    return table in (None, "", "unknown") and not blkid

@@ -1,0 +1,238 @@
+"""Move a guest's disk between image files and block devices (p2v / v2v).
+
+The tutorial's ``lvcreate`` + ``dd if=newvm.img of=/dev/mapper/vol0-lv_for_newvm``
++ edit the config, in one step that cannot leave a guest half-moved:
+
+1. plan: find the disk (by target like ``xvda`` or by its current path), check
+   the guest may be stopped, the destination is free and big enough;
+2. stop the guest if asked (``shutdown=True``), else refuse while it runs;
+3. copy with :mod:`saltext_xen.disk_copy` (holes skipped, verified);
+4. only then switch the persistent definition to the new path;
+5. start the guest again if it was running; remove the source only if asked.
+
+Any failure before the switch removes the partial target (and an LV made for
+the move), puts the definition back if it was changed, starts the guest again
+if it was stopped here, and leaves the source untouched.
+
+Block devices (LVs) are made and removed by callables from the caller
+(``make_block(path, size_bytes)``, ``drop_block(path)``) because that is LVM's
+business, done through Salt's ``lvm`` module in the Salt layer.
+"""
+import os
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests
+from saltext_xen.disk_image import DiskError, human
+from saltext_xen.errors import InvalidState, XenError
+
+
+class MoveError(DiskError):
+    """The move did not happen; the guest is as it was."""
+
+
+def inactive_xml(dom):
+    """The persistent definition (what the guest boots with next time)."""
+    return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+
+
+def find_disk(spec, disk):
+    """The disk of ``spec`` named by target (``xvda``) or by its current source path."""
+    for item in spec["disks"]:
+        if disk in (item["target"], item["source"]):
+            return item
+    known = ", ".join(f"{d['target']} ({d['source']})" for d in spec["disks"]) or "none"
+    raise MoveError(f"{spec['name']} has no disk '{disk}'; its disks are: {known}")
+
+
+def replace_disk(xml_text, target, new_disk, gtype="pv"):
+    """``xml_text`` with the ``<disk>`` whose target is ``target`` replaced by ``new_disk``.
+
+    Everything else in the definition is kept as libvirt gave it.
+    """
+    root = ET.fromstring(xml_text)
+    devices = root.find("devices")
+    for index, el in enumerate(list(devices)):
+        tgt = el.find("target")
+        if el.tag == "disk" and tgt is not None and tgt.get("dev") == target:
+            new_el = ET.fromstring(domain_xml.disk_xml(new_disk, gtype))
+            new_el.tail = el.tail
+            devices.remove(el)
+            devices.insert(index, new_el)
+            return ET.tostring(root, encoding="unicode")
+    raise MoveError(f"no disk with target {target} in the definition")
+
+
+def plan(conn, name, disk, dest, shutdown=False):
+    """What the move would do, or MoveError/InvalidState saying why it cannot.
+
+    Returns ``{"guest", "target", "source", "dest", "dest_kind", "size",
+    "format", "state", "stop", "make_block", "nothing_to_do"}``.
+    """
+    dom = guests.lookup(conn, name)
+    spec = domain_xml.parse(inactive_xml(dom))
+    item = find_disk(spec, disk)
+    src = item["source"]
+    result = {
+        "guest": name, "target": item["target"], "source": src, "dest": dest,
+        "format": item["format"], "state": guests.state_of(dom), "nothing_to_do": False,
+        "stop": False, "make_block": False, "dest_kind": None, "size": None,
+    }
+    if not dest or not os.path.isabs(dest):
+        raise MoveError(f"the destination must be an absolute path, got '{dest}'")
+    if src == dest:
+        result["nothing_to_do"] = True
+        return result
+    if item["device"] != "disk":
+        raise MoveError(f"{item['target']} of {name} is a {item['device']}, not a disk")
+    src_info = disk_image.info(src)
+    if not src_info["exists"]:
+        raise MoveError(f"the source {src} of {name}:{item['target']} does not exist on this host")
+    result["size"] = src_info["size"] if src_info["kind"] == "block" else os.path.getsize(src)
+    block_dest = guest_spec.is_block(dest)
+    result["dest_kind"] = "block" if block_dest else "file"
+    if block_dest and src_info["format"] == "qcow2":
+        raise MoveError(
+            f"{src} is qcow2: moving it onto the block device {dest} would need a conversion "
+            "(qemu-img convert -O raw); move it to a file instead"
+        )
+    dest_info = disk_image.info(dest)
+    if block_dest:
+        if dest_info["exists"]:
+            if dest_info["kind"] != "block":
+                raise MoveError(f"{dest} exists and is not a block device")
+            if dest_info["size"] < result["size"]:
+                raise MoveError(
+                    f"{dest} ({human(dest_info['size'])}) is smaller than {src} ({human(result['size'])})"
+                )
+        else:
+            result["make_block"] = True
+    else:
+        if dest_info["exists"]:
+            raise MoveError(f"{dest} already exists; it is not overwritten")
+        parent = os.path.dirname(dest)
+        if not os.path.isdir(parent):
+            raise MoveError(f"cannot move to {dest}: the directory {parent} does not exist")
+    if dom.isActive():
+        if not shutdown:
+            raise InvalidState(
+                f"{name} is {result['state']}: shut it off first, or pass shutdown=True to let the "
+                "move stop it and start it again"
+            )
+        result["stop"] = True
+    return result
+
+
+def execute(conn, step, remove_source=False, make_block=None, drop_block=None, progress=None,
+            timeout=120, gtype=None):
+    """Carry out a :func:`plan`; returns the changes dict. See the module doc for failure handling."""
+    if step["nothing_to_do"]:
+        return {}
+    name, dest, src = step["guest"], step["dest"], step["source"]
+    dom = guests.lookup(conn, name)
+    old_xml = inactive_xml(dom)
+    spec = domain_xml.parse(old_xml)
+    item = find_disk(spec, step["target"])
+    made_block = False
+    stopped = False
+    switched = False
+    copied_file = False
+    changes = {}
+    try:
+        if step["make_block"]:
+            if make_block is None:
+                raise MoveError(f"{dest} does not exist and no way to create it was given")
+            make_block(dest, step["size"])
+            made_block = True
+        if step["stop"]:
+            guests.shutdown(dom, timeout=timeout, force=False)
+            stopped = True
+        copied = disk_copy.copy(src, dest, progress=progress)
+        copied_file = step["dest_kind"] == "file"
+        new_disk = dict(item, source=dest)
+        new_xml = replace_disk(old_xml, item["target"], new_disk, gtype or spec["type"])
+        try:
+            conn.defineXML(new_xml)
+        except libvirt.libvirtError as exc:
+            raise MoveError(f"libvirt refused the new definition: {exc.get_error_message()}") from None
+        switched = True
+        if stopped:
+            guests.start(guests.lookup(conn, name))
+            stopped = False
+    except BaseException as exc:
+        _undo(conn, name, old_xml if switched else None, dest, made_block, copied_file,
+              drop_block, stopped or (switched and step["stop"]))
+        if isinstance(exc, (XenError, KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(exc, libvirt.libvirtError):
+            raise MoveError(f"moving {src} to {dest} failed: {exc.get_error_message()}") from None
+        raise
+    changes[item["target"]] = {
+        "old": src,
+        "new": dest,
+        "copied": copied["method"],
+        "verified": copied["verified"],
+    }
+    if step["stop"]:
+        changes[item["target"]]["restarted"] = True
+    if remove_source:
+        if step["source"].startswith("/dev/"):
+            if drop_block is not None:
+                drop_block(src)
+                changes[item["target"]]["source_removed"] = True
+        else:
+            os.unlink(src)
+            changes[item["target"]]["source_removed"] = True
+    return changes
+
+
+def _undo(conn, name, old_xml, dest, made_block, copied_file, drop_block, restart):
+    if old_xml is not None:
+        try:
+            conn.defineXML(old_xml)
+        except libvirt.libvirtError:
+            pass
+    if copied_file:
+        # disk_copy removes its own partial file; this covers a failure after the copy
+        try:
+            os.unlink(dest)
+        except FileNotFoundError:
+            pass
+    elif made_block and drop_block is not None:
+        try:
+            drop_block(dest)
+        except Exception:  # pylint: disable=broad-except
+            pass
+    if restart:
+        try:
+            dom = guests.lookup(conn, name)
+            if not dom.isActive():
+                dom.create()
+        except (libvirt.libvirtError, XenError):
+            pass
+
+
+def add_disk(xml_text, disk, gtype="pv"):
+    """``xml_text`` with ``disk`` appended after the last ``<disk>`` (for drivers without attachDeviceFlags)."""
+    root = ET.fromstring(xml_text)
+    devices = root.find("devices")
+    if devices is None:
+        devices = ET.SubElement(root, "devices")
+    new_el = ET.fromstring(domain_xml.disk_xml(disk, gtype))
+    children = list(devices)
+    last = max((i for i, el in enumerate(children) if el.tag == "disk"), default=-1)
+    devices.insert(last + 1, new_el)
+    return ET.tostring(root, encoding="unicode")
+
+
+def remove_disk(xml_text, target):
+    """``xml_text`` without the ``<disk>`` whose target is ``target``."""
+    root = ET.fromstring(xml_text)
+    devices = root.find("devices")
+    for el in list(devices if devices is not None else []):
+        tgt = el.find("target")
+        if el.tag == "disk" and tgt is not None and tgt.get("dev") == target:
+            devices.remove(el)
+            return ET.tostring(root, encoding="unicode")
+    raise MoveError(f"no disk with target {target} in the definition")

@@ -1,0 +1,69 @@
+"""Helpers for the disk and clone functional tests: guests whose disks are real files."""
+import contextlib
+import subprocess
+
+from saltext_xen import connection, disk_image
+
+MIB = 1024 * 1024
+
+GUEST = """
+<domain type="xen">
+  <name>{name}</name>
+  <uuid>{uuid}</uuid>
+  <memory unit="MiB">512</memory>
+  <currentMemory unit="MiB">512</currentMemory>
+  <vcpu>2</vcpu>
+  <bootloader>/usr/bin/pygrub</bootloader>
+  <os><type arch="x86_64" machine="xenpv">linux</type></os>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>restart</on_crash>
+  <devices>
+    <disk type="file" device="disk">
+      <driver name="qemu" type="raw"/>
+      <source file="{disk}"/>
+      <target dev="xvda" bus="xen"/>
+    </disk>
+    <interface type="bridge">
+      <mac address="00:16:36:88:76:d4"/>
+      <source bridge="xenbr0"/>
+      <script path="vif-bridge"/>
+    </interface>
+  </devices>
+</domain>
+"""
+
+
+def define_guest(uri, tmp_path, name="newvm", running=False, size=64 * MIB, data=b"root filesystem"):
+    """Define ``name`` on the test driver with a real sparse ``xvda`` image in tmp_path."""
+    disk = str(tmp_path / f"{name}.img")
+    disk_image.create(disk, size)
+    with open(disk, "r+b") as fh:
+        fh.write(data)
+        fh.seek(size // 2)
+        fh.write(data)
+    conn = connection.connect(uri)
+    dom = conn.defineXML(GUEST.format(name=name, uuid="2aa1fae5-8550-affd-866f-27a9d6977d16", disk=disk))
+    if running:
+        dom.create()
+    return dom, disk
+
+
+def disk_sources(uri, name, live=False):
+    import libvirt  # pylint: disable=import-outside-toplevel
+    from saltext_xen import domain_xml  # pylint: disable=import-outside-toplevel
+
+    dom = connection.connect(uri).lookupByName(name)
+    flags = 0 if live else libvirt.VIR_DOMAIN_XML_INACTIVE
+    return {d["target"]: d["source"] for d in domain_xml.parse(dom.XMLDesc(flags))["disks"]}
+
+
+@contextlib.contextmanager
+def loop_device(backing):
+    dev = subprocess.run(
+        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    try:
+        yield dev
+    finally:
+        subprocess.run(["losetup", "--detach", dev], check=False)
