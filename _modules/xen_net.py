@@ -98,13 +98,15 @@ def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=No
 
 
 @saltglue.plain_errors
-def bridge_create(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None):
+def bridge_create(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None,
+                  timeout=None):
     """
     Make (or adjust) bridge ``name`` now, moving the NIC's addresses and routes
     to it without cutting the host off; if a step fails or the bridge does not
     come up, everything done is undone. Not persistent: use the
-    ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``;
-    returns the steps done.
+    ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``,
+    plus ``timeout``: seconds to wait for the bridge to forward (default 5, or
+    twice the forward delay plus 5 with STP). Returns the steps done.
 
     CLI Example:
 
@@ -113,7 +115,7 @@ def bridge_create(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=
         salt '*' xen_net.bridge_create xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return bridges.ensure(spec, _runner, netns=netns)["steps"]
+    return bridges.ensure(spec, _runner, netns=netns, timeout=timeout)["steps"]
 
 
 @saltglue.plain_errors

@@ -527,6 +527,10 @@ def topology(state, guests, networks=None):
     """
     networks = networks or {}
     found = bridges(state)
+    targets = {nic.get("target") for guest in guests for nic in guest.get("nics") or [] if nic.get("target")}
+    for info in found.values():  # a guest's port under a driver-specific name is no uplink either
+        info["guest_ports"] += [p for p in info["ports"] if p in targets]
+        info["ports"] = [p for p in info["ports"] if p not in targets]
     result = {br: {"uplinks": info["ports"], "guests": []} for br, info in found.items()}
     lines = []
     for guest in guests:
