@@ -8,6 +8,7 @@ modules; LVs through Salt's ``lvm`` module.
 """
 import logging
 import os
+import time
 
 from salt.exceptions import CommandExecutionError
 
@@ -440,7 +441,7 @@ def partition(path, label="gpt", parts=None, force=False):
         listing = _listing(dev)
         if disk_parts.matches(listing, label, wanted):
             return {}
-        blank = disk_parts.is_blank(listing, __salt__["disk.blkid"](dev))
+        blank = disk_parts.is_blank(listing, _fstype(dev))
         if not blank and not force:
             raise CommandExecutionError(
                 f"{path} already has {disk_parts.describe(listing)}; not repartitioning it without force=True"
@@ -458,8 +459,24 @@ def partition(path, label="gpt", parts=None, force=False):
 
 
 def _fstype(dev):
-    found = __salt__["disk.blkid"](dev)
-    return (found.get(dev) or {}).get("TYPE")
+    """The filesystem type on ``dev``, probed afresh.
+
+    ``blkid -p`` rather than Salt's ``disk.blkid``: the latter reads blkid's
+    cache, which keys on device names, and loop devices are reused for other
+    images all the time.
+    """
+    res = _run(["blkid", "-p", "-s", "TYPE", "-o", "value", dev])
+    if res.get("retcode"):
+        return None
+    return (res.get("stdout") or "").strip() or None
+
+
+def _wait_for(path, seconds=5.0):
+    """Partition nodes of a fresh loop device appear shortly after it (devtmpfs, no udev needed)."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return os.path.exists(path)
 
 
 @saltglue.plain_errors
@@ -481,8 +498,10 @@ def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # p
         raise CommandExecutionError(f"fs_type: expected one of {', '.join(disk_parts.FILESYSTEMS)}, got '{fs_type}'")
     with disk_parts.attached(path, run=_run) as dev:
         target = disk_parts.partition_device(dev, int(partition)) if partition else dev
-        if not os.path.exists(target):
+        if partition and str(int(partition)) not in _listing(dev)["partitions"]:
             raise CommandExecutionError(f"{path} has no partition {partition}")
+        if not _wait_for(target):
+            raise CommandExecutionError(f"the device {target} for {path} did not appear")
         current = _fstype(target)
         if current == fs_type:
             return {}

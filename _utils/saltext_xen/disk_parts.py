@@ -48,6 +48,9 @@ def attached(path, run=run_local):
     if res.get("retcode") or not dev:
         raise DiskError(f"cannot attach {path} to a loop device: {(res.get('stderr') or '').strip()}")
     try:
+        # Kernels without a GPT parser (CONFIG_EFI_PARTITION) ignore --partscan for GPT;
+        # partx reads the table in user space. Harmless (EBUSY) where the kernel already did.
+        run(["partx", "--add", dev])
         yield dev
     finally:
         run(["losetup", "--detach", dev])
