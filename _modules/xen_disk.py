@@ -82,7 +82,8 @@ def _make_lv(path, size_bytes):
     vg, lv = _lv_names(path)
     if "lvm.lvcreate" not in __salt__:
         raise CommandExecutionError(f"cannot create {path}: Salt's lvm module is not available here")
-    out = __salt__["lvm.lvcreate"](lv, vg, size=f"{size_bytes}b")
+    # force: wipe signatures an earlier LV left where the new one is (its data must not show through)
+    out = __salt__["lvm.lvcreate"](lv, vg, size=f"{size_bytes}b", force=True)
     if not os.path.exists(path):
         raise CommandExecutionError(f"lvcreate did not make {path}: {out}")
 
