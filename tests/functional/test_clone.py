@@ -1,0 +1,106 @@
+"""xen_guest.clone: the tutorial's virt-clone, through Salt's loader and libvirt's test driver."""
+import os
+
+import pytest
+
+from saltext_xen import connection, disk_copy, disk_image, domain_xml
+from tests.functional.disk_helpers import MIB, define_guest, disk_sources
+
+
+def spec_of(uri, name):
+    dom = connection.connect(uri).lookupByName(name)
+    return domain_xml.parse(dom.XMLDesc(2))
+
+
+def test_clone_shut_off_guest(modules, test_uri, tmp_path):
+    _, src = define_guest(test_uri, tmp_path, name="vm05")
+    got = modules.xen_guest.clone("vm05", "newvm05")
+    dest = str(tmp_path / "newvm05.img")
+    assert got["name"] == "newvm05" and got["disks"] == {"xvda": dest}
+    old, new = spec_of(test_uri, "vm05"), spec_of(test_uri, "newvm05")
+    assert new["uuid"] != old["uuid"]
+    assert new["nics"][0]["mac"] != old["nics"][0]["mac"]
+    assert new["nics"][0]["mac"][:8] == "00:16:36"  # vendor prefix kept, as the tutorial says
+    assert new["memory"] == old["memory"] and new["vcpus"] == old["vcpus"]
+    assert disk_sources(test_uri, "newvm05") == {"xvda": dest}
+    disk_copy.verify(src, dest)
+    assert disk_image.allocated(dest) <= disk_image.allocated(src)
+    assert connection.connect(test_uri).lookupByName("newvm05").state()[0] == 5  # defined, shut off
+
+
+def test_clone_with_changes_and_explicit_path(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    dest = str(tmp_path / "elsewhere.img")
+    modules.xen_guest.clone("vm05", "web1", disks={"xvda": dest}, memory=1024, vcpus=4, bridge="xenbr1")
+    new = spec_of(test_uri, "web1")
+    assert new["memory"] == 1024 and new["vcpus"] == 4
+    assert new["nics"][0]["bridge"] == "xenbr1"
+    assert disk_sources(test_uri, "web1") == {"xvda": dest}
+
+
+def test_running_source_is_refused_unless_crash_consistent(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05", running=True)
+    with pytest.raises(Exception, match="running: shut it off or pause it before cloning"):
+        modules.xen_guest.clone("vm05", "newvm05")
+    assert not (tmp_path / "newvm05.img").exists()
+    got = modules.xen_guest.clone("vm05", "newvm05", crash_consistent=True)
+    assert got["name"] == "newvm05"
+
+
+def test_paused_source_is_fine(modules, test_uri, tmp_path):
+    dom, _ = define_guest(test_uri, tmp_path, name="vm05", running=True)
+    dom.suspend()
+    assert modules.xen_guest.clone("vm05", "newvm05")["name"] == "newvm05"
+
+
+def test_macs_unique_on_host(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    modules.xen_guest.clone("vm05", "a1")
+    modules.xen_guest.clone("a1", "a2", disks={"xvda": str(tmp_path / "a2.img")})
+    found = [spec_of(test_uri, n)["nics"][0]["mac"] for n in ("vm05", "a1", "a2")]
+    assert len(set(found)) == 3
+    assert all(m.startswith("00:16:36:") for m in found)
+
+
+def test_existing_name_or_file_is_refused_and_nothing_made(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    with pytest.raises(Exception, match="a guest named vm02 already exists"):
+        modules.xen_guest.clone("vm05", "vm02")
+    (tmp_path / "newvm05.img").write_bytes(b"someone else's")
+    with pytest.raises(Exception, match="already exists; it is not overwritten"):
+        modules.xen_guest.clone("vm05", "newvm05")
+    assert (tmp_path / "newvm05.img").read_bytes() == b"someone else's"
+    assert "newvm05" not in modules.xen_guest.list()
+
+
+def test_failed_define_leaves_no_half_guest_and_no_files(modules, test_uri, tmp_path, monkeypatch):
+    define_guest(test_uri, tmp_path, name="vm05")
+    from saltext_xen import clone
+
+    def broken(spec):
+        return "<domain type='xen'><name>broken"  # libvirt refuses this
+
+    monkeypatch.setattr(clone.domain_xml, "render", broken)
+    with pytest.raises(Exception, match="libvirt refused the clone's definition"):
+        modules.xen_guest.clone("vm05", "newvm05")
+    assert not (tmp_path / "newvm05.img").exists()
+    assert "newvm05" not in modules.xen_guest.list()
+
+
+def test_missing_source_disk_is_named(modules, test_uri, tmp_path):
+    _, src = define_guest(test_uri, tmp_path, name="vm05")
+    os.unlink(src)
+    with pytest.raises(Exception, match=r"disks:xvda: the source .* does not exist"):
+        modules.xen_guest.clone("vm05", "newvm05")
+
+
+def test_plan_is_deterministic_for_test_mode(test_uri, tmp_path):
+    from saltext_xen import clone
+
+    define_guest(test_uri, tmp_path, name="vm05", size=8 * MIB)
+    conn = connection.connect(test_uri)
+    first = clone.summary(clone.plan(conn, "vm05", "newvm05"))
+    second = clone.summary(clone.plan(conn, "vm05", "newvm05"))
+    assert first == second
+    done = clone.execute(conn, clone.plan(conn, "vm05", "newvm05"))
+    assert {k: done[k] for k in first} == first
