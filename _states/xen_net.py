@@ -46,9 +46,9 @@ def _style(persist, problems):
     """The persistence style: the argument, else ``xen:network:persist``, else the OS family's usual one."""
     if persist is False:
         return None
-    if persist in (None, True):
+    if persist in (None, True, "auto"):
         persist = __salt__["config.get"]("xen:network:persist", None)
-    if persist in (None, True, ""):
+    if persist in (None, True, "", "auto"):
         persist = bridge_persist.style_for(__grains__.get("os_family"), __grains__.get("osmajorrelease"))
         if persist is None:
             problems.append(f"persist: no known network configuration style for os_family "
@@ -61,6 +61,11 @@ def _style(persist, problems):
     return persist
 
 
+def _unknown(path, kwargs):
+    """Problems for keyword arguments no state here takes (a misspelt pillar key)."""
+    return [f"{path}.{key}: unknown key" for key in sorted(kwargs) if not key.startswith("__")]
+
+
 def _files_text(files):
     return ", ".join(sorted(files))
 
@@ -69,7 +74,7 @@ def _files_text(files):
 
 
 def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, dhcp=False,
-                   persist=None, config_root="/", netns=None):
+                   persist=None, config_root="/", netns=None, **kwargs):
     """
     Bridge ``name`` exists now and after a reboot, over physical NIC ``nic`` (or
     host-only when no NIC is given).
@@ -94,9 +99,9 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
         write a config that asks DHCP for the bridge's IPv4 address at boot
     persist
         how to keep it across reboots: ``ifupdown``, ``ifcfg-rhel``, ``nm-keyfile``,
-        ``ifcfg-suse``, or ``false`` for a live-only bridge. Default: pillar/config
-        ``xen:network:persist`` (the formula sets it from ``map.jinja``), else the
-        usual one for the OS family.
+        ``ifcfg-suse``, or ``false`` for a live-only bridge. Default (or ``auto``):
+        pillar/config ``xen:network:persist`` (the formula sets it from
+        ``map.jinja``), else the usual one for the OS family and release.
     config_root
         where ``/etc`` is (default ``/``)
     netns
@@ -106,7 +111,7 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
                                        "forward_delay": forward_delay, "mtu": mtu, "addresses": addresses},
                                       path=name or "bridge")
-    problems = list(problems)
+    problems = list(problems) + _unknown(f"xen:bridges:{name}", kwargs)
     if not isinstance(dhcp, bool):
         problems.append(f"{name}.dhcp: expected true or false, got {dhcp!r}")
     elif dhcp and addresses:
@@ -224,7 +229,7 @@ def _net_spec(name, kwargs):
     return data
 
 
-def _network(name, data, autostart, running, restart):
+def _network(name, data, autostart, running, restart, kwargs):
     ret = _ret(name)
     try:
         conn = saltglue.conn_from(__salt__)
@@ -233,6 +238,7 @@ def _network(name, data, autostart, running, restart):
         ret.update(result=False, comment=str(exc))
         return ret
     wanted, problems = netspec.validate(name, data, others=others)
+    problems += _unknown(f"xen:networks:{name}", kwargs)
     if autostart is not None and not isinstance(autostart, bool):
         problems.append(f"xen:networks:{name}.autostart: expected true or false, got {autostart!r}")
     if problems:
@@ -308,7 +314,7 @@ def _net_words(changes):
 
 
 def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
-                    ipv4=None, ipv6=None, dns=None, autostart=None):
+                    ipv4=None, ipv6=None, dns=None, autostart=None, **kwargs):
     """
     libvirt network ``name`` is defined as given (and starts with libvirtd when
     ``autostart`` is true, without restarting libvirtd). A running network keeps
@@ -332,11 +338,11 @@ def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=
     """
     data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
                             "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
-    return _network(name, data, autostart, running=False, restart=False)
+    return _network(name, data, autostart, running=False, restart=False, kwargs=kwargs)
 
 
 def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
-                    ipv4=None, ipv6=None, dns=None, autostart=None, restart=False):
+                    ipv4=None, ipv6=None, dns=None, autostart=None, restart=False, **kwargs):
     """
     libvirt network ``name`` is defined as given and running. Same arguments as
     ``network_defined``; ``restart: true`` restarts a running network whose
@@ -344,7 +350,7 @@ def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=
     """
     data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
                             "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
-    return _network(name, data, autostart, running=True, restart=restart)
+    return _network(name, data, autostart, running=True, restart=restart, kwargs=kwargs)
 
 
 def network_absent(name, force=False):
