@@ -186,6 +186,7 @@ def test_bridge_that_does_not_come_up_in_time_is_rolled_back(modules, lab):
     assert lab.ping()
 
 
+@pytest.mark.lab  # the lab's dom0 kernel has 802.1q: there the VLAN branch runs
 def test_vlan_sub_interface_or_clean_rollback(modules, lab):
     probe = sh("ip", "-n", lab.host, "link", "add", "link", "eth1", "name", "probe.5", "type", "vlan", "id", "5",
                check=False)
