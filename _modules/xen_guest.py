@@ -385,6 +385,126 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
     return result
 
 
+# ---------------------------------------------------------------------------
+# Guests as data (issue 4): define from a spec, adopt and write xl.cfg files.
+# Imported here, at module level, to keep this section apart from the lifecycle
+# functions above.
+import os as _os  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
+
+from saltext_xen import guest_apply  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
+
+DEFAULT_CONFIG_DIR = "/etc/xen"
+
+
+def _seed(name):
+    return f"{__opts__.get('id', 'minion')}/{name}"
+
+
+def _checked(name, data, path="xen:guests"):
+    spec, problems = guest_spec.validate(name, data, path)
+    if problems:
+        raise errors.XenError("the spec has problems; nothing was changed:\n" + "\n".join(problems))
+    return spec
+
+
+@saltglue.plain_errors
+def define(name, spec=None, **kwargs):
+    """
+    Define (or update the definition of) guest ``name`` from a spec: the keys
+    of pillar ``xen:guests:NAME`` given as ``spec`` or as keyword arguments, or,
+    with neither, that pillar entry. Does not start or stop the guest. Returns
+    what changed, ``{key: {"old": .., "new": ..}}``, VNC password masked.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.define vm02
+        salt '*' xen_guest.define vm05 memory=1024 vcpus=2 disks='["/var/lib/xen/images/vm05.img"]'
+    """
+    data = {k: v for k, v in kwargs.items() if not k.startswith("__")}
+    if spec is not None:
+        data = dict(spec, **data)
+    if not data:
+        data = __salt__["pillar.get"](f"xen:guests:{name}", None)
+        if data is None:
+            raise errors.XenError(f"no spec given and no pillar xen:guests:{name}")
+    changes, problems = guest_apply.define(_conn(), _checked(name, data), _seed(name))
+    if problems:
+        raise errors.XenError("; ".join(problems))
+    return changes
+
+
+@saltglue.plain_errors
+def import_config(path, name=None, start=False):
+    """
+    Adopt a hand-written guest config (``xm``-era ``/etc/xen/NAME`` or an
+    ``xl.cfg``) into libvirt: ``tap:aio:``/``file:``/``phy:`` disks, ``vif`` and
+    ``vfb`` strings, commented-out lines are understood. Every problem in the
+    file is reported at once. Returns the changes made to the definition.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.import_config /etc/xen/newvm
+        salt '*' xen_guest.import_config /etc/xen/newvm start=True
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise errors.XenError(f"cannot read {path}: {exc.strerror}") from None
+    spec, problems = xlcfg.parse(text, name=name, path=path)
+    if problems:
+        raise errors.XenError(f"{path} cannot be imported:\n" + "\n".join(problems))
+    conn = _conn()
+    changes, problems = guest_apply.define(conn, spec, _seed(spec["name"]))
+    if problems:
+        raise errors.XenError("; ".join(problems))
+    if start:
+        changes.update(guests.start(guests.lookup(conn, spec["name"])))
+    return changes
+
+
+@saltglue.plain_errors
+def export_config(name, path=None, config_dir=DEFAULT_CONFIG_DIR):
+    """
+    Write guest ``name``'s definition as xl.cfg to ``path`` (default
+    ``/etc/xen/NAME.cfg``), for ``xl create``. The file is replaced atomically,
+    and is mode 0600 when it holds a VNC password (0644 otherwise). Returns
+    ``{"path": .., "changed": True|False, "mode": ..}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.export_config newvm
+        salt '*' xen_guest.export_config newvm path=/root/newvm.cfg
+    """
+    spec = guest_apply.current_spec(_conn(), name)
+    path = path or _os.path.join(config_dir, f"{name}.cfg")
+    changed = xlcfg.write(path, spec)
+    return {"path": path, "changed": changed, "mode": "0600" if xlcfg.has_secret(spec) else "0644"}
+
+
+@saltglue.plain_errors
+def spec(name):
+    """
+    Guest ``name``'s definition as a spec (the shape of pillar
+    ``xen:guests:NAME``), VNC password masked: a starting point for pillar.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.spec vm02
+    """
+    return guest_spec.masked(guest_apply.current_spec(_conn(), name))
+
+
 # --------------------------------------------------------------------------- guest NICs (issue 6)
 import xml.etree.ElementTree as _ET  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 

@@ -407,3 +407,39 @@ def render(spec):
 
 def has_secret(spec):
     return bool(spec.get("graphics") and spec["graphics"].get("password"))
+
+
+def write(path, spec):
+    """Write ``render(spec)`` to ``path`` atomically (temp file + rename).
+
+    Mode 0600 when the config holds a VNC password, else 0644. Returns True if
+    the file changed, False if it already had exactly this content.
+    """
+    import os  # pylint: disable=import-outside-toplevel
+    import tempfile  # pylint: disable=import-outside-toplevel
+
+    text = render(spec)
+    mode = 0o600 if has_secret(spec) else 0o644
+    try:
+        with open(path, encoding="utf-8") as fh:
+            same = fh.read() == text
+        if same and (os.stat(path).st_mode & 0o777) == mode:
+            return False
+    except FileNotFoundError:
+        pass
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+    try:
+        os.fchmod(fd, mode)  # before any byte of the password is written
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+    return True

@@ -1,0 +1,315 @@
+"""Xen guests as data: define, run, stop, pause and remove guests described in pillar.
+
+A guest is described as under pillar ``xen:guests:NAME`` (see
+``pillar/xen/guests.sls``); pass the same keys to a state, or ``spec:`` with a
+mapping, or nothing to use the pillar entry:
+
+.. code-block:: yaml
+
+    xen-guest-vm02-running:
+      xen_guest.running:
+        - name: vm02
+        - memory: 512
+        - vcpus: 2
+        - disks:
+          - source: /var/lib/xen/images/vm02.img
+            size: 8G
+        - nics:
+          - bridge: xenbr0
+        - install:
+            location: ftp://192.168.0.254/pub
+            kickstart: ftp://192.168.0.254/pub/ks.cfg
+
+Every problem in the spec is reported at once, with its key path, before
+anything is touched. ``test=True`` shows exactly the changes a real run makes.
+A running guest gets memory and vcpus changes live (within maxmem/maxvcpus);
+other changes wait for a restart, which happens only with
+``restart_on_change: True``. VNC passwords never appear in changes or comments.
+"""
+import logging
+
+from saltext_xen import connection
+from saltext_xen import errors
+from saltext_xen import guest_apply
+from saltext_xen import guest_spec
+from saltext_xen import install
+from saltext_xen import saltglue
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "xen_guest"
+
+# State arguments that are not part of the guest spec.
+_STATE_ARGS = ("name", "spec", "restart_on_change", "timeout", "force", "boot_dir", "pillar_path")
+
+
+def __virtual__():
+    if not connection.available():
+        return False, f"xen_guest: {connection.MISSING_REASON}"
+    return __virtualname__
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _wanted(name, spec, kwargs, pillar_path):
+    """The spec data from ``spec``, state keywords, or pillar, in that order; (data, path)."""
+    data = {k: v for k, v in kwargs.items() if not k.startswith("__") and k not in _STATE_ARGS}
+    if spec is not None:
+        if not isinstance(spec, dict):
+            return None, f"{pillar_path}:{name}"
+        merged = dict(spec)
+        merged.update(data)
+        return merged, pillar_path
+    if data:
+        return data, pillar_path
+    from_pillar = __salt__["pillar.get"](f"{pillar_path}:{name}", None)
+    return from_pillar, pillar_path
+
+
+def _validate(name, spec, kwargs, pillar_path, required=True):
+    data, path = _wanted(name, spec, kwargs, pillar_path)
+    if data is None:
+        if not required:
+            return None, []
+        return None, [
+            f"{path}:{name}: no spec for this guest: give its keys (memory, disks, ...) to the state, "
+            f"spec: with a mapping, or pillar {path}:{name}"
+        ]
+    return guest_spec.validate(name, data, path)
+
+
+def _seed(name):
+    return f"{__opts__.get('id', 'minion')}/{name}"
+
+
+def _summary(changes):
+    keys = [k for k in changes if k not in ("state", "restarted", "installed", "defined")]
+    return ", ".join(keys)
+
+
+def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_dir, pillar_path, spec_required):
+    ret = _ret(name)
+    wanted, problems = _validate(name, spec, kwargs, pillar_path, required=spec_required)
+    if problems:
+        ret["result"] = False
+        ret["comment"] = "The spec has problems; nothing was changed:\n" + "\n".join(problems)
+        return ret
+    try:
+        conn = saltglue.conn_from(__salt__)
+        current = guest_apply.read(conn, name)
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if wanted is None and current is None:
+        ret["result"] = False
+        ret["comment"] = f"{name} is not defined and no spec says how to define it (pillar {pillar_path}:{name})"
+        return ret
+
+    plan = None
+    if wanted is not None:
+        try:
+            plan = guest_apply.plan(wanted, current, _seed(name), restart_on_change=bool(restart_on_change))
+        except errors.XenError as exc:
+            ret["result"] = False
+            ret["comment"] = str(exc)
+            return ret
+    changes = dict(plan.changes) if plan else {}
+    notes = list(plan.notes) if plan else []
+    installing = bool(
+        plan and plan.create and want in ("running",) and wanted.get("install") is not None
+    )
+    if installing:
+        changes["installed"] = {"old": None, "new": install.describe(plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)}
+    elif plan and plan.create and wanted.get("install") is not None:
+        notes.append("the install settings are used by xen_guest.running; this state only defines the guest")
+    transition = None
+    if want is not None and not installing and not (plan is not None and plan.restart and want == "running"):
+        transition = guest_apply.run_state_change("shutoff" if current is None else current.state, want)
+        if transition:
+            changes["state"] = {"old": transition[0], "new": transition[1]}
+
+    if not changes:
+        ret["comment"] = f"{name} is already as wanted"
+        if plan and plan.pending:
+            ret["comment"] += "; " + _pending_comment(plan)
+        if notes:
+            ret["comment"] += "; " + "; ".join(notes)
+        return ret
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = _comment(name, changes, plan, would=True, notes=notes)
+        return ret
+
+    done = {}
+    problems = []
+    try:
+        if plan is not None:
+            if installing:
+                for key in guest_apply._create_disks(plan):  # pylint: disable=protected-access
+                    done[key] = changes[key]
+                install.start(conn, plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)
+                for key, change in changes.items():
+                    if key not in done:
+                        done[key] = change
+                dom = conn.lookupByName(name)
+                if plan.set_autostart:
+                    dom.setAutostart(1)
+            else:
+                got, problems = guest_apply.apply(conn, plan, current, timeout=float(timeout))
+                done.update(got)
+        if transition and not problems:
+            dom = conn.lookupByName(name)
+            guest_apply.drive(dom, transition[0], want, timeout=float(timeout), force=bool(force))
+            done["state"] = changes["state"]
+    except errors.XenError as exc:
+        problems.append(str(exc))
+    except Exception as exc:  # libvirt errors not foreseen: say so in plain words
+        import libvirt  # pylint: disable=import-outside-toplevel
+
+        if not isinstance(exc, libvirt.libvirtError):
+            raise
+        problems.append(exc.get_error_message())
+    ret["changes"] = done
+    if problems:
+        ret["result"] = False
+        ret["comment"] = f"{name}: " + "; ".join(problems)
+        if done:
+            ret["comment"] += f" (done before that: {_summary(done) or ', '.join(done)})"
+        return ret
+    ret["comment"] = _comment(name, done, plan, would=False, notes=notes)
+    return ret
+
+
+def _pending_comment(plan):
+    keys = sorted(set(plan.pending))
+    return f"{', '.join(keys)} wait{'s' if len(keys) == 1 else ''} for a restart (restart_on_change: True restarts it)"
+
+
+def _comment(name, changes, plan, would, notes):
+    verb = "would be" if would else "was"
+    parts = []
+    if "installed" in changes:
+        parts.append(f"{name} {verb} installed: {changes['installed']['new']}")
+    elif plan is not None and plan.create:
+        parts.append(f"{name} {verb} defined")
+    elif plan is not None and _summary(changes):
+        parts.append(f"{name} {verb} updated: {_summary(changes)}")
+    if "restarted" in changes:
+        parts.append(f"{name} {verb} restarted to apply {changes['restarted']['why']}")
+    elif plan is not None and plan.pending and not plan.create:
+        parts.append(_pending_comment(plan))
+    if "state" in changes:
+        parts.append(f"{name} {verb} {changes['state']['new']} (was {changes['state']['old']})")
+    parts.extend(notes)
+    return "; ".join(parts)
+
+
+def defined(name, spec=None, restart_on_change=False, timeout=120, pillar_path="xen:guests", **kwargs):
+    """
+    Make sure guest ``name`` is defined exactly as its spec says, without
+    starting or stopping it.
+
+    A running guest gets memory/vcpus changes live; other changes go to its
+    definition and wait for a restart (done only with ``restart_on_change: True``).
+    Missing image files with a ``size`` are created sparse.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.defined vm02 memory=512 vcpus=2
+    """
+    return _converge(name, spec, kwargs, None, restart_on_change, timeout, False, None, pillar_path, True)
+
+
+def running(name, spec=None, restart_on_change=False, timeout=120, boot_dir=None, pillar_path="xen:guests", **kwargs):
+    """
+    Make sure guest ``name`` is defined as its spec says and running. A new
+    guest with ``install`` settings is installed (network tree + kickstart for
+    pv, ISO for hvm). Without a spec (and no pillar entry) an existing guest is
+    only started or resumed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.running vm02
+    """
+    return _converge(name, spec, kwargs, "running", restart_on_change, timeout, False, boot_dir, pillar_path, False)
+
+
+def stopped(name, spec=None, timeout=120, force=False, pillar_path="xen:guests", **kwargs):
+    """
+    Make sure guest ``name`` is shut off: graceful shutdown, waiting up to
+    ``timeout`` seconds; ``force: True`` destroys it if it is still up then.
+    With a spec (or pillar entry) the definition is made right as well.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.stopped vm02 timeout=60 force=True
+    """
+    return _converge(name, spec, kwargs, "stopped", False, timeout, force, None, pillar_path, False)
+
+
+def paused(name, spec=None, pillar_path="xen:guests", **kwargs):
+    """
+    Make sure guest ``name`` is paused (``xm pause``), starting it first if it
+    is shut off.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.paused vm02
+    """
+    return _converge(name, spec, kwargs, "paused", False, 120, False, None, pillar_path, False)
+
+
+def absent(name, remove_disks=False, timeout=120):
+    """
+    Make sure guest ``name`` is not defined: a running guest is shut down
+    (destroyed after ``timeout`` seconds) and undefined. Its disk images are
+    kept unless ``remove_disks: True``; block devices and LVs are always kept.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.absent vm03 remove_disks=True
+    """
+    ret = _ret(name)
+    try:
+        conn = saltglue.conn_from(__salt__)
+        current = guest_apply.read(conn, name)
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if current is None:
+        ret["comment"] = f"{name} is already absent"
+        return ret
+    if __opts__["test"]:
+        changes = {}
+        if current.active:
+            changes["state"] = {"old": current.state, "new": "shutoff"}
+        changes["defined"] = {"old": True, "new": False}
+        if remove_disks:
+            changes.update(guest_apply.disks_to_remove(current))
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = f"{name} would be removed" + ("" if remove_disks else " (its disks kept)")
+        return ret
+    try:
+        ret["changes"] = guest_apply.remove(conn, current, remove_disks=bool(remove_disks), timeout=float(timeout))
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    ret["comment"] = f"{name} was removed" + ("" if remove_disks else " (its disks kept)")
+    return ret
