@@ -549,3 +549,51 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120):
         conn, step, remove_source=bool(remove_source), make_block=_make_lv, drop_block=_drop_lv,
         progress=_progress(f"moving {step['source']} to {dest}"), timeout=float(timeout),
     )
+
+
+@saltglue.plain_errors
+def move_plan(name, disk, dest, shutdown=False):
+    """
+    What ``xen_disk.move`` would do, without doing it: source, destination,
+    size, whether the guest is stopped and an LV created; or the reason it
+    cannot be done.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
+    """
+    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown))
+
+
+@saltglue.plain_errors
+def filesystem(path, partition=None):
+    """
+    The filesystem type on an image, one of its partitions, or a block
+    device (probed afresh with ``blkid -p``), or None. Also the partition
+    table, as ``{"fstype": .., "table": .., "blank": True|False}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.filesystem /var/lib/xen/images/newvm-1.img partition=1
+    """
+    with disk_parts.attached(path, run=_run) as dev:
+        listing = _listing(dev)
+        if partition:
+            if str(int(partition)) not in listing["partitions"]:
+                return {"fstype": None, "table": disk_parts.describe(listing), "blank": False, "missing": True}
+            target = disk_parts.partition_device(dev, int(partition))
+            if not _wait_for(target):
+                raise CommandExecutionError(f"the device {target} for {path} did not appear")
+        else:
+            target = dev
+        fstype = _fstype(target)
+    return {
+        "fstype": fstype,
+        "table": disk_parts.describe(listing),
+        "blank": False if partition else disk_parts.is_blank(listing, fstype),
+        "missing": False,
+    }

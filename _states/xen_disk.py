@@ -1,0 +1,500 @@
+"""States for guest disks: images and LVs, attachment, partitions, filesystems, moves.
+
+The tutorial's 2 TB disk for newvm, partitioned GPT and formatted, then the
+root disk moved into an LV:
+
+.. code-block:: yaml
+
+    xen-disk-newvm-1-present:
+      xen_disk.present:
+        - name: /var/lib/xen/images/newvm-1.img
+        - size: 2TB
+
+    xen-disk-newvm-1-partitioned:
+      xen_disk.partitioned:
+        - name: /var/lib/xen/images/newvm-1.img
+        - label: gpt
+        - partitions:
+          - {start: 0, end: 100}
+          - {start: 100, end: -1}
+
+    xen-disk-newvm-1-part1-formatted:
+      xen_disk.formatted:
+        - name: /var/lib/xen/images/newvm-1.img
+        - partition: 1
+        - fs_type: ext3
+
+    xen-disk-newvm-1-attached:
+      xen_disk.attached:
+        - name: /var/lib/xen/images/newvm-1.img
+        - guest: newvm
+        - target: xvdb
+
+    xen-disk-newvm-xvda-moved:
+      xen_disk.moved:
+        - name: newvm
+        - disk: xvda
+        - to: /dev/vol0/lv_for_newvm
+        - shutdown: true
+
+Nothing is deleted, shrunk, overwritten or repartitioned unless a flag says so
+(``delete: true``, ``force: true``, ``remove_source: true``).
+"""
+from salt.exceptions import CommandExecutionError
+
+from saltext_xen import connection
+from saltext_xen import disk_image
+from saltext_xen import disk_parts
+from saltext_xen import guest_spec
+from saltext_xen.errors import XenError
+
+__virtualname__ = "xen_disk"
+
+
+def __virtual__():
+    if not connection.available():
+        return False, f"xen_disk: {connection.MISSING_REASON}"
+    return __virtualname__
+
+
+def _ret(name):
+    return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _fail(ret, problems):
+    ret["result"] = False
+    ret["comment"] = "\n".join(problems) if isinstance(problems, list) else str(problems)
+    return ret
+
+
+def _unknown(kwargs):
+    return [f"{key}: unknown argument" for key in sorted(kwargs) if not key.startswith("__")]
+
+
+def _test():
+    return bool(__opts__.get("test"))
+
+
+# --------------------------------------------------------------------------- present / absent
+def present(name, size, format="raw", allocation="sparse", **kwargs):  # pylint: disable=redefined-builtin
+    """
+    The image file (or LV, for ``/dev/VG/LV``) ``name`` exists and is at least
+    ``size`` big (MiB, or like ``2TB``, ``10G``). A missing one is created
+    (sparse in constant time, or ``allocation: full``); a smaller one is grown;
+    a bigger one is left alone (never shrunk), an existing one never replaced.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-1-present:
+          xen_disk.present:
+            - name: /var/lib/xen/images/newvm-1.img
+            - size: 2TB
+    """
+    ret = _ret(name)
+    problems = _unknown(kwargs)
+    wanted = None
+    try:
+        wanted = disk_image.parse_size(size)
+    except ValueError as exc:
+        problems.append(f"size: {exc}")
+    if format not in disk_image.FORMATS:
+        problems.append(f"format: expected one of {', '.join(disk_image.FORMATS)}, got {format!r}")
+    if allocation not in disk_image.ALLOCATIONS:
+        problems.append(f"allocation: expected sparse or full, got {allocation!r}")
+    if not str(name).startswith("/"):
+        problems.append(f"name: expected an absolute path, got {name!r}")
+    if guest_spec.is_block(name) and format != "raw":
+        problems.append(f"format: an LV holds raw data, got {format!r}")
+    if problems:
+        return _fail(ret, problems)
+    try:
+        cur = __salt__["xen_disk.info"](name)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    human = disk_image.human
+    if not cur["exists"]:
+        ret["changes"] = {"size": {"old": None, "new": wanted}, "format": {"old": None, "new": format}}
+        if _test():
+            ret["result"] = None
+            ret["comment"] = f"{name} would be created ({human(wanted)}, {format}, {allocation})"
+            return ret
+        try:
+            __salt__["xen_disk.create"](name, f"{wanted}b", format=format, allocation=allocation)
+        except CommandExecutionError as exc:
+            ret["changes"] = {}
+            return _fail(ret, str(exc))
+        ret["comment"] = f"{name} was created ({human(wanted)}, {format}, {allocation})"
+        return ret
+    if cur["format"] != format:
+        return _fail(ret, f"{name} exists as {cur['format']}, not {format}; it is not converted or replaced")
+    if cur["size"] >= wanted:
+        ret["comment"] = f"{name} is already there ({human(cur['size'])}, at least {human(wanted)})"
+        return ret
+    ret["changes"] = {"size": {"old": cur["size"], "new": wanted}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{name} would grow from {human(cur['size'])} to {human(wanted)}"
+        return ret
+    try:
+        grown = __salt__["xen_disk.grow"](name, f"{wanted}b", allocation=allocation)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    ret["changes"] = {"size": {"old": grown["old"], "new": grown["new"]}}
+    live = "; ".join(f"{g} {how}" for g, how in grown["live"].items())
+    ret["comment"] = f"{name} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else "")
+    return ret
+
+
+def absent(name, delete=False, **kwargs):
+    """
+    The image file or LV ``name`` is gone. Its data is destroyed, so this only
+    acts with ``delete: true``; and never while a guest definition uses it.
+
+    .. code-block:: yaml
+
+        xen-disk-old-absent:
+          xen_disk.absent:
+            - name: /var/lib/xen/images/old.img
+            - delete: true
+    """
+    ret = _ret(name)
+    problems = _unknown(kwargs)
+    if problems:
+        return _fail(ret, problems)
+    try:
+        cur = __salt__["xen_disk.info"](name)
+        if not cur["exists"]:
+            ret["comment"] = f"{name} is already absent"
+            return ret
+        if delete is not True:
+            return _fail(ret, f"{name} exists; removing it destroys its data, so set delete: true to do it")
+        users = __salt__["xen_disk.users"](name)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    if users:
+        names = ", ".join(f"{g} ({t})" for g, t, _ in users)
+        return _fail(ret, f"{name} is still used by {names}; detach it before removing it")
+    ret["changes"] = {name: {"old": "present", "new": "deleted"}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{name} would be deleted"
+        return ret
+    try:
+        __salt__["xen_disk.delete"](name, delete=True)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    ret["comment"] = f"{name} was deleted"
+    return ret
+
+
+# --------------------------------------------------------------------------- attached / detached
+def _attach_plan(name, guest, target, disks):
+    """(target, changes) for attaching ``name``; raises XenError when the target is taken."""
+    cfg, live = disks["config"], disks["live"]
+    if target is None:
+        for where in (cfg, live or {}):
+            for tgt, disk in where.items():
+                if disk["source"] == name:
+                    target = tgt
+                    break
+            if target:
+                break
+    if target is None:
+        used = set(cfg) | set(live or {})
+        index = 0
+        while guest_spec.target_name("xvd", index) in used:
+            index += 1
+        target = guest_spec.target_name("xvd", index)
+    changes = {}
+    for scope, have in (("config", cfg), ("live", live)):
+        if have is None:
+            continue
+        cur = have.get(target)
+        if cur is not None and cur["source"] != name:
+            raise XenError(f"{guest} already has {cur['source']} as {target} ({scope}); "
+                           "detach it first or pick another target")
+        if cur is None:
+            changes[scope] = True
+    return target, changes
+
+
+def attached(name, guest, target=None, format=None, readonly=False, live=True, **kwargs):  # pylint: disable=redefined-builtin
+    """
+    Disk ``name`` (an image or block device path) is attached to ``guest``, in
+    its persistent definition and, when it runs, live: the tutorial's second
+    entry in ``disk = [...]``. ``target`` (``xvdb``, ``sda``) defaults to the
+    target it already has, else the first free ``xvdX``.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-1-attached:
+          xen_disk.attached:
+            - name: /var/lib/xen/images/newvm-1.img
+            - guest: newvm
+            - target: xvdb
+    """
+    ret = _ret(name)
+    data = {"source": name, "readonly": readonly}
+    if target is not None:
+        data["target"] = target
+    if format is not None:
+        data["format"] = format
+    _, problems = guest_spec.validate_disk(data, "disk")
+    problems = list(problems) + _unknown(kwargs)
+    if problems:
+        return _fail(ret, problems)
+    try:
+        disks = __salt__["xen_disk.guest_disks"](guest)
+        target, todo = _attach_plan(name, guest, target, disks)
+    except (CommandExecutionError, XenError) as exc:
+        return _fail(ret, str(exc))
+    if not live:
+        todo.pop("live", None)
+    if not todo:
+        ret["comment"] = f"{name} is already attached to {guest} as {target}"
+        return ret
+    key = target if "config" in todo else f"{target} (live)"
+    ret["changes"] = {key: {"old": None, "new": name}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{name} would be attached to {guest} as {target} ({', '.join(sorted(todo))})"
+        return ret
+    try:
+        done = __salt__["xen_disk.attach"](guest, name, target=target, format=format, readonly=readonly,
+                                           live=live, config=True)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    applied = done.get(target, {}).get("applied", [])
+    pending = done.get(target, {}).get("pending")
+    if "config" not in applied:
+        ret["changes"] = {f"{target} (live)": {"old": None, "new": name}} if applied else {}
+    if applied:
+        ret["comment"] = f"{name} was attached to {guest} as {target} ({', '.join(applied)})"
+        if pending:
+            ret["comment"] += f"; {pending}"
+    else:
+        ret["comment"] = (f"{name} is in {guest}'s definition as {target}; the running guest could not be "
+                          "changed live and sees it after its next start")
+    return ret
+
+
+def detached(name, guest, live=True, **kwargs):
+    """
+    Disk ``name`` (a target like ``xvdb`` or the image path) is not attached
+    to ``guest``, persistently and live. The image itself is kept.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-xvdb-detached:
+          xen_disk.detached:
+            - name: xvdb
+            - guest: newvm
+    """
+    ret = _ret(name)
+    problems = _unknown(kwargs)
+    if problems:
+        return _fail(ret, problems)
+    try:
+        disks = __salt__["xen_disk.guest_disks"](guest)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    found = {}
+    for scope in ("config", "live"):
+        have = disks[scope]
+        if have is None or (scope == "live" and not live):
+            continue
+        cur = have.get(name) or next((d for d in have.values() if d["source"] == name), None)
+        if cur is not None:
+            found[scope] = cur
+    if not found:
+        ret["comment"] = f"{name} is already not attached to {guest}"
+        return ret
+    cur = found.get("config") or found["live"]
+    key = cur["target"] if "config" in found else f"{cur['target']} (live)"
+    ret["changes"] = {key: {"old": cur["source"], "new": None}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{cur['target']} would be detached from {guest} ({', '.join(sorted(found))})"
+        return ret
+    try:
+        done = __salt__["xen_disk.detach"](guest, name, live=live, config=True)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    info = done.get(cur["target"], {})
+    if "config" not in info.get("applied", []):
+        ret["changes"] = {key: ret["changes"][key]} if info.get("applied") else {}
+    ret["comment"] = f"{cur['target']} was detached from {guest} ({', '.join(info.get('applied', [])) or 'nothing'})"
+    if info.get("pending"):
+        ret["comment"] += f"; {info['pending']}"
+    return ret
+
+
+# --------------------------------------------------------------------------- partitions / filesystems
+def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
+    """
+    Image or block device ``name`` has the wanted partition table, as the
+    tutorial's ``parted``: ``mklabel gpt``, then ``mkpart primary START END``
+    per entry (MB, or sizes like ``2TB``; ``end: -1`` is the rest of the
+    disk). A disk with another table or a filesystem is only repartitioned
+    with ``force: true``. Default: one partition over the whole disk.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-1-partitioned:
+          xen_disk.partitioned:
+            - name: /var/lib/xen/images/newvm-1.img
+            - label: gpt
+            - partitions:
+              - {start: 0, end: 100}
+              - {start: 100, end: 200}
+              - {start: 200, end: -1}
+    """
+    ret = _ret(name)
+    wanted_parts = partitions if partitions is not None else [{"start": 0, "end": -1}]
+    label, wanted, problems = disk_parts.validate(label, wanted_parts)
+    problems += _unknown(kwargs)
+    if problems:
+        return _fail(ret, problems)
+    try:
+        listing = __salt__["xen_disk.partitions"](name)
+        if disk_parts.matches(listing, label, wanted):
+            ret["comment"] = f"{name} already has the wanted {label} table"
+            return ret
+        probe = __salt__["xen_disk.filesystem"](name)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    before = disk_parts.describe(listing)
+    if not probe["blank"] and not force:
+        return _fail(ret, f"{name} already has {before}; it is not repartitioned unless force: true")
+    after = f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
+    ret["changes"] = {name: {"old": before, "new": after}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{name} would be partitioned: {after}"
+        return ret
+    try:
+        done = __salt__["xen_disk.partition"](name, label, wanted_parts, force=bool(force))
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    ret["changes"] = done
+    ret["comment"] = f"{name} was partitioned: {after}"
+    return ret
+
+
+def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **kwargs):
+    """
+    Image/block device ``name`` (or its partition number ``partition``)
+    holds a ``fs_type`` filesystem (ext2, ext3, ext4, xfs), like the
+    tutorial's ``mkfs.ext3``. Another filesystem is only replaced with
+    ``force: true``.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-1-part1-formatted:
+          xen_disk.formatted:
+            - name: /var/lib/xen/images/newvm-1.img
+            - partition: 1
+            - fs_type: ext3
+    """
+    ret = _ret(name)
+    problems = _unknown(kwargs)
+    if fs_type not in disk_parts.FILESYSTEMS:
+        problems.append(f"fs_type: expected one of {', '.join(disk_parts.FILESYSTEMS)}, got {fs_type!r}")
+    if partition is not None and (isinstance(partition, bool) or not str(partition).isdigit() or int(partition) < 1):
+        problems.append(f"partition: expected a partition number like 1, got {partition!r}")
+    if problems:
+        return _fail(ret, problems)
+    where = f"{name}:{partition}" if partition else name
+    try:
+        probe = __salt__["xen_disk.filesystem"](name, partition=partition)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    if probe.get("missing"):
+        return _fail(ret, f"{name} has no partition {partition} ({probe['table']})")
+    current = probe["fstype"]
+    if current == fs_type:
+        ret["comment"] = f"{where} already holds {fs_type}"
+        return ret
+    if current and not force:
+        return _fail(ret, f"{where} already holds {current}; it is not reformatted unless force: true")
+    if not partition and probe["table"] not in ("no partition table",) and not current and not force:
+        return _fail(ret, f"{name} has {probe['table']}; format a partition, or set force: true to format the whole disk")
+    ret["changes"] = {where: {"old": current, "new": fs_type}}
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{where} would be formatted {fs_type}"
+        return ret
+    try:
+        done = __salt__["xen_disk.format"](name, fs_type, partition=partition, force=bool(force), label=label)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    ret["changes"] = done
+    ret["comment"] = f"{where} was formatted {fs_type}"
+    return ret
+
+
+# --------------------------------------------------------------------------- moved
+def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, **kwargs):  # pylint: disable=invalid-name
+    """
+    Guest ``name``'s disk ``disk`` (target like ``xvda``, or its current path)
+    lives at ``to``: an image file or an LV (``/dev/VG/LV``, created at least
+    as large as the source when missing). The guest must be shut off, or
+    ``shutdown: true`` stops it and starts it again. The copy skips holes and
+    is verified before the definition is switched; the source is kept unless
+    ``remove_source: true``. A failure leaves the guest as it was.
+
+    .. code-block:: yaml
+
+        xen-disk-newvm-xvda-moved:
+          xen_disk.moved:
+            - name: newvm
+            - disk: xvda
+            - to: /dev/vol0/lv_for_newvm
+            - shutdown: true
+    """
+    ret = _ret(name)
+    problems = _unknown(kwargs)
+    if not isinstance(to, str) or not to.startswith("/"):
+        problems.append(f"to: expected an absolute path of a file or LV, got {to!r}")
+    if problems:
+        return _fail(ret, problems)
+    try:
+        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown))
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    if step["nothing_to_do"]:
+        ret["comment"] = f"{step['target']} of {name} is already at {to}"
+        return ret
+    change = {"old": step["source"], "new": to}
+    if remove_source:
+        change["source_removed"] = True
+    if step["stop"]:
+        change["restarted"] = True
+    ret["changes"] = {step["target"]: change}
+    how = []
+    if step["make_block"]:
+        how.append(f"creating {to}")
+    if step["stop"]:
+        how.append(f"stopping {name} and starting it again")
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"{step['target']} of {name} would move from {step['source']} to {to}" + (
+            f" ({', '.join(how)})" if how else "")
+        return ret
+    try:
+        done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown),
+                                         remove_source=bool(remove_source), timeout=timeout)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, f"{exc}; {name} was left as it was")
+    got = done.get(step["target"], {})
+    ret["changes"] = {step["target"]: {k: got[k] for k in ("old", "new", "source_removed", "restarted") if k in got}}
+    ret["comment"] = (f"{step['target']} of {name} moved from {step['source']} to {to} "
+                      f"(copied by {got.get('copied')}, verified)")
+    return ret
