@@ -313,3 +313,61 @@ def absent(name, remove_disks=False, timeout=120):
         return ret
     ret["comment"] = f"{name} was removed" + ("" if remove_disks else " (its disks kept)")
     return ret
+
+
+# --------------------------------------------------------------------------- cloned (issue 5)
+from saltext_xen import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
+
+
+def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False):
+    """
+    Guest ``name`` exists, made as a clone of ``source`` when it did not (the
+    tutorial's ``virt-clone -o vm03 -n newvm03``): new UUID, new MACs with the
+    source's vendor prefix, unique on the host, and copies of its writable
+    disks (``disks`` maps targets to paths; default: next to the source, the
+    name swapped). The source must be shut off or paused unless
+    ``crash_consistent: true``. An existing ``name`` is left as it is.
+
+    .. code-block:: yaml
+
+        xen-guest-newvm03-cloned:
+          xen_guest.cloned:
+            - name: newvm03
+            - source: vm03
+            - disks:
+                xvda: /var/lib/xen/images/newvm03.img
+    """
+    ret = _ret(name)
+    conn = saltglue.conn_from(__salt__)
+    try:
+        conn.lookupByName(name)
+        ret["comment"] = f"{name} already exists; it is not cloned again from {source}"
+        return ret
+    except Exception:  # pylint: disable=broad-except
+        pass
+    try:
+        step = guest_clone.plan(conn, source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
+                                crash_consistent=bool(crash_consistent))
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = guest_clone.summary(step)
+    if start:
+        ret["changes"]["started"] = True
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["comment"] = f"{name} would be cloned from {source}"
+        return ret
+    try:
+        done = __salt__["xen_guest.clone"](source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
+                                           crash_consistent=bool(crash_consistent), start=bool(start))
+    except Exception as exc:  # pylint: disable=broad-except
+        ret["changes"] = {}
+        ret["result"] = False
+        ret["comment"] = f"{exc}; nothing of {name} was left behind"
+        return ret
+    ret["changes"] = {k: done[k] for k in ret["changes"] if k in done}
+    copied = ", ".join(f"{t} by {how}" for t, how in done.get("copied", {}).items())
+    ret["comment"] = f"{name} was cloned from {source}" + (f" ({copied})" if copied else "")
+    return ret

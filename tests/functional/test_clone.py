@@ -104,3 +104,27 @@ def test_plan_is_deterministic_for_test_mode(test_uri, tmp_path):
     assert first == second
     done = clone.execute(conn, clone.plan(conn, "vm05", "newvm05"))
     assert {k: done[k] for k in first} == first
+
+
+def _state(states, name, test=False, **kwargs):
+    return dict(states.xen_guest.cloned(name, test=test, **kwargs).full_return)
+
+
+def test_cloned_state_predicts_exactly_and_then_does_nothing(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    predicted = _state(states, "newvm05", source="vm05", test=True)
+    assert predicted["result"] is None
+    assert not (tmp_path / "newvm05.img").exists()
+    real = _state(states, "newvm05", source="vm05")
+    assert real["result"] is True, real
+    assert real["changes"] == predicted["changes"]
+    assert real["changes"]["macs"][0].startswith("00:16:36:")
+    again = _state(states, "newvm05", source="vm05")
+    assert again["result"] is True and again["changes"] == {}
+
+
+def test_cloned_state_refuses_running_source(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05", running=True)
+    ret = _state(states, "newvm05", source="vm05")
+    assert ret["result"] is False and "crash_consistent" in ret["comment"]
+    assert not (tmp_path / "newvm05.img").exists()
