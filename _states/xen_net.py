@@ -237,7 +237,8 @@ def _network(name, data, autostart, running, restart, kwargs):
     except XenError as exc:
         ret.update(result=False, comment=str(exc))
         return ret
-    wanted, problems = netspec.validate(name, data, others=others)
+    host_bridges = __salt__["config.get"]("xen:bridges", {}) or {}
+    wanted, problems = netspec.validate(name, data, others=others, host_bridges=list(host_bridges))
     problems += _unknown(f"xen:networks:{name}", kwargs)
     if autostart is not None and not isinstance(autostart, bool):
         problems.append(f"xen:networks:{name}.autostart: expected true or false, got {autostart!r}")

@@ -150,11 +150,13 @@ def _ip_block(data, family, path, problems):
     return block
 
 
-def validate(name, data, path=None, others=None):
+def validate(name, data, path=None, others=None, host_bridges=()):
     """Normalise a wanted network; returns ``(spec, problems)``.
 
     ``others`` maps the names of the host's other networks to their bridge
-    names, so a bridge taken by another network is reported.
+    names, so a bridge taken by another network is reported; ``host_bridges``
+    names the bridges the host makes itself (pillar ``xen:bridges``), which a
+    nat/route/isolated network cannot take over.
     """
     path = path or f"xen:networks:{name}"
     problems = []
@@ -179,6 +181,9 @@ def validate(name, data, path=None, others=None):
     for other, other_bridge in sorted((others or {}).items()):
         if other != name and bridge and other_bridge == bridge:
             problems.append(f"{path}.bridge: {bridge} is already the bridge of network {other}")
+    if bridge and forward in ("nat", "route", "isolated") and bridge in set(host_bridges):
+        problems.append(f"{path}.bridge: {bridge} is a host bridge (xen:bridges); a {forward} network makes a "
+                        f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}")
     dev = data.get("dev")
     if dev is not None:
         if forward not in ("nat", "route"):

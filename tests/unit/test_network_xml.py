@@ -58,6 +58,14 @@ def test_bridge_taken_by_another_network_is_refused():
     assert problems == ["xen:networks:virbr1.bridge: virbr0 is already the bridge of network default"]
 
 
+def test_host_bridge_cannot_be_taken_by_a_nat_network():
+    _, problems = nx.validate("lan", {"forward": "nat", "bridge": "xenbr0", "ipv4": {"address": "10.0.0.1/24"}},
+                              host_bridges=["xenbr0", "xenbr1"])
+    assert problems == ["xen:networks:lan.bridge: xenbr0 is a host bridge (xen:bridges); a nat network makes a "
+                        "bridge of its own, so name another one, or use forward: bridge to put guests on xenbr0"]
+    assert nx.validate("lan", {"forward": "bridge", "bridge": "xenbr0"}, host_bridges=["xenbr0"])[1] == []
+
+
 def test_many_problems_at_once():
     _, problems = nx.validate("lan", {"forward": "bridge", "ipv4": {"address": "10.0.0.1/24"}, "dev": "eth0",
                                       "colour": "red"})
