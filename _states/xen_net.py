@@ -263,25 +263,29 @@ def _network(name, data, autostart, running, restart, kwargs):
         if have is not None or autostart:
             changes["autostart"] = {"old": have["autostart"] if have else False, "new": autostart}
     active = bool(have and have["active"])
-    restarting = running and active and bool(config) and have is not None and restart
+    # DHCP ranges/hosts and DNS hosts of a running network change live, without a restart
+    live_ops = netspec.live_updates(have["spec"], wanted) if active and config else None
+    restarting = running and active and bool(config) and have is not None and restart and live_ops is None
     if running and not active:
         changes["running"] = {"old": False, "new": True}
     if restarting:
         changes["restarted"] = {"old": "old settings", "new": "new settings"}
-    pending_restart = active and bool(config) and have is not None and not restarting
+    pending_restart = active and bool(config) and have is not None and not restarting and live_ops is None
     if not changes:
         ret["comment"] = f"Network {name} is already as wanted."
         return ret
     ret["changes"] = changes
-    note = (f" It is running with its old settings until it restarts (restart: true does that)."
-            if pending_restart else "")
+    note = (" It is running with its old settings until it restarts (restart: true does that)."
+            if pending_restart else " The running network takes the change at once." if live_ops else "")
     if __opts__["test"]:
         ret.update(result=None, comment=f"Network {name} would be {_net_words(changes)}.{note}")
         return ret
     try:
         if restarting:  # stopped first, so the new definition is the one that starts
             libvirt_networks.stop(conn, name)
-        if have is None or config:
+        if live_ops is not None:
+            libvirt_networks.update_live(conn, name, live_ops)
+        elif have is None or config:
             libvirt_networks.define(conn, wanted)
         if "autostart" in changes:
             libvirt_networks.set_autostart(conn, name, autostart)

@@ -91,6 +91,17 @@ def define(conn, spec):
         raise NetworkError(f"libvirt refused network {spec['name']}: {_msg(exc)}") from None
 
 
+def update_live(conn, name, ops):
+    """Apply ``network_xml.live_updates`` operations to the running network and its config."""
+    net = _need(conn, name)
+    flags = libvirt.VIR_NETWORK_UPDATE_AFFECT_LIVE | libvirt.VIR_NETWORK_UPDATE_AFFECT_CONFIG
+    for command, section, index, xml in ops:
+        try:
+            net.update(command, section, index, xml, flags)
+        except libvirt.libvirtError as exc:
+            raise NetworkError(f"libvirt refused to change running network {name} ({xml}): {_msg(exc)}") from None
+
+
 def _need(conn, name):
     net = lookup(conn, name)
     if net is None:

@@ -385,3 +385,68 @@ def diff(old, new):
         if want != have:
             changes[key] = {"old": have, "new": want}
     return changes
+
+
+# ---------------------------------------------------------------- changes a running network takes live
+
+# libvirt's virNetworkUpdate sections (numbers from libvirt's API, stable)
+SECTION_IP_DHCP_HOST = 4
+SECTION_IP_DHCP_RANGE = 5
+SECTION_DNS_HOST = 10
+COMMAND_DELETE = 2
+COMMAND_ADD_LAST = 3
+
+
+def _host_xml(host):
+    el = ET.Element("host", **{k: host[k] for k in ("mac", "id", "name", "ip") if k in host})
+    return ET.tostring(el, encoding="unicode")
+
+
+def _dns_host_xml(host):
+    el = ET.Element("host", ip=host["ip"])
+    for hostname in host["names"]:
+        ET.SubElement(el, "hostname").text = hostname
+    return ET.tostring(el, encoding="unicode")
+
+
+def _list_ops(old, new, section, index, render):
+    ops = [(COMMAND_DELETE, section, index, render(item)) for item in old if item not in new]
+    ops += [(COMMAND_ADD_LAST, section, index, render(item)) for item in new if item not in old]
+    return ops
+
+
+def live_updates(old, new):
+    """``[(command, section, ip index, xml)]`` that bring a running network from ``old`` to
+    ``new`` without a restart, or None when a change needs one.
+
+    libvirt (``virNetworkUpdate``) can add and remove DHCP ranges, DHCP static
+    hosts and DNS host entries of a running network; anything else (forward mode,
+    bridge, addresses, ...) only takes effect when the network restarts.
+    """
+    changes = diff(old, new)
+    if not changes or set(changes) - {"ipv4", "ipv6", "dns"}:
+        return None
+    ops = []
+    for family in (4, 6):
+        key = f"ipv{family}"
+        if key not in changes:
+            continue
+        have, want = changes[key]["old"], changes[key]["new"]
+        if not have or not want or have["address"] != want["address"]:
+            return None
+        index = 0 if family == 4 or not old.get("ipv4") else 1
+        ranges = _list_ops(have["dhcp"], want["dhcp"], SECTION_IP_DHCP_RANGE, index,
+                           lambda r: ET.tostring(ET.Element("range", start=r["start"], end=r["end"]),
+                                                 encoding="unicode"))
+        if (not have["dhcp"] and not have["hosts"]) or (not want["dhcp"] and not want["hosts"]):
+            return None  # adding or dropping the whole <dhcp> element needs a restart
+        # hosts go first when removing (a range may not vanish under a host), last when adding
+        hosts = _list_ops(have["hosts"], want["hosts"], SECTION_IP_DHCP_HOST, index, _host_xml)
+        ops += [op for op in hosts if op[0] == COMMAND_DELETE] + ranges + [op for op in hosts if op[0] != COMMAND_DELETE]
+    if "dns" in changes:
+        have, want = changes["dns"]["old"] or {"hosts": [], "forwarders": []}, changes["dns"]["new"]
+        want = want or {"hosts": [], "forwarders": []}
+        if have["forwarders"] != want["forwarders"]:
+            return None
+        ops += _list_ops(have["hosts"], want["hosts"], SECTION_DNS_HOST, -1, _dns_host_xml)
+    return ops

@@ -43,22 +43,38 @@ def test_tutorial_virbr1_is_defined_started_and_autostarted(states, conn):
     assert again["comment"] == "Network virbr1 is already as wanted."
 
 
-def test_change_to_running_network_is_predicted_and_waits_for_restart(states, conn):
+def test_dhcp_range_and_static_host_change_live_without_restart(states, conn):
     assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
-    narrower = dict(VIRBR1, ipv4={"address": "192.168.123.1/24", "dhcp": ["192.168.123.100-192.168.123.200"]})
-    ret = run_state(states, "network_running", "virbr1", test=True, **narrower)
-    assert ret["result"] is None
-    assert set(ret["changes"]) == {"ipv4"}
-    assert ret["changes"]["ipv4"]["new"]["dhcp"] == [{"start": "192.168.123.100", "end": "192.168.123.200"}]
-    assert "running with its old settings until it restarts" in ret["comment"]
-
-    ret = run_state(states, "network_running", "virbr1", test=True, restart=True, **narrower)
-    assert set(ret["changes"]) == {"ipv4", "restarted"}
-    ret = run_state(states, "network_running", "virbr1", restart=True, **narrower)
-    assert ret["result"] is True and set(ret["changes"]) == {"ipv4", "restarted"}, ret
+    changed = dict(VIRBR1, ipv4={"address": "192.168.123.1/24", "dhcp": ["192.168.123.100-192.168.123.200"],
+                                 "hosts": [{"mac": "00:16:3e:02:00:01", "ip": "192.168.123.10", "name": "vm02"}]},
+                   dns={"hosts": [{"ip": "192.168.123.10", "names": ["vm02"]}]})
+    ret = run_state(states, "network_running", "virbr1", test=True, **changed)
+    assert ret["result"] is None and set(ret["changes"]) == {"ipv4", "dns"}
+    assert ret["comment"] == "Network virbr1 would be changed (ipv4, dns). The running network takes the change at once."
+    ret = run_state(states, "network_running", "virbr1", **changed)
+    assert ret["result"] is True, ret["comment"]
     live = network_xml.parse(conn.networkLookupByName("virbr1").XMLDesc(0))
     assert live["ipv4"]["dhcp"] == [{"start": "192.168.123.100", "end": "192.168.123.200"}]
-    assert run_state(states, "network_running", "virbr1", restart=True, **narrower)["changes"] == {}
+    assert live["ipv4"]["hosts"] == [{"mac": "00:16:3e:02:00:01", "name": "vm02", "ip": "192.168.123.10"}]
+    assert live["dns"]["hosts"] == [{"ip": "192.168.123.10", "names": ["vm02"]}]
+    assert run_state(states, "network_running", "virbr1", **changed)["changes"] == {}
+
+
+def test_change_that_needs_a_restart_waits_for_it_or_restarts(states, conn):
+    assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
+    moved = dict(VIRBR1, domain="lab.example")
+    ret = run_state(states, "network_running", "virbr1", test=True, **moved)
+    assert ret["result"] is None
+    assert ret["changes"] == {"domain": {"old": None, "new": "lab.example"}}
+    assert "running with its old settings until it restarts" in ret["comment"]
+
+    ret = run_state(states, "network_running", "virbr1", test=True, restart=True, **moved)
+    assert set(ret["changes"]) == {"domain", "restarted"}
+    ret = run_state(states, "network_running", "virbr1", restart=True, **moved)
+    assert ret["result"] is True and set(ret["changes"]) == {"domain", "restarted"}, ret
+    assert network_xml.parse(conn.networkLookupByName("virbr1").XMLDesc(0))["domain"] == "lab.example"
+    assert conn.networkLookupByName("virbr1").isActive()
+    assert run_state(states, "network_running", "virbr1", restart=True, **moved)["changes"] == {}
 
 
 def test_bad_pillar_is_refused_with_key_paths_and_nothing_defined(states, conn):

@@ -140,3 +140,22 @@ def networks(draw):
 def test_round_trip_spec_xml_spec(data):
     spec = valid("n1", data)
     assert nx.diff(nx.parse(nx.to_xml(spec)), spec) == {}
+
+
+def test_live_updates_cover_dhcp_and_dns_hosts_only():
+    old = valid("n", {"ipv4": {"address": "10.0.0.1/24", "dhcp": ["10.0.0.10-10.0.0.20"],
+                               "hosts": [{"mac": "00:16:3e:00:00:01", "ip": "10.0.0.5"}]}})
+    new = valid("n", {"ipv4": {"address": "10.0.0.1/24", "dhcp": ["10.0.0.10-10.0.0.30"],
+                               "hosts": [{"mac": "00:16:3e:00:00:02", "ip": "10.0.0.6"}]}})
+    ops = nx.live_updates(old, new)
+    assert [(op[0], op[1]) for op in ops] == [
+        (nx.COMMAND_DELETE, nx.SECTION_IP_DHCP_HOST),
+        (nx.COMMAND_DELETE, nx.SECTION_IP_DHCP_RANGE),
+        (nx.COMMAND_ADD_LAST, nx.SECTION_IP_DHCP_RANGE),
+        (nx.COMMAND_ADD_LAST, nx.SECTION_IP_DHCP_HOST),
+    ]
+    assert ops[-1][3] == '<host mac="00:16:3e:00:00:02" ip="10.0.0.6" />'
+    assert nx.live_updates(old, old) is None
+    moved = valid("n", {"ipv4": {"address": "10.0.1.1/24", "dhcp": ["10.0.1.10-10.0.1.20"]}})
+    assert nx.live_updates(old, moved) is None
+    assert nx.live_updates(old, dict(new, domain="x.example")) is None
