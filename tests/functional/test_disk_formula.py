@@ -1,0 +1,69 @@
+"""salt/xen/disks.sls driven by pillar xen:disks, through state.sls (real images, loop devices)."""
+import os
+
+import pytest
+
+from tests.functional.disk_helpers import define_guest, disk_sources
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root, parted and loop devices"
+)
+
+
+def apply(modules, pillar, test=False):
+    ret = modules.state.sls("xen.disks", pillar=pillar, test=test)
+    return {key.split("_|-")[1]: value for key, value in ret.raw.items()}
+
+
+def test_tutorial_disk_pillar_applies_then_changes_nothing(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    img = str(tmp_path / "newvm-1.img")
+    moved = str(tmp_path / "newvm-moved.img")
+    pillar = {
+        "xen": {
+            "disks": {
+                "newvm-data": {
+                    "path": img,
+                    "size": "2TB",
+                    "label": "gpt",
+                    "partitions": [{"start": 0, "end": 100}, {"start": 100, "end": -1}],
+                    "filesystems": {1: "ext3", 2: {"fs_type": "ext4", "label": "data"}},
+                    "attach": {"guest": "newvm", "target": "xvdb"},
+                },
+                "newvm-root": {"path": moved, "move": {"guest": "newvm", "disk": "xvda"}},
+            }
+        }
+    }
+    predicted = apply(modules, pillar, test=True)
+    assert set(predicted) == {
+        "xen-disk-newvm-data-present", "xen-disk-newvm-data-partitioned", "xen-disk-newvm-data-part1-formatted",
+        "xen-disk-newvm-data-part2-formatted", "xen-disk-newvm-data-attached", "xen-disk-newvm-root-moved",
+    }
+    assert not os.path.exists(img)
+    first = apply(modules, pillar)
+    for sid, ret in first.items():
+        assert ret["result"] is True, (sid, ret["comment"])
+        assert ret["changes"], sid
+    assert disk_sources(test_uri, "newvm") == {"xvda": moved, "xvdb": img}
+    assert modules.xen_disk.filesystem(img, partition=2)["fstype"] == "ext4"
+    second = apply(modules, pillar)
+    for sid, ret in second.items():
+        assert ret["result"] is True and ret["changes"] == {}, (sid, ret)
+
+
+def test_misspelt_key_is_reported_and_nothing_done(modules, tmp_path):
+    img = str(tmp_path / "x.img")
+    ret = apply(modules, {"xen": {"disks": {"x": {"path": img, "sise": "1G"}}}})
+    (only,) = ret.values()
+    assert only["result"] is False
+    assert "xen:disks:x: sise: unknown key" in only["comment"]
+    assert not os.path.exists(img)
+
+
+def test_absent_needs_delete(modules, tmp_path):
+    img = tmp_path / "old.img"
+    img.write_bytes(b"data")
+    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True}}}})
+    assert ret["xen-disk-old-absent"]["result"] is False and img.exists()
+    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True, "delete": True}}}})
+    assert ret["xen-disk-old-absent"]["result"] is True and not img.exists()
