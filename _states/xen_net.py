@@ -171,13 +171,19 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     return ret
 
 
-def bridge_absent(name, force=False, persist=None, config_root="/", netns=None):
+def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, restore_nic=True, dhcp=False):
     """
     Bridge ``name`` is gone now and after a reboot; its NIC gets its addresses
     and routes back. Refused while guests use it (they are named) unless ``force``.
 
     persist / config_root / netns
-        as in ``bridge_present``; its config files there are removed
+        as in ``bridge_present``; the bridge's config files there are removed
+    restore_nic
+        write a config that gives the NIC the bridge's addresses (and default
+        route) at boot (default true); with ``ifupdown`` it is skipped when
+        ``/etc/network/interfaces`` configures the NIC already
+    dhcp
+        that config asks DHCP for the NIC's IPv4 address instead
     """
     ret = _ret(name)
     problems = []
@@ -193,22 +199,29 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None):
         ret.update(result=False, comment=f"Bridge {name} was not removed: {exc}")
         return ret
     info = bridges.bridges(state).get(name)
-    ports = (info or {}).get("ports") or [None]
-    paths = []
+    ports = (info or {}).get("ports") or []
+    paths, nic_files = [], {}
     if style:
-        for port in ports:
+        for port in ports or [None]:
             paths += [p for p in bridge_persist.owned_paths(style, name, port) if p not in paths]
-    gone = bridge_persist.existing(paths, config_root)
-    if not steps and not gone:
+        if restore_nic and ports and not bridge_persist.configured_elsewhere(style, ports[0], config_root):
+            gw4, gw6 = bridges.gateways_after(state, {"name": name, "nic": None})
+            addrs = [a for a in state["addrs"].get(name, []) if not (dhcp and ":" not in a)]
+            nic_files = bridge_persist.render_nic(style, ports[0], name, addrs, gateway=None if dhcp else gw4,
+                                                  gateway6=gw6, dhcp=dhcp)
+    gone = [p for p in bridge_persist.existing(paths, config_root) if p not in nic_files]
+    file_changes = {p: "removed" for p in gone}
+    file_changes.update(bridge_persist.pending(nic_files, config_root))
+    if not steps and not file_changes:
         ret["comment"] = f"Bridge {name} is already absent."
         return ret
     if steps:
         ret["changes"]["steps"] = bridges.describe(steps)
-    if gone:
-        ret["changes"]["files"] = {p: "removed" for p in gone}
+    if file_changes:
+        ret["changes"]["files"] = file_changes
+    words = "removed" + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
     if __opts__["test"]:
-        ret.update(result=None, comment=f"Bridge {name} would be removed" +
-                   (f" and its config {_files_text(gone)} deleted." if gone else "."))
+        ret.update(result=None, comment=f"Bridge {name} would be {words}.")
         return ret
     if steps:
         try:
@@ -216,8 +229,15 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None):
         except XenError as exc:
             ret.update(result=False, changes={}, comment=f"Bridge {name} was not removed: {exc}")
             return ret
-    bridge_persist.remove(gone, config_root)
-    ret["comment"] = f"Bridge {name} was removed" + (f" and its config {_files_text(gone)} deleted." if gone else ".")
+    try:
+        bridge_persist.remove(gone, config_root)
+        bridge_persist.write(nic_files, config_root)
+    except OSError as exc:
+        ret["changes"].pop("files", None)
+        ret.update(result=False, comment=f"Bridge {name} is gone now but its config could not be changed, so it "
+                                         f"may come back after a reboot: {exc}")
+        return ret
+    ret["comment"] = f"Bridge {name} was {words}."
     return ret
 
 

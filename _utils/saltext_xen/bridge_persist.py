@@ -290,3 +290,76 @@ def conflicts(style, spec, root="/"):
     except FileNotFoundError:
         pass
     return warnings
+
+
+# ---------------------------------------------------------------- the NIC once the bridge is gone
+
+
+def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dhcp=False):
+    """``{path: (text, mode)}`` that give ``nic`` its own addresses at boot again after bridge ``bridge`` goes.
+
+    For ``ifupdown`` this is ``/etc/network/interfaces.d/NIC``; callers should
+    skip it when the main ``/etc/network/interfaces`` already configures the NIC
+    (see :func:`configured_elsewhere`).
+    """
+    head = f"Managed by Salt (saltext-xen) for {nic}, taken out of bridge {bridge}; edits here are overwritten."
+    v4, v6 = _split(list(addresses))
+    if style == "ifupdown":
+        out = [f"# {head}", "", f"auto {nic}"]
+        if dhcp:
+            out.append(f"iface {nic} inet dhcp")
+        elif v4:
+            out += [f"iface {nic} inet static", f"    address {v4[0]}"]
+            if gateway:
+                out.append(f"    gateway {gateway}")
+            out += [f"    up ip addr add {extra} dev {nic}" for extra in v4[1:]]
+        else:
+            out.append(f"iface {nic} inet manual")
+        for i, addr in enumerate(v6):
+            out += ["", f"iface {nic} inet6 static", f"    address {addr}"]
+            if gateway6 and i == 0:
+                out.append(f"    gateway {gateway6}")
+        return {f"/etc/network/interfaces.d/{nic}": ("\n".join(out) + "\n", 0o644)}
+    if style == "ifcfg-rhel":
+        pairs = [("DEVICE", nic), ("ONBOOT", "yes"), ("BOOTPROTO", "dhcp" if dhcp else "none")]
+        if not dhcp:
+            for i, addr in enumerate(v4):
+                iface = ipaddress.ip_interface(addr)
+                pairs += [(f"IPADDR{i}", iface.ip), (f"PREFIX{i}", iface.network.prefixlen)]
+            pairs.append(("GATEWAY", gateway))
+        if v6:
+            pairs += [("IPV6INIT", "yes"), ("IPV6ADDR", v6[0]), ("IPV6ADDR_SECONDARIES", " ".join(v6[1:]) or None),
+                      ("IPV6_DEFAULTGW", gateway6)]
+        pairs.append(("NM_CONTROLLED", "no"))
+        return {f"/etc/sysconfig/network-scripts/ifcfg-{nic}": (f"# {head}\n" + _kv(pairs), 0o644)}
+    if style == "nm-keyfile":
+        ipv4 = [("method", "auto" if dhcp else ("manual" if v4 else "disabled"))]
+        if not dhcp:
+            ipv4 += [(f"address{i}", f"{a},{gateway}" if gateway and i == 1 else a) for i, a in enumerate(v4, 1)]
+        ipv6 = [("method", "manual" if v6 else "ignore")]
+        ipv6 += [(f"address{i}", f"{a},{gateway6}" if gateway6 and i == 1 else a) for i, a in enumerate(v6, 1)]
+        text = _ini([("connection", [("id", nic), ("type", "ethernet"), ("interface-name", nic),
+                                     ("autoconnect", "true")]), ("ipv4", ipv4), ("ipv6", ipv6)])
+        return {f"/etc/NetworkManager/system-connections/{nic}.nmconnection": (f"# {head}\n" + text, 0o600)}
+    if style == "ifcfg-suse":
+        pairs = [("STARTMODE", "auto"), ("BOOTPROTO", "dhcp4" if dhcp else "static")]
+        for i, addr in enumerate(([] if dhcp else v4) + v6):
+            pairs.append(("IPADDR" if i == 0 else f"IPADDR_{i}", addr))
+        files = {f"/etc/sysconfig/network/ifcfg-{nic}": (f"# {head}\n" + _kv(pairs, quote=True), 0o644)}
+        routes = ([f"default {gateway} - {nic}"] if gateway and not dhcp else []) + \
+            ([f"default {gateway6} - {nic}"] if gateway6 else [])
+        if routes:
+            files[f"/etc/sysconfig/network/ifroute-{nic}"] = (f"# {head}\n" + "".join(r + "\n" for r in routes), 0o644)
+        return files
+    raise PersistError(f"unknown persistence style {style!r} (known: {', '.join(STYLES)})")
+
+
+def configured_elsewhere(style, nic, root="/"):
+    """True when the main ``/etc/network/interfaces`` already has an ``iface NIC`` stanza (ifupdown only)."""
+    if style != "ifupdown":
+        return False
+    try:
+        with open(_full(root, "/etc/network/interfaces"), encoding="utf-8") as handle:
+            return any(line.split()[:2] == ["iface", nic] for line in handle)
+    except FileNotFoundError:
+        return False

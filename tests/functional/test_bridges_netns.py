@@ -218,7 +218,10 @@ def test_removal_is_refused_while_guests_use_it_then_forced(states, modules, lab
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["changes"]["files"] == {"/etc/network/interfaces.d/xenbr0": "removed"}
+    assert ret["changes"]["files"] == {"/etc/network/interfaces.d/xenbr0": "removed",
+                                       "/etc/network/interfaces.d/eth0": "created"}
+    eth0 = (tmp_path / "etc/network/interfaces.d/eth0").read_text()
+    assert "iface eth0 inet static\n    address 10.77.0.2/24\n    gateway 10.77.0.1\n" in eth0
     assert lab.link("xenbr0") is None
     assert lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"]
     assert lab.default_dev() == ["eth0"]

@@ -104,3 +104,26 @@ def test_conflicting_main_interfaces_file_is_pointed_out(tmp_path):
     warnings = bp.conflicts("ifupdown", spec(), str(tmp_path))
     assert warnings == ["/etc/network/interfaces line 5 still gives eth0 an address (iface eth0 inet dhcp); "
                         "change it to 'iface eth0 inet manual' so the address lives on xenbr0 after a reboot"]
+
+
+@pytest.mark.parametrize("style,path,expect", [
+    ("ifupdown", "/etc/network/interfaces.d/eth0", "iface eth0 inet static\n    address 192.168.0.10/24\n"
+                                                   "    gateway 192.168.0.254\n"),
+    ("ifcfg-rhel", "/etc/sysconfig/network-scripts/ifcfg-eth0", "IPADDR0=192.168.0.10\nPREFIX0=24\n"
+                                                                "GATEWAY=192.168.0.254\n"),
+    ("nm-keyfile", "/etc/NetworkManager/system-connections/eth0.nmconnection",
+     "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24,192.168.0.254\n"),
+    ("ifcfg-suse", "/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.0.10/24'\n"),
+])
+def test_nic_gets_its_address_back_after_the_bridge(style, path, expect):
+    files = bp.render_nic(style, "eth0", "xenbr0", ["192.168.0.10/24"], gateway="192.168.0.254")
+    assert expect in files[path][0]
+    assert "BRIDGE" not in files[path][0] and "master" not in files[path][0]
+
+
+def test_nic_in_main_interfaces_file_is_left_alone(tmp_path):
+    (tmp_path / "etc/network").mkdir(parents=True)
+    (tmp_path / "etc/network/interfaces").write_text("auto eth0\niface eth0 inet manual\n")
+    assert bp.configured_elsewhere("ifupdown", "eth0", str(tmp_path)) is True
+    assert bp.configured_elsewhere("ifupdown", "eth1", str(tmp_path)) is False
+    assert bp.configured_elsewhere("nm-keyfile", "eth0", str(tmp_path)) is False
