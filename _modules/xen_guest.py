@@ -391,6 +391,8 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
 # functions above.
 import os as _os  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
+import salt.utils.data as _salt_data  # noqa: E402  pylint: disable=wrong-import-position
+
 from saltext_xen import guest_apply  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
@@ -428,7 +430,10 @@ def define(name, spec=None, **kwargs):
     if spec is not None:
         data = dict(spec, **data)
     if not data:
-        data = __salt__["pillar.get"](f"xen:guests:{name}", None)
+        # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
+        data = _salt_data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in ("ensure", "restart_on_change", "remove_disks", "timeout", "force")}
         if data is None:
             raise errors.XenError(f"no spec given and no pillar xen:guests:{name}")
     changes, problems = guest_apply.define(_conn(), _checked(name, data), _seed(name))

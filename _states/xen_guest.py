@@ -28,6 +28,8 @@ other changes wait for a restart, which happens only with
 """
 import logging
 
+import salt.utils.data
+
 from saltext_xen import connection
 from saltext_xen import errors
 from saltext_xen import guest_apply
@@ -39,6 +41,8 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "xen_guest"
 
+# Keys of a pillar guest that tell salt/xen/guests.sls how to apply it.
+PILLAR_STATE_KEYS = ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
 # State arguments that are not part of the guest spec.
 _STATE_ARGS = ("name", "spec", "restart_on_change", "timeout", "force", "boot_dir", "pillar_path")
 
@@ -64,7 +68,11 @@ def _wanted(name, spec, kwargs, pillar_path):
         return merged, pillar_path
     if data:
         return data, pillar_path
-    from_pillar = __salt__["pillar.get"](f"{pillar_path}:{name}", None)
+    # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
+    from_pillar = salt.utils.data.traverse_dict_and_list(__pillar__, f"{pillar_path}:{name}", None)
+    if isinstance(from_pillar, dict):
+        # how the formula applies a guest, not what the guest is
+        from_pillar = {k: v for k, v in from_pillar.items() if k not in PILLAR_STATE_KEYS}
     return from_pillar, pillar_path
 
 
