@@ -90,3 +90,8 @@ def test_misspelt_pillar_key_is_named(modules, lab, tmp_path):
     assert bad["result"] is False
     assert "xen:networks:virbr1.ipv4.dhcp[0]: range 192.168.123.2 - 192.168.124.9 is not inside" in bad["comment"]
     assert lab.link("xenbr1") is None
+
+
+def test_no_networking_pillar_is_a_quiet_no_op(modules):
+    ret = modules.state.sls("xen.networks", pillar={"xen": {}})
+    assert getattr(ret, "raw", ret) == {}
