@@ -359,6 +359,12 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
     problems += _unknown(kwargs)
     if problems:
         return _fail(ret, problems)
+    after = f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
+    if _test() and not __salt__["xen_disk.info"](name)["exists"]:
+        ret["result"] = None
+        ret["changes"] = {name: {"old": "no partition table", "new": after}}
+        ret["comment"] = f"{name} does not exist yet; once made it would be partitioned: {after}"
+        return ret
     try:
         listing = __salt__["xen_disk.partitions"](name)
         if disk_parts.matches(listing, label, wanted):
@@ -370,7 +376,6 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
     before = disk_parts.describe(listing)
     if not probe["blank"] and not force:
         return _fail(ret, f"{name} already has {before}; it is not repartitioned unless force: true")
-    after = f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
     ret["changes"] = {name: {"old": before, "new": after}}
     if _test():
         ret["result"] = None
@@ -410,6 +415,11 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
     if problems:
         return _fail(ret, problems)
     where = f"{name}:{partition}" if partition else name
+    if _test() and not __salt__["xen_disk.info"](name)["exists"]:
+        ret["result"] = None
+        ret["changes"] = {where: {"old": None, "new": fs_type}}
+        ret["comment"] = f"{name} does not exist yet; once made {where} would be formatted {fs_type}"
+        return ret
     try:
         probe = __salt__["xen_disk.filesystem"](name, partition=partition)
     except CommandExecutionError as exc:

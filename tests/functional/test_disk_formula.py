@@ -39,8 +39,12 @@ def test_tutorial_disk_pillar_applies_then_changes_nothing(modules, test_uri, tm
         "xen-disk-newvm-data-present", "xen-disk-newvm-data-partitioned", "xen-disk-newvm-data-part1-formatted",
         "xen-disk-newvm-data-part2-formatted", "xen-disk-newvm-data-attached", "xen-disk-newvm-root-moved",
     }
+    for sid, ret in predicted.items():
+        assert ret["result"] is None and ret["changes"], (sid, ret["comment"])
     assert not os.path.exists(img)
     first = apply(modules, pillar)
+    for sid, ret in first.items():
+        assert ret["changes"] == predicted[sid]["changes"], sid
     for sid, ret in first.items():
         assert ret["result"] is True, (sid, ret["comment"])
         assert ret["changes"], sid
