@@ -379,7 +379,11 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
     def progress(target, done, total):
         _clone_log.info("cloning %s %s: %d of %d bytes", name, target, done, total)
 
-    result = guest_clone.execute(conn, step, progress=progress)
+    result = guest_clone.execute(
+        conn, step, progress=progress,
+        make_block=lambda path, size: __salt__["xen_disk.create"](path, f"{size}b"),
+        drop_block=lambda path: __salt__["xen_disk.delete"](path, delete=True),
+    )
     if start:
         result["started"] = bool(guests.start(_dom(new_name)))
     return result

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, domain_xml, guest_spec, guests, macs
+from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs
 from saltext_xen.disk_image import DiskError
 from saltext_xen.errors import InvalidState, XenError
 
@@ -47,6 +47,22 @@ def host_macs(conn):
             for mac in root.findall("devices/interface/mac"):
                 if mac.get("address"):
                     found.add(macs.normalise(mac.get("address")))
+    return found
+
+
+def host_disks(conn):
+    """Every disk source path in every guest definition on the host."""
+    found = set()
+    for dom in conn.listAllDomains():
+        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
+            try:
+                root = ET.fromstring(dom.XMLDesc(flags))
+            except libvirt.libvirtError:
+                continue
+            for src in root.findall("devices/disk/source"):
+                path = src.get("file") or src.get("dev")
+                if path:
+                    found.add(path)
     return found
 
 
@@ -97,6 +113,7 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     new["uuid"] = str(uuidlib.uuid5(_CLONE_NS, seed))
     rng = random.Random(seed)
     taken = host_macs(conn)
+    used = host_disks(conn)
     for nic in new["nics"]:
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)
@@ -122,18 +139,30 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
             continue
         else:
             dest = default_path(src, source, name, disk["target"])
-        if not os.path.exists(src):
+        item = {"target": disk["target"], "source": src, "dest": dest, "make_block": False, "size": None}
+        src_info = disk_image.info(src)
+        if not src_info["exists"]:
             problems.append(f"disks:{disk['target']}: the source {src} does not exist on this host")
+        else:
+            item["size"] = src_info["size"] if src_info["kind"] == "block" else os.path.getsize(src)
+        if dest in used:
+            problems.append(f"disks:{disk['target']}: {dest} is a disk of another guest; it is not overwritten")
         if not guest_spec.is_block(dest):
             if os.path.lexists(dest):
                 problems.append(f"disks:{disk['target']}: {dest} already exists; it is not overwritten")
             elif not os.path.isdir(os.path.dirname(dest) or "/"):
                 problems.append(f"disks:{disk['target']}: the directory of {dest} does not exist")
-        elif not os.path.exists(dest):
-            problems.append(f"disks:{disk['target']}: the block device {dest} does not exist")
+        else:
+            if src_info["exists"] and src_info["format"] == "qcow2":
+                problems.append(f"disks:{disk['target']}: {src} is qcow2; copy it to a file, not onto {dest}")
+            dest_info = disk_image.info(dest)
+            if not dest_info["exists"]:
+                item["make_block"] = True  # an LV made at least as large as the source
+            elif item["size"] is not None and dest_info["size"] < item["size"]:
+                problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
         if dest in [c["dest"] for c in copies]:
             problems.append(f"disks:{disk['target']}: {dest} is used for two disks")
-        copies.append({"target": disk["target"], "source": src, "dest": dest})
+        copies.append(item)
         disk["source"] = dest
     if problems:
         raise CloneError(f"cannot clone {source} to {name}: " + "; ".join(problems))
@@ -159,16 +188,26 @@ def summary(step):
     }
 
 
-def execute(conn, step, progress=None):
-    """Copy the disks and define the guest from a :func:`plan`; all or nothing."""
+def execute(conn, step, progress=None, make_block=None, drop_block=None):
+    """Copy the disks and define the guest from a :func:`plan`; all or nothing.
+
+    Block-device copies whose device does not exist yet (an LV) are made with
+    ``make_block(path, size_bytes)`` and, on failure, removed with ``drop_block(path)``.
+    """
     made = []
+    made_blocks = []
     results = {}
     try:
         for item in step["disks"]:
+            if item.get("make_block"):
+                if make_block is None:
+                    raise CloneError(f"{item['dest']} does not exist and no way to create it was given")
+                make_block(item["dest"], item["size"])
+                made_blocks.append(item["dest"])
             cb = None
             if progress is not None:
                 cb = lambda done, total, t=item["target"]: progress(t, done, total)  # noqa: E731
-            res = disk_copy.copy(item["source"], item["dest"], progress=cb)
+            res = disk_copy.copy(item["source"], item["dest"], progress=cb)  # removes its own partial file
             if not guest_spec.is_block(item["dest"]):
                 made.append(item["dest"])
             results[item["target"]] = res["method"]
@@ -181,6 +220,11 @@ def execute(conn, step, progress=None):
             try:
                 os.unlink(path)
             except FileNotFoundError:
+                pass
+        for path in made_blocks:
+            try:
+                drop_block(path)
+            except Exception:  # pylint: disable=broad-except
                 pass
         if isinstance(exc, (XenError, KeyboardInterrupt, SystemExit)):
             raise

@@ -128,3 +128,50 @@ def test_cloned_state_refuses_running_source(states, test_uri, tmp_path):
     ret = _state(states, "newvm05", source="vm05")
     assert ret["result"] is False and "crash_consistent" in ret["comment"]
     assert not (tmp_path / "newvm05.img").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices")
+def test_clone_onto_block_device(modules, test_uri, tmp_path):
+    from tests.functional.disk_helpers import loop_device
+
+    _, src = define_guest(test_uri, tmp_path, name="vm05")
+    backing = tmp_path / "lv"
+    disk_image.create(str(backing), 64 * MIB)
+    with loop_device(backing) as dev:
+        got = modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
+        assert got["disks"] == {"xvda": dev}
+        assert disk_sources(test_uri, "newvm05") == {"xvda": dev}
+        disk_copy.verify(src, dev)
+
+
+def test_clone_refuses_another_guests_disk(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    # vm02's disk in the seeded host
+    with pytest.raises(Exception, match="is a disk of another guest"):
+        modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": "/var/lib/xen/images/vm02.img"})
+
+
+@pytest.mark.needs_dm
+def test_clone_into_new_lv(modules, test_uri, tmp_path):
+    import shutil
+    import subprocess
+
+    from tests.functional.disk_helpers import loop_device
+
+    if not (os.path.exists("/dev/mapper/control") and shutil.which("lvcreate")):
+        pytest.skip("LVM needs device-mapper, which this kernel lacks (no /dev/mapper/control)")
+    _, src = define_guest(test_uri, tmp_path, name="vm05")
+    backing = tmp_path / "pv.img"
+    disk_image.create(str(backing), 256 * MIB)
+    vg = f"xenclone{os.getpid()}"
+    with loop_device(backing) as pv:
+        subprocess.run(["pvcreate", "-q", "-y", pv], check=True, capture_output=True)
+        subprocess.run(["vgcreate", "-q", vg, pv], check=True, capture_output=True)
+        try:
+            dest = f"/dev/{vg}/newvm05"
+            got = modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dest})
+            assert got["disks"] == {"xvda": dest}
+            disk_copy.verify(src, dest, size=64 * MIB)
+        finally:
+            subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
+            subprocess.run(["pvremove", "-q", "-y", pv], check=False, capture_output=True)
