@@ -1,0 +1,131 @@
+"""Guest states from pillar on real Xen (xen:///system): the formula salt/xen/guests.sls.
+
+One PV guest ``labst1`` described in pillar ``xen:guests``: test=True predicts,
+the first apply defines and boots it, the second changes nothing, a memory change
+within maxmem is made live (same domain, no restart). Then a hand-written
+``/etc/xen/NAME``-style config is imported.
+"""
+import pytest
+
+from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, wait_console
+
+NAME = "labst1"
+
+
+def pillar(memory=128):
+    return {
+        "xen": {
+            "guests": {
+                NAME: {
+                    "type": "pv",
+                    "memory": memory,
+                    "maxmem": 192,
+                    "vcpus": 1,
+                    "kernel": GUEST_KERNEL,
+                    "ramdisk": GUEST_INITRD,
+                    "cmdline": "console=hvc0 quiet",
+                    "on_poweroff": "destroy",
+                    "on_reboot": "restart",
+                    "on_crash": "destroy",
+                }
+            }
+        }
+    }
+
+
+def apply(caller, **kwargs):
+    ret = caller.cmd("state.apply", "xen.guests", **kwargs)
+    assert isinstance(ret, dict), ret  # a list means the SLS did not render
+    return ret
+
+
+def changes_of(ret):
+    return {sid: r["changes"] for sid, r in ret.items() if r["changes"]}
+
+
+def failed(ret):
+    return {sid: r["comment"] for sid, r in ret.items() if r["result"] is False}
+
+
+@pytest.fixture(scope="module")
+def cleanup(conn):
+    remove_guest(conn, NAME)
+    yield
+    remove_guest(conn, NAME)
+    remove_guest(conn, "labimp")
+
+
+def test_test_mode_predicts_the_new_guest(caller, cleanup):
+    """test=True says the guest would be defined and started, and touches nothing."""
+    ret = apply(caller, pillar=pillar(), test=True)
+    assert not failed(ret), ret
+    (sid, result), = ret.items()
+    assert result["result"] is None, result
+    assert "would be" in result["comment"], result["comment"]
+    assert NAME not in caller.cmd("xen_guest.list")
+
+
+def test_first_apply_defines_and_boots_the_guest(caller, cleanup):
+    """the formula defines labst1 from pillar and boots it; its initrd reaches the console."""
+    ret = apply(caller, pillar=pillar())
+    assert not failed(ret), ret
+    assert changes_of(ret), ret
+    info = caller.cmd("xen_guest.info", NAME)
+    assert info["state"] == "running"
+    assert (info["memory"], info["maxmem"], info["vcpus"]) == (128, 192, 1)
+    wait_console(NAME)
+
+
+def test_second_apply_changes_nothing(caller, cleanup):
+    """applying the same pillar again: zero changes, test=True predicts zero too."""
+    assert changes_of(apply(caller, pillar=pillar(), test=True)) == {}
+    ret = apply(caller, pillar=pillar())
+    assert not failed(ret), ret
+    assert changes_of(ret) == {}, ret
+
+
+def test_memory_change_within_maxmem_is_live(caller, cleanup):
+    """memory 128 -> 160 MiB (maxmem 192) is set on the running domain, no restart."""
+    before = caller.cmd("xen_guest.info", NAME)["id"]
+    ret = apply(caller, pillar=pillar(memory=160))
+    assert not failed(ret), ret
+    assert changes_of(ret), ret
+    info = caller.cmd("xen_guest.info", NAME)
+    assert info["id"] == before, "the guest was restarted"
+    assert info["state"] == "running"
+    assert info["memory"] == 160, info
+    assert changes_of(apply(caller, pillar=pillar(memory=160))) == {}
+
+
+def test_import_a_hand_written_xen_config(caller, cleanup, tmp_path):
+    """xen_guest.import_config adopts an xm-era /etc/xen/NAME file (tap:aio disk, vif, comments)."""
+    image = tmp_path / "labimp.img"
+    with open(image, "wb") as fh:
+        fh.truncate(64 * 1024 * 1024)
+    cfg = tmp_path / "labimp"
+    cfg.write_text(
+        f"""# written by hand, xm style
+name = "labimp"
+memory = 128
+maxmem = 128
+vcpus = 1
+kernel = "{GUEST_KERNEL}"
+ramdisk = "{GUEST_INITRD}"
+extra = "console=hvc0 quiet"
+on_poweroff = "destroy"
+on_reboot = "restart"
+on_crash = "destroy"
+disk = [ 'tap:aio:{image},xvda,w' ]
+# disk = [ 'phy:/dev/vg0/old,xvdb,w' ]
+vif = [ 'mac=00:16:3e:5a:11:01,bridge=xenbr0' ]
+"""
+    )
+    changes = caller.cmd("xen_guest.import_config", str(cfg))
+    assert changes, changes
+    info = caller.cmd("xen_guest.info", "labimp")
+    assert info["state"] == "shutoff"
+    assert info["disks"][0]["source"] == str(image)
+    assert info["disks"][0]["target"] == "xvda"
+    assert info["nics"][0]["mac"] == "00:16:3e:5a:11:01"
+    assert info["nics"][0]["bridge"] == "xenbr0"
+    assert caller.cmd("xen_guest.import_config", str(cfg)) == {}  # second import: nothing to change
