@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs
+from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs, storage_move
 from saltext_xen.disk_image import DiskError
 from saltext_xen.errors import InvalidState, XenError
 
@@ -47,22 +47,6 @@ def host_macs(conn):
             for mac in root.findall("devices/interface/mac"):
                 if mac.get("address"):
                     found.add(macs.normalise(mac.get("address")))
-    return found
-
-
-def host_disks(conn):
-    """Every disk source path in every guest definition on the host."""
-    found = set()
-    for dom in conn.listAllDomains():
-        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
-            try:
-                root = ET.fromstring(dom.XMLDesc(flags))
-            except libvirt.libvirtError:
-                continue
-            for src in root.findall("devices/disk/source"):
-                path = src.get("file") or src.get("dev")
-                if path:
-                    found.add(path)
     return found
 
 
@@ -113,7 +97,7 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     new["uuid"] = str(uuidlib.uuid5(_CLONE_NS, seed))
     rng = random.Random(seed)
     taken = host_macs(conn)
-    used = host_disks(conn)
+    used = storage_move.host_disks(conn)
     for nic in new["nics"]:
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)

@@ -186,3 +186,10 @@ def test_grow_lv_refuses_shrink(modules, scratch_vg):
         modules.xen_disk.grow(path, "64M")
     modules.xen_disk.delete(path, delete=True)
     assert not os.path.exists(path)
+
+
+def test_another_guests_disk_is_never_a_destination(modules, test_uri, tmp_path):
+    _, src = define_guest(test_uri, tmp_path)
+    with pytest.raises(Exception, match="already a disk of a guest"):
+        modules.xen_disk.move("newvm", "xvda", "/var/lib/xen/images/vm02.img")
+    assert disk_sources(test_uri, "newvm")["xvda"] == src
