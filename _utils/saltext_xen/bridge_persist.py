@@ -279,16 +279,22 @@ def conflicts(style, spec, root="/"):
         return []
     warnings = []
     main = _full(root, "/etc/network/interfaces")
+    sourced = False
     try:
         with open(main, encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 words = line.split()
+                if words[:1] in (["source"], ["source-directory"]) and "interfaces.d" in line:
+                    sourced = True
                 if len(words) >= 4 and words[0] == "iface" and words[1] == port and words[3] in ("dhcp", "static"):
                     warnings.append(f"/etc/network/interfaces line {number} still gives {port} an address "
                                     f"({' '.join(words)}); change it to 'iface {port} inet manual' so the "
                                     f"address lives on {spec['name']} after a reboot")
     except FileNotFoundError:
-        pass
+        return warnings
+    if not sourced:
+        warnings.append("/etc/network/interfaces does not read /etc/network/interfaces.d (add "
+                        "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot")
     return warnings
 
 

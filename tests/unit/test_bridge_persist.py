@@ -103,7 +103,12 @@ def test_conflicting_main_interfaces_file_is_pointed_out(tmp_path):
                                                      "iface eth0 inet dhcp\n")
     warnings = bp.conflicts("ifupdown", spec(), str(tmp_path))
     assert warnings == ["/etc/network/interfaces line 5 still gives eth0 an address (iface eth0 inet dhcp); "
-                        "change it to 'iface eth0 inet manual' so the address lives on xenbr0 after a reboot"]
+                        "change it to 'iface eth0 inet manual' so the address lives on xenbr0 after a reboot",
+                        "/etc/network/interfaces does not read /etc/network/interfaces.d (add "
+                        "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot"]
+    (tmp_path / "etc/network/interfaces").write_text("source /etc/network/interfaces.d/*\nauto lo\n"
+                                                     "iface lo inet loopback\n")
+    assert bp.conflicts("ifupdown", spec(), str(tmp_path)) == []
 
 
 @pytest.mark.parametrize("style,path,expect", [
