@@ -9,6 +9,7 @@ modules; LVs through Salt's ``lvm`` module.
 import logging
 import os
 import time
+import xml.etree.ElementTree as ET
 
 from salt.exceptions import CommandExecutionError
 
@@ -93,6 +94,25 @@ def _drop_lv(path):
     __salt__["lvm.lvremove"](lv, vg)
 
 
+def _refresh_pools(path):
+    """Let libvirt storage pools over ``path``'s directory (dir pool) or VG (logical pool) see the change."""
+    folder = os.path.dirname(path)
+    refreshed = []
+    try:
+        pools = _conn().listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    except libvirt.libvirtError:
+        return refreshed
+    for pool in pools:
+        try:
+            target = ET.fromstring(pool.XMLDesc(0)).findtext("target/path")
+            if target and os.path.normpath(target) == folder:
+                pool.refresh(0)
+                refreshed.append(pool.name())
+        except libvirt.libvirtError as exc:
+            log.debug("could not refresh pool %s: %s", pool.name(), exc.get_error_message())
+    return refreshed
+
+
 # --------------------------------------------------------------------------- images
 @saltglue.plain_errors
 def info(path):
@@ -130,8 +150,11 @@ def create(path, size, format="raw", allocation="sparse"):  # pylint: disable=re
         if os.path.exists(path):
             raise CommandExecutionError(f"{path} already exists; it is not overwritten")
         _make_lv(path, nbytes)
-        return disk_image.info(path)
-    return disk_image.create(path, nbytes, fmt=format, allocation=allocation, run=_run)
+        made = disk_image.info(path)
+    else:
+        made = disk_image.create(path, nbytes, fmt=format, allocation=allocation, run=_run)
+    _refresh_pools(path)
+    return made
 
 
 @saltglue.plain_errors
@@ -228,6 +251,7 @@ def delete(path, delete=False):  # pylint: disable=redefined-outer-name
         _drop_lv(path)
     else:
         os.unlink(path)
+    _refresh_pools(path)
     return {path: {"old": "present", "new": "deleted"}}
 
 

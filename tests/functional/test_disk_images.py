@@ -95,3 +95,38 @@ def test_bad_target_is_named(modules, test_uri, tmp_path):
     disk_image.create(img, 1024**2)
     with pytest.raises(Exception, match="target"):
         modules.xen_disk.attach("newvm", img, target="floppy0")
+
+
+def test_grow_disk_of_running_guest_says_when_it_sees_it(modules, test_uri, tmp_path):
+    _, disk = define_guest(test_uri, tmp_path, running=True)
+    got = modules.xen_disk.grow(disk, "128M")
+    assert (got["old"], got["new"]) == (64 * 1024**2, 128 * 1024**2)
+    # the test driver cannot resize live; real Xen is checked in test_disk_xen.py (needs_xen)
+    assert got["live"]["newvm"] == "resized live" or "after a restart" in got["live"]["newvm"]
+
+
+def test_create_in_a_libvirt_pool_directory_refreshes_it(modules, test_uri, tmp_path):
+    from saltext_xen import connection
+
+    conn = connection.connect(test_uri)
+    pool = conn.storagePoolDefineXML(
+        f"<pool type='dir'><name>scratch</name><target><path>{tmp_path}</path></target></pool>"
+    )
+    pool.create()
+    calls = []
+    real_refresh = type(pool).refresh
+
+    def spy(self, flags=0):
+        calls.append(self.name())
+        return real_refresh(self, flags)
+
+    import libvirt
+
+    original = libvirt.virStoragePool.refresh
+    libvirt.virStoragePool.refresh = spy
+    try:
+        modules.xen_disk.create(str(tmp_path / "vm.img"), 10)
+        modules.xen_disk.delete(str(tmp_path / "vm.img"), delete=True)
+    finally:
+        libvirt.virStoragePool.refresh = original
+    assert calls == ["scratch", "scratch"]
