@@ -226,3 +226,141 @@ def test_topology_reads_like_the_tutorial():
     ]
     assert topo["bridges"]["xenbr0"]["uplinks"] == ["peth0"]
     assert [g["guest"] for g in topo["bridges"]["xenbr0"]["guests"]] == ["vm02", "vm03"]
+
+
+# ---------------------------------------------------------------- a model of `ip`, for properties
+
+import copy  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _opt(argv, word, default=None):
+    return argv[argv.index(word) + 1] if word in argv else default
+
+
+def simulate(state, argvs):
+    """Apply the `ip` commands a plan uses to a state dict, as the kernel would (enough for plans)."""
+    state = copy.deepcopy(state)
+    links, addrs, routes = state["links"], state["addrs"], state["routes"]
+    for argv in argvs:
+        assert argv[0] == "ip", argv
+        if argv[1:3] == ["link", "add"] and "bridge" in argv:
+            name = _opt(argv, "name")
+            assert name not in links, argv
+            links[name] = link(kind="bridge", up=False, mac=_opt(argv, "address", "02:00:00:00:00:99"),
+                               stp=_opt(argv, "stp_state") == "1", forward_delay=int(_opt(argv, "forward_delay")) // 100)
+            addrs[name] = []
+        elif argv[1:3] == ["link", "add"] and "vlan" in argv:
+            name, parent = _opt(argv, "name"), _opt(argv[3:], "link")
+            assert parent in links and name not in links, argv
+            links[name] = link(kind="vlan", up=False, vlan=int(_opt(argv, "id")), parent=parent,
+                               mtu=links[parent]["mtu"])
+            addrs[name] = []
+        elif argv[1:3] == ["link", "del"]:
+            name = argv[3]
+            del links[name]
+            addrs.pop(name, None)
+            routes[:] = [r for r in routes if r["dev"] != name]
+            for other in links.values():
+                if other.get("master") == name:
+                    other["master"] = None
+        elif argv[1:4] == ["link", "set", "dev"]:
+            dev, rest = argv[4], argv[5:]
+            entry = links[dev]
+            if rest == ["up"] or rest == ["down"]:
+                entry["up"] = rest == ["up"]
+            elif rest[0] == "master":
+                assert links[rest[1]]["kind"] == "bridge"
+                entry["master"] = rest[1]
+            elif rest == ["nomaster"]:
+                entry["master"] = None
+            elif rest[0] == "mtu":
+                entry["mtu"] = int(rest[1])
+            elif rest[:2] == ["type", "bridge"]:
+                if "forward_delay" in rest:
+                    delay = int(_opt(rest, "forward_delay")) // 100
+                    assert not entry["stp"] or delay >= 2, f"kernel refuses {argv} while STP is on"
+                    entry["forward_delay"] = delay
+                if "stp_state" in rest:
+                    entry["stp"] = _opt(rest, "stp_state") == "1"
+                    assert not entry["stp"] or entry["forward_delay"] >= 2, f"kernel refuses {argv}"
+            else:
+                raise AssertionError(argv)
+        elif argv[1:3] in (["addr", "add"], ["addr", "del"]):
+            addr, dev = argv[3], _opt(argv, "dev")
+            have = addrs.setdefault(dev, [])
+            if argv[2] == "add":
+                assert addr not in have, f"{argv}: address exists"
+                have.append(addr)
+            else:
+                have.remove(addr)
+        elif argv[2:4] == ["route", "replace"]:
+            family = int(argv[1][1:])
+            new = {"family": family, "dst": argv[4], "dev": _opt(argv, "dev")}
+            for key, word in (("gateway", "via"), ("metric", "metric"), ("src", "src"), ("protocol", "proto")):
+                if word in argv:
+                    new[key] = _opt(argv, word)
+            key = (family, new["dst"], str(new.get("metric")))
+            routes[:] = [r for r in routes if (r["family"], r["dst"], str(r.get("metric"))) != key] + [new]
+        else:
+            raise AssertionError(f"the model does not know {argv}")
+    return state
+
+
+def normal(state):
+    return {
+        "links": {n: {k: v for k, v in l.items() if k not in ("carrier", "mac")} for n, l in state["links"].items()},
+        "addrs": {n: sorted(a) for n, a in state["addrs"].items() if a},
+        "routes": sorted(tuple(sorted((k, str(v)) for k, v in r.items())) for r in state["routes"]),
+    }
+
+
+@st.composite
+def hosts_and_wishes(draw):
+    links = {"lo": link(), "eth0": link(mac="00:1e:c9:00:00:01"), "eth1": link(mac="00:1e:c9:00:00:02",
+                                                                             up=draw(st.booleans()))}
+    addrs = {"eth0": draw(st.sampled_from([[], ["192.168.0.10/24"], ["192.168.0.10/24", "fd00::10/64"]])),
+             "eth1": []}
+    routes = []
+    if addrs["eth0"]:
+        routes.append({"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"})
+        if len(addrs["eth0"]) > 1:
+            routes.append({"family": 6, "dst": "default", "dev": "eth0", "gateway": "fd00::1", "metric": 1024})
+    if draw(st.booleans()):  # a bridge already there, as some earlier run or hand left it
+        stp = draw(st.booleans())
+        links["xenbr0"] = link(kind="bridge", stp=stp, forward_delay=draw(st.integers(2 if stp else 0, 30)),
+                               mtu=draw(st.sampled_from([1500, 9000])), up=draw(st.booleans()))
+        addrs["xenbr0"] = draw(st.sampled_from([[], ["10.1.0.1/24"]]))
+    nic = draw(st.sampled_from([None, "eth0", "eth1"]))
+    stp = draw(st.booleans())
+    wish = {"name": "xenbr0", "nic": nic, "stp": stp, "forward_delay": draw(st.integers(2 if stp else 0, 30)),
+            "mtu": draw(st.sampled_from([None, 1500, 9000])),
+            "vlan": draw(st.sampled_from([None, 10])) if nic else None,
+            "addresses": draw(st.sampled_from([None, ["10.9.0.1/24"]]))}
+    return host(links, addrs, routes), wish
+
+
+@settings(max_examples=300, deadline=None)
+@given(hosts_and_wishes())
+def test_plan_reaches_the_wish_then_plans_nothing_and_undo_restores(case):
+    before, wish = case
+    wanted = spec(**wish)
+    steps = bridges.plan(before, wanted)
+    after = simulate(before, [s["cmd"] for s in steps])
+    for entry in after["links"].values():
+        entry["carrier"] = entry["up"]
+    assert bridges.check(after, wanted) is None
+    assert bridges.plan(after, wanted) == [], "second run changes nothing"
+    bridge = after["links"]["xenbr0"]
+    assert (bridge["stp"], bridge["forward_delay"]) == (wanted["stp"], wanted["forward_delay"])
+    if wanted["mtu"]:
+        assert bridge["mtu"] == wanted["mtu"]
+    port = bridges.port_of(wanted)
+    if port:
+        assert after["addrs"].get(port, []) == [], "the port keeps no address of its own"
+        assert all(r["dev"] != port for r in after["routes"]), "no route is left on the port"
+    assert sorted(after["addrs"]["xenbr0"]) == sorted(bridges.addresses_after(before, wanted))
+    undone = simulate(after, [s["undo"] for s in reversed(steps) if s["undo"]])
+    assert normal(undone) == normal(before), "rollback gives back the host as it was"
