@@ -179,10 +179,19 @@ def grow(path, size, allocation="sparse"):
             raise CommandExecutionError(
                 f"refusing to shrink {path} from {disk_image.human(cur['size'])} to {disk_image.human(nbytes)}"
             )
+        out = None
         if nbytes > cur["size"]:
-            __salt__["lvm.lvextend"](size=f"{nbytes}b", lvpath=path)
+            out = __salt__["lvm.lvextend"](size=f"{nbytes}b", lvpath=path)
         old, new = cur["size"], disk_image.info(path)["size"]
+        if new < nbytes:
+            raise CommandExecutionError(f"cannot grow {path} to {disk_image.human(nbytes)} (is it an LV?): {out}")
     else:
+        if cur["format"] == "qcow2" and nbytes > cur["size"]:
+            running = [g for g, _, active in users(path) if active]
+            if running:
+                raise CommandExecutionError(
+                    f"{path} is a qcow2 image in use by running {', '.join(running)}; shut it off to grow it"
+                )
         old, new = disk_image.grow(path, nbytes, allocation=allocation, run=_run)
     ret = {"path": path, "old": old, "new": new, "live": {}}
     if new != old:
@@ -256,15 +265,6 @@ def delete(path, delete=False):  # pylint: disable=redefined-outer-name
 
 
 # --------------------------------------------------------------------------- attach
-def _flags(dom, live, config):
-    flags = 0
-    if config:
-        flags |= libvirt.VIR_DOMAIN_AFFECT_CONFIG
-    if live and dom.isActive():
-        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
-    return flags
-
-
 def _disks_of(dom):
     """``{target: disk}`` of the persistent and (when running) live definitions."""
     config = {d["target"]: d for d in domain_xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["disks"]}
