@@ -119,7 +119,9 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
     plan = None
     if wanted is not None:
         try:
-            plan = guest_apply.plan(wanted, current, _seed(name), restart_on_change=bool(restart_on_change))
+            plan = guest_apply.plan(
+                wanted, current, _seed(name), restart_on_change=bool(restart_on_change), live=want is not None
+            )
         except errors.XenError as exc:
             ret["result"] = False
             ret["comment"] = str(exc)
@@ -159,18 +161,17 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
             if installing:
                 for key in guest_apply._create_disks(plan):  # pylint: disable=protected-access
                     done[key] = changes[key]
-                install.start(conn, plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)
+                dom = install.start(conn, plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)
                 for key, change in changes.items():
                     if key not in done:
                         done[key] = change
-                dom = conn.lookupByName(name)
                 if plan.set_autostart:
                     dom.setAutostart(1)
             else:
                 got, problems = guest_apply.apply(conn, plan, current, timeout=float(timeout))
                 done.update(got)
         if transition and not problems:
-            dom = conn.lookupByName(name)
+            dom = (plan.dom if plan is not None else None) or current.dom
             guest_apply.drive(dom, transition[0], want, timeout=float(timeout), force=bool(force))
             done["state"] = changes["state"]
     except errors.XenError as exc:

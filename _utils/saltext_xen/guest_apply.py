@@ -24,16 +24,43 @@ ACTIVE_STATES = ("running", "paused", "shutting down", "crashed", "suspended")
 
 
 class Current:
-    """What the hypervisor has for one guest, from one read."""
+    """What the hypervisor has for one guest.
 
-    def __init__(self, dom, spec, state, live_memory, live_maxmem, live_vcpus, autostart):
+    The persistent definition and autostart are read at once; run state and
+    live memory/vcpus (``dom.info()``) only when first needed, so a guest whose
+    definition already matches costs a lookup and two reads.
+    """
+
+    def __init__(self, dom, spec, autostart):
         self.dom = dom
         self.spec = spec  # persistent definition, autostart filled in
-        self.state = state
-        self.live_memory = live_memory
-        self.live_maxmem = live_maxmem
-        self.live_vcpus = live_vcpus
         self.autostart = autostart
+        self._info = None
+
+    def _load(self):
+        if self._info is None:
+            try:
+                state, maxmem_kib, mem_kib, vcpus, _cpu = self.dom.info()
+            except libvirt.libvirtError as exc:
+                raise XenError(f"cannot read guest '{self.spec['name']}': {exc.get_error_message()}") from None
+            self._info = (guests.state_name(state), mem_kib // 1024, maxmem_kib // 1024, vcpus)
+        return self._info
+
+    @property
+    def state(self):
+        return self._load()[0]
+
+    @property
+    def live_memory(self):
+        return self._load()[1]
+
+    @property
+    def live_maxmem(self):
+        return self._load()[2]
+
+    @property
+    def live_vcpus(self):
+        return self._load()[3]
 
     @property
     def active(self):
@@ -41,7 +68,7 @@ class Current:
 
 
 def read(conn, name):
-    """The guest's ``Current``, or None when no guest has that name."""
+    """The guest's ``Current``, or None when no guest has that name (lookup + 2 reads)."""
     try:
         dom = conn.lookupByName(name)
     except libvirt.libvirtError as exc:
@@ -50,12 +77,10 @@ def read(conn, name):
         raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
     try:
         xml = dom.XMLDesc(READ_FLAGS)
-        state, maxmem_kib, mem_kib, vcpus, _cpu = dom.info()
         autostart = bool(dom.autostart())
     except libvirt.libvirtError as exc:
         raise XenError(f"cannot read guest '{name}': {exc.get_error_message()}") from None
-    spec = domain_xml.parse(xml, autostart=autostart)
-    return Current(dom, spec, guests.state_name(state), mem_kib // 1024, maxmem_kib // 1024, vcpus, autostart)
+    return Current(dom, domain_xml.parse(xml, autostart=autostart), autostart)
 
 
 def fill_new(spec, seed):
@@ -91,6 +116,7 @@ class Plan:
         self.run_state = None  # (old, new) run-state transition
         self.restart = False
         self.notes = []
+        self.dom = None  # the domain handle after apply()
 
     @property
     def noop(self):
@@ -106,8 +132,13 @@ def _missing_disks(spec):
     return out
 
 
-def plan(wanted, current, seed, restart_on_change=False):
-    """Compare ``wanted`` (validated spec) with ``current`` (from ``read``, or None)."""
+def plan(wanted, current, seed, restart_on_change=False, live=True):
+    """Compare ``wanted`` (validated spec) with ``current`` (from ``read``, or None).
+
+    ``live``: also compare the running guest's memory/vcpus with the spec (the
+    run-state states do; ``defined`` looks at the running guest only when its
+    definition changes).
+    """
     p = Plan(wanted["name"])
     for disk in _missing_disks(wanted):
         p.new_disks.append(disk)
@@ -138,7 +169,7 @@ def plan(wanted, current, seed, restart_on_change=False):
     if set(config) - {"autostart"}:
         p.new_spec = spec
     p.changes.update(config)
-    if current.active:
+    if (live or config) and current.active:
         for key, live_value, limit in (
             ("memory", current.live_memory, current.live_maxmem),
             ("vcpus", current.live_vcpus, current.spec["maxvcpus"]),
@@ -215,6 +246,7 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
                 f"the running guest refused {key} {value} ({exc.get_error_message()}); it still has "
                 f"{current.live_memory if key == 'memory' else current.live_vcpus}"
             )
+    p.dom = dom
     if p.restart:
         try:
             guests.shutdown(dom, timeout=timeout, force=True)
@@ -229,7 +261,7 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
 def define(conn, wanted, seed, timeout=120):
     """Plan and apply the definition of ``wanted``; ``(changes, problems)``, password masked."""
     current = read(conn, wanted["name"])
-    p = plan(wanted, current, seed)
+    p = plan(wanted, current, seed, live=False)
     if p.noop:
         return {}, []
     return apply(conn, p, current, timeout=timeout)
