@@ -215,3 +215,13 @@ def test_any_layout_round_trips(writes):
         disk_copy.copy(src, dst)
         with open(src, "rb") as a, open(dst, "rb") as b:
             assert a.read() == b.read()
+
+
+@pytest.mark.skipif(not is_root, reason="mounting a tmpfs needs root")
+def test_copy_across_filesystems_keeps_holes(tmp_path):
+    src = sparse_image(tmp_path / "a.img", 512 * MIB, {0: b"a" * 5000, 300 * MIB: os.urandom(2 * MIB)})
+    with mounted("tmpfs", None, tmp_path / "other", size="64M") as mnt:
+        dst = str(mnt / "b.img")
+        got = disk_copy.copy(src, dst)
+        assert got["verified"] and got["method"].startswith("extents")
+        assert disk_image.allocated(dst) < 8 * MIB
