@@ -312,8 +312,11 @@ def _network(name, data, autostart, running, restart, kwargs):
         if running:
             libvirt_networks.start(conn, name)
     except XenError as exc:
-        after = libvirt_networks.read(conn, name)
         done = {}
+        try:
+            after = libvirt_networks.read(conn, name)
+        except XenError:
+            after = None
         if after is not None:
             done = netspec.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
         ret.update(result=False, changes=done, comment=f"Network {name}: {exc}")

@@ -62,14 +62,18 @@ def read(conn, name):
 def list_all(conn):
     """``{name: {"active", "autostart", "bridge", "forward"}}`` for every network."""
     found = {}
-    for net in conn.listAllNetworks(0):
-        spec = network_xml.parse(net.XMLDesc(0))
-        found[net.name()] = {
-            "active": bool(net.isActive()),
-            "autostart": bool(net.autostart()) if net.isPersistent() else False,
-            "bridge": spec.get("bridge"),
-            "forward": spec.get("forward"),
-        }
+    try:
+        for net in conn.listAllNetworks(0):
+            spec = network_xml.parse(net.XMLDesc(0))
+            found[net.name()] = {
+                "active": bool(net.isActive()),
+                "autostart": bool(net.autostart()) if net.isPersistent() else False,
+                "bridge": spec.get("bridge"),
+                "forward": spec.get("forward"),
+            }
+    except libvirt.libvirtError as exc:
+        raise NetworkError(f"cannot list libvirt networks (is libvirt's network driver running?): {_msg(exc)}") \
+            from None
     return found
 
 
@@ -163,9 +167,12 @@ def undefine(conn, name):
 def guest_nics(conn):
     """``[{"name", "domid", "nics": [{"mac", "bridge", "network", "target"}]}]`` for every guest."""
     found = []
-    for dom in conn.listAllDomains(0):
-        active = bool(dom.isActive())
-        root = ET.fromstring(dom.XMLDesc(0))
+    try:
+        doms = [(dom, bool(dom.isActive()), dom.XMLDesc(0)) for dom in conn.listAllDomains(0)]
+    except libvirt.libvirtError as exc:
+        raise NetworkError(f"cannot list the guests: {_msg(exc)}") from None
+    for dom, active, xml in doms:
+        root = ET.fromstring(xml)
         nics = []
         for el in root.findall("./devices/interface"):
             mac = el.find("mac")
