@@ -1,7 +1,18 @@
 {#- Xen networking from pillar: host bridges (xen:bridges) and libvirt networks (xen:networks).
     See pillar/xen/networks.sls for an example. How bridges persist across reboots comes from
     map.jinja (parameters/os_family/*.yaml, key network:persist); pillar xen:network:* overrides. #}
-{%- from tpldir ~ "/map.jinja" import mapdata as xen with context %}
+{%- set files = salt["cp.list_master"](prefix=tpldir ~ "/") %}
+{%- if tpldir ~ "/map.jinja" in files %}
+{%-   from tpldir ~ "/map.jinja" import mapdata as xen with context %}
+{%- else %}
+{#-   without map.jinja: the os_family parameter file alone #}
+{%-   set osf = tpldir ~ "/parameters/os_family/" ~ grains.get("os_family", "") ~ ".yaml" %}
+{%-   if osf in files %}
+{%-     import_yaml osf as xen %}
+{%-   else %}
+{%-     set xen = {} %}
+{%-   endif %}
+{%- endif %}
 {%- set net = xen.get("network", {}) %}
 {%- set persist = salt["pillar.get"]("xen:network:persist", net.get("persist", "auto")) %}
 {%- set config_root = salt["pillar.get"]("xen:network:config_root", net.get("config_root", "/")) %}

@@ -7,24 +7,14 @@ import yaml
 from tests.conftest import ROOT
 from tests.functional.test_bridges_netns import Lab
 
-# Until the lead's map.jinja lands, a stand-in that reads the same parameter files is
-# used; once salt/xen/map.jinja exists it comes first in file_roots and wins.
-STUB_MAP = """{%- import_yaml "xen/parameters/os_family/" ~ grains.os_family ~ ".yaml" as osf %}
-{%- set mapdata = osf %}
-"""
-
 
 @pytest.fixture(scope="module")
 def formula_loaders(minion_opts, tmp_path_factory):
-    """Loaders of their own whose file_roots also hold the stand-in map.jinja."""
+    """Loaders of their own, as on a Debian host (the persistence style comes from os_family)."""
     from saltfactories.utils.functional import Loaders
 
-    stub = tmp_path_factory.mktemp("stub")
-    (stub / "xen").mkdir()
-    (stub / "xen" / "map.jinja").write_text(STUB_MAP)
     opts = copy.deepcopy(minion_opts)
-    opts["file_roots"] = {"base": [str(ROOT / "salt"), str(stub)]}
-    opts["cachedir"] = str(stub / "cache")
+    opts["cachedir"] = str(tmp_path_factory.mktemp("formula-cache"))
     opts["grains"] = dict(opts.get("grains") or {}, os_family="Debian")
     loaders = Loaders(opts)
     yield loaders
