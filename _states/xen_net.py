@@ -17,6 +17,8 @@
             dhcp:
               - 192.168.123.2-192.168.123.254
 """
+import salt.utils.path
+
 from saltext_xen import bridge_persist
 from saltext_xen import bridges
 from saltext_xen import connection
@@ -64,6 +66,12 @@ def _style(persist, problems):
 def _unknown(path, kwargs):
     """Problems for keyword arguments no state here takes (a misspelt pillar key)."""
     return [f"{path}.{key}: unknown key" for key in sorted(kwargs) if not key.startswith("__")]
+
+
+def _nm_reload(style, config_root):
+    """Tell a running NetworkManager about changed keyfiles (it reads them only on reload or boot)."""
+    if style == "nm-keyfile" and config_root in ("/", "", None) and salt.utils.path.which("nmcli"):
+        __salt__["cmd.run_all"](["nmcli", "connection", "reload"], python_shell=False, ignore_retcode=True)
 
 
 def _files_text(files):
@@ -162,6 +170,7 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     if file_changes:
         try:
             bridge_persist.write(files, config_root)
+            _nm_reload(style, config_root)
         except OSError as exc:
             ret["changes"].pop("files", None)
             ret.update(result=False, comment=f"Bridge {name} is up now but its config could not be written, "
@@ -232,6 +241,7 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
     try:
         bridge_persist.remove(gone, config_root)
         bridge_persist.write(nic_files, config_root)
+        _nm_reload(style, config_root)
     except OSError as exc:
         ret["changes"].pop("files", None)
         ret.update(result=False, comment=f"Bridge {name} is gone now but its config could not be changed, so it "
