@@ -24,6 +24,7 @@ try:
     from saltext_xen import domain_xml
     from saltext_xen import guest_spec
     from saltext_xen import guests
+    from saltext_xen import pools
     from saltext_xen import storage_move
 
     _MISSING = None
@@ -621,3 +622,75 @@ def filesystem(path, partition=None):
         "blank": False if partition else disk_parts.is_blank(listing, fstype),
         "missing": False,
     }
+
+
+# --------------------------------------------------------------------------- pools
+@saltglue.plain_errors
+def pool_info(name):
+    """
+    A libvirt storage pool as a spec (type, path, vg, autostart, active), or
+    None when it is not defined.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.pool_info images
+    """
+    return pools.current(_conn(), name)
+
+
+def _pool_spec(name, type, path, vg, autostart):  # pylint: disable=redefined-builtin
+    data = {"type": type, "autostart": autostart}
+    if path is not None:
+        data["path"] = path
+    if vg is not None:
+        data["vg"] = vg
+    spec, problems = pools.validate(name, data, path="pool")
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+    return spec
+
+
+@saltglue.plain_errors
+def pool_plan(name, type="dir", path=None, vg=None, autostart=True):  # pylint: disable=redefined-builtin
+    """
+    What ``pool_define`` would change for this pool, as ``{key: {old, new}}``;
+    an error when the pool exists with another type, path or volume group.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.pool_plan images path=/var/lib/xen/images
+    """
+    spec = _pool_spec(name, type, path, vg, autostart)
+    changes, problems = pools.plan(spec, pools.current(_conn(), name),
+                                   os.path.isdir(spec["path"]) if spec["type"] == "dir" else True)
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+    return changes
+
+
+@saltglue.plain_errors
+def pool_define(name, type="dir", path=None, vg=None, autostart=True):  # pylint: disable=redefined-builtin
+    """
+    Define, start and (by default) autostart a storage pool: a directory of
+    images (``type=dir path=/var/lib/xen/images``, the directory is made if
+    missing) or an existing volume group (``type=logical vg=vol0``). A pool
+    defined differently is not redefined. Returns what changed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.pool_define images path=/var/lib/xen/images
+        salt '*' xen_disk.pool_define vol0 type=logical
+    """
+    spec = _pool_spec(name, type, path, vg, autostart)
+    conn = _conn()
+    changes, problems = pools.plan(spec, pools.current(conn, name),
+                                   os.path.isdir(spec["path"]) if spec["type"] == "dir" else True)
+    if problems:
+        raise CommandExecutionError("; ".join(problems))
+    return pools.apply(conn, spec, changes) if changes else {}

@@ -46,6 +46,7 @@ from saltext_xen import connection
 from saltext_xen import disk_image
 from saltext_xen import disk_parts
 from saltext_xen import guest_spec
+from saltext_xen import pools
 from saltext_xen.errors import XenError
 
 __virtualname__ = "xen_disk"
@@ -507,4 +508,52 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, **kw
     ret["changes"] = {step["target"]: {k: got[k] for k in ("old", "new", "source_removed", "restarted") if k in got}}
     ret["comment"] = (f"{step['target']} of {name} moved from {step['source']} to {to} "
                       f"(copied by {got.get('copied')}, verified)")
+    return ret
+
+
+# --------------------------------------------------------------------------- pools
+def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs):  # pylint: disable=redefined-builtin
+    """
+    libvirt storage pool ``name`` is defined, running and (by default)
+    autostarted: a directory of images, or an existing volume group, so that
+    ``virsh vol-list`` and virt-manager see the disks. A pool defined with
+    another type, path or volume group is reported, not redefined.
+
+    .. code-block:: yaml
+
+        xen-disk-pool-images-present:
+          xen_disk.pool_present:
+            - name: images
+            - path: /var/lib/xen/images
+
+        xen-disk-pool-vol0-present:
+          xen_disk.pool_present:
+            - name: vol0
+            - type: logical
+    """
+    ret = _ret(name)
+    data = {"type": type, "autostart": autostart}
+    data.update({k: v for k, v in (("path", path), ("vg", vg)) if v is not None})
+    _, problems = pools.validate(name, data, path="pool")
+    problems += _unknown(kwargs)
+    if problems:
+        return _fail(ret, problems)
+    try:
+        changes = __salt__["xen_disk.pool_plan"](name, type=type, path=path, vg=vg, autostart=autostart)
+    except CommandExecutionError as exc:
+        return _fail(ret, str(exc))
+    if not changes:
+        ret["comment"] = f"pool {name} is already as wanted"
+        return ret
+    ret["changes"] = changes
+    if _test():
+        ret["result"] = None
+        ret["comment"] = f"pool {name} would be changed: {', '.join(sorted(changes))}"
+        return ret
+    try:
+        ret["changes"] = __salt__["xen_disk.pool_define"](name, type=type, path=path, vg=vg, autostart=autostart)
+    except CommandExecutionError as exc:
+        ret["changes"] = {}
+        return _fail(ret, str(exc))
+    ret["comment"] = f"pool {name} was changed: {', '.join(sorted(ret['changes']))}"
     return ret

@@ -4,6 +4,14 @@
 # Sizes: a number is MiB; or 10G, 2T (binary), 2TB (decimal, as disk vendors count).
 # Nothing is deleted, shrunk, overwritten or repartitioned unless an entry says so.
 xen:
+  # libvirt storage pools, so that virsh vol-list / virt-manager see the disks (optional)
+  pools:
+    images:
+      path: /var/lib/xen/images   # a directory pool; the directory is made if missing
+    vol0:
+      type: logical               # the tutorial's volume group (must exist; never vgcreate'd)
+      # autostart: false          # default true
+
   disks:
     # "Add a 2TB disk to newvm": dd if=/dev/zero of=newvm-1.img bs=512k count=1 seek=4000000,
     # then parted mklabel gpt / mkpart, mkfs.ext3, and a second entry in disk = [...].

@@ -1,4 +1,4 @@
-{#- Guest disks from pillar xen:disks: images/LVs, partitions, filesystems, attachment, moves.
+{#- Guest disks from pillar xen:disks (and libvirt storage pools from xen:pools): images/LVs, partitions, filesystems, attachment, moves.
     See pillar/xen/disks.sls for an example. One entry per disk, keyed by a short name used in
     the state IDs (xen-disk-NAME-present, -partitioned, -partN-formatted, -attached, -moved).
     Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force). #}
@@ -12,6 +12,16 @@ xen-disk-packages-installed:
   pkg.installed:
     - pkgs: {{ packages | json }}
 {%- endif %}
+
+{#- libvirt storage pools (xen:pools), so virsh vol-list and virt-manager see the disks #}
+{%- for pool, spec in salt["pillar.get"]("xen:pools", {}) | dictsort %}
+xen-disk-pool-{{ pool }}-present:
+  xen_disk.pool_present:
+    - name: {{ pool | json }}
+{%-   for pkey, value in (spec or {}) | dictsort %}
+    - {{ pkey }}: {{ value | json }}
+{%-   endfor %}
+{%- endfor %}
 
 {%- for key, disk in disks | dictsort %}
 {%-   set disk = disk or {} %}

@@ -71,3 +71,14 @@ def test_absent_needs_delete(modules, tmp_path):
     assert ret["xen-disk-old-absent"]["result"] is False and img.exists()
     ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True, "delete": True}}}})
     assert ret["xen-disk-old-absent"]["result"] is True and not img.exists()
+
+
+def test_pools_from_pillar(modules, test_uri, tmp_path):
+    folder = str(tmp_path / "images")
+    pillar = {"xen": {"pools": {"scratch": {"path": folder}, "vol0": {"type": "logical"}}}}
+    first = apply(modules, pillar)
+    assert {sid: r["result"] for sid, r in first.items()} == {
+        "xen-disk-pool-scratch-present": True, "xen-disk-pool-vol0-present": True}
+    assert os.path.isdir(folder)
+    second = apply(modules, pillar)
+    assert all(r["changes"] == {} for r in second.values())

@@ -1,0 +1,151 @@
+"""libvirt storage pools for guest disks: a directory (``/var/lib/xen/images``) or a volume group.
+
+A pool lets libvirt (``virsh vol-list``, virt-manager) see the images and LVs
+this extension makes; the extension itself works on plain paths either way.
+
+Spec: ``{"name", "type": "dir" | "logical", "path", "vg", "autostart"}`` --
+``path`` is the directory of a dir pool, ``/dev/VG`` for a logical pool (made
+from ``vg`` when not given). A logical pool uses an existing volume group; it
+is never built (that would run ``vgcreate`` on devices).
+"""
+import os
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from saltext_xen.errors import XenError
+
+TYPES = ("dir", "logical")
+KEYS = ("type", "path", "vg", "autostart")
+
+
+class PoolError(XenError):
+    """A storage pool could not be read or changed."""
+
+
+def validate(name, data, path="xen:pools"):
+    """``(spec, problems)`` for pool ``name``; every problem with its key path."""
+    problems = []
+    where = f"{path}:{name}"
+    data = dict(data or {})
+    for key in sorted(data):
+        if key not in KEYS:
+            problems.append(f"{where}:{key}: unknown key (expected one of {', '.join(KEYS)})")
+    ptype = data.get("type", "dir")
+    if ptype not in TYPES:
+        problems.append(f"{where}:type: expected dir or logical, got {ptype!r}")
+    vg = data.get("vg")
+    target = data.get("path")
+    if ptype == "logical":
+        vg = vg or name
+        target = target or f"/dev/{vg}"
+        if target != f"/dev/{vg}":
+            problems.append(f"{where}:path: a logical pool's path is /dev/{vg}, got {target!r}")
+    else:
+        if vg is not None:
+            problems.append(f"{where}:vg: only a logical pool has a volume group")
+        if not target:
+            problems.append(f"{where}:path: expected the directory of the images, like /var/lib/xen/images")
+    if target is not None and not str(target).startswith("/"):
+        problems.append(f"{where}:path: expected an absolute path, got {target!r}")
+    autostart = data.get("autostart", True)
+    if not isinstance(autostart, bool):
+        problems.append(f"{where}:autostart: expected true or false, got {autostart!r}")
+    spec = {"name": name, "type": ptype, "path": os.path.normpath(target) if target else None,
+            "vg": vg if ptype == "logical" else None, "autostart": bool(autostart)}
+    return spec, problems
+
+
+def render(spec):
+    """The pool XML for ``storagePoolDefineXML``."""
+    root = ET.Element("pool", {"type": spec["type"]})
+    ET.SubElement(root, "name").text = spec["name"]
+    if spec["type"] == "logical":
+        source = ET.SubElement(root, "source")
+        ET.SubElement(source, "name").text = spec["vg"]
+        ET.SubElement(source, "format", {"type": "lvm2"})
+    target = ET.SubElement(root, "target")
+    ET.SubElement(target, "path").text = spec["path"]
+    return ET.tostring(root, encoding="unicode")
+
+
+def parse(xml_text, autostart=False, active=False):
+    """A pool's XML (as libvirt returns it) -> spec, plus ``active``."""
+    root = ET.fromstring(xml_text)
+    ptype = root.get("type")
+    path = root.findtext("target/path")
+    return {
+        "name": (root.findtext("name") or "").strip(),
+        "type": ptype,
+        "path": os.path.normpath(path) if path else None,
+        "vg": (root.findtext("source/name") or "").strip() or None if ptype == "logical" else None,
+        "autostart": bool(autostart),
+        "active": bool(active),
+    }
+
+
+def current(conn, name):
+    """The pool's spec (with ``active``), or None when no such pool is defined."""
+    try:
+        pool = conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_POOL:
+            return None
+        raise PoolError(f"cannot read pool {name}: {exc.get_error_message()}") from None
+    return parse(pool.XMLDesc(0), autostart=pool.autostart(), active=pool.isActive())
+
+
+def plan(spec, have, dir_exists):
+    """``(changes, problems)``: what making ``have`` into ``spec`` changes.
+
+    A defined pool with another type, path or volume group is not redefined
+    (it may be what guests' volumes are known by): that is a problem.
+    """
+    name = spec["name"]
+    if have is None:
+        changes = {"defined": {"old": False, "new": True}, "active": {"old": False, "new": True},
+                   "autostart": {"old": False, "new": spec["autostart"]}}
+        if not spec["autostart"]:
+            del changes["autostart"]
+        if spec["type"] == "dir" and not dir_exists:
+            changes["directory"] = {"old": None, "new": spec["path"]}
+        return changes, []
+    problems = []
+    for key in ("type", "path", "vg"):
+        if have[key] != spec[key]:
+            problems.append(f"pool {name} exists with {key} {have[key]!r}, not {spec[key]!r}; "
+                            "it is not redefined (remove it first)")
+    if problems:
+        return {}, problems
+    changes = {}
+    if spec["type"] == "dir" and not dir_exists:
+        changes["directory"] = {"old": None, "new": spec["path"]}
+    if not have["active"]:
+        changes["active"] = {"old": False, "new": True}
+    if have["autostart"] != spec["autostart"]:
+        changes["autostart"] = {"old": have["autostart"], "new": spec["autostart"]}
+    return changes, []
+
+
+def apply(conn, spec, changes):
+    """Carry out :func:`plan`'s changes; returns those really made."""
+    done = {}
+    try:
+        if "directory" in changes:
+            os.makedirs(spec["path"], mode=0o755, exist_ok=True)
+            done["directory"] = changes["directory"]
+        if "defined" in changes:
+            pool = conn.storagePoolDefineXML(render(spec), 0)
+            done["defined"] = changes["defined"]
+        else:
+            pool = conn.storagePoolLookupByName(spec["name"])
+        if "active" in changes:
+            pool.create(0)
+            done["active"] = changes["active"]
+        if "autostart" in changes:
+            pool.setAutostart(1 if spec["autostart"] else 0)
+            done["autostart"] = changes["autostart"]
+    except libvirt.libvirtError as exc:
+        raise PoolError(f"pool {spec['name']}: {exc.get_error_message()} (done so far: "
+                        f"{', '.join(done) or 'nothing'})") from None
+    return done
