@@ -117,10 +117,24 @@ class Plan:
         self.restart = False
         self.notes = []
         self.dom = None  # the domain handle after apply()
+        self.attach = []  # (key, disk or nic) to plug into the running guest
+        self.gtype = None
 
     @property
     def noop(self):
         return not self.changes
+
+
+ATTACH_NOTE = "in the definition; plugged into the running guest where the hypervisor can"
+
+
+def _attachable(key, change):
+    """A disk or NIC that is new (not a changed one) can be hot-plugged into a running guest."""
+    return key.startswith(("disks:", "nics:")) and not key.endswith(":image") and change["old"] is None and change["new"] is not None
+
+
+def _unsupported(exc):
+    return exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 
 
 def _missing_disks(spec):
@@ -157,7 +171,9 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
             p.set_autostart = True
             p.changes["autostart"] = {"old": None, "new": True}
         return p
-    spec = guest_spec.adopt(wanted, current.spec)
+    p.gtype = wanted["type"]
+    # uuid and MACs already given out stay; a NIC added without a MAC gets one now
+    spec = fill_new(guest_spec.adopt(wanted, current.spec), seed)
     if spec["uuid"] != current.spec["uuid"]:
         raise XenError(
             f"{wanted['name']} is defined with uuid {current.spec['uuid']} but the spec asks for {spec['uuid']}; "
@@ -188,12 +204,17 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
                 else:
                     p.notes.append(f"{key} {spec[key]} waits for a restart ({why}; the running guest has {live_value})")
         for key in config:
-            if guest_spec.needs_restart(key):
+            if _attachable(key, config[key]):
+                p.attach.append((key, config[key]["new"]))
+                config[key]["applied"] = ATTACH_NOTE
+            elif guest_spec.needs_restart(key):
                 p.pending.append(key)
                 config[key]["applied"] = "in the definition; waits for a restart"
         if p.pending and restart_on_change:
             p.restart = True
             p.changes["restarted"] = {"old": current.state, "new": "running", "why": ", ".join(sorted(set(p.pending)))}
+            for key, _device in p.attach:
+                p.changes[key]["applied"] = "in the definition; the restart brings it in"
     return p
 
 
@@ -246,6 +267,25 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
                 f"the running guest refused {key} {value} ({exc.get_error_message()}); it still has "
                 f"{current.live_memory if key == 'memory' else current.live_vcpus}"
             )
+    for key, device in p.attach:
+        if p.restart:
+            break  # the restart brings it in
+        if key.startswith("disks:"):
+            disk = next(d for d in p.new_spec["disks"] if d["target"] == key.split(":", 1)[1])
+            xml = domain_xml.disk_xml(disk, p.gtype)
+        else:
+            xml = domain_xml.nic_xml(p.new_spec["nics"][int(key.split(":", 1)[1])])
+        change = dict(p.changes[key])
+        try:
+            dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            change["applied"] = "in the definition and plugged into the running guest"
+        except libvirt.libvirtError as exc:
+            if _unsupported(exc):
+                change["applied"] = "in the definition; waits for a restart (this hypervisor cannot hot-plug it)"
+            else:
+                change["applied"] = "in the definition only"
+                problems.append(f"the running guest refused {key} ({exc.get_error_message()}); it waits for a restart")
+        done[key] = change
     p.dom = dom
     if p.restart:
         try:
