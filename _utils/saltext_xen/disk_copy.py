@@ -323,6 +323,7 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
         try:
             fcntl.ioctl(dst, FICLONE, src)
             prog = _Progress(progress, size)
+            prog.done = size  # all of it shared at once
             prog.finish()
             return "reflink", 0
         except OSError as exc:
