@@ -175,3 +175,10 @@ def test_clone_into_new_lv(modules, test_uri, tmp_path):
         finally:
             subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
             subprocess.run(["pvremove", "-q", "-y", pv], check=False, capture_output=True)
+
+
+def test_cloned_state_can_start_the_clone(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    ret = _state(states, "newvm05", source="vm05", start=True)
+    assert ret["result"] is True and ret["changes"]["started"] is True
+    assert connection.connect(test_uri).lookupByName("newvm05").isActive()

@@ -136,3 +136,10 @@ def test_bad_sizes_name_the_value(bad):
 @given(st.integers(min_value=0, max_value=2**40), st.sampled_from(["b", "K", "M", "G", "T", "GiB"]))
 def test_parse_size_integer_units(number, unit):
     assert disk_image.parse_size(f"{number}{unit}") == number * disk_image._UNITS[unit.lower()]
+
+
+@needs_qemu_img
+def test_qcow2_full_allocation_reserves_space(tmp_path):
+    path = str(tmp_path / "full.qcow2")
+    got = disk_image.create(path, 32 * 1024 * 1024, fmt="qcow2", allocation="full")
+    assert got["format"] == "qcow2" and got["allocated"] >= 32 * 1024 * 1024
