@@ -1,0 +1,5 @@
+base:
+  '*':
+    - xen.networks
+    - xen.disks
+    - xen.guests

@@ -1,0 +1,9 @@
+{#- The whole Xen host from pillar: host preparation, networks, disks, guests.
+    Each part can also be applied alone: xen.host, xen.networks, xen.disks, xen.guests. #}
+include:
+{%- if salt["pillar.get"]("xen:host:manage", True) %}
+  - .host
+{%- endif %}
+  - .networks
+  - .disks
+  - .guests
