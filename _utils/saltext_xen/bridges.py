@@ -208,6 +208,9 @@ def validate(data, path="bridge"):
     if addresses is not None:
         if isinstance(addresses, str):
             addresses = [addresses]
+        if not isinstance(addresses, (list, tuple)):
+            problems.append(f"{path}.addresses: expected a list like [192.168.0.10/24], got {addresses!r}")
+            addresses = []
         clean = []
         for i, addr in enumerate(addresses):
             try:

@@ -91,9 +91,7 @@ def _ip_block(data, family, path, problems):
     except ValueError as exc:
         example = "192.168.123.1/24" if family == 4 else "fd00:123::1/64"
         problems.append(f"{path}.address: expected an address with prefix like {example}, got {addr!r} ({exc})")
-    dhcp = data.get("dhcp") or []
-    if not isinstance(dhcp, list):
-        dhcp = [dhcp]
+    dhcp = _as_list(data.get("dhcp"), f"{path}.dhcp", problems)
     for i, item in enumerate(dhcp):
         rng = _range(item, family, subnet, f"{path}.dhcp[{i}]", problems)
         if rng is None:
@@ -107,9 +105,9 @@ def _ip_block(data, family, path, problems):
                 problems.append(f"{path}.dhcp[{i}]: range {lo} - {hi} overlaps {path}.dhcp[{j}] "
                                 f"({other['start']} - {other['end']})")
         block["dhcp"].append(rng)
-    hosts = data.get("hosts") or []
+    hosts = _as_list(data.get("hosts"), f"{path}.hosts", problems)
     seen_ip, seen_mac = {}, {}
-    for i, host in enumerate(hosts if isinstance(hosts, list) else [hosts]):
+    for i, host in enumerate(hosts):
         hpath = f"{path}.hosts[{i}]"
         if not isinstance(host, dict):
             problems.append(f"{hpath}: expected a mapping with mac/name and ip, got {host!r}")
@@ -169,13 +167,15 @@ def validate(name, data, path=None, others=None, host_bridges=()):
     forward = data.get("forward", "nat")
     if forward in (None, "none", False):
         forward = "isolated"
-    if forward not in FORWARD_MODES:
+    if not isinstance(forward, str) or forward not in FORWARD_MODES:
         problems.append(f"{path}.forward: expected one of {', '.join(FORWARD_MODES)}, got {forward!r}")
+        forward = "nat"
     spec["forward"] = forward
     bridge = data.get("bridge")
-    if bridge is not None and not _IFNAME.match(str(bridge)):
+    if bridge is not None and (not isinstance(bridge, str) or not _IFNAME.match(bridge)):
         problems.append(f"{path}.bridge: expected an interface name of at most 15 characters, got {bridge!r}")
-    if forward == "bridge" and not bridge:
+        bridge = None
+    if forward == "bridge" and not bridge and data.get("bridge") is None:
         problems.append(f"{path}.bridge: a bridge-backed network needs the host bridge's name (like xenbr0)")
     spec["bridge"] = str(bridge) if bridge else None
     for other, other_bridge in sorted((others or {}).items()):
@@ -185,6 +185,9 @@ def validate(name, data, path=None, others=None, host_bridges=()):
         problems.append(f"{path}.bridge: {bridge} is a host bridge (xen:bridges); a {forward} network makes a "
                         f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}")
     dev = data.get("dev")
+    if dev is not None and not isinstance(dev, str):
+        problems.append(f"{path}.dev: expected an interface name, got {dev!r}")
+        dev = None
     if dev is not None:
         if forward not in ("nat", "route"):
             problems.append(f"{path}.dev: only nat and route networks leave through a NIC, this one is {forward}")
@@ -205,7 +208,11 @@ def validate(name, data, path=None, others=None, host_bridges=()):
     if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 68 <= mtu <= 65535):
         problems.append(f"{path}.mtu: expected a number from 68 to 65535, got {mtu!r}")
     spec["mtu"] = mtu
-    spec["domain"] = str(data["domain"]) if data.get("domain") else None
+    domain = data.get("domain")
+    if domain is not None and (not isinstance(domain, str) or not re.match(r"^[A-Za-z0-9.-]{1,253}$", domain)):
+        problems.append(f"{path}.domain: expected a DNS domain like lab.example, got {domain!r}")
+        domain = None
+    spec["domain"] = domain or None
     for family in (4, 6):
         key = f"ipv{family}"
         if data.get(key) is None:
@@ -225,6 +232,18 @@ def validate(name, data, path=None, others=None, host_bridges=()):
     return spec, problems
 
 
+def _as_list(value, path, problems):
+    """``value`` as a list: None is empty, a single mapping or string is one item, anything else a problem."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, (dict, str)):
+        return [value]
+    problems.append(f"{path}: expected a list, got {value!r}")
+    return []
+
+
 def _dns(data, path, problems, managed):
     if data is None:
         return None
@@ -236,19 +255,23 @@ def _dns(data, path, problems, managed):
     for key in sorted(set(data) - {"hosts", "forwarders"}):
         problems.append(f"{path}.{key}: unknown key (known: hosts, forwarders)")
     dns = {"hosts": [], "forwarders": []}
-    for i, host in enumerate(data.get("hosts") or []):
+    for i, host in enumerate(_as_list(data.get("hosts"), f"{path}.hosts", problems)):
+        if not isinstance(host, dict):
+            problems.append(f"{path}.hosts[{i}]: expected {{ip: ..., names: [...]}}, got {host!r}")
+            continue
         try:
             ip = str(ipaddress.ip_address(str(host.get("ip"))))
-        except (ValueError, AttributeError):
-            problems.append(f"{path}.hosts[{i}].ip: expected an IP address, got {host!r}")
+        except ValueError:
+            problems.append(f"{path}.hosts[{i}].ip: expected an IP address, got {host.get('ip')!r}")
             continue
         names = host.get("names") or ([host["name"]] if host.get("name") else [])
-        if isinstance(names, str):
+        if isinstance(names, (str, int)):
             names = [names]
-        if not names:
-            problems.append(f"{path}.hosts[{i}].names: give at least one host name")
+        if not isinstance(names, list) or not names or not all(isinstance(n, (str, int)) for n in names):
+            problems.append(f"{path}.hosts[{i}].names: give a list of one or more host names, got {names!r}")
+            continue
         dns["hosts"].append({"ip": ip, "names": [str(n) for n in names]})
-    for i, fwd in enumerate(data.get("forwarders") or []):
+    for i, fwd in enumerate(_as_list(data.get("forwarders"), f"{path}.forwarders", problems)):
         try:
             dns["forwarders"].append(str(ipaddress.ip_address(str(fwd))))
         except ValueError:

@@ -364,3 +364,12 @@ def test_plan_reaches_the_wish_then_plans_nothing_and_undo_restores(case):
     assert sorted(after["addrs"]["xenbr0"]) == sorted(bridges.addresses_after(before, wanted))
     undone = simulate(after, [s["undo"] for s in reversed(steps) if s["undo"]])
     assert normal(undone) == normal(before), "rollback gives back the host as it was"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["name", "nic", "vlan", "stp", "forward_delay", "mtu", "addresses", "x"]),
+                       st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=20)
+                       | st.lists(st.text(max_size=12), max_size=3), max_size=6))
+def test_any_bridge_pillar_gives_problems_not_a_traceback(data):
+    _, problems = bridges.validate(data, path="xen:bridges:b")
+    assert all(p.startswith("xen:bridges:b.") for p in problems)

@@ -159,3 +159,23 @@ def test_live_updates_cover_dhcp_and_dns_hosts_only():
     moved = valid("n", {"ipv4": {"address": "10.0.1.1/24", "dhcp": ["10.0.1.10-10.0.1.20"]}})
     assert nx.live_updates(old, moved) is None
     assert nx.live_updates(old, dict(new, domain="x.example")) is None
+
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=20)
+    | st.sampled_from(["10.0.0.1/24", "10.0.0.5", "fd00::1/64", "10.0.0.2-10.0.0.9", "00:16:3e:00:00:01"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["address", "dhcp", "hosts", "start", "end", "mac", "ip", "name", "names", "forwarders",
+                         "x"]), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6",
+                                        "dns", "autostart", "colour"]), _junk, max_size=6))
+def test_any_pillar_gives_problems_not_a_traceback(data):
+    spec, problems = nx.validate("n1", data)
+    assert all(p.startswith("xen:networks:n1") for p in problems)
+    if not problems:
+        nx.to_xml(spec)
