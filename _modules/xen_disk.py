@@ -551,15 +551,16 @@ def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # p
 
 # --------------------------------------------------------------------------- moves
 @saltglue.plain_errors
-def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120):
+def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False):
     """
     Move a guest's disk to ``dest``: image file -> LV, LV -> file, or file ->
     file (the tutorial's ``lvcreate`` + ``dd`` + config edit). The guest must be
     shut off, or ``shutdown=True`` stops it and starts it again afterwards. An
     LV that does not exist is created at least as large as the source. The copy
     skips holes and is verified before the definition is switched; the source
-    is kept unless ``remove_source=True``. On failure the guest is left as it
-    was and the partial target removed.
+    is kept unless ``remove_source=True``. An existing device that holds a
+    filesystem or partition table is only written over with ``force=True``.
+    On failure the guest is left as it was and the partial target removed.
 
     CLI Example:
 
@@ -569,7 +570,7 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120):
         salt '*' xen_disk.move newvm xvda /dev/vol0/lv_for_newvm shutdown=True
     """
     conn = _conn()
-    step = storage_move.plan(conn, name, disk, dest, shutdown=bool(shutdown))
+    step = storage_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run)
     return storage_move.execute(
         conn, step, remove_source=bool(remove_source), make_block=_make_lv, drop_block=_drop_lv,
         progress=_progress(f"moving {step['source']} to {dest}"), timeout=float(timeout),
@@ -577,7 +578,7 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120):
 
 
 @saltglue.plain_errors
-def move_plan(name, disk, dest, shutdown=False):
+def move_plan(name, disk, dest, shutdown=False, force=False):
     """
     What ``xen_disk.move`` would do, without doing it: source, destination,
     size, whether the guest is stopped and an LV created; or the reason it
@@ -589,7 +590,7 @@ def move_plan(name, disk, dest, shutdown=False):
 
         salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
     """
-    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown))
+    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run)
 
 
 @saltglue.plain_errors

@@ -353,7 +353,7 @@ _clone_log = _logging.getLogger(__name__)
 
 @saltglue.plain_errors
 def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False,
-          start=False):
+          start=False, force=False):
     """
     Clone guest ``name`` as ``new_name``, like ``virt-clone -o vm03 -n newvm03
     -f /var/lib/xen/images/newvm03.img``: a new UUID, new MACs keeping the
@@ -363,7 +363,9 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
     (``{xvda: /var/lib/xen/images/newvm03.img}``); by default copies go next
     to the source with the guest's name swapped. The source must be shut off
     or paused unless ``crash_consistent=True``. ``memory`` (MiB), ``vcpus``
-    and ``bridge`` change the copy. A failed clone leaves nothing behind.
+    and ``bridge`` change the copy. A copy onto an existing device (LV) that
+    holds a filesystem or partition table needs ``force=True``; a missing LV
+    is created. A failed clone leaves nothing behind.
 
     CLI Example:
 
@@ -374,7 +376,8 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
     """
     conn = _conn()
     step = guest_clone.plan(conn, name, new_name, disks=disks, memory=memory, vcpus=vcpus,
-                            bridge=bridge, crash_consistent=bool(crash_consistent))
+                            bridge=bridge, crash_consistent=bool(crash_consistent), force=bool(force),
+                            run=_run)
 
     def progress(target, done, total):
         _clone_log.info("cloning %s %s: %d of %d bytes", name, target, done, total)

@@ -451,14 +451,16 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
 
 
 # --------------------------------------------------------------------------- moved
-def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, **kwargs):  # pylint: disable=invalid-name
+def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, force=False, **kwargs):  # pylint: disable=invalid-name
     """
     Guest ``name``'s disk ``disk`` (target like ``xvda``, or its current path)
     lives at ``to``: an image file or an LV (``/dev/VG/LV``, created at least
     as large as the source when missing). The guest must be shut off, or
     ``shutdown: true`` stops it and starts it again. The copy skips holes and
     is verified before the definition is switched; the source is kept unless
-    ``remove_source: true``. A failure leaves the guest as it was.
+    ``remove_source: true``. An existing device holding a filesystem or
+    partition table is only written over with ``force: true``. A failure
+    leaves the guest as it was.
 
     .. code-block:: yaml
 
@@ -476,7 +478,7 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, **kw
     if problems:
         return _fail(ret, problems)
     try:
-        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown))
+        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force))
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
     if step["nothing_to_do"]:
@@ -500,7 +502,7 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, **kw
         return ret
     try:
         done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown),
-                                         remove_source=bool(remove_source), timeout=timeout)
+                                         remove_source=bool(remove_source), timeout=timeout, force=bool(force))
     except CommandExecutionError as exc:
         ret["changes"] = {}
         return _fail(ret, f"{exc}; {name} was left as it was")

@@ -328,7 +328,8 @@ def absent(name, remove_disks=False, timeout=120):
 from saltext_xen import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False):
+def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False,
+           force=False):
     """
     Guest ``name`` exists, made as a clone of ``source`` when it did not (the
     tutorial's ``virt-clone -o vm03 -n newvm03``): new UUID, new MACs with the
@@ -356,7 +357,7 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
         pass
     try:
         step = guest_clone.plan(conn, source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
-                                crash_consistent=bool(crash_consistent))
+                                crash_consistent=bool(crash_consistent), force=bool(force))
     except errors.XenError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -370,7 +371,8 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
         return ret
     try:
         done = __salt__["xen_guest.clone"](source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
-                                           crash_consistent=bool(crash_consistent), start=bool(start))
+                                           crash_consistent=bool(crash_consistent), start=bool(start),
+                                           force=bool(force))
     except Exception as exc:  # pylint: disable=broad-except
         ret["changes"] = {}
         ret["result"] = False

@@ -64,12 +64,13 @@ def default_path(source_path, source_name, new_name, target):
 
 
 def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
-         crash_consistent=False):
+         crash_consistent=False, force=False, run=disk_image.run_local):
     """Everything the clone will do, as a dict; CloneError/InvalidState if it cannot be done.
 
     ``disks`` maps a disk target (``xvda``) to the path of its copy; others go
     next to their source (:func:`default_path`). Block-device disks (LVs) need
-    an explicit path, of an existing device at least as large as the source.
+    an explicit path: an existing device at least as large as the source and
+    holding no filesystem or partition table (unless ``force``), or one to create.
     """
     problems = []
     if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
@@ -144,6 +145,9 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
                 item["make_block"] = True  # an LV made at least as large as the source
             elif item["size"] is not None and dest_info["size"] < item["size"]:
                 problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
+            elif not force and disk_image.signature(dest, run=run):
+                problems.append(f"disks:{disk['target']}: {dest} already holds "
+                                f"{disk_image.signature(dest, run=run)}; it is not overwritten unless force=True")
         if dest in [c["dest"] for c in copies]:
             problems.append(f"disks:{disk['target']}: {dest} is used for two disks")
         copies.append(item)

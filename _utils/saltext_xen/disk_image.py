@@ -240,3 +240,19 @@ def _remove_quietly(path):
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def signature(path, run=run_local):
+    """What ``blkid -p`` finds on ``path`` (a filesystem or partition-table type), or None.
+
+    Probed afresh, never from blkid's cache. Used to refuse writing over a device
+    that already holds data unless the caller forces it.
+    """
+    res = run(["blkid", "-p", "-o", "export", path])
+    if res.get("retcode"):
+        return None  # 2: nothing found
+    found = dict(line.split("=", 1) for line in (res.get("stdout") or "").splitlines() if "=" in line)
+    kind = found.get("TYPE") or found.get("PTTYPE")
+    if kind and found.get("PTTYPE") and not found.get("TYPE"):
+        return f"a {kind} partition table"
+    return kind

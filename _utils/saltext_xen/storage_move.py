@@ -80,7 +80,7 @@ def replace_disk(xml_text, target, new_disk, gtype="pv"):
     raise MoveError(f"no disk with target {target} in the definition")
 
 
-def plan(conn, name, disk, dest, shutdown=False):
+def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run_local):
     """What the move would do, or MoveError/InvalidState saying why it cannot.
 
     Returns ``{"guest", "target", "source", "dest", "dest_kind", "size",
@@ -124,6 +124,9 @@ def plan(conn, name, disk, dest, shutdown=False):
                 raise MoveError(
                     f"{dest} ({human(dest_info['size'])}) is smaller than {src} ({human(result['size'])})"
                 )
+            found = None if force else disk_image.signature(dest, run=run)
+            if found:
+                raise MoveError(f"{dest} already holds {found}; it is not overwritten unless force=True")
         else:
             result["make_block"] = True
     else:

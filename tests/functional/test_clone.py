@@ -182,3 +182,19 @@ def test_cloned_state_can_start_the_clone(states, test_uri, tmp_path):
     ret = _state(states, "newvm05", source="vm05", start=True)
     assert ret["result"] is True and ret["changes"]["started"] is True
     assert connection.connect(test_uri).lookupByName("newvm05").isActive()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices")
+def test_clone_onto_device_with_data_needs_force(modules, test_uri, tmp_path):
+    import subprocess
+
+    from tests.functional.disk_helpers import loop_device
+
+    define_guest(test_uri, tmp_path, name="vm05")
+    backing = tmp_path / "used"
+    disk_image.create(str(backing), 64 * MIB)
+    subprocess.run(["parted", "-s", str(backing), "mklabel", "gpt"], check=True, capture_output=True)
+    with loop_device(backing) as dev:
+        with pytest.raises(Exception, match="already holds a gpt partition table"):
+            modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
+        assert modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev}, force=True)["name"] == "newvm05"

@@ -193,3 +193,17 @@ def test_another_guests_disk_is_never_a_destination(modules, test_uri, tmp_path)
     with pytest.raises(Exception, match="already a disk of a guest"):
         modules.xen_disk.move("newvm", "xvda", "/var/lib/xen/images/vm02.img")
     assert disk_sources(test_uri, "newvm")["xvda"] == src
+
+
+@needs_loop
+def test_block_device_with_a_filesystem_needs_force(modules, test_uri, tmp_path):
+    _, src = define_guest(test_uri, tmp_path)
+    backing = tmp_path / "used-lv"
+    disk_image.create(str(backing), 80 * MIB)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(backing)], check=True)
+    with loop_device(backing) as dev:
+        with pytest.raises(Exception, match="already holds ext4; it is not overwritten unless force=True"):
+            modules.xen_disk.move("newvm", "xvda", dev)
+        assert disk_sources(test_uri, "newvm")["xvda"] == src
+        got = modules.xen_disk.move("newvm", "xvda", dev, force=True)
+        assert got["xvda"]["new"] == dev
