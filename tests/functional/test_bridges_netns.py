@@ -247,3 +247,24 @@ def test_topology_shows_guest_vif_bridge_and_physical_nic(modules, lab):
     assert "vm03 nic0 00:16:3e:03:00:01 -> (not running) -> xenbr0 -> eth0" in topo["lines"]
     assert topo["bridges"]["xenbr0"]["uplinks"] == ["eth0"]
     assert modules.xen_net.bridge_info("xenbr0", netns=lab.host)["ports"] == ["eth0", "testnet0"]
+
+
+def test_plan_is_printed_without_changing_anything(modules, lab):
+    plan = modules.xen_net.bridge_plan("xenbr1", nic="eth1", netns=lab.host)
+    assert plan[0].startswith("create bridge xenbr1: ip link add name xenbr1 address ")
+    assert plan[-1] == "make eth1 a port of xenbr1: ip link set dev eth1 master xenbr1"
+    assert lab.link("xenbr1") is None
+    from salt.exceptions import CommandExecutionError
+
+    with pytest.raises(CommandExecutionError, match="NIC eth7 does not exist"):
+        modules.xen_net.bridge_plan("xenbr7", nic="eth7", netns=lab.host)
+    with pytest.raises(CommandExecutionError, match=r"xenbr1\.vlan: expected a VLAN id"):
+        modules.xen_net.bridge_plan("xenbr1", nic="eth1", vlan=5000, netns=lab.host)
+
+
+def test_bridge_config_shows_the_files_per_style(modules):
+    files = modules.xen_net.bridge_config("xenbr1", "ifcfg-suse", nic="eth1", addresses=["10.1.0.5/24"],
+                                          gateway="10.1.0.1")
+    assert sorted(files) == ["/etc/sysconfig/network/ifcfg-eth1", "/etc/sysconfig/network/ifcfg-xenbr1",
+                             "/etc/sysconfig/network/ifroute-xenbr1"]
+    assert "BRIDGE_PORTS='eth1'" in files["/etc/sysconfig/network/ifcfg-xenbr1"]
