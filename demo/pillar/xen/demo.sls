@@ -1,0 +1,81 @@
+# The demo's host (scripts/demo): the tutorial's chapters, made safe for any machine.
+# Guests and libvirt networks live in libvirt's test driver; disk images, install
+# files and bridge configs go under the demo's scratch directory; bridges are made
+# in the network namespace "xendemo" (veth eth0/eth1 stand in for the NICs).
+# The real example pillar for a Xen host is ../../pillar/xen/*.sls.
+{%- set work = salt["config.get"]("xen_demo:workdir") %}
+xen:
+  host:
+    manage: false                     # no packages, GRUB or services on a demo machine
+  network:
+    persist: ifupdown
+    config_root: {{ work }}/root      # /etc/network/interfaces.d/xenbrN lands here
+  install:
+    boot_dir: {{ work }}/boot
+
+  bridges:
+    xenbr0:
+      nic: eth0
+      netns: xendemo
+    xenbr1:
+      nic: eth1
+      netns: xendemo
+
+  networks:
+    virbr1:
+      forward: nat
+      bridge: virbr1
+      autostart: true
+      ipv4:
+        address: 192.168.123.1/24
+        dhcp:
+          - 192.168.123.2-192.168.123.254
+
+  disks:
+    newvm-data:
+      path: {{ work }}/images/newvm-1.img
+      size: 2TB
+      label: gpt
+      partitions:
+        - {start: 0, end: 100}
+        - {start: 100, end: -1}
+      filesystems:
+        1: ext3
+        2: ext4
+
+  guests:
+    vm02:
+      type: pv
+      memory: 512
+      vcpus: 2
+      bootloader: pygrub
+      disks:
+        - source: {{ work }}/images/vm02.img
+          size: 8G
+      nics:
+        - bridge: xenbr0
+      install:
+        location: file://{{ work }}/tree
+        kickstart: file://{{ work }}/tree/ks.cfg
+    newvm:
+      uuid: 2aa1fae5-8550-affd-866f-27a9d6977d16
+      memory: 512
+      maxmem: 512
+      vcpus: 2
+      bootloader: /usr/bin/pygrub
+      autostart: true
+      disks:
+        - source: {{ work }}/images/newvm.img
+          target: xvda
+          size: 10G
+        - source: {{ work }}/images/newvm-1.img
+          target: xvdb
+      nics:
+        - mac: "00:16:36:88:76:d4"
+          bridge: xenbr0
+          script: vif-bridge
+        - mac: "00:16:36:77:66:d5"
+          bridge: xenbr1
+          script: vif-bridge
+      graphics:
+        keymap: en-us
