@@ -293,19 +293,23 @@ def _network(name, data, autostart, running, restart, kwargs):
         if have is not None or autostart:
             changes["autostart"] = {"old": have["autostart"] if have else False, "new": autostart}
     active = bool(have and have["active"])
+    # defined as wanted already, but still running with older settings (changed without a restart)
+    stale = bool(active and not config and have.get("live_spec") and netspec.diff(have["live_spec"], wanted))
     # DHCP ranges/hosts and DNS hosts of a running network change live, without a restart
     live_ops = netspec.live_updates(have["spec"], wanted) if active and config else None
-    restarting = running and active and bool(config) and have is not None and restart and live_ops is None
+    restarting = running and active and (bool(config) or stale) and restart and live_ops is None
     if running and not active:
         changes["running"] = {"old": False, "new": True}
     if restarting:
         changes["restarted"] = {"old": "old settings", "new": "new settings"}
     pending_restart = active and bool(config) and have is not None and not restarting and live_ops is None
     if not changes:
-        ret["comment"] = f"Network {name} is already as wanted."
+        ret["comment"] = f"Network {name} is already as wanted." + (
+            " It still runs with older settings until it restarts (network_running with restart: true does that)."
+            if stale else "")
         return ret
     ret["changes"] = changes
-    note = (" It is running with its old settings until it restarts (restart: true does that)."
+    note = (" It is running with its old settings until it restarts (network_running with restart: true does that)."
             if pending_restart else " The running network takes the change at once." if live_ops else "")
     if __opts__["test"]:
         ret.update(result=None, comment=f"Network {name} would be {_net_words(changes)}.{note}")

@@ -45,13 +45,17 @@ def config_xml(net):
 
 
 def read(conn, name):
-    """``{"spec", "active", "autostart", "persistent", "bridge"}`` for network ``name``, or None."""
+    """``{"spec", "live_spec", "active", "autostart", "persistent", "bridge"}`` for network ``name``, or None.
+
+    ``spec`` is what the network starts with next time, ``live_spec`` what it runs with now.
+    """
     net = lookup(conn, name)
     if net is None:
         return None
     spec = network_xml.parse(config_xml(net))
     return {
         "spec": spec,
+        "live_spec": network_xml.parse(net.XMLDesc(0)) if net.isActive() else None,
         "active": bool(net.isActive()),
         "autostart": bool(net.autostart()) if net.isPersistent() else False,
         "persistent": bool(net.isPersistent()),

@@ -130,3 +130,19 @@ def test_guest_takes_a_dhcp_lease_from_virbr1_then_gets_a_live_second_nic(lab_ne
 
     gone = modules.xen_guest.nic_detach(GUEST, mac=added["mac"])
     assert gone == {"name": GUEST, "mac": added["mac"], "live": True, "persistent": True}
+
+
+def test_change_needing_a_restart_is_reported_until_restarted(lab_net):
+    states, _modules, conn = lab_net
+    assert _raw(states.xen_net.network_running("virbr1", **VIRBR1))["result"] is True
+    changed = dict(VIRBR1, domain="lab.example")
+    ret = _raw(states.xen_net.network_running("virbr1", **changed))
+    assert ret["changes"] == {"domain": {"old": None, "new": "lab.example"}}, ret
+    again = _raw(states.xen_net.network_running("virbr1", **changed))
+    assert again["changes"] == {}
+    assert "still runs with older settings" in again["comment"]
+    ret = _raw(states.xen_net.network_running("virbr1", restart=True, **changed))
+    assert ret["changes"] == {"restarted": {"old": "old settings", "new": "new settings"}}, ret
+    assert "lab.example" in conn.networkLookupByName("virbr1").XMLDesc(0)
+    final = _raw(states.xen_net.network_running("virbr1", restart=True, **changed))
+    assert final["changes"] == {} and "older settings" not in final["comment"]
