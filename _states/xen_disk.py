@@ -247,6 +247,9 @@ def attached(name, guest, target=None, format=None, readonly=False, live=True, *
     if problems:
         return _fail(ret, problems)
     try:
+        exists = __salt__["xen_disk.info"](name)["exists"]
+        if not exists and not _test():
+            return _fail(ret, f"{name} does not exist; create it first (xen_disk.present)")
         disks = __salt__["xen_disk.guest_disks"](guest)
         target, todo = _attach_plan(name, guest, target, disks)
     except (CommandExecutionError, XenError) as exc:

@@ -139,3 +139,11 @@ def test_moved_file_to_file(states, test_uri, tmp_path):
     assert disk_sources(test_uri, "newvm")["xvda"] == dest
     assert connection.connect(test_uri).lookupByName("newvm").isActive()
     assert not os.path.exists(src)
+
+
+def test_attached_refuses_a_missing_image(states, test_uri, tmp_path):
+    _, root = define_guest(test_uri, tmp_path)
+    missing = str(tmp_path / "nope.img")
+    ret = run(states, "attached", missing, guest="newvm", target="xvdb")
+    assert ret["result"] is False and "create it first" in ret["comment"]
+    assert disk_sources(test_uri, "newvm") == {"xvda": root}
