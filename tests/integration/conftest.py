@@ -29,12 +29,14 @@ MINION_DEFAULTS = {
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories):
+def salt_master(salt_factories, tmp_path_factory):
+    # Pillar comes from each test (pillar=...), so the master's own pillar is empty.
+    pillar_root = tmp_path_factory.mktemp("pillar")
     master = salt_factories.salt_master_daemon(
         "xen-master",
         defaults={
             "file_roots": {"base": [str(ROOT), str(ROOT / "salt")]},
-            "pillar_roots": {"base": [str(ROOT / "pillar")]},
+            "pillar_roots": {"base": [str(pillar_root)]},
         },
     )
     with master.started():
