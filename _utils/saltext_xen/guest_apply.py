@@ -36,6 +36,7 @@ class Current:
         self.spec = spec  # persistent definition, autostart filled in
         self.autostart = autostart
         self._info = None
+        self._maxvcpus = None
 
     def _load(self):
         if self._info is None:
@@ -61,6 +62,16 @@ class Current:
     @property
     def live_vcpus(self):
         return self._load()[3]
+
+    @property
+    def live_maxvcpus(self):
+        """The running guest's vcpu maximum (one more call, made only when vcpus differ)."""
+        if self._maxvcpus is None:
+            try:
+                self._maxvcpus = self.dom.vcpusFlags(libvirt.VIR_DOMAIN_VCPU_MAXIMUM | libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            except libvirt.libvirtError:
+                self._maxvcpus = self.spec["maxvcpus"]
+        return self._maxvcpus
 
     @property
     def active(self):
@@ -186,12 +197,10 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
         p.new_spec = spec
     p.changes.update(config)
     if (live or config) and current.active:
-        for key, live_value, limit in (
-            ("memory", current.live_memory, current.live_maxmem),
-            ("vcpus", current.live_vcpus, current.spec["maxvcpus"]),
-        ):
+        for key, live_value in (("memory", current.live_memory), ("vcpus", current.live_vcpus)):
             if live_value == spec[key]:
                 continue
+            limit = current.live_maxmem if key == "memory" else current.live_maxvcpus
             if spec[key] <= limit:
                 p.live_ops.append((key, spec[key]))
                 p.changes[key] = {"old": live_value, "new": spec[key], "applied": "live and in the definition"}
@@ -212,7 +221,14 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
                 config[key]["applied"] = "in the definition; waits for a restart"
         if p.pending and restart_on_change:
             p.restart = True
-            p.changes["restarted"] = {"old": current.state, "new": "running", "why": ", ".join(sorted(set(p.pending)))}
+            # a guest whose poweroff means restart never shuts off by itself: it is destroyed
+            hard = current.state == "paused" or current.spec["on_poweroff"] in ("restart", "rename-restart")
+            p.changes["restarted"] = {
+                "old": current.state,
+                "new": "running",
+                "why": ", ".join(sorted(set(p.pending))),
+                "via": "destroy and start" if hard else "shutdown and start",
+            }
             for key, _device in p.attach:
                 p.changes[key]["applied"] = "in the definition; the restart brings it in"
     return p
@@ -289,7 +305,10 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
     p.dom = dom
     if p.restart:
         try:
-            guests.shutdown(dom, timeout=timeout, force=True)
+            if p.changes["restarted"]["via"] == "destroy and start":
+                dom.destroy()
+            else:
+                guests.shutdown(dom, timeout=timeout, force=True)
             dom.create()
             done["restarted"] = p.changes["restarted"]
         except (XenError, libvirt.libvirtError) as exc:

@@ -225,3 +225,54 @@ def test_new_nic_on_running_guest_gets_a_mac_and_test_mode_agrees(states, images
     assert ret["changes"]["nics:1"]["new"] == predicted["changes"]["nics:1"]["new"]
     assert ret["changes"]["nics:1"]["applied"].startswith("in the definition; waits for a restart")
     assert _run(states, "running", "vm10", spec=two_nics)["changes"] == {}
+
+
+# --------------------------------------------------------------------------- properties
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from saltext_xen import guest_apply, guest_spec  # noqa: E402
+from tests.unit.test_guest_spec import guest_data  # noqa: E402
+
+
+def _no_sizes(data):
+    for disk in data["disks"]:
+        disk.pop("size", None)
+    data.pop("uuid", None)
+    data.pop("install", None)
+    return data
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=guest_data(), second=guest_data(), running=st.booleans(), restart=st.booleans())
+def test_any_change_is_predicted_exactly_and_then_settled(test_uri, first, second, running, restart):
+    """From any guest A to any guest B: the plan (test=True) equals what apply does; a re-plan is empty."""
+    conn = _conn(test_uri)
+    a, problems = guest_spec.validate("prop", _no_sizes(first))
+    assert problems == []
+    b, problems = guest_spec.validate("prop", _no_sizes(second))
+    assert problems == []
+    try:
+        done, problems = guest_apply.define(conn, a, "seed/prop")
+        assert problems == [] and done
+        if running:
+            conn.lookupByName("prop").create()
+        current = guest_apply.read(conn, "prop")
+        plan = guest_apply.plan(b, current, "seed/prop", restart_on_change=restart, live=True)
+        predicted = plan.changes
+        done, problems = guest_apply.apply(conn, plan, current)
+        assert problems == []
+        # identical except where the hypervisor's answer decides (hot-plug on this driver)
+        for key, change in done.items():
+            if change.get("applied", "").startswith("in the definition; waits for a restart (this hypervisor"):
+                assert predicted[key]["applied"] == guest_apply.ATTACH_NOTE
+                predicted[key] = change
+        assert done == predicted
+        again = guest_apply.plan(b, guest_apply.read(conn, "prop"), "seed/prop", live=True)
+        assert again.changes == {}
+        if restart or not running:
+            assert again.pending == []  # nothing waits: the guest was restarted or is off
+    finally:
+        dom = conn.lookupByName("prop")
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
