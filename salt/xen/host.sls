@@ -21,13 +21,21 @@ xen-host-packages-installed:
   pkg.installed:
     - pkgs: {{ host.pkgs | json }}
 
-{%-   for dir in host.dirs.values() %}
-xen-host-dir-{{ dir }}-present:
+{%-   for purpose, dir in host.dirs | dictsort %}
+xen-host-dir-{{ purpose }}-present:
   file.directory:
     - name: {{ dir }}
     - mode: "0700"
     - makedirs: true
 {%-   endfor %}
+
+xen-host-grub-file-present:
+  file.managed:
+    - name: {{ host.grub.dropin }}
+    - replace: false
+    - makedirs: true
+    - require:
+      - pkg: xen-host-packages-installed
 
 xen-host-grub-boots-xen:
   file.keyvalue:
@@ -40,7 +48,7 @@ xen-host-grub-boots-xen:
     - separator: "="
     - append_if_not_found: true
     - require:
-      - pkg: xen-host-packages-installed
+      - file: xen-host-grub-file-present
 
 xen-host-grub-config-rebuilt:
   cmd.run:
