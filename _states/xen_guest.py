@@ -85,7 +85,13 @@ def _validate(name, spec, kwargs, pillar_path, required=True):
             f"{path}:{name}: no spec for this guest: give its keys (memory, disks, ...) to the state, "
             f"spec: with a mapping, or pillar {path}:{name}"
         ]
-    return guest_spec.validate(name, data, path)
+    spec, problems = guest_spec.validate(name, data, path)
+    if spec is not None:
+        others = salt.utils.data.traverse_dict_and_list(__pillar__, path, None)
+        problems = guest_spec.mac_clashes(name, spec, others if isinstance(others, dict) else {}, path)
+        if problems:
+            spec = None
+    return spec, problems
 
 
 def _seed(name):

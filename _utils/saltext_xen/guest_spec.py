@@ -27,6 +27,7 @@ import re
 import uuid as uuidlib
 
 from saltext_xen import macs
+from saltext_xen.errors import XenError
 
 TYPES = ("pv", "hvm", "pvh")
 FORMATS = ("raw", "qcow2")
@@ -565,8 +566,6 @@ def check(name, data, path="xen:guests"):
     """Like ``validate`` but raises SpecError with all problems joined."""
     spec, problems = validate(name, data, path)
     if problems:
-        from saltext_xen.errors import XenError  # pylint: disable=import-outside-toplevel
-
         raise XenError("; ".join(problems))
     return spec
 
@@ -574,6 +573,22 @@ def check(name, data, path="xen:guests"):
 def to_data(spec):
     """A spec back to pillar-shaped data that ``validate`` turns into the same spec."""
     return copy.deepcopy(spec)
+
+
+def mac_clashes(name, spec, others, path="xen:guests"):
+    """Problems for NICs of ``spec`` whose MAC another guest in ``others`` ({name: data}) also has."""
+    owner = {}
+    for other, data in sorted((others or {}).items()):
+        if other == name or not isinstance(data, dict) or not isinstance(data.get("nics"), list):
+            continue
+        for nic in data["nics"]:
+            if isinstance(nic, dict) and nic.get("mac") and not macs.problem(nic["mac"]):
+                owner.setdefault(macs.normalise(nic["mac"]), other)
+    problems = []
+    for i, nic in enumerate(spec["nics"]):
+        if nic["mac"] and nic["mac"] in owner:
+            problems.append(f"{path}:{name}:nics:{i}:mac: {nic['mac']} is also given to guest {owner[nic['mac']]}")
+    return problems
 
 
 # --------------------------------------------------------------------------- identity

@@ -19,7 +19,9 @@ create, autostart, the install recipe) is kept in one comment line,
 ``#saltext-xen: {json}``, that xl ignores.
 """
 import json
+import os
 import re
+import tempfile
 
 from saltext_xen import guest_spec
 from saltext_xen.errors import XenError
@@ -415,9 +417,6 @@ def write(path, spec):
     Mode 0600 when the config holds a VNC password, else 0644. Returns True if
     the file changed, False if it already had exactly this content.
     """
-    import os  # pylint: disable=import-outside-toplevel
-    import tempfile  # pylint: disable=import-outside-toplevel
-
     text = render(spec)
     mode = 0o600 if has_secret(spec) else 0o644
     try:

@@ -165,3 +165,12 @@ def test_formula_reports_a_bad_pillar_key_with_its_path(modules, tmp_path, tree,
     ret = _by_id(modules.state.sls("xen.guests", pillar=pillar))
     assert ret["xen-guest-newvm-running"]["result"] is False
     assert "xen:guests:newvm:memory: expected MiB as an integer, got '5l2'" in ret["xen-guest-newvm-running"]["comment"]
+
+
+def test_formula_names_a_mac_shared_by_two_guests(modules, tmp_path, tree, test_uri):
+    pillar = _example_pillar(tmp_path, tree)
+    pillar["xen"]["guests"]["vm02"]["nics"][0]["mac"] = "00:16:36:88:76:d4"  # newvm's first NIC
+    ret = _by_id(modules.state.sls("xen.guests", pillar=pillar))
+    assert ret["xen-guest-vm02-running"]["result"] is False
+    assert "xen:guests:vm02:nics:0:mac: 00:16:36:88:76:d4 is also given to guest newvm" in ret["xen-guest-vm02-running"]["comment"]
+    assert ret["xen-guest-newvm-running"]["result"] is False

@@ -276,3 +276,14 @@ def test_any_change_is_predicted_exactly_and_then_settled(test_uri, first, secon
         if dom.isActive():
             dom.destroy()
         dom.undefine()
+
+
+def test_define_function_reports_changes_then_nothing(modules, images, test_uri):
+    changes = modules.xen_guest.define("vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}})
+    assert changes["memory"] == {"old": None, "new": 256}
+    assert changes["graphics:password"] == {"old": None, "new": "********"}
+    assert modules.xen_guest.define("vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}}) == {}
+    assert modules.xen_guest.define("vm11", memory=384, maxmem=384, disks=[str(images / "vm11.img")], graphics={"password": "pw"}) == {
+        "memory": {"old": 256, "new": 384},
+        "maxmem": {"old": 256, "new": 384},
+    }
