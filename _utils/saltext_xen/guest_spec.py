@@ -266,6 +266,10 @@ def validate_nic(data, path):
         problems.add(path, f"give either bridge ('{bridge}') or network ('{network}'), not both")
     if not bridge and not network:
         bridge = "xenbr0"
+    for key in ("bridge", "network", "model", "script"):
+        value = data.get(key)
+        if isinstance(value, str) and (set(value) & set(',="\'') or not value.isprintable() or " " in value):
+            problems.add(f"{path}:{key}", f"expected a name without spaces, commas, = or quotes, got {value!r}")
     nic = {
         "mac": mac,
         "bridge": bridge or None,
@@ -314,6 +318,9 @@ def _graphics(data, path, problems):
             problems.add(f"{path}:password", "VNC uses only the first 8 characters of a password; give at most 8")
         elif any(ch in password for ch in ',="\'\\') or not password.isprintable():
             problems.add(f"{path}:password", "a VNC password cannot hold , = quotes, backslashes or control characters (xl.cfg cannot write them)")
+    for key, value in (("listen", listen), ("keymap", data.get("keymap"))):
+        if isinstance(value, str) and (set(value) & set(',="\'') or not value.isprintable() or " " in value):
+            problems.add(f"{path}:{key}", f"expected no spaces, commas, = or quotes, got {value!r}")
     if listen not in LOCAL_LISTEN and not password:
         problems.add(
             f"{path}:listen",

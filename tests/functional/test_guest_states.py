@@ -287,3 +287,22 @@ def test_define_function_reports_changes_then_nothing(modules, images, test_uri)
         "memory": {"old": 256, "new": 384},
         "maxmem": {"old": 256, "new": 384},
     }
+
+
+def test_absent_in_test_mode_predicts_and_keeps_everything(states, images, test_uri):
+    _run(states, "running", "vm10", spec=_vm10(images))
+    predicted = _run(states, "absent", "vm10", remove_disks=True, test=True)
+    assert predicted["result"] is None
+    assert _conn(test_uri).lookupByName("vm10").isActive()
+    assert (images / "vm10.img").exists()
+    real = _run(states, "absent", "vm10", remove_disks=True)
+    assert real["changes"] == predicted["changes"]
+    assert not (images / "vm10.img").exists()
+
+
+def test_block_device_disks_are_never_removed(states, test_uri):
+    ret = _run(states, "defined", "lvguest", spec={"disks": ["/dev/vol0/lv_for_lvguest"]})
+    assert ret["result"] is True
+    assert "<driver name='phy'/>" in _conn(test_uri).lookupByName("lvguest").XMLDesc(0)
+    ret = _run(states, "absent", "lvguest", remove_disks=True)
+    assert ret["changes"]["disks:xvda"]["new"].startswith("kept (block device or LV")
