@@ -37,6 +37,7 @@ class Current:
         self.autostart = autostart
         self._info = None
         self._maxvcpus = None
+        self._target = None
 
     def _load(self):
         if self._info is None:
@@ -62,6 +63,22 @@ class Current:
     @property
     def live_vcpus(self):
         return self._load()[3]
+
+    @property
+    def live_memory_target(self):
+        """The running guest's balloon target (live XML ``currentMemory``).
+
+        ``info()`` reports the memory the guest holds right now, which follows a
+        new target only as fast as the guest's balloon driver gives or takes
+        pages; the target is what was asked for. Read (one more call) only when
+        the held memory differs from the spec.
+        """
+        if self._target is None:
+            try:
+                self._target = domain_xml.parse(self.dom.XMLDesc(0))["memory"]
+            except (libvirt.libvirtError, XenError):
+                self._target = self.live_memory
+        return self._target
 
     @property
     def live_maxvcpus(self):
@@ -198,6 +215,8 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
     p.changes.update(config)
     if (live or config) and current.active:
         for key, live_value in (("memory", current.live_memory), ("vcpus", current.live_vcpus)):
+            if key == "memory" and live_value != spec[key]:
+                live_value = current.live_memory_target  # ballooning may still be under way
             if live_value == spec[key]:
                 continue
             limit = current.live_maxmem if key == "memory" else current.live_maxvcpus
