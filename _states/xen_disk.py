@@ -90,6 +90,12 @@ def present(name, size, format="raw", allocation="sparse", **kwargs):  # pylint:
           xen_disk.present:
             - name: /var/lib/xen/images/newvm-1.img
             - size: 2TB
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.present /var/lib/xen/images/newvm-1.img size=2TB
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
@@ -158,6 +164,12 @@ def absent(name, delete=False, **kwargs):
           xen_disk.absent:
             - name: /var/lib/xen/images/old.img
             - delete: true
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.absent /var/lib/xen/images/old.img delete=True
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
@@ -235,6 +247,12 @@ def attached(name, guest, target=None, format=None, readonly=False, live=True, *
             - name: /var/lib/xen/images/newvm-1.img
             - guest: newvm
             - target: xvdb
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.attached /var/lib/xen/images/newvm-1.img guest=newvm target=xvdb
     """
     ret = _ret(name)
     data = {"source": name, "readonly": readonly}
@@ -296,6 +314,12 @@ def detached(name, guest, live=True, **kwargs):
           xen_disk.detached:
             - name: xvdb
             - guest: newvm
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.detached xvdb guest=newvm
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
@@ -356,6 +380,12 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
               - {start: 0, end: 100}
               - {start: 100, end: 200}
               - {start: 200, end: -1}
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.partitioned /var/lib/xen/images/newvm-1.img label=gpt partitions='[{start: 0, end: 100}, {start: 100, end: -1}]'
     """
     ret = _ret(name)
     wanted_parts = partitions if partitions is not None else [{"start": 0, "end": -1}]
@@ -409,6 +439,12 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
             - name: /var/lib/xen/images/newvm-1.img
             - partition: 1
             - fs_type: ext3
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.formatted /var/lib/xen/images/newvm-1.img partition=1 fs_type=ext3
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
@@ -473,6 +509,12 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
             - disk: xvda
             - to: /dev/vol0/lv_for_newvm
             - shutdown: true
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.moved newvm disk=xvda to=/dev/vol0/lv_for_newvm shutdown=True
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
@@ -535,6 +577,12 @@ def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs)
           xen_disk.pool_present:
             - name: vol0
             - type: logical
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_disk.pool_present images path=/var/lib/xen/images
     """
     ret = _ret(name)
     data = {"type": type, "autostart": autostart}

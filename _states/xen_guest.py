@@ -352,6 +352,12 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
             - source: vm03
             - disks:
                 xvda: /var/lib/xen/images/newvm03.img
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_guest.cloned newvm03 source=vm03
     """
     ret = _ret(name)
     conn = saltglue.conn_from(__salt__)
