@@ -187,6 +187,8 @@ def disk_from_string(text):
     if source:
         source, prefix_fmt = _strip_prefix(source)
         fmt = fmt or prefix_fmt
+    if vdev and vdev.startswith("ioemu:"):  # xm HVM: emulated device name
+        vdev = vdev[len("ioemu:"):]
     if vdev and ":" in vdev:
         vdev, _, kind = vdev.partition(":")
         if kind == "cdrom":
@@ -232,7 +234,13 @@ def nic_to_string(nic):
 
 def graphics_from_settings(kv):
     """vfb keys (or top-level vnc* keys) -> pillar-shaped graphics data, None if VNC is off."""
-    if str(kv.get("type", "vnc")).lower() != "vnc" or str(kv.get("vnc", "1")) in ("0", ""):
+    kind = str(kv.get("type", "")).lower()
+    vnc = str(kv.get("vnc", "")).strip()
+    if kind and kind != "vnc":
+        return None
+    if not kind and vnc in ("", "0"):
+        return None  # e.g. sdl=1 only, or vnc=0
+    if vnc == "0":
         return None
     data = {}
     display = kv.get("vncdisplay")
@@ -273,7 +281,7 @@ def to_data(settings, meta=None):
     data = {}
     kernel = s.get("kernel")
     builder = str(s.get("type") or s.get("builder") or "").lower()
-    if builder == "generic":
+    if builder in ("generic", "linux", "xenpv"):
         builder = "pv"
     if not builder:
         builder = "hvm" if kernel and str(kernel).endswith(HVMLOADER_SUFFIX) else "pv"
@@ -317,7 +325,7 @@ def to_data(settings, meta=None):
         if graphics is not None:
             break
     if graphics is None and str(s.get("vnc", "0")) not in ("0", ""):
-        graphics = graphics_from_settings({k: s[k] for k in s if k.startswith("vnc") or k == "keymap"})
+        graphics = graphics_from_settings(dict({k: s[k] for k in s if k.startswith("vnc") or k == "keymap"}, type="vnc"))
     if graphics is not None:
         data["graphics"] = graphics
     # what xl has no words for

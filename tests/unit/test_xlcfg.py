@@ -104,3 +104,32 @@ def test_render_then_parse_loses_nothing(spec):
 def test_tutorial_configs_survive_export_and_import(name):
     spec = _read(name)
     assert xlcfg.parse(xlcfg.render(spec)) == (spec, [])
+
+
+def test_more_xm_era_spellings():
+    text = """
+name = "old"
+builder = "linux"
+memory = "256"
+vcpus = "1"
+bootloader = "/usr/bin/pygrub"
+disk = [ 'file:/srv/old.img,ioemu:hda,w!', 'phy:/dev/cdrom,hdc:cdrom,r' ]
+vif = [ '' ]
+vfb = [ 'sdl=1' ]
+"""
+    spec, problems = xlcfg.parse(text)
+    assert problems == []
+    assert spec["type"] == "pv" and spec["memory"] == 256
+    assert [(d["source"], d["target"], d["device"], d["readonly"]) for d in spec["disks"]] == [
+        ("/srv/old.img", "hda", "disk", False),
+        ("/dev/cdrom", "hdc", "cdrom", True),
+    ]
+    assert spec["nics"] == [{"mac": None, "bridge": "xenbr0", "network": None, "model": None, "script": None}]
+    assert spec["graphics"] is None  # SDL only: no VNC
+
+
+def test_xl_vfb_with_vnc_flag():
+    spec, problems = xlcfg.parse('name = "x"\nvfb = [ "vnc=1,vnclisten=127.0.0.1,vncdisplay=3" ]\n')
+    assert problems == [] and spec["graphics"]["display"] == 3
+    spec, _ = xlcfg.parse('name = "x"\nvfb = [ "vnc=0" ]\n')
+    assert spec["graphics"] is None
