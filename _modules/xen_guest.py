@@ -665,3 +665,88 @@ def nic_detach(name, mac=None, bridge=None, network=None):
             _nic_redefine(conn, dom, drop)
         done[where] = True
     return done
+
+
+# --------------------------------------------------------------------------- events and host boot (issue: events)
+from saltext_xen import autostart as _boot  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen import guest_events as _guest_events  # noqa: E402  pylint: disable=wrong-import-position
+
+try:
+    import libvirt as _ev_libvirt  # noqa: E402  pylint: disable=wrong-import-position
+except ImportError:  # pragma: no cover - __virtual__ reports it
+    _ev_libvirt = None
+
+
+@saltglue.plain_errors
+def states():
+    """
+    Every guest's state and autostart mark in one pass, as the
+    ``xen_guest_events`` beacon sees them (a guest shut off by a crash is
+    ``crashed``): ``{"vm02": {"state": "running", "autostart": True}}``.
+    The ``xen.guests`` runner gathers this from every host.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.states
+    """
+    words, doms = _guest_events.read_states(_conn())
+    marked = _guest_events.autostart_reader(doms)
+    return {name: {"state": word, "autostart": marked(name)} for name, word in sorted(words.items())}
+
+
+@saltglue.plain_errors
+def dump_core(name, path, crash=False):
+    """
+    Write guest ``name``'s memory to ``path`` (``xm dump-core``). With
+    ``crash=True`` the guest is then stopped as if it had crashed
+    (``xm dump-core --crash``): it shows as ``crashed`` and the crash reactor
+    sees it, which makes this the way to rehearse a crash.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core
+        salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core crash=True
+    """
+    dom = _dom(name)
+    old = _guest_events.state_word(*dom.state()[:2])
+    if not dom.isActive():
+        raise errors.InvalidState(f"{name} is {old}: only a running or paused guest has memory to dump")
+    flags = _ev_libvirt.VIR_DUMP_CRASH if crash else 0
+    try:
+        dom.coreDumpWithFormat(path, _ev_libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags)
+    except _ev_libvirt.libvirtError as exc:
+        raise errors.XenError(f"could not dump {name} to {path}: {exc.get_error_message()}") from None
+    new = _guest_events.state_word(*dom.state()[:2])
+    return {name: {"old": old, "new": new, "path": path}}
+
+
+@saltglue.plain_errors
+def start_autostart(save_dir=guests.DEFAULT_SAVE_DIR, restore=True):
+    """
+    What the xendomains script did at boot: restore every guest saved under
+    ``save_dir`` (``/var/lib/xen/save/NAME``, the file removed afterwards) that
+    is not up, then start every guest marked autostart that is still off.
+    ``restore=False`` only starts. One guest failing does not stop the others;
+    then the job fails naming each guest and why, after doing what it could.
+    Returns the changes, ``{}`` when everything was already up.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_guest.start_autostart
+        salt '*' xen_guest.start_autostart restore=False
+    """
+    conn = _conn()
+    words, doms = _guest_events.read_states(conn)
+    marked = _guest_events.autostart_reader(doms)
+    saved = _boot.save_files(save_dir) if restore else {}
+    changes, problems = _boot.execute(conn, _boot.plan(words, {n for n in words if marked(n)}, saved))
+    if problems:
+        done = f"; done: {changes}" if changes else ""
+        raise errors.XenError("not every guest came up: " + "; ".join(problems) + done)
+    return changes
