@@ -72,6 +72,11 @@ class Results:
                     self.missing.append(f"{path.name} is not valid XML: {exc}")
             else:
                 self.missing.append(f"{path.name} was not written")
+        self.interrupted = {}
+        for suite in SUITES:
+            flag = self.dir / f"{suite}-interrupted"
+            if flag.is_file():
+                self.interrupted[suite] = flag.read_text().strip()
         code = self.dir / "exit-code"
         self.exit_code = code.read_text().strip() if code.is_file() else None
 
@@ -99,6 +104,8 @@ class Results:
         deselected = (self.dir / "inner-deselected").is_file()
         if (not inner and not deselected) or any(c.outcome in ("failed", "error") for c in self.cases):
             return False
+        if self.interrupted:
+            return False
         return not any("inner.xml" in m for m in self.missing)
 
     def summary(self):
@@ -113,6 +120,8 @@ class Results:
             lines.append(f"{suite:8s} {text} in {secs:.0f}s  - {what}")
         for m in self.missing:
             lines.append(f"missing: {m}")
+        for suite, why in self.interrupted.items():
+            lines.append(f"interrupted: {suite}: {why}")
         lines.append(f"runner exit code in dom0: {self.exit_code}")
         skipped = [c for c in self.cases if c.outcome == "skipped"]
         for c in skipped:

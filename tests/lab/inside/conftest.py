@@ -12,6 +12,8 @@ import subprocess
 import pytest
 
 from labhelpers import GUEST_INITRD, SALT_CALL, URI, pv_xml, remove_guest
+from labprogress import progress as _progress
+from labprogress import pytest_collection_finish, pytest_runtest_logreport  # noqa: F401 (hooks)
 
 PROJECT_SALT = "/lab/project/salt"
 
@@ -21,33 +23,22 @@ def pytest_configure(config):
         raise pytest.UsageError("the inner lab suite runs only inside the lab's dom0 (tests/lab/run)")
 
 
-def _progress(text):
-    """One line on dom0's console (the host shows it live as a LAB-STEP line)."""
-    try:
-        with open("/dev/console", "w") as console:
-            console.write(f"LAB-STEP {text}\n")
-    except OSError:
-        pass
+def pytest_sessionstart(session):
+    # A crash (segfault) leaves every thread's stack in the results. (No periodic dumps:
+    # faulthandler.dump_traceback_later crashed the interpreter in this dom0 once.)
+    import faulthandler
 
-
-def pytest_collection_finish(session):
-    _progress(f"inner suite: {len(session.items)} tests collected")
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call" or report.outcome != "passed":
-        _progress(f"{report.outcome:7s} {report.nodeid} ({report.duration:.0f}s)")
+    results = "/lab/results" if os.path.isdir("/lab/results") else "/tmp"
+    session.config._lab_crash = open(os.path.join(results, "inner-crash.log"), "w")  # pylint: disable=consider-using-with
+    faulthandler.enable(file=session.config._lab_crash, all_threads=True)
 
 
 # --- Salt -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def salt_dir(tmp_path_factory):
-    """A minion config directory: masterless, libvirt URI xen:///system, as an operator writes it."""
-    base = tmp_path_factory.mktemp("salt")
+def _minion_config(base):
     for sub in ("cache", "pki", "sock", "srv/salt", "srv/pillar"):
-        (base / sub).mkdir(parents=True)
+        (base / sub).mkdir(parents=True, exist_ok=True)
     (base / "minion").write_text(
         "\n".join(
             [
@@ -77,21 +68,45 @@ def salt_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def salt_dir(tmp_path_factory):
+    """A minion config directory: masterless, libvirt URI xen:///system, as an operator writes it."""
+    return _minion_config(tmp_path_factory.mktemp("salt"))
+
+
+@pytest.fixture(scope="session")
+def cli_salt_dir(tmp_path_factory):
+    """The same config for the salt-call CLI, with a cache of its own (it runs alongside the Caller)."""
+    return _minion_config(tmp_path_factory.mktemp("salt-cli"))
+
+
+@pytest.fixture(scope="session")
 def caller(salt_dir, salt_call_list_bg):
     """salt.client.Caller on that config: the same loader as ``salt-call --local``."""
     import salt.client
 
-    return salt.client.Caller(c_path=str(salt_dir / "minion"))
+    _progress("creating salt.client.Caller (Salt's minion start: slow under TCG)")
+    signal.signal(signal.SIGALRM, _session_timeout)
+    signal.alarm(int(os.environ.get("LAB_CALLER_TIMEOUT", "1200")))
+    try:
+        made = salt.client.Caller(c_path=str(salt_dir / "minion"))
+    finally:
+        signal.alarm(0)
+    _progress("Caller ready")
+    return made
+
+
+def _session_timeout(signum, frame):
+    raise TimeoutError("creating salt.client.Caller took longer than LAB_CALLER_TIMEOUT")
 
 
 @pytest.fixture(scope="session")
-def salt_call_list_bg(salt_dir, conn):
+def salt_call_list_bg(cli_salt_dir, conn):
     """``salt-call --local xen_guest.list`` started at once in the background, with guest
     ``labcli`` defined just before (dom0 has 2 vCPUs: the CLI's minutes-long start under
     TCG overlaps with the in-process tests)."""
     remove_guest(conn, "labcli")
     conn.defineXML(pv_xml("labcli"))
-    cmd = [SALT_CALL, "-c", str(salt_dir), "--local", "--out", "json", "--log-level", "quiet", "xen_guest.list"]
+    cmd = [SALT_CALL, "-c", str(cli_salt_dir), "--local", "--out", "json", "--log-level", "quiet", "xen_guest.list"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield cmd, proc
     if proc.poll() is None:

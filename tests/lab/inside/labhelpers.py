@@ -65,7 +65,7 @@ def console_log(name):
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def wait_console(name, text=GUEST_UP, count=1, timeout=180):
+def wait_console(name, text=GUEST_UP, count=1, timeout=300):
     """Wait until the guest's console log (xenconsoled --log=guest) shows ``text`` ``count`` times."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
