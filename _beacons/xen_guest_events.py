@@ -98,7 +98,9 @@ def beacon(config):
     """
     Send an event for every guest whose state changed since the last pass.
 
-    CLI Example (the beacon runs in the minion; to see its events):
+    The minion runs the beacon itself; to watch its events on the master:
+
+    CLI Example:
 
     .. code-block:: bash
 

@@ -121,3 +121,15 @@ def test_boot_restarts_a_crashed_autostart_guest_but_not_others(modules, tmp_pat
     modules.xen_guest.autostart("vm02")
     changes = modules.xen_guest.start_autostart(save_dir=str(tmp_path / "none"), restore=False)
     assert changes == {"vm02": {"old": "shutoff", "new": "running"}}
+
+
+def test_example_pillar_beacon_config_is_valid(beacons):
+    """pillar/xen/events.sls, as a user copies it, passes the beacon's validation."""
+    import yaml
+
+    from tests.conftest import ROOT
+
+    example = yaml.safe_load((ROOT / "pillar" / "xen" / "events.sls").read_text())
+    ok, comment = beacons["xen_guest_events.validate"](example["beacons"]["xen_guest_events"])
+    assert ok, comment
+    assert example["xen"]["reactor"]["restart"] == ["vm02"]
