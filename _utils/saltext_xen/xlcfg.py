@@ -66,6 +66,7 @@ def _tokens(text):
         line += value.count("\n")
         pos = match.end()
     yield ("nl", "\n", line)
+    yield ("eof", "", line)
 
 
 def _unquote(token):
@@ -81,6 +82,8 @@ def load(text):
 
     def value_at(j):
         kind, val, line = toks[j]
+        if kind == "eof":
+            raise ConfigError(f"line {line}: the file ends where a value or ']' was expected")
         if kind == "string":
             return _unquote(val), j + 1
         if kind == "number":
@@ -105,7 +108,7 @@ def load(text):
                     raise ConfigError(f"line {toks[j][2]}: expected ',' or '{close}' in a list, got {toks[j][1]!r}")
         raise ConfigError(f"line {line}: expected a value (\"text\", a number or a [list]), got {val!r}")
 
-    while i < len(toks):
+    while toks[i][0] != "eof":
         kind, val, line = toks[i]
         if kind == "comment":
             if val.startswith(META_PREFIX):
@@ -113,6 +116,8 @@ def load(text):
                     meta = json.loads(val[len(META_PREFIX):])
                 except ValueError:
                     raise ConfigError(f"line {line}: the {META_PREFIX} comment is not valid JSON") from None
+                if not isinstance(meta, dict):
+                    raise ConfigError(f"line {line}: the {META_PREFIX} comment must hold a JSON object")
             i += 1
             continue
         if kind == "nl" or (kind == "punct" and val == ";"):
@@ -246,7 +251,7 @@ def graphics_from_settings(kv):
     display = kv.get("vncdisplay")
     unused = str(kv.get("vncunused", "1")) not in ("0", "")
     if display not in (None, ""):
-        data["display"] = int(str(display))
+        data["display"] = int(str(display)) if str(display).strip().isdigit() else display
     elif not unused:
         data["display"] = 0
     if kv.get("vnclisten"):
@@ -330,11 +335,12 @@ def to_data(settings, meta=None):
         data["graphics"] = graphics
     # what xl has no words for
     for i, extra in enumerate(meta.get("nics") or []):
-        if i < len(data["nics"]) and extra:
+        if i < len(data["nics"]) and isinstance(extra, dict) and extra:
             data["nics"][i].update(extra)
             if extra.get("network"):
                 data["nics"][i].pop("bridge", None)
-    for target, size in (meta.get("sizes") or {}).items():
+    sizes = meta.get("sizes") if isinstance(meta.get("sizes"), dict) else {}
+    for target, size in sizes.items():
         for disk in data["disks"]:
             if disk.get("target") == target:
                 disk["size"] = size

@@ -245,3 +245,21 @@ def test_a_mac_given_to_two_guests_is_named():
     others = {"vm02": {"nics": [{"mac": "00:16:3e:02:00:01"}]}, "newvm": {"nics": [{"mac": "00-16-3e-02-00-01"}]}}
     assert guest_spec.mac_clashes("vm02", spec, others) == ["xen:guests:vm02:nics:0:mac: 00:16:3e:02:00:01 is also given to guest newvm"]
     assert guest_spec.mac_clashes("vm02", spec, {"newvm": {"nics": "bad"}}) == []
+
+
+_junk = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 70000), st.text(max_size=12), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
+        list(guest_spec.TOP_KEYS) + list(guest_spec.DISK_KEYS) + list(guest_spec.NIC_KEYS)
+        + list(guest_spec.GRAPHICS_KEYS) + list(guest_spec.BOOT_KEYS) + list(guest_spec.INSTALL_KEYS) + ["junk"]),
+        inner, max_size=5)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(guest_spec.TOP_KEYS) + ["junk"]), _junk, max_size=8))
+def test_any_pillar_data_gives_a_spec_or_problems_never_a_traceback(data):
+    spec, problems = guest_spec.validate("vm02", data)
+    assert (spec is None) == bool(problems)
+    assert all(p.startswith("xen:guests:vm02") for p in problems)

@@ -133,3 +133,48 @@ def test_xl_vfb_with_vnc_flag():
     assert problems == [] and spec["graphics"]["display"] == 3
     spec, _ = xlcfg.parse('name = "x"\nvfb = [ "vnc=0" ]\n')
     assert spec["graphics"] is None
+
+
+# --------------------------------------------------------------------------- parser robustness
+from hypothesis import strategies as st  # noqa: E402
+
+_values = st.recursive(
+    st.one_of(st.integers(-5, 10**6), st.text(max_size=30)),
+    lambda inner: st.lists(inner, max_size=4),
+    max_leaves=8,
+)
+_keys = st.sampled_from(
+    ["name", "memory", "maxmem", "vcpus", "maxvcpus", "uuid", "type", "builder", "kernel", "ramdisk", "extra", "root",
+     "bootloader", "boot", "disk", "vif", "vfb", "vnc", "vncdisplay", "vnclisten", "vncpasswd", "cdrom", "on_crash",
+     "keymap", "localtime", "device_model"]
+)
+
+
+def _literal(value):
+    if isinstance(value, list):
+        return "[ " + ", ".join(_literal(v) for v in value) + " ]"
+    if isinstance(value, int):
+        return str(value)
+    return xlcfg._q(value)  # pylint: disable=protected-access
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_keys, _values, max_size=10))
+def test_any_config_is_read_or_refused_in_words(settings_):
+    """Whatever an xl/xm file holds, import gives a spec or a list of problems: never a traceback."""
+    text = "".join(f"{k} = {_literal(v)}\n" for k, v in settings_.items())
+    try:
+        spec, problems = xlcfg.parse(text, name="fuzz")
+    except xlcfg.ConfigError:
+        return
+    assert (spec is None) == bool(problems)
+    assert all(isinstance(p, str) and p.startswith("xen:guests:fuzz") for p in problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_is_read_or_refused_with_a_line_number(text):
+    try:
+        xlcfg.load(text)
+    except xlcfg.ConfigError as exc:
+        assert str(exc).startswith("line ")
