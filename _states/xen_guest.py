@@ -25,6 +25,13 @@ anything is touched. ``test=True`` shows exactly the changes a real run makes.
 A running guest gets memory and vcpus changes live (within maxmem/maxvcpus);
 other changes wait for a restart, which happens only with
 ``restart_on_change: True``. VNC passwords never appear in changes or comments.
+
+Cost per guest: a lookup, the persistent definition and autostart (``defined``),
+plus ``info()`` for the run-state states; one more read only when the running
+guest's memory or vcpus differ from the spec. What a restart will bring (new
+disks/NICs a driver cannot hot-plug, boot or graphics changes) is reported on the
+run that writes it to the definition; later runs compare the definition, and the
+running guest's memory and vcpus, only.
 """
 import logging
 
