@@ -174,3 +174,19 @@ def test_formula_names_a_mac_shared_by_two_guests(modules, tmp_path, tree, test_
     assert ret["xen-guest-vm02-running"]["result"] is False
     assert "xen:guests:vm02:nics:0:mac: 00:16:36:88:76:d4 is also given to guest newvm" in ret["xen-guest-vm02-running"]["comment"]
     assert ret["xen-guest-newvm-running"]["result"] is False
+
+
+def test_install_tree_in_a_local_directory_or_file_url(states, tmp_path, test_uri):
+    root = tmp_path / "tree"
+    (root / "images" / "xen").mkdir(parents=True)
+    (root / "images" / "xen" / "vmlinuz").write_bytes(b"k")
+    (root / "images" / "xen" / "initrd.img").write_bytes(b"i")
+    for name, location in (("loc1", str(root)), ("loc2", f"file://{root}")):
+        spec = {"disks": [{"source": str(tmp_path / f"{name}.img"), "size": 64}],
+                "install": {"location": location, "extra_args": "text console=hvc0"}}
+        ret = _run(states, "running", name, spec=spec, boot_dir=str(tmp_path / "boot"))
+        assert ret["result"] is True, ret["comment"]
+        assert (tmp_path / "boot" / f"{name}-vmlinuz").read_bytes() == b"k"
+        live = domain_xml.parse(connection.connect(test_uri).lookupByName(name).XMLDesc(0))
+        expected = "text console=hvc0" if name == "loc1" else f"method=file://{root} text console=hvc0"
+        assert live["boot"]["cmdline"] == expected
