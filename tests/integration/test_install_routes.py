@@ -13,7 +13,8 @@ def test_master_file_roots_route_after_sync_all(salt_cli, sync_minion, synced):
 
     listed = salt_cli.run("xen_guest.list", minion_tgt=sync_minion.id)
     assert listed.returncode == 0, listed
-    assert listed.data == ["vm02", "vm03"]
+    # the seeded guests; other tests of the session may have added their own
+    assert {"vm02", "vm03"} <= set(listed.data)
 
 
 def test_consecutive_jobs_see_each_others_work(salt_cli, sync_minion, synced):
