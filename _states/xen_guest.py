@@ -34,6 +34,7 @@ run that writes it to the definition; later runs compare the definition, and the
 running guest's memory and vcpus, only.
 """
 import logging
+import time
 
 import salt.utils.data
 
@@ -101,6 +102,25 @@ def _validate(name, spec, kwargs, pillar_path, required=True):
     return spec, problems
 
 
+_MACS_KEY = "xen_guest.host_macs"
+_MACS_TTL = 60.0
+
+
+def _host_macs(conn):
+    """The host's guest MACs, read once per state run (a minute at most) rather than per guest."""
+    cached = __context__.get(_MACS_KEY)
+    if cached is None or time.monotonic() - cached[0] > _MACS_TTL:
+        cached = (time.monotonic(), set(guest_apply.host_macs(conn)))
+        __context__[_MACS_KEY] = cached
+    return cached[1]
+
+
+def _remember_macs(spec):
+    cached = __context__.get(_MACS_KEY)
+    if cached is not None and spec is not None:
+        cached[1].update(nic["mac"] for nic in spec["nics"] if nic["mac"])
+
+
 def _seed(name):
     return f"{__opts__.get('id', 'minion')}/{name}"
 
@@ -132,8 +152,14 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
     plan = None
     if wanted is not None:
         try:
+            taken = _host_macs(conn) if guest_apply.needs_macs(wanted, current) else ()
             plan = guest_apply.plan(
-                wanted, current, _seed(name), restart_on_change=bool(restart_on_change), live=want is not None
+                wanted,
+                current,
+                _seed(name),
+                restart_on_change=bool(restart_on_change),
+                live=want is not None,
+                taken_macs=taken,
             )
         except errors.XenError as exc:
             ret["result"] = False
@@ -195,6 +221,8 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
         if not isinstance(exc, libvirt.libvirtError):
             raise
         problems.append(exc.get_error_message())
+    if plan is not None and plan.new_spec is not None and done:
+        _remember_macs(plan.new_spec)
     ret["changes"] = done
     if problems:
         ret["result"] = False

@@ -15,7 +15,7 @@ import uuid as uuidlib
 
 import libvirt
 
-from saltext_xen import disk_image, domain_xml, guest_spec, guests, macs
+from saltext_xen import disk_image, domain_xml, guest_spec, guests, libvirt_networks, macs
 from saltext_xen.errors import XenError
 
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -111,7 +111,18 @@ def read(conn, name):
     return Current(dom, domain_xml.parse(xml, autostart=autostart), autostart)
 
 
-def fill_new(spec, seed):
+def needs_macs(wanted, current):
+    """Whether planning will give out a MAC (a NIC without one that the guest does not have yet)."""
+    have = len(current.spec["nics"]) if current is not None else 0
+    return any(nic["mac"] is None for nic in wanted["nics"][have:])
+
+
+def host_macs(conn):
+    """Every MAC on this host's guests (read only when a new MAC is to be given out)."""
+    return libvirt_networks.host_macs(conn)
+
+
+def fill_new(spec, seed, taken_macs=()):
     """uuid and MACs for a guest defined for the first time, derived from ``seed``.
 
     Derived (not random) so that ``test=True`` shows exactly what the real run
@@ -121,7 +132,7 @@ def fill_new(spec, seed):
     if spec["uuid"] is None:
         spec["uuid"] = str(uuidlib.uuid5(UUID_NAMESPACE, seed))
     rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest(), 16))
-    taken = {n["mac"] for n in spec["nics"] if n["mac"]}
+    taken = set(taken_macs) | {n["mac"] for n in spec["nics"] if n["mac"]}
     for nic in spec["nics"]:
         if nic["mac"] is None:
             nic["mac"] = macs.generate(taken=taken, rng=rng)
@@ -174,7 +185,7 @@ def _missing_disks(spec):
     return out
 
 
-def plan(wanted, current, seed, restart_on_change=False, live=True):
+def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=()):
     """Compare ``wanted`` (validated spec) with ``current`` (from ``read``, or None).
 
     ``live``: also compare the running guest's memory/vcpus with the spec (the
@@ -189,7 +200,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
             "new": f"{disk['source']} ({disk['size']} MiB {disk['format']}, sparse)",
         }
     if current is None:
-        spec = fill_new(wanted, seed)
+        spec = fill_new(wanted, seed, taken_macs)
         p.create = True
         p.new_spec = spec
         for key, change in guest_spec.diff(None, spec).items():
@@ -201,7 +212,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True):
         return p
     p.gtype = wanted["type"]
     # uuid and MACs already given out stay; a NIC added without a MAC gets one now
-    spec = fill_new(guest_spec.adopt(wanted, current.spec), seed)
+    spec = fill_new(guest_spec.adopt(wanted, current.spec), seed, taken_macs)
     if spec["uuid"] != current.spec["uuid"]:
         raise XenError(
             f"{wanted['name']} is defined with uuid {current.spec['uuid']} but the spec asks for {spec['uuid']}; "
@@ -339,7 +350,8 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
 def define(conn, wanted, seed, timeout=120):
     """Plan and apply the definition of ``wanted``; ``(changes, problems)``, password masked."""
     current = read(conn, wanted["name"])
-    p = plan(wanted, current, seed, live=False)
+    taken = host_macs(conn) if needs_macs(wanted, current) else ()
+    p = plan(wanted, current, seed, live=False, taken_macs=taken)
     if p.noop:
         return {}, []
     return apply(conn, p, current, timeout=timeout)

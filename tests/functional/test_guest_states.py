@@ -306,3 +306,13 @@ def test_block_device_disks_are_never_removed(states, test_uri):
     assert "<driver name='phy'/>" in _conn(test_uri).lookupByName("lvguest").XMLDesc(0)
     ret = _run(states, "absent", "lvguest", remove_disks=True)
     assert ret["changes"]["disks:xvda"]["new"].startswith("kept (block device or LV")
+
+
+def test_a_new_mac_is_never_one_the_host_already_has(states, test_uri):
+    wanted, _ = guest_spec.validate("vmz", {"nics": [{"bridge": "xenbr0"}]})
+    first_choice = guest_apply.fill_new(wanted, "xen-functional/vmz")["nics"][0]["mac"]
+    _run(states, "defined", "other", spec={"nics": [{"mac": first_choice}]})
+    ret = _run(states, "defined", "vmz", spec={"nics": [{"bridge": "xenbr0"}]})
+    assert ret["result"] is True
+    got = ret["changes"]["nics:0"]["new"]["mac"]
+    assert got != first_choice and got.startswith("00:16:3e:")
