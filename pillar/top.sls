@@ -3,3 +3,4 @@ base:
     - xen.networks
     - xen.disks
     - xen.guests
+    - xen.events
