@@ -72,8 +72,11 @@ def wait_console(name, text=GUEST_UP, count=1, timeout=300):
         if console_log(name).count(text) >= count:
             return
         time.sleep(1)
+    path = CONSOLE_LOG_DIR / f"guest-{name}.log"
+    state = subprocess.run(["xl", "list", name], capture_output=True, text=True).stdout.strip()
     raise AssertionError(
-        f"guest {name}: {text!r} x{count} not on its console within {timeout}s; console log:\n"
+        f"guest {name}: {text!r} x{count} not on its console within {timeout}s; "
+        f"{path} {'exists' if path.exists() else 'does not exist'}; xl list: {state!r}; console log:\n"
         + console_log(name)[-2000:]
     )
 

@@ -25,6 +25,9 @@ step "runner started at uptime $(now)s"
 ( find /opt/salt /usr/lib/python3 /usr/lib/python3.11 -name '*.pyc' -print0 2>/dev/null \
     | xargs -0 cat > /dev/null 2>&1 ) &
 
+# xenconsoled --log=guest writes guest consoles here, but does not create the directory.
+mkdir -p /var/log/xen/console
+
 # Xen's toolstack and libvirtd are started by systemd; wait until both answer.
 i=0
 until xl list >/dev/null 2>&1 && virsh -q -c xen:///system list >/dev/null 2>&1; do

@@ -17,6 +17,15 @@ from labhelpers import console_log, remove_guest, pv_xml, wait_console, wait_for
 NAME = "labpv1"
 
 
+def ensure_running(conn, name):
+    """Start the guest if an earlier step left it off (one failure should not fail the rest)."""
+    dom = conn.lookupByName(name)
+    if not dom.isActive():
+        dom.create()
+    elif "p" in (xl_state(name) or ""):
+        dom.resume()
+
+
 @pytest.fixture(scope="module")
 def guest(conn):
     remove_guest(conn, NAME)
@@ -68,8 +77,9 @@ def test_start_boots_the_guest(caller, guest):
     assert guest in caller.cmd("xen_guest.list", state="running")
 
 
-def test_info_reads_the_running_guest(caller, guest):
+def test_info_reads_the_running_guest(caller, conn, guest):
     """info reports state, domain id, memory and vcpus as Xen has them, uptime from xl."""
+    ensure_running(conn, guest)
     info = caller.cmd("xen_guest.info", guest)
     assert info["state"] == "running"
     assert isinstance(info["id"], int) and info["id"] > 0
@@ -80,8 +90,9 @@ def test_info_reads_the_running_guest(caller, guest):
     assert str(info["id"]) in xl("domid", guest)
 
 
-def test_uptime_and_top(caller, guest):
+def test_uptime_and_top(caller, conn, guest):
     """uptime (xl uptime) and top (libvirt CPU sampling) see the running guest."""
+    ensure_running(conn, guest)
     up = caller.cmd("xen_guest.uptime", guest)
     assert isinstance(up[guest], int) and up[guest] >= 0
     assert guest in caller.cmd("xen_guest.uptime")
@@ -90,8 +101,9 @@ def test_uptime_and_top(caller, guest):
     assert rows[guest]["memory"] == 128
 
 
-def test_pause_and_resume(caller, guest):
+def test_pause_and_resume(caller, conn, guest):
     """pause freezes the domain (xl shows 'p'), resume lets it run again."""
+    ensure_running(conn, guest)
     assert caller.cmd("xen_guest.pause", guest) == {guest: {"old": "running", "new": "paused"}}
     assert "p" in xl_state(guest)
     assert caller.cmd("xen_guest.pause", guest) == {}
@@ -100,8 +112,9 @@ def test_pause_and_resume(caller, guest):
     assert "p" not in xl_state(guest)
 
 
-def test_save_and_restore(caller, guest, tmp_path):
+def test_save_and_restore(caller, conn, guest, tmp_path):
     """save writes the guest's memory to a file and stops it; restore brings the same guest back."""
+    ensure_running(conn, guest)
     path = str(tmp_path / f"{guest}.save")
     before = caller.cmd("xen_guest.info", guest)["uuid"]
     result = caller.cmd("xen_guest.save", guest, path=path)
@@ -117,8 +130,9 @@ def test_save_and_restore(caller, guest, tmp_path):
     assert info["state"] == "running" and info["uuid"] == before
 
 
-def test_reboot_restarts_the_guest(caller, guest):
+def test_reboot_restarts_the_guest(caller, conn, guest):
     """reboot asks the guest; busybox init reboots it and Xen starts it again (new domain id)."""
+    ensure_running(conn, guest)
     old_id = caller.cmd("xen_guest.info", guest)["id"]
     ups = console_log(guest).count("LABGUEST-UP")
     assert caller.cmd("xen_guest.reboot", guest) == {guest: {"old": "running", "new": "rebooted"}}
@@ -127,16 +141,19 @@ def test_reboot_restarts_the_guest(caller, guest):
     wait_console(guest, count=ups + 1)
 
 
-def test_graceful_shutdown(caller, guest):
+def test_graceful_shutdown(caller, conn, guest):
     """shutdown asks the guest's kernel to power off (no force) and waits until it is off."""
+    ensure_running(conn, guest)
     result = caller.cmd("xen_guest.shutdown", guest, timeout=180)
     assert result == {guest: {"old": "running", "new": "shutoff", "via": "graceful shutdown"}}
     assert "LABGUEST-DOWN" in console_log(guest)
     assert caller.cmd("xen_guest.shutdown", guest) == {}
 
 
-def test_rename_a_shut_off_guest(caller, guest):
+def test_rename_a_shut_off_guest(caller, conn, guest):
     """rename changes the name of a shut-off guest, and back."""
+    if conn.lookupByName(guest).isActive():
+        conn.lookupByName(guest).destroy()
     new = guest + "-renamed"
     assert caller.cmd("xen_guest.rename", guest, new) == {guest: {"old": guest, "new": new}}
     names = caller.cmd("xen_guest.list")
