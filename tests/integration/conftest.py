@@ -29,13 +29,25 @@ MINION_DEFAULTS = {
 
 
 @pytest.fixture(scope="session")
-def salt_master(salt_factories, tmp_path_factory):
+def extension_root(tmp_path_factory):
+    """A file root holding only the extension's directories, as an operator would serve them.
+
+    Serving the whole checkout (its .venv and lab images) would make every sync take minutes.
+    """
+    root = tmp_path_factory.mktemp("file-root")
+    for kind in ("_modules", "_states", "_beacons", "_runners", "_utils"):
+        (root / kind).symlink_to(ROOT / kind)
+    return root
+
+
+@pytest.fixture(scope="session")
+def salt_master(salt_factories, tmp_path_factory, extension_root):
     # Pillar comes from each test (pillar=...), so the master's own pillar is empty.
     pillar_root = tmp_path_factory.mktemp("pillar")
     master = salt_factories.salt_master_daemon(
         "xen-master",
         defaults={
-            "file_roots": {"base": [str(ROOT), str(ROOT / "salt")]},
+            "file_roots": {"base": [str(extension_root), str(ROOT / "salt")]},
             "pillar_roots": {"base": [str(pillar_root)]},
         },
     )

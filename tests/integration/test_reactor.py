@@ -29,18 +29,14 @@ PILLAR = "xen:\n  reactor:\n    restart:\n      - vm03\n"
 
 
 @pytest.fixture(scope="module")
-def reactor_master(salt_factories, tmp_path_factory):
+def reactor_master(salt_factories, tmp_path_factory, extension_root):
     pillar_dir = tmp_path_factory.mktemp("reactor-pillar")
     (pillar_dir / "top.sls").write_text(PILLAR_TOP)
     (pillar_dir / "reactor_test.sls").write_text(PILLAR)
-    # Only the extension's directories, not the whole checkout (.venv makes a sync take minutes).
-    ext_root = tmp_path_factory.mktemp("reactor-files")
-    for kind in ("_modules", "_states", "_beacons", "_runners", "_utils"):
-        (ext_root / kind).symlink_to(ROOT / kind)
     master = salt_factories.salt_master_daemon(
         "xen-reactor-master",
         defaults={
-            "file_roots": {"base": [str(ext_root), str(ROOT / "salt")]},
+            "file_roots": {"base": [str(extension_root), str(ROOT / "salt")]},
             "pillar_roots": {"base": [str(pillar_dir)]},
             "reactor": [
                 {"salt/beacon/*/xen_guest_events/xen/guest/*/crashed": ["salt://xen/reactor/restart_crashed.sls"]},
