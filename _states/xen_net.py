@@ -114,6 +114,12 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
         where ``/etc`` is (default ``/``)
     netns
         run the ``ip`` commands inside this network namespace
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_net.bridge_present xenbr0 nic=eth0 test=True
     """
     ret = _ret(name)
     spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
@@ -193,6 +199,12 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
         ``/etc/network/interfaces`` configures the NIC already
     dhcp
         that config asks DHCP for the NIC's IPv4 address instead
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_net.bridge_absent xenbr1 test=True
     """
     ret = _ret(name)
     problems = []
@@ -377,6 +389,12 @@ def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=
         ``{hosts: [{ip, names}], forwarders: [ip]}``
     autostart
         true/false; leave out to leave it as it is
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_net.network_defined virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
     data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
                             "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
@@ -389,6 +407,12 @@ def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=
     libvirt network ``name`` is defined as given and running. Same arguments as
     ``network_defined``; ``restart: true`` restarts a running network whose
     settings changed (guests on it lose their link for a moment).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_net.network_running virbr1 bridge=virbr1 autostart=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
     data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
                             "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
@@ -399,6 +423,12 @@ def network_absent(name, force=False):
     """
     libvirt network ``name`` is stopped and gone. Refused while guests have a NIC
     on it (they are named) unless ``force``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' state.single xen_net.network_absent virbr1
     """
     ret = _ret(name)
     try:
