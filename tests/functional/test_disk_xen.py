@@ -10,11 +10,11 @@ import uuid
 import pytest
 
 from saltext_xen import connection, disk_image
+from tests.functional.conftest import XEN_URI
 from tests.functional.disk_helpers import MIB
 
 GUEST_KERNEL = "/var/lib/lab/guest-vmlinuz"
 GUEST_INITRD = "/var/lib/lab/guest-initrd.gz"
-XEN_URI = "xen:///system"
 
 pytestmark = [
     pytest.mark.needs_xen,
@@ -26,10 +26,9 @@ pytestmark = [
 
 
 @pytest.fixture
-def minion_opts(minion_opts):  # pylint: disable=redefined-outer-name
-    """The functional loaders, pointed at the real hypervisor instead of the test driver."""
-    minion_opts["xen"] = {"libvirt": {"uri": XEN_URI}}
-    return minion_opts
+def modules(xen_loaders):
+    """The execution modules, pointed at the real hypervisor instead of the test driver."""
+    return xen_loaders.modules
 
 
 def pv_guest(name, disk, nic=False):

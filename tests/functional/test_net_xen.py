@@ -5,7 +5,6 @@ DHCP .2-.254 that a PV guest takes a lease from, a host-only bridge, a second NI
 plugged into the running guest and taken out again, and the topology in between.
 Skipped anywhere else, with the reason.
 """
-import copy
 import os
 import pathlib
 import time
@@ -14,11 +13,12 @@ import uuid
 import pytest
 
 from saltext_xen import connection
+from tests.functional.conftest import XEN_URI
 
 GUEST_KERNEL = "/var/lib/lab/guest-vmlinuz"
 GUEST_INITRD = "/var/lib/lab/guest-initrd.gz"
 CONSOLE_LOG_DIR = pathlib.Path("/var/log/xen/console")
-XEN_URI = "xen:///system"
+
 GUEST = "lab-net"
 BRIDGE = "xenbr-lab"
 
@@ -32,19 +32,6 @@ pytestmark = [
 
 VIRBR1 = {"forward": "nat", "bridge": "virbr1", "autostart": True,
           "ipv4": {"address": "192.168.123.1/24", "dhcp": ["192.168.123.2-192.168.123.254"]}}
-
-
-@pytest.fixture(scope="module")
-def xen_loaders(minion_opts, tmp_path_factory):
-    """Loaders of their own, pointed at the real hypervisor."""
-    from saltfactories.utils.functional import Loaders
-
-    opts = copy.deepcopy(minion_opts)
-    opts["xen"] = {"libvirt": {"uri": XEN_URI}}
-    opts["cachedir"] = str(tmp_path_factory.mktemp("xen-net-cache"))
-    loaders = Loaders(opts)
-    yield loaders
-    loaders.reset_state()
 
 
 def _remove(conn, name):
