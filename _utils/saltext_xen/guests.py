@@ -325,8 +325,29 @@ def rename(dom, new_name):
     try:
         dom.rename(new_name, 0)
     except libvirt.libvirtError as exc:
-        raise XenError(f"cannot rename {old_name} to {new_name}: {exc.get_error_message()}") from None
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+            raise XenError(f"cannot rename {old_name} to {new_name}: {exc.get_error_message()}") from None
+        _redefine_renamed(dom, new_name)
     return {old_name: {"old": old_name, "new": new_name}}
+
+
+def _redefine_renamed(dom, new_name):
+    """Rename where the driver cannot (libxl): undefine, define under the new name, same UUID.
+
+    If the new definition is refused, the old one is put back as it was.
+    """
+    conn = dom.connect()
+    old_xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_SECURE | libvirt.VIR_DOMAIN_XML_INACTIVE)
+    root = ET.fromstring(old_xml)
+    root.find("name").text = new_name
+    autostart = dom.autostart()
+    dom.undefine()
+    try:
+        renamed = conn.defineXML(ET.tostring(root, encoding="unicode"))
+    except libvirt.libvirtError as exc:
+        conn.defineXML(old_xml).setAutostart(autostart)
+        raise XenError(f"cannot rename {dom.name()} to {new_name}: {exc.get_error_message()}") from None
+    renamed.setAutostart(autostart)
 
 
 def set_autostart(dom, enable=True):

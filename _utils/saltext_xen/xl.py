@@ -10,6 +10,8 @@ import shutil
 from saltext_xen.errors import NotAvailable, XenError
 
 LOG_DIR = "/var/log/xen"
+# libvirt's libxl driver logs each guest here instead of xl's /var/log/xen/xl-NAME.log
+LIBXL_LOG_DIR = "/var/log/libvirt/libxl"
 _UPTIME = re.compile(r"^(?:(\d+) days?,\s*)?(?:(\d+):)?(\d+):(\d+)$")
 
 
@@ -65,13 +67,19 @@ def dmesg(run):
     return _run(run, ["xl", "dmesg"])
 
 
-def log_files(name=None, log_dir=LOG_DIR):
+def log_files(name=None, log_dir=LOG_DIR, libxl_log_dir=LIBXL_LOG_DIR):
     """Xen's log files for guest ``name`` (toolstack, device model, console) or all of them."""
     if name is None:
-        candidates = sorted(os.listdir(log_dir)) if os.path.isdir(log_dir) else []
-        return [os.path.join(log_dir, f) for f in candidates if f.endswith(".log")]
+        return [
+            os.path.join(folder, f)
+            for folder in (log_dir, libxl_log_dir)
+            if os.path.isdir(folder)
+            for f in sorted(os.listdir(folder))
+            if f.endswith(".log")
+        ]
     candidates = [
         os.path.join(log_dir, f"xl-{name}.log"),
+        os.path.join(libxl_log_dir, f"{name}.log"),
         os.path.join(log_dir, f"qemu-dm-{name}.log"),
         os.path.join(log_dir, "console", f"guest-{name}.log"),
     ]

@@ -34,13 +34,17 @@ def test_tail_reads_only_the_last_lines(tmp_path):
     assert xl.tail(str(log), 3) == "line 49997\nline 49998\nline 49999"
 
 
-def test_log_files_of_one_guest(tmp_path):
-    (tmp_path / "console").mkdir()
-    (tmp_path / "xl-vm02.log").write_text("x")
-    (tmp_path / "console" / "guest-vm02.log").write_text("y")
-    (tmp_path / "xl-vm03.log").write_text("z")
-    assert xl.log_files("vm02", log_dir=str(tmp_path)) == [
-        str(tmp_path / "xl-vm02.log"),
-        str(tmp_path / "console" / "guest-vm02.log"),
+def test_log_files_of_one_guest_from_xl_libvirt_and_console(tmp_path):
+    xen, libxl = tmp_path / "xen", tmp_path / "libxl"
+    (xen / "console").mkdir(parents=True)
+    libxl.mkdir()
+    (xen / "xl-vm02.log").write_text("x")
+    (libxl / "vm02.log").write_text("l")
+    (xen / "console" / "guest-vm02.log").write_text("y")
+    (xen / "xl-vm03.log").write_text("z")
+    assert xl.log_files("vm02", log_dir=str(xen), libxl_log_dir=str(libxl)) == [
+        str(xen / "xl-vm02.log"),
+        str(libxl / "vm02.log"),
+        str(xen / "console" / "guest-vm02.log"),
     ]
-    assert len(xl.log_files(log_dir=str(tmp_path))) == 2
+    assert len(xl.log_files(log_dir=str(xen), libxl_log_dir=str(libxl))) == 3

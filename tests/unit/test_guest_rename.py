@@ -1,0 +1,37 @@
+"""Renaming where the driver has no rename call (libvirt's libxl): redefine under the new name.
+
+The test driver can rename by itself, so these tests call the fallback directly;
+the lab tier renames through it on real Xen.
+"""
+import libvirt
+import pytest
+
+from saltext_xen import connection
+from saltext_xen import guests
+from saltext_xen.errors import XenError
+
+
+@pytest.fixture
+def conn(test_uri):
+    return connection.connect(test_uri)
+
+
+def test_redefine_keeps_uuid_autostart_and_devices(conn):
+    dom = conn.lookupByName("vm03")
+    dom.setAutostart(1)
+    uuid, disks = dom.UUIDString(), guests.info(dom)["disks"]
+    guests._redefine_renamed(dom, "newvm03")
+    renamed = conn.lookupByName("newvm03")
+    assert renamed.UUIDString() == uuid
+    assert renamed.autostart() == 1
+    assert guests.info(renamed)["disks"] == disks
+    with pytest.raises(libvirt.libvirtError):
+        conn.lookupByName("vm03")
+
+
+def test_refused_redefinition_puts_the_old_guest_back(conn):
+    dom = conn.lookupByName("vm03")
+    conn.lookupByName("vm02").destroy()
+    with pytest.raises(XenError, match="cannot rename vm03 to vm02"):
+        guests._redefine_renamed(dom, "vm02")
+    assert conn.lookupByName("vm03").UUIDString() == "5c9d6d60-6f2b-4a39-9a47-30b3f3c3a003"
