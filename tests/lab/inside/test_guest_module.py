@@ -152,8 +152,7 @@ def test_graceful_shutdown(caller, conn, guest):
 
 def test_rename_a_shut_off_guest(caller, conn, guest):
     """rename changes the name of a shut-off guest, and back."""
-    if conn.lookupByName(guest).isActive():
-        conn.lookupByName(guest).destroy()
+    caller.cmd("xen_guest.shutdown", guest, timeout=120, force=True)  # off, whatever came before
     new = guest + "-renamed"
     assert caller.cmd("xen_guest.rename", guest, new) == {guest: {"old": guest, "new": new}}
     names = caller.cmd("xen_guest.list")
