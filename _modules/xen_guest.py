@@ -580,7 +580,7 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
         raise errors.XenError("; ".join(problems))
     if nic["network"] and _nic_networks.lookup(conn, nic["network"]) is None:
         raise errors.XenError(f"no libvirt network named {nic['network']}; define it first (xen_net.network_define)")
-    taken = _nic_networks.host_macs(conn)
+    taken = guests.host_macs(conn)
     if nic["mac"] is None:
         nic["mac"] = _nic_macs.generate(taken=taken)
     elif nic["mac"] in taken:

@@ -20,11 +20,10 @@ import copy
 import os
 import random
 import uuid as uuidlib
-import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs, storage_move
+from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs
 from saltext_xen.disk_image import DiskError
 from saltext_xen.errors import InvalidState, XenError
 
@@ -33,21 +32,6 @@ _CLONE_NS = uuidlib.UUID("6f1d5c1e-1f8e-4c4e-9d7a-2b8e5a0c0e11")
 
 class CloneError(DiskError):
     """The clone was not made; nothing of it is left behind."""
-
-
-def host_macs(conn):
-    """Every MAC address in every guest definition on the host."""
-    found = set()
-    for dom in conn.listAllDomains():
-        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
-            try:
-                root = ET.fromstring(dom.XMLDesc(flags))
-            except libvirt.libvirtError:
-                continue
-            for mac in root.findall("devices/interface/mac"):
-                if mac.get("address"):
-                    found.add(macs.normalise(mac.get("address")))
-    return found
 
 
 def default_path(source_path, source_name, new_name, target):
@@ -97,8 +81,8 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     seed = f"{spec['uuid']}:{name}"
     new["uuid"] = str(uuidlib.uuid5(_CLONE_NS, seed))
     rng = random.Random(seed)
-    taken = host_macs(conn)
-    used = storage_move.host_disks(conn)
+    taken = guests.host_macs(conn)
+    used = guests.host_disk_sources(conn)
     for nic in new["nics"]:
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)

@@ -15,7 +15,7 @@ import uuid as uuidlib
 
 import libvirt
 
-from saltext_xen import disk_image, domain_xml, guest_spec, guests, libvirt_networks, macs
+from saltext_xen import disk_image, domain_xml, guest_spec, guests, macs
 from saltext_xen.errors import XenError
 
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -119,7 +119,7 @@ def needs_macs(wanted, current):
 
 def host_macs(conn):
     """Every MAC on this host's guests (read only when a new MAC is to be given out)."""
-    return libvirt_networks.host_macs(conn)
+    return guests.host_macs(conn)
 
 
 def fill_new(spec, seed, taken_macs=()):

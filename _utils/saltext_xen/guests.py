@@ -65,6 +65,37 @@ def list_guests(conn, state="all"):
     return sorted(names)
 
 
+def definitions(conn):
+    """``(dom, root)`` for the live and the persistent definition of every guest on the host."""
+    for dom in conn.listAllDomains():
+        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
+            try:
+                yield dom, ET.fromstring(dom.XMLDesc(flags))
+            except libvirt.libvirtError:
+                continue  # the guest went away, or has no persistent definition
+
+
+def host_macs(conn):
+    """Every MAC of every guest NIC on the host, live or defined (to pick a unique new one)."""
+    return {
+        mac.get("address").lower()
+        for _, root in definitions(conn)
+        for mac in root.findall("./devices/interface/mac")
+        if mac.get("address")
+    }
+
+
+def host_disk_sources(conn):
+    """Every disk source path (file or device) in any guest's live or persistent definition."""
+    found = set()
+    for _, root in definitions(conn):
+        for src in root.findall("./devices/disk/source"):
+            path = src.get("file") or src.get("dev")
+            if path:
+                found.add(path)
+    return found
+
+
 def _devices(root):
     disks, nics, graphics = [], [], []
     for disk in root.findall("./devices/disk"):

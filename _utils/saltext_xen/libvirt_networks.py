@@ -208,11 +208,6 @@ def guests_using(conn, bridge):
     return sorted(users)
 
 
-def host_macs(conn):
-    """Every MAC given to a guest NIC on this host (for picking a unique new one)."""
-    return {nic["mac"] for guest in guest_nics(conn) for nic in guest["nics"] if nic["mac"]}
-
-
 def guests_on_network(conn, name):
     """Names of the guests with a NIC on libvirt network ``name``."""
     return sorted({g["name"] for g in guest_nics(conn) for nic in g["nics"] if nic["network"] == name})

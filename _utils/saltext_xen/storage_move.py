@@ -37,22 +37,6 @@ def inactive_xml(dom):
     return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
 
 
-def host_disks(conn):
-    """Every disk source path in every guest definition (persistent and live) on the host."""
-    found = set()
-    for dom in conn.listAllDomains():
-        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
-            try:
-                root = ET.fromstring(dom.XMLDesc(flags))
-            except libvirt.libvirtError:
-                continue
-            for src in root.findall("devices/disk/source"):
-                path = src.get("file") or src.get("dev")
-                if path:
-                    found.add(path)
-    return found
-
-
 def find_disk(spec, disk):
     """The disk of ``spec`` named by target (``xvda``) or by its current source path."""
     for item in spec["disks"]:
@@ -113,7 +97,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             f"{src} is qcow2: moving it onto the block device {dest} would need a conversion "
             "(qemu-img convert -O raw); move it to a file instead"
         )
-    if dest in host_disks(conn):
+    if dest in guests.host_disk_sources(conn):
         raise MoveError(f"{dest} is already a disk of a guest on this host; it is not overwritten")
     dest_info = disk_image.info(dest)
     if block_dest:
