@@ -50,7 +50,9 @@ def loop_device(backing):
 
 @contextlib.contextmanager
 def mounted(fstype, image, mountpoint, size="300M", mkfs=None):
-    subprocess.run(["truncate", "-s", size, str(image)], check=True)
+    """Mount ``image`` (a loop-mounted file made here) or, for tmpfs, no image at all."""
+    if image is not None:
+        subprocess.run(["truncate", "-s", size, str(image)], check=True)
     if mkfs:
         subprocess.run(mkfs + [str(image)], check=True, capture_output=True)
     os.makedirs(mountpoint, exist_ok=True)
