@@ -39,7 +39,7 @@ xen:
     # then point newvm's xvda at the LV. The LV is made at least as large as the image;
     # the copy skips holes and is verified before the definition is switched.
     newvm-root:
-      path: /dev/vol0/lv_for_newvm
+      path: /dev/mapper/vol0-lv_for_newvm   # the same path newvm's xvda has in guests.sls
       move:
         guest: newvm
         disk: xvda
