@@ -255,7 +255,7 @@ def restore(path=None, name=None, keep=False):
     """
     if not path and not name:
         raise errors.XenError("restore needs path= (a save file) or name= (a guest saved to the default place)")
-    return guests.restore(_conn(), path or guests.save_path(name), keep=bool(keep))
+    return guests.restore(_conn(), path or guests.save_path(name), keep=bool(keep), name=name)
 
 
 @saltglue.plain_errors

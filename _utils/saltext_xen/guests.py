@@ -326,24 +326,45 @@ def save(dom, path=None, overwrite=False):
     return {name: {"old": old, "new": "saved", "path": path}}
 
 
-def restore(conn, path, keep=False):
-    """Bring a saved guest back (``xm restore``); the save file is removed unless ``keep``."""
+def restore(conn, path, keep=False, name=None):
+    """Bring a saved guest back (``xm restore``); the save file is removed unless ``keep``.
+
+    ``name`` is the saved guest's name when the caller knows it; otherwise it is read
+    from the save file, or, where the driver cannot read save files (libxl), found
+    as the guest that became active.
+    """
     if not os.path.isfile(path):
         raise XenError(f"no saved guest at {path}")
-    try:
-        name = ET.fromstring(conn.saveImageGetXMLDesc(path, 0)).findtext("name")
-    except libvirt.libvirtError as exc:
-        raise XenError(f"{path} is not a saved guest: {exc.get_error_message()}") from None
-    try:
-        dom = conn.lookupByName(name)
-        if dom.isActive():
+    name = name or _saved_name(conn, path)
+    if name is not None:
+        try:
+            active = conn.lookupByName(name).isActive()
+        except libvirt.libvirtError:
+            active = False
+        if active:
             raise InvalidState(f"{name} is already running: not restoring {path} over it")
-    except libvirt.libvirtError:
-        pass
-    conn.restore(path)
+    before = {dom.name() for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+    try:
+        conn.restore(path)
+    except libvirt.libvirtError as exc:
+        raise XenError(f"cannot restore {path}: {exc.get_error_message()}") from None
+    if name is None:
+        after = {dom.name() for dom in conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)}
+        name = next(iter(sorted(after - before)), None) or "unknown guest"
     if not keep:
         os.unlink(path)
-    return {name: {"old": "saved", "new": state_of(lookup(conn, name)), "path": path}}
+    new = state_of(lookup(conn, name)) if name != "unknown guest" else "running"
+    return {name: {"old": "saved", "new": new, "path": path}}
+
+
+def _saved_name(conn, path):
+    """The guest name recorded in a save file, or None where the driver cannot tell."""
+    try:
+        return ET.fromstring(conn.saveImageGetXMLDesc(path, 0)).findtext("name")
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            return None
+        raise XenError(f"{path} is not a saved guest: {exc.get_error_message()}") from None
 
 
 def rename(dom, new_name):

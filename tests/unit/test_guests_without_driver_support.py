@@ -1,7 +1,7 @@
-"""Renaming where the driver has no rename call (libvirt's libxl): redefine under the new name.
-
-The test driver can rename by itself, so these tests call the fallback directly;
-the lab tier renames through it on real Xen.
+"""Rename and restore where libvirt's libxl driver lacks the call (virDomainRename,
+virDomainSaveImageGetXMLDesc): the fallbacks, exercised on the test driver, which
+has both calls, so the tests take the fallback path directly; the lab tier runs
+them for real on Xen.
 """
 import libvirt
 import pytest
@@ -35,3 +35,14 @@ def test_refused_redefinition_puts_the_old_guest_back(conn):
     with pytest.raises(XenError, match="cannot rename vm03 to vm02"):
         guests._redefine_renamed(dom, "vm02")
     assert conn.lookupByName("vm03").UUIDString() == "5c9d6d60-6f2b-4a39-9a47-30b3f3c3a003"
+
+
+def test_restore_finds_the_guest_that_came_back_when_the_name_is_unknown(conn, tmp_path, monkeypatch):
+    """libxl cannot read save files; the restored guest is then the one that became active.
+
+    The test driver can read them, so reading is switched off here to take that path.
+    """
+    path = str(tmp_path / "vm02.save")
+    guests.save(conn.lookupByName("vm02"), path)
+    monkeypatch.setattr(guests, "_saved_name", lambda _conn, _path: None)
+    assert guests.restore(conn, path) == {"vm02": {"old": "saved", "new": "running", "path": path}}
