@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saltext_xen import disk_copy, disk_image
+from tests.functional.disk_helpers import loop_device
 
 MIB = 1024 * 1024
 is_root = os.geteuid() == 0
@@ -35,17 +36,6 @@ def sparse_image(path, size, chunks):
     for offset, data in chunks.items():
         write_at(path, offset, data)
     return str(path)
-
-
-@contextlib.contextmanager
-def loop_device(backing):
-    dev = subprocess.run(
-        ["losetup", "--find", "--show", str(backing)], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    try:
-        yield dev
-    finally:
-        subprocess.run(["losetup", "--detach", dev], check=False)
 
 
 @contextlib.contextmanager
