@@ -254,7 +254,8 @@ def shutdown(dom, timeout=120, force=False, poll=0.5):
         return {name: {"old": old, "new": state_of(dom), "via": "destroy (guest was paused)"}}
     dom.shutdown()
     deadline = time.monotonic() + timeout
-    while state_of(dom) != "shutoff":
+    # libxl reports "shutoff" a moment before the domain is gone: wait until it is inactive
+    while dom.isActive():
         if time.monotonic() >= deadline:
             if not force:
                 raise XenError(
@@ -370,7 +371,7 @@ def _saved_name(conn, path):
 def rename(dom, new_name):
     """Give a shut-off guest a new name (``xm rename``)."""
     old_name = dom.name()
-    if dom.isActive():
+    if dom.isActive() and not _gone_within(dom, 15):
         raise InvalidState(f"{old_name} is {state_of(dom)}: shut it off before renaming it")
     if old_name == new_name:
         return {}
@@ -381,6 +382,16 @@ def rename(dom, new_name):
             raise XenError(f"cannot rename {old_name} to {new_name}: {exc.get_error_message()}") from None
         _redefine_renamed(dom, new_name)
     return {old_name: {"old": old_name, "new": new_name}}
+
+
+def _gone_within(dom, seconds, poll=0.5):
+    """True once a domain that is going down (libxl: "shutoff" but still active) is inactive."""
+    deadline = time.monotonic() + seconds
+    while state_of(dom) == "shutoff" and time.monotonic() < deadline:
+        if not dom.isActive():
+            return True
+        time.sleep(poll)
+    return not dom.isActive()
 
 
 def _redefine_renamed(dom, new_name):
