@@ -183,14 +183,19 @@ def _mib(el):
     return int(round(value * factor))
 
 
-def parse(xml_text, autostart=False):
-    """A libvirt definition (persistent or live) -> normalised spec."""
+def _domain_root(xml_text):
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as exc:
         raise XmlError(f"the guest definition is not valid XML: {exc}") from None
     if root.tag != "domain":
         raise XmlError(f"expected a <domain> definition, got <{root.tag}>")
+    return root
+
+
+def parse(xml_text, autostart=False):
+    """A libvirt definition (persistent or live) -> normalised spec."""
+    root = _domain_root(xml_text)
     os_type = (root.findtext("os/type") or "linux").strip()
     machine = root.find("os/type").get("machine") if root.find("os/type") is not None else None
     if os_type == "hvm":
@@ -301,3 +306,32 @@ def _parse_graphics(el):
         "password": el.get("passwd") or None,
         "keymap": el.get("keymap") or None,
     }
+
+
+def live_parts(xml_text):
+    """What a running guest's definition tells beyond its spec (which ``parse`` gives).
+
+    ``os_type`` is libvirt's own word (``linux``, ``hvm``, ``xenpvh``);
+    ``interfaces``, in the order of the spec's NICs, has the vif libvirt made for
+    each NIC and the bridge it is on (a NIC on a libvirt network too);
+    ``graphics`` has every display, VNC or not, with the port it has now (an
+    autoport VNC display gets one only while the guest runs).
+    """
+    root = _domain_root(xml_text)
+    interfaces = []
+    for el in root.findall("devices/interface"):
+        source, target = el.find("source"), el.find("target")
+        interfaces.append({"vif": target.get("dev") if target is not None else None,
+                           "bridge": source.get("bridge") if source is not None else None})
+    graphics = []
+    for el in root.findall("devices/graphics"):
+        port = _int(el.get("port"), 0)
+        port = port if port > 0 else None
+        graphics.append({
+            "type": el.get("type"),
+            "port": port,
+            "display": port - 5900 if port and el.get("type") == "vnc" else None,
+            "listen": el.get("listen"),
+            "autoport": el.get("autoport") == "yes",
+        })
+    return {"os_type": root.findtext("os/type"), "interfaces": interfaces, "graphics": graphics}

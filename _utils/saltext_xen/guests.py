@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from saltext_xen import domain_xml
 from saltext_xen.errors import GuestNotFound, InvalidState, XenError
 
 DEFAULT_SAVE_DIR = "/var/lib/xen/save"
@@ -96,64 +97,24 @@ def host_disk_sources(conn):
     return found
 
 
-def _devices(root):
-    disks, nics, graphics = [], [], []
-    for disk in root.findall("./devices/disk"):
-        source = disk.find("source")
-        src = None
-        if source is not None:
-            src = source.get("file") or source.get("dev") or source.get("volume")
-        target = disk.find("target")
-        disks.append(
-            {
-                "device": disk.get("device", "disk"),
-                "source": src,
-                "target": target.get("dev") if target is not None else None,
-                "readonly": disk.find("readonly") is not None,
-            }
-        )
-    for nic in root.findall("./devices/interface"):
-        mac = nic.find("mac")
-        source = nic.find("source")
-        target = nic.find("target")
-        nics.append(
-            {
-                "mac": mac.get("address") if mac is not None else None,
-                "bridge": source.get("bridge") if source is not None else None,
-                "network": source.get("network") if source is not None else None,
-                "vif": target.get("dev") if target is not None else None,
-            }
-        )
-    for gfx in root.findall("./devices/graphics"):
-        port = gfx.get("port")
-        port = int(port) if port and port.isdigit() and int(port) > 0 else None
-        graphics.append(
-            {
-                "type": gfx.get("type"),
-                "port": port,
-                "display": port - 5900 if port and gfx.get("type") == "vnc" else None,
-                "listen": gfx.get("listen"),
-                "autoport": gfx.get("autoport") == "yes",
-            }
-        )
-    return disks, nics, graphics
-
-
 def info(dom, uptimes=None):
     """What ``xm list -l`` told about one guest, as a plain dict.
 
-    ``uptimes`` maps guest names to seconds (from ``xl uptime``) where Xen is there.
+    Disks, MACs and networks come from the guest's spec (``domain_xml.parse``);
+    the vif names, the bridges NICs are on and the display ports are what the
+    live definition adds. ``uptimes`` maps guest names to seconds (from ``xl
+    uptime``) where Xen is there.
     """
     code, maxmem_kib, mem_kib, vcpus, cpu_ns = dom.info()
-    root = ET.fromstring(dom.XMLDesc(0))
-    disks, nics, graphics = _devices(root)
+    xml = dom.XMLDesc(0)
+    spec, live = domain_xml.parse(xml), domain_xml.live_parts(xml)
     dom_id = dom.ID()
     return {
         "name": dom.name(),
         "uuid": dom.UUIDString(),
         "state": state_name(code),
         "id": dom_id if dom_id >= 0 else None,
-        "os_type": root.findtext("./os/type"),
+        "os_type": live["os_type"],
         "memory": mem_kib // 1024,
         "maxmem": maxmem_kib // 1024,
         "vcpus": vcpus,
@@ -161,9 +122,12 @@ def info(dom, uptimes=None):
         "uptime": (uptimes or {}).get(dom.name()),
         "autostart": bool(dom.autostart()),
         "persistent": bool(dom.isPersistent()),
-        "disks": disks,
-        "nics": nics,
-        "graphics": graphics,
+        "disks": [{key: disk[key] for key in ("device", "source", "target", "readonly")} for disk in spec["disks"]],
+        "nics": [
+            {"mac": nic["mac"], "bridge": wire["bridge"], "network": nic["network"], "vif": wire["vif"]}
+            for nic, wire in zip(spec["nics"], live["interfaces"])
+        ],
+        "graphics": live["graphics"],
     }
 
 
@@ -286,26 +250,25 @@ def destroy(dom):
     return _change(dom.name(), old, state_of(dom))
 
 
+def _flip(dom, need, goal, act, done_word):
+    """Move ``dom`` from state ``need`` to ``goal`` by calling ``act``; nothing when it is there already."""
+    old = state_of(dom)
+    if old == goal:
+        return {}
+    if old != need:
+        raise InvalidState(f"{dom.name()} is {old}: only a {need} guest can be {done_word}")
+    act()
+    return _change(dom.name(), old, state_of(dom))
+
+
 def pause(dom):
     """Freeze a running guest in memory (``xm pause``)."""
-    old = state_of(dom)
-    if old == "paused":
-        return {}
-    if old != "running":
-        raise InvalidState(f"{dom.name()} is {old}: only a running guest can be paused")
-    dom.suspend()
-    return _change(dom.name(), old, state_of(dom))
+    return _flip(dom, "running", "paused", dom.suspend, "paused")
 
 
 def resume(dom):
     """Let a paused guest run again (``xm unpause``)."""
-    old = state_of(dom)
-    if old == "running":
-        return {}
-    if old != "paused":
-        raise InvalidState(f"{dom.name()} is {old}: only a paused guest can be resumed")
-    dom.resume()
-    return _change(dom.name(), old, state_of(dom))
+    return _flip(dom, "paused", "running", dom.resume, "resumed")
 
 
 def save_path(name, path=None):
