@@ -63,7 +63,8 @@ def _bytes(size):
 def _progress(label):
     def report(done, total):
         pct = 100.0 * done / total if total else 100.0
-        log.info("%s: %s of %s (%.0f%%)", label, disk_image.human(done), disk_image.human(total), pct)
+        log.info("%s: %d of %d bytes (%s of %s, %.0f%%)", label, done, total, disk_image.human(done),
+                 disk_image.human(total), pct)
 
     return report
 
@@ -551,7 +552,7 @@ def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # p
 
 # --------------------------------------------------------------------------- moves
 @saltglue.plain_errors
-def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False):
+def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False, format=None):  # pylint: disable=redefined-builtin
     """
     Move a guest's disk to ``dest``: image file -> LV, LV -> file, or file ->
     file (the tutorial's ``lvcreate`` + ``dd`` + config edit). The guest must be
@@ -562,26 +563,37 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
     filesystem or partition table is only written over with ``force=True``.
     On failure the guest is left as it was and the partial target removed.
 
+    A qcow2 image moved into an LV is converted to raw (``qemu-img convert``,
+    the LV at least the image's virtual size, checked with ``qemu-img
+    compare``) and the guest then reads the LV as a raw ``phy`` disk.
+    ``format=qcow2`` (or ``raw``) converts into a new image file the same way,
+    e.g. an LV back to a qcow2 file; by default a file keeps its format.
+
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' xen_disk.move newvm xvda /dev/vol0/lv_for_newvm
         salt '*' xen_disk.move newvm xvda /dev/vol0/lv_for_newvm shutdown=True
+        salt '*' xen_disk.move newvm xvda /var/lib/xen/images/newvm.qcow2 format=qcow2
     """
     conn = _conn()
-    step = storage_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run)
+    step = storage_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
+                             fmt=format)
+    verb = f"converting {step['source']} ({step['format']}) to {dest} ({step['dest_format']})" if step["convert"] \
+        else f"moving {step['source']} to {dest}"
     return storage_move.execute(
         conn, step, remove_source=bool(remove_source), make_block=_make_lv, drop_block=_drop_lv,
-        progress=_progress(f"moving {step['source']} to {dest}"), timeout=float(timeout),
+        progress=_progress(verb), timeout=float(timeout),
     )
 
 
 @saltglue.plain_errors
-def move_plan(name, disk, dest, shutdown=False, force=False):
+def move_plan(name, disk, dest, shutdown=False, force=False, format=None):  # pylint: disable=redefined-builtin
     """
     What ``xen_disk.move`` would do, without doing it: source, destination,
-    size, whether the guest is stopped and an LV created; or the reason it
+    size, formats (``convert`` is true when ``qemu-img convert`` changes the
+    format), whether the guest is stopped and an LV created; or the reason it
     cannot be done.
 
     CLI Example:
@@ -590,7 +602,8 @@ def move_plan(name, disk, dest, shutdown=False, force=False):
 
         salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
     """
-    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run)
+    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
+                             fmt=format)
 
 
 @saltglue.plain_errors

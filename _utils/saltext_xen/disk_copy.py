@@ -17,15 +17,24 @@ fully allocated anyway), because an LV's old contents must not show through.
 
 The copy is verified by comparing the bytes of both sides. On any failure a
 file target created here is removed; the source is only ever opened read-only.
+
+:func:`convert` changes the format on the way (qcow2 -> raw file or LV, raw ->
+qcow2 file) with ``qemu-img convert``, which skips zero clusters and writes
+zeros as holes (``fallocate``/``BLKZEROOUT``, never byte by byte), and checks
+the result with ``qemu-img compare``.
 """
 import ctypes
 import ctypes.util
 import errno
 import fcntl
 import os
+import re
 import stat
+import subprocess
+import tempfile
 import time
 
+from saltext_xen import disk_image
 from saltext_xen.disk_image import DiskError, human
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
@@ -346,3 +355,156 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
             _make_hole(dst, start, end - start)
     prog.finish()
     return f"extents ({state['method']})", prog.done
+
+
+# --------------------------------------------------------------------------- format conversion
+_PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
+
+
+def _qemu_img(argv, what, progress=None, total=0):
+    """Run ``qemu-img`` with ``-p``, feeding its percentages to ``progress(done, total)``.
+
+    Run directly rather than through Salt's ``cmd.run_all``, because the
+    progress of a copy that takes minutes has to be read while it runs.
+    Returns the exit code; raises :class:`CopyError` when qemu-img cannot run.
+    """
+    prog = _Progress(progress, total)
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err)  # pylint: disable=consider-using-with
+        except OSError as exc:
+            raise CopyError(f"{what}: cannot run {argv[0]} ({exc.strerror}); it comes with qemu-utils") from None
+        out = b""
+        tail = b""
+        try:
+            while True:
+                block = proc.stdout.read1(4096)
+                if not block:
+                    break
+                out += block
+                tail = (tail + block)[-64:]
+                found = _PERCENT.findall(tail)
+                if found:
+                    done = int(total * float(found[-1]) / 100) if total else 0
+                    if done > prog.done:
+                        prog.add(done - prog.done)
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            proc.stdout.close()
+        err.seek(0)
+        message = err.read().decode(errors="replace").strip()
+    if code == 0:
+        prog.done = total
+        prog.finish()
+    text = _PERCENT.sub(b"", out).decode(errors="replace").strip()
+    return code, (message + "\n" + text).strip()
+
+
+def _zero_tail(path, start):
+    """Make everything of the block device ``path`` after ``start`` read as zeros (old data must not show)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        end = _size(fd)
+        if end > start:
+            _make_hole(fd, start, end - start)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None, check=True):
+    """Copy the disk ``src_path`` to ``dst_path`` changing its format, with ``qemu-img convert``.
+
+    ``src_format``/``dst_format`` are ``raw`` or ``qcow2`` (an LV is raw). The
+    target is a new file (made here, never an existing one) or an existing block
+    device at least ``size`` bytes (the source's virtual size) large; a device's
+    bytes past the copy are zeroed so nothing old shows through. Zeros become
+    holes: a new raw file stays sparse, a thin LV or loop device is deallocated.
+    ``check`` runs ``qemu-img compare``. ``progress(done_bytes, total_bytes)``
+    follows the copy and the comparison. Returns the same dict as :func:`copy`.
+    On failure a file made here is removed; a block device is left to its maker.
+    """
+    started = time.monotonic()
+    for fmt in (src_format, dst_format):
+        if fmt not in ("raw", "qcow2"):
+            raise CopyError(f"cannot convert to or from {fmt!r}: expected raw or qcow2")
+    try:
+        src_st = os.stat(src_path)
+    except FileNotFoundError:
+        raise CopyError(f"cannot convert {src_path}: it does not exist") from None
+    if size is None:
+        size = disk_image.info(src_path)["size"]
+    dst_kind = _kind(dst_path) if os.path.lexists(dst_path) else None
+    if dst_kind not in (None, "block"):
+        raise CopyError(f"{dst_path} already exists; it is not overwritten")
+    if dst_kind == "block":
+        if dst_format != "raw":
+            raise CopyError(f"{dst_path} is a block device: it holds raw data, not {dst_format}")
+        if os.path.samefile(src_path, dst_path):
+            raise CopyError(f"{src_path} and {dst_path} are the same device")
+        dsize = disk_image.info(dst_path)["size"]
+        if dsize < size:
+            raise CopyError(f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})")
+    argv = ["qemu-img", "convert", "-p", "-f", src_format, "-O", dst_format]
+    created = False
+    mode = stat.S_IMODE(src_st.st_mode) if _kind(src_st) == "file" else 0o600
+    try:
+        if dst_kind is None:
+            # the name is taken here (O_EXCL), so qemu-img never writes over a file that appeared meanwhile
+            try:
+                fd = os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            except FileExistsError:
+                raise CopyError(f"{dst_path} already exists; it is not overwritten") from None
+            except OSError as exc:
+                raise CopyError(f"cannot create {dst_path}: {exc.strerror}") from None
+            created = True
+            try:
+                if dst_format == "raw":
+                    os.ftruncate(fd, size)  # sparse and sized: qemu-img then writes only the data
+            finally:
+                os.close(fd)
+            if dst_format == "raw":
+                argv += ["-n", "--target-is-zero"]
+        else:
+            argv += ["-n"]  # the LV exists; zeros in the source become discards/zeroed ranges, not writes
+        code, message = _qemu_img(argv + [src_path, dst_path], f"converting {src_path}", progress, size)
+        if code != 0:
+            raise CopyError(f"qemu-img convert {src_path} -> {dst_path} failed: {message or f'exit code {code}'}")
+        if dst_kind is None:
+            os.chmod(dst_path, mode)
+        if dst_kind == "block":
+            _zero_tail(dst_path, size)
+        verified = False
+        if check:
+            compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size)
+            verified = True
+    except BaseException as exc:
+        if created:
+            try:
+                os.unlink(dst_path)
+            except FileNotFoundError:
+                pass
+        if isinstance(exc, OSError):
+            raise CopyError(f"converting {src_path} to {dst_path} failed: {exc.strerror or exc}"
+                            + ("; the partial copy was removed" if created else "")) from None
+        raise
+    copied = disk_image.allocated(dst_path) if _kind(dst_path) == "file" else None
+    return {"method": f"qemu-img convert ({src_format} -> {dst_format})", "size": size, "copied": copied,
+            "seconds": round(time.monotonic() - started, 3), "verified": verified}
+
+
+def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None):
+    """``qemu-img compare`` the two images (as the guest sees them); :class:`VerifyError` if they differ."""
+    if size is None:
+        size = disk_image.info(src_path)["size"]
+    argv = ["qemu-img", "compare", "-p", "-f", src_format, "-F", dst_format, src_path, dst_path]
+    code, message = _qemu_img(argv, f"comparing {dst_path} with {src_path}", progress, size)
+    if code == 1:
+        where = message.splitlines()[-1] if message else "their contents differ"
+        raise VerifyError(f"{dst_path} differs from {src_path}: {where}")
+    if code != 0:
+        raise CopyError(f"qemu-img compare {src_path} {dst_path} failed: {message or f'exit code {code}'}")

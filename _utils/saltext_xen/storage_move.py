@@ -14,6 +14,12 @@ Any failure before the switch removes the partial target (and an LV made for
 the move), puts the definition back if it was changed, starts the guest again
 if it was stopped here, and leaves the source untouched.
 
+A qcow2 image moved onto a block device (LV) is converted to raw with
+``qemu-img convert`` (the LV made at least the image's virtual size), checked
+with ``qemu-img compare``, and the definition switched to a raw ``phy`` disk;
+``fmt="qcow2"`` converts the other way into a new file. A qcow2 image with a
+backing file comes out whole (the backing data is copied in).
+
 Block devices (LVs) are made and removed by callables from the caller
 (``make_block(path, size_bytes)``, ``drop_block(path)``) because that is LVM's
 business, done through Salt's ``lvm`` module in the Salt layer.
@@ -64,24 +70,41 @@ def replace_disk(xml_text, target, new_disk, gtype="pv"):
     raise MoveError(f"no disk with target {target} in the definition")
 
 
-def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run_local):
+def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run_local, fmt=None):
     """What the move would do, or MoveError/InvalidState saying why it cannot.
 
+    ``fmt`` is the format wanted at ``dest`` (``raw`` or ``qcow2``); by default
+    a file keeps its format and a block device (LV) gets raw. A change of format
+    (qcow2 -> LV, or ``fmt="qcow2"`` on the way back) is a ``qemu-img convert``.
+
     Returns ``{"guest", "target", "source", "dest", "dest_kind", "size",
-    "format", "state", "stop", "make_block", "nothing_to_do"}``.
+    "format", "dest_format", "convert", "state", "stop", "make_block",
+    "nothing_to_do"}``; ``size`` is what the destination must hold (the
+    virtual size when converting).
     """
     dom = guests.lookup(conn, name)
     spec = domain_xml.parse(inactive_xml(dom))
     item = find_disk(spec, disk)
     src = item["source"]
+    # the format the guest reads the disk as: its definition, never guessed from the bytes
+    src_format = item["format"]
     result = {
         "guest": name, "target": item["target"], "source": src, "dest": dest,
-        "format": item["format"], "state": guests.state_of(dom), "nothing_to_do": False,
+        "format": src_format, "dest_format": src_format, "convert": False,
+        "state": guests.state_of(dom), "nothing_to_do": False,
         "stop": False, "make_block": False, "dest_kind": None, "size": None,
     }
     if not dest or not os.path.isabs(dest):
         raise MoveError(f"the destination must be an absolute path, got '{dest}'")
+    if fmt not in (None, "raw", "qcow2"):
+        raise MoveError(f"format: expected raw or qcow2, got {fmt!r}")
+    block_dest = guest_spec.is_block(dest)
+    if block_dest and fmt == "qcow2":
+        raise MoveError(f"{dest} is a block device: it holds raw data, not qcow2")
+    dest_format = "raw" if block_dest else (fmt or src_format)
     if src == dest:
+        if dest_format != src_format:
+            raise MoveError(f"{src} is {src_format}: it is not converted in place; move it to another path")
         result["nothing_to_do"] = True
         return result
     if item["device"] != "disk":
@@ -89,14 +112,17 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     src_info = disk_image.info(src)
     if not src_info["exists"]:
         raise MoveError(f"the source {src} of {name}:{item['target']} does not exist on this host")
-    result["size"] = src_info["size"] if src_info["kind"] == "block" else os.path.getsize(src)
-    block_dest = guest_spec.is_block(dest)
+    result["dest_format"] = dest_format
+    result["convert"] = dest_format != src_format
+    if src_info["kind"] == "block":
+        result["size"] = src_info["size"]
+    elif result["convert"]:
+        result["size"] = src_info["size"] if src_format == "qcow2" else os.path.getsize(src)  # virtual size
+    else:
+        result["size"] = os.path.getsize(src)
     result["dest_kind"] = "block" if block_dest else "file"
-    if block_dest and src_info["format"] == "qcow2":
-        raise MoveError(
-            f"{src} is qcow2: moving it onto the block device {dest} would need a conversion "
-            "(qemu-img convert -O raw); move it to a file instead"
-        )
+    if result["convert"] and src_format == "qcow2" and src_info["kind"] == "file" and src_info["format"] != "qcow2":
+        raise MoveError(f"{src} is defined as qcow2 for {name} but holds no qcow2 header; it is not converted")
     if dest in guests.host_disk_sources(conn):
         raise MoveError(f"{dest} is already a disk of a guest on this host; it is not overwritten")
     dest_info = disk_image.info(dest)
@@ -153,9 +179,13 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
         if step["stop"]:
             guests.shutdown(dom, timeout=timeout, force=False)
             stopped = True
-        copied = disk_copy.copy(src, dest, progress=progress)
+        if step.get("convert"):
+            copied = disk_copy.convert(src, step["format"], dest, step["dest_format"], size=step["size"],
+                                       progress=progress)
+        else:
+            copied = disk_copy.copy(src, dest, progress=progress)
         copied_file = step["dest_kind"] == "file"
-        new_disk = dict(item, source=dest)
+        new_disk = dict(item, source=dest, format=step.get("dest_format") or item["format"])
         new_xml = replace_disk(old_xml, item["target"], new_disk, gtype or spec["type"])
         try:
             conn.defineXML(new_xml)
@@ -179,6 +209,8 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
         "copied": copied["method"],
         "verified": copied["verified"],
     }
+    if step.get("convert"):
+        changes[item["target"]]["format"] = {"old": step["format"], "new": step["dest_format"]}
     if step["stop"]:
         changes[item["target"]]["restarted"] = True
     if remove_source:

@@ -5,13 +5,14 @@ move does not have to create); real LV creation needs device-mapper and is in
 the needs_dm tests at the end.
 """
 import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
 from saltext_xen import connection, disk_copy, disk_image
-from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device
+from tests.functional.disk_helpers import GUEST, MIB, define_guest, disk_sources, loop_device
 
 needs_loop = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices"
@@ -207,3 +208,192 @@ def test_block_device_with_a_filesystem_needs_force(modules, test_uri, tmp_path)
         assert disk_sources(test_uri, "newvm")["xvda"] == src
         got = modules.xen_disk.move("newvm", "xvda", dev, force=True)
         assert got["xvda"]["new"] == dev
+
+
+# --------------------------------------------------------------------------- qcow2 <-> raw (qemu-img convert)
+def qcow2_guest(uri, tmp_path, name="newvm", running=False):
+    """``name`` with a qcow2 ``xvda`` made by real qemu-img; returns (dom, qcow2 path, raw reference)."""
+    _, reference = define_guest(uri, tmp_path, name=f"{name}-seed")
+    connection.connect(uri).lookupByName(f"{name}-seed").undefine()
+    image = str(tmp_path / f"{name}.qcow2")
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", reference, image], check=True)
+    xml = GUEST.format(name=name, uuid="2aa1fae5-8550-affd-866f-27a9d6977d16", disk=image)
+    dom = connection.connect(uri).defineXML(xml.replace('type="raw"', 'type="qcow2"'))
+    if running:
+        dom.create()
+    return dom, image, reference
+
+
+def disk_formats(uri, name):
+    from saltext_xen import domain_xml  # pylint: disable=import-outside-toplevel
+
+    dom = connection.connect(uri).lookupByName(name)
+    return {d["target"]: d["format"] for d in domain_xml.parse(dom.XMLDesc(2))["disks"]}
+
+
+def same_image(a, a_fmt, b, b_fmt):
+    return subprocess.run(["qemu-img", "compare", "-q", "-f", a_fmt, "-F", b_fmt, a, b]).returncode == 0
+
+
+def test_qcow2_to_raw_file_is_converted_sparse_and_switched(modules, test_uri, tmp_path):
+    _, image, reference = qcow2_guest(test_uri, tmp_path)
+    dest = str(tmp_path / "newvm.img")
+    got = modules.xen_disk.move("newvm", "xvda", dest, format="raw")
+    assert got["xvda"]["format"] == {"old": "qcow2", "new": "raw"} and got["xvda"]["verified"]
+    assert got["xvda"]["copied"].startswith("qemu-img convert")
+    assert disk_sources(test_uri, "newvm")["xvda"] == dest and disk_formats(test_uri, "newvm")["xvda"] == "raw"
+    assert os.path.getsize(dest) == 64 * MIB  # the qcow2's virtual size
+    disk_copy.verify(reference, dest)  # byte for byte what the guest saw
+    assert disk_image.allocated(dest) < 4 * MIB  # zeros were not written
+    assert os.path.exists(image)  # source kept
+    assert modules.xen_disk.move("newvm", "xvda", dest) == {}  # already there
+
+
+def test_move_plan_says_it_converts_to_the_virtual_size(modules, test_uri, tmp_path):
+    _, image, _ = qcow2_guest(test_uri, tmp_path)
+    step = modules.xen_disk.move_plan("newvm", "xvda", str(tmp_path / "x.img"), format="raw")
+    assert step["convert"] and step["format"] == "qcow2" and step["dest_format"] == "raw"
+    assert step["size"] == 64 * MIB and os.path.getsize(image) < 64 * MIB
+
+
+def test_qcow2_is_not_converted_in_place_nor_written_as_qcow2_onto_a_device(modules, test_uri, tmp_path):
+    _, image, _ = qcow2_guest(test_uri, tmp_path)
+    with pytest.raises(Exception, match="not converted in place"):
+        modules.xen_disk.move("newvm", "xvda", image, format="raw")
+    with pytest.raises(Exception, match="holds raw data, not qcow2"):
+        modules.xen_disk.move("newvm", "xvda", "/dev/vol0/lv_for_newvm", format="qcow2")
+    with pytest.raises(Exception, match="expected raw or qcow2"):
+        modules.xen_disk.move("newvm", "xvda", str(tmp_path / "x.img"), format="vmdk")
+    assert disk_sources(test_uri, "newvm")["xvda"] == image
+
+
+def test_failed_conversion_check_leaves_guest_as_before(modules, test_uri, tmp_path, monkeypatch):
+    """qemu-img compare finding a difference: no target left, old definition, guest running again."""
+    dom, image, _ = qcow2_guest(test_uri, tmp_path, running=True)
+    before = dom.XMLDesc(2)
+    dest = str(tmp_path / "newvm.img")
+
+    def differs(*args, **kwargs):
+        raise disk_copy.VerifyError("simulated: Content mismatch at offset 0!")
+
+    monkeypatch.setattr(disk_copy, "compare", differs)
+    with pytest.raises(Exception, match="simulated: Content mismatch"):
+        modules.xen_disk.move("newvm", "xvda", dest, format="raw", shutdown=True)
+    assert not os.path.exists(dest)
+    assert connection.connect(test_uri).lookupByName("newvm").XMLDesc(2) == before
+    assert state(test_uri, "newvm") == 1
+    assert os.path.exists(image)
+
+
+@needs_loop
+def test_qcow2_into_block_device_and_back_to_qcow2(modules, test_uri, tmp_path):
+    """The tutorial's file -> LV move for a qcow2 image: converted to raw, phy backend; then back."""
+    _, image, reference = qcow2_guest(test_uri, tmp_path, running=True)
+    backing = tmp_path / "lv_for_newvm"
+    disk_image.create(str(backing), 80 * MIB)
+    with open(backing, "r+b") as fh:
+        fh.write(b"\xee" * MIB)  # old contents of the "LV"
+        fh.seek(70 * MIB)
+        fh.write(b"\xee" * MIB)  # ... also past the end of the guest's disk
+    with loop_device(backing) as dev:
+        got = modules.xen_disk.move("newvm", "xvda", dev, shutdown=True)
+        assert got["xvda"]["new"] == dev and got["xvda"]["verified"] and got["xvda"]["restarted"]
+        assert got["xvda"]["format"] == {"old": "qcow2", "new": "raw"}
+        assert state(test_uri, "newvm") == 1
+        xml = connection.connect(test_uri).lookupByName("newvm").XMLDesc(2)
+        assert f"<source dev='{dev}'" in xml and "name='phy'" in xml and "qcow2" not in xml
+        assert same_image(image, "qcow2", dev, "raw")
+        with open(dev, "rb") as fh:
+            assert fh.read(len(b"root filesystem")) == b"root filesystem"
+            fh.seek(70 * MIB)
+            assert fh.read(MIB) == bytes(MIB)  # nothing old shows through
+        assert disk_image.allocated(str(backing)) < 8 * MIB  # zeros became holes, not writes
+        back = str(tmp_path / "back.qcow2")
+        got = modules.xen_disk.move("newvm", "xvda", back, format="qcow2", shutdown=True)
+        assert got["xvda"]["format"] == {"old": "raw", "new": "qcow2"} and got["xvda"]["old"] == dev
+    assert disk_sources(test_uri, "newvm")["xvda"] == back and disk_formats(test_uri, "newvm")["xvda"] == "qcow2"
+    assert disk_image.info(back)["format"] == "qcow2"
+    assert same_image(reference, "raw", back, "qcow2")
+    assert disk_image.allocated(back) < 8 * MIB
+
+
+@needs_loop
+def test_failed_conversion_removes_the_block_device_the_move_made(test_uri, tmp_path, monkeypatch):
+    """The library's undo: an LV made for the move is dropped again (a loop device stands in for it)."""
+    from saltext_xen import storage_move
+
+    dom, image, _ = qcow2_guest(test_uri, tmp_path)
+    before = dom.XMLDesc(2)
+    backing = tmp_path / "lv"
+    disk_image.create(str(backing), 64 * MIB)
+    calls = []
+    conn = connection.connect(test_uri)
+    with loop_device(backing) as dev:
+        step = storage_move.plan(conn, "newvm", "xvda", dev)
+        assert step["convert"] and step["dest_format"] == "raw"
+        step["make_block"] = True  # as if the LV had been missing
+
+        def differs(*args, **kwargs):
+            raise disk_copy.VerifyError("simulated: Content mismatch at offset 0!")
+
+        monkeypatch.setattr(disk_copy, "compare", differs)
+        with pytest.raises(disk_copy.VerifyError):
+            storage_move.execute(conn, step, make_block=lambda p, n: calls.append(("make", p, n)),
+                                 drop_block=lambda p: calls.append(("drop", p)))
+    assert calls == [("make", dev, 64 * MIB), ("drop", dev)]
+    assert conn.lookupByName("newvm").XMLDesc(2) == before
+    assert os.path.exists(image)
+
+
+@needs_dm
+def test_qcow2_into_new_lv(modules, test_uri, tmp_path, scratch_vg):
+    _, image, _ = qcow2_guest(test_uri, tmp_path)
+    dest = f"/dev/{scratch_vg}/lv_for_newvm"
+    got = modules.xen_disk.move("newvm", "xvda", dest)
+    assert got["xvda"]["format"] == {"old": "qcow2", "new": "raw"} and got["xvda"]["verified"]
+    assert disk_sources(test_uri, "newvm")["xvda"] == dest and disk_formats(test_uri, "newvm")["xvda"] == "raw"
+    assert disk_image.info(dest)["size"] >= 64 * MIB
+    assert same_image(image, "qcow2", dest, "raw")
+    back = str(tmp_path / "back.qcow2")
+    got = modules.xen_disk.move("newvm", "xvda", back, format="qcow2", remove_source=True)
+    assert got["xvda"]["source_removed"] and not os.path.exists(dest)
+    assert disk_formats(test_uri, "newvm")["xvda"] == "qcow2"
+
+
+@needs_dm
+def test_failed_qcow2_conversion_removes_the_lv_it_made(modules, test_uri, tmp_path, scratch_vg, monkeypatch):
+    _, image, _ = qcow2_guest(test_uri, tmp_path)
+    dest = f"/dev/{scratch_vg}/lv_half"
+
+    def differs(*args, **kwargs):
+        raise disk_copy.VerifyError("simulated: Content mismatch at offset 0!")
+
+    monkeypatch.setattr(disk_copy, "compare", differs)
+    with pytest.raises(Exception, match="simulated"):
+        modules.xen_disk.move("newvm", "xvda", dest)
+    assert not os.path.exists(dest)
+    assert disk_sources(test_uri, "newvm")["xvda"] == image
+
+
+def test_progress_is_logged_at_info_with_bytes_done_and_total(modules, test_uri, tmp_path, caplog):
+    import logging
+
+    define_guest(test_uri, tmp_path)
+    dest = str(tmp_path / "moved.img")
+    with caplog.at_level(logging.INFO):
+        modules.xen_disk.move("newvm", "xvda", dest)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "moving" in r.getMessage()]
+    assert lines, caplog.text
+    # the data to copy (holes are not copied): the last line says all of it is done
+    done = re.search(r": (\d+) of (\d+) bytes \(.* of .*, 100%\)$", lines[-1])
+    assert done and done.group(1) == done.group(2) and int(done.group(2)) > 0, lines
+
+
+def test_conversion_progress_is_logged_at_info(modules, test_uri, tmp_path, caplog):
+    import logging
+
+    qcow2_guest(test_uri, tmp_path)
+    with caplog.at_level(logging.INFO):
+        modules.xen_disk.move("newvm", "xvda", str(tmp_path / "newvm.img"), format="raw")
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "converting" in r.getMessage()]
+    assert lines and f"{64 * MIB} of {64 * MIB} bytes" in lines[-1], caplog.text

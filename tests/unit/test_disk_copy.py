@@ -217,3 +217,110 @@ def test_copy_across_filesystems_keeps_holes(tmp_path):
         got = disk_copy.copy(src, dst)
         assert got["verified"] and got["method"].startswith("extents")
         assert disk_image.allocated(dst) < 8 * MIB
+
+
+# --------------------------------------------------------------------------- convert (qemu-img)
+needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="needs qemu-img (qemu-utils)")
+
+
+def qcow2_image(tmp_path, size=256 * MIB, chunks=None):
+    """A qcow2 image (real qemu-img) holding ``chunks``; returns (qcow2 path, raw reference path)."""
+    ref = sparse_image(tmp_path / "ref.img", size, chunks or {0: b"boot sector", 200 * MIB: os.urandom(MIB)})
+    image = str(tmp_path / "vm.qcow2")
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", ref, image], check=True)
+    return image, ref
+
+
+@needs_qemu_img
+def test_convert_qcow2_to_sparse_raw_file(tmp_path):
+    image, ref = qcow2_image(tmp_path)
+    dst = str(tmp_path / "vm.img")
+    seen = []
+    got = disk_copy.convert(image, "qcow2", dst, "raw", progress=lambda d, t: seen.append((d, t)))
+    assert got["verified"] and got["size"] == 256 * MIB == os.path.getsize(dst)
+    assert subprocess.run(["cmp", ref, dst], check=False).returncode == 0
+    assert disk_image.allocated(dst) < 4 * MIB  # only the data was written
+    assert seen and seen[-1] == (256 * MIB, 256 * MIB)
+    assert stat_mode(dst) == stat_mode(image)
+
+
+def stat_mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
+@needs_qemu_img
+def test_convert_raw_to_qcow2_file(tmp_path):
+    ref = sparse_image(tmp_path / "lv.img", 128 * MIB, {5 * MIB: b"data", 100 * MIB: os.urandom(MIB)})
+    dst = str(tmp_path / "back.qcow2")
+    got = disk_copy.convert(ref, "raw", dst, "qcow2")
+    assert got["verified"] and disk_image.info(dst)["format"] == "qcow2"
+    assert disk_image.info(dst)["size"] == 128 * MIB
+    assert disk_image.allocated(dst) < 4 * MIB
+
+
+@needs_qemu_img
+def test_convert_never_writes_over_an_existing_file(tmp_path):
+    image, _ = qcow2_image(tmp_path)
+    dst = tmp_path / "taken.img"
+    dst.write_bytes(b"someone's data")
+    with pytest.raises(disk_copy.CopyError, match="already exists; it is not overwritten"):
+        disk_copy.convert(image, "qcow2", str(dst), "raw")
+    assert dst.read_bytes() == b"someone's data"
+
+
+@needs_qemu_img
+def test_failed_convert_removes_its_partial_file(tmp_path):
+    bad = tmp_path / "broken.qcow2"
+    bad.write_bytes(b"QFI\xfb" + b"\0" * 60)  # a qcow2 header qemu-img cannot read
+    dst = tmp_path / "out.img"
+    with pytest.raises(disk_copy.CopyError, match="qemu-img convert .* failed"):
+        disk_copy.convert(str(bad), "qcow2", str(dst), "raw", size=MIB)
+    assert not dst.exists()
+
+
+@needs_qemu_img
+def test_convert_check_failure_removes_the_copy(tmp_path, monkeypatch):
+    image, _ = qcow2_image(tmp_path)
+    dst = tmp_path / "vm.img"
+    real_run = disk_copy._qemu_img  # pylint: disable=protected-access
+
+    def corrupt_then_compare(argv, *args, **kwargs):
+        if argv[1] == "compare":
+            write_at(dst, 200 * MIB, b"bit rot")
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr(disk_copy, "_qemu_img", corrupt_then_compare)
+    with pytest.raises(disk_copy.VerifyError, match="differs from .*mismatch at offset"):
+        disk_copy.convert(image, "qcow2", str(dst), "raw")
+    assert not dst.exists()
+
+
+@needs_qemu_img
+@needs_loop
+def test_convert_onto_block_device_punches_holes_and_zeroes_the_rest(tmp_path):
+    image, ref = qcow2_image(tmp_path, size=64 * MIB, chunks={0: b"boot", 40 * MIB: os.urandom(MIB)})
+    backing = tmp_path / "lv"
+    with open(backing, "wb") as fh:
+        fh.write(os.urandom(80 * MIB))  # an old LV's contents, all of it allocated
+    with loop_device(backing) as dev:
+        with pytest.raises(disk_copy.CopyError, match="holds raw data, not qcow2"):
+            disk_copy.convert(image, "qcow2", dev, "qcow2")
+        got = disk_copy.convert(image, "qcow2", dev, "raw")
+        assert got["verified"] and got["copied"] is None
+        with open(dev, "rb") as fh:
+            assert fh.read(4) == b"boot"
+            fh.seek(64 * MIB)
+            assert fh.read(16 * MIB) == bytes(16 * MIB)  # past the disk: old data gone too
+    assert disk_image.allocated(str(backing)) < 8 * MIB  # holes punched, not zeros written
+    assert subprocess.run(["cmp", "-n", str(64 * MIB), ref, str(backing)], check=False).returncode == 0
+
+
+@needs_qemu_img
+@needs_loop
+def test_convert_refuses_a_block_device_smaller_than_the_virtual_size(tmp_path):
+    image, _ = qcow2_image(tmp_path, size=64 * MIB)
+    backing = tmp_path / "small"
+    disk_image.create(str(backing), 32 * MIB)
+    with loop_device(backing) as dev:
+        with pytest.raises(disk_copy.CopyError, match="is smaller than"):
+            disk_copy.convert(image, "qcow2", dev, "raw")
