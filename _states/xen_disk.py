@@ -47,6 +47,7 @@ from saltext_xen import disk_image
 from saltext_xen import disk_parts
 from saltext_xen import guest_spec
 from saltext_xen import pools
+from saltext_xen import state_pattern
 from saltext_xen.errors import XenError
 
 __virtualname__ = "xen_disk"
@@ -74,6 +75,11 @@ def _unknown(kwargs):
 
 def _test():
     return bool(__opts__.get("test"))
+
+
+def _conclude(ret, changes, **how):
+    """Hand the planned ``changes`` to the shared state ending (nothing to do / test=True / apply)."""
+    return state_pattern.conclude(ret, changes, test=_test(), errors=(CommandExecutionError,), **how)
 
 
 # --------------------------------------------------------------------------- present / absent
@@ -120,37 +126,26 @@ def present(name, size, format="raw", allocation="sparse", **kwargs):  # pylint:
         return _fail(ret, str(exc))
     human = disk_image.human
     if not cur["exists"]:
-        ret["changes"] = {"size": {"old": None, "new": wanted}, "format": {"old": None, "new": format}}
-        if _test():
-            ret["result"] = None
-            ret["comment"] = f"{name} would be created ({human(wanted)}, {format}, {allocation})"
-            return ret
-        try:
+        made = f"({human(wanted)}, {format}, {allocation})"
+
+        def create():
             __salt__["xen_disk.create"](name, f"{wanted}b", format=format, allocation=allocation)
-        except CommandExecutionError as exc:
-            ret["changes"] = {}
-            return _fail(ret, str(exc))
-        ret["comment"] = f"{name} was created ({human(wanted)}, {format}, {allocation})"
-        return ret
+            return f"{name} was created {made}"
+
+        return _conclude(ret, {"size": {"old": None, "new": wanted}, "format": {"old": None, "new": format}},
+                         would=f"{name} would be created {made}", apply=create)
     if cur["format"] != format:
         return _fail(ret, f"{name} exists as {cur['format']}, not {format}; it is not converted or replaced")
-    if cur["size"] >= wanted:
-        ret["comment"] = f"{name} is already there ({human(cur['size'])}, at least {human(wanted)})"
-        return ret
-    ret["changes"] = {"size": {"old": cur["size"], "new": wanted}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{name} would grow from {human(cur['size'])} to {human(wanted)}"
-        return ret
-    try:
+
+    def grow():
         grown = __salt__["xen_disk.grow"](name, f"{wanted}b", allocation=allocation)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    ret["changes"] = {"size": {"old": grown["old"], "new": grown["new"]}}
-    live = "; ".join(f"{g} {how}" for g, how in grown["live"].items())
-    ret["comment"] = f"{name} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else "")
-    return ret
+        live = "; ".join(f"{g} {how}" for g, how in grown["live"].items())
+        return ({"size": {"old": grown["old"], "new": grown["new"]}},
+                f"{name} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else ""))
+
+    return _conclude(ret, {} if cur["size"] >= wanted else {"size": {"old": cur["size"], "new": wanted}},
+                     unchanged=f"{name} is already there ({human(cur['size'])}, at least {human(wanted)})",
+                     would=f"{name} would grow from {human(cur['size'])} to {human(wanted)}", apply=grow)
 
 
 def absent(name, delete=False, **kwargs):
@@ -176,30 +171,22 @@ def absent(name, delete=False, **kwargs):
     if problems:
         return _fail(ret, problems)
     try:
-        cur = __salt__["xen_disk.info"](name)
-        if not cur["exists"]:
-            ret["comment"] = f"{name} is already absent"
-            return ret
-        if delete is not True:
+        exists = __salt__["xen_disk.info"](name)["exists"]
+        if exists and delete is not True:
             return _fail(ret, f"{name} exists; removing it destroys its data, so set delete: true to do it")
-        users = __salt__["xen_disk.users"](name)
+        users = __salt__["xen_disk.users"](name) if exists else []
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
     if users:
         names = ", ".join(f"{g} ({t})" for g, t, _ in users)
         return _fail(ret, f"{name} is still used by {names}; detach it before removing it")
-    ret["changes"] = {name: {"old": "present", "new": "deleted"}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{name} would be deleted"
-        return ret
-    try:
+
+    def delete_it():
         __salt__["xen_disk.delete"](name, delete=True)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    ret["comment"] = f"{name} was deleted"
-    return ret
+        return f"{name} was deleted"
+
+    return _conclude(ret, {name: {"old": "present", "new": "deleted"}} if exists else {},
+                     unchanged=f"{name} is already absent", would=f"{name} would be deleted", apply=delete_it)
 
 
 # --------------------------------------------------------------------------- attached / detached
@@ -274,33 +261,26 @@ def attached(name, guest, target=None, format=None, readonly=False, live=True, *
         return _fail(ret, str(exc))
     if not live:
         todo.pop("live", None)
-    if not todo:
-        ret["comment"] = f"{name} is already attached to {guest} as {target}"
-        return ret
     key = target if "config" in todo else f"{target} (live)"
-    ret["changes"] = {key: {"old": None, "new": name}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{name} would be attached to {guest} as {target} ({', '.join(sorted(todo))})"
-        return ret
-    try:
+    changes = {key: {"old": None, "new": name}} if todo else {}
+
+    def attach():
         done = __salt__["xen_disk.attach"](guest, name, target=target, format=format, readonly=readonly,
                                            live=live, config=True)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    applied = done.get(target, {}).get("applied", [])
-    pending = done.get(target, {}).get("pending")
-    if "config" not in applied:
-        ret["changes"] = {f"{target} (live)": {"old": None, "new": name}} if applied else {}
-    if applied:
-        ret["comment"] = f"{name} was attached to {guest} as {target} ({', '.join(applied)})"
-        if pending:
-            ret["comment"] += f"; {pending}"
-    else:
-        ret["comment"] = (f"{name} is in {guest}'s definition as {target}; the running guest could not be "
+        applied = done.get(target, {}).get("applied", [])
+        pending = done.get(target, {}).get("pending")
+        made = changes
+        if "config" not in applied:
+            made = {f"{target} (live)": {"old": None, "new": name}} if applied else {}
+        if not applied:
+            return made, (f"{name} is in {guest}'s definition as {target}; the running guest could not be "
                           "changed live and sees it after its next start")
-    return ret
+        return made, f"{name} was attached to {guest} as {target} ({', '.join(applied)})" + (
+            f"; {pending}" if pending else "")
+
+    return _conclude(ret, changes, unchanged=f"{name} is already attached to {guest} as {target}",
+                     would=f"{name} would be attached to {guest} as {target} ({', '.join(sorted(todo))})",
+                     apply=attach)
 
 
 def detached(name, guest, live=True, **kwargs):
@@ -337,28 +317,19 @@ def detached(name, guest, live=True, **kwargs):
         cur = have.get(name) or next((d for d in have.values() if d["source"] == name), None)
         if cur is not None:
             found[scope] = cur
-    if not found:
-        ret["comment"] = f"{name} is already not attached to {guest}"
-        return ret
-    cur = found.get("config") or found["live"]
-    key = cur["target"] if "config" in found else f"{cur['target']} (live)"
-    ret["changes"] = {key: {"old": cur["source"], "new": None}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{cur['target']} would be detached from {guest} ({', '.join(sorted(found))})"
-        return ret
-    try:
+    cur = found.get("config") or found.get("live") or {"target": name, "source": None}
+    target = cur["target"]
+    key = target if "config" in found else f"{target} (live)"
+    changes = {key: {"old": cur["source"], "new": None}} if found else {}
+
+    def detach():
         done = __salt__["xen_disk.detach"](guest, name, live=live, config=True)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    info = done.get(cur["target"], {})
-    if "config" not in info.get("applied", []):
-        ret["changes"] = {key: ret["changes"][key]} if info.get("applied") else {}
-    ret["comment"] = f"{cur['target']} was detached from {guest} ({', '.join(info.get('applied', [])) or 'nothing'})"
-    if info.get("pending"):
-        ret["comment"] += f"; {info['pending']}"
-    return ret
+        info = done.get(target, {})
+        comment = f"{target} was detached from {guest} ({', '.join(info.get('applied', [])) or 'nothing'})"
+        return changes if info.get("applied") else {}, comment + (f"; {info['pending']}" if info.get("pending") else "")
+
+    return _conclude(ret, changes, unchanged=f"{name} is already not attached to {guest}",
+                     would=f"{target} would be detached from {guest} ({', '.join(sorted(found))})", apply=detach)
 
 
 # --------------------------------------------------------------------------- partitions / filesystems
@@ -395,34 +366,25 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
         return _fail(ret, problems)
     after = f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
     if _test() and not __salt__["xen_disk.info"](name)["exists"]:
-        ret["result"] = None
-        ret["changes"] = {name: {"old": "no partition table", "new": after}}
-        ret["comment"] = f"{name} does not exist yet; once made it would be partitioned: {after}"
-        return ret
+        return state_pattern.predicted(ret, {name: {"old": "no partition table", "new": after}},
+                                       f"{name} does not exist yet; once made it would be partitioned: {after}")
     try:
         listing = __salt__["xen_disk.partitions"](name)
-        if disk_parts.matches(listing, label, wanted):
-            ret["comment"] = f"{name} already has the wanted {label} table"
-            return ret
-        probe = __salt__["xen_disk.filesystem"](name)
+        as_wanted = disk_parts.matches(listing, label, wanted)
+        probe = None if as_wanted else __salt__["xen_disk.filesystem"](name)
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
-    before = disk_parts.describe(listing)
-    if not probe["blank"] and not force:
+    before = None if as_wanted else disk_parts.describe(listing)
+    if not as_wanted and not probe["blank"] and not force:
         return _fail(ret, f"{name} already has {before}; it is not repartitioned unless force: true")
-    ret["changes"] = {name: {"old": before, "new": after}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{name} would be partitioned: {after}"
-        return ret
-    try:
+
+    def partition():
         done = __salt__["xen_disk.partition"](name, label, wanted_parts, force=bool(force))
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    ret["changes"] = done
-    ret["comment"] = f"{name} was partitioned: {after}"
-    return ret
+        return done, f"{name} was partitioned: {after}"
+
+    return _conclude(ret, {} if as_wanted else {name: {"old": before, "new": after}},
+                     unchanged=f"{name} already has the wanted {label} table",
+                     would=f"{name} would be partitioned: {after}", apply=partition)
 
 
 def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **kwargs):
@@ -456,10 +418,8 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
         return _fail(ret, problems)
     where = f"{name}:{partition}" if partition else name
     if _test() and not __salt__["xen_disk.info"](name)["exists"]:
-        ret["result"] = None
-        ret["changes"] = {where: {"old": None, "new": fs_type}}
-        ret["comment"] = f"{name} does not exist yet; once made {where} would be formatted {fs_type}"
-        return ret
+        return state_pattern.predicted(ret, {where: {"old": None, "new": fs_type}},
+                                       f"{name} does not exist yet; once made {where} would be formatted {fs_type}")
     try:
         probe = __salt__["xen_disk.filesystem"](name, partition=partition)
     except CommandExecutionError as exc:
@@ -467,26 +427,18 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
     if probe.get("missing"):
         return _fail(ret, f"{name} has no partition {partition} ({probe['table']})")
     current = probe["fstype"]
-    if current == fs_type:
-        ret["comment"] = f"{where} already holds {fs_type}"
-        return ret
-    if current and not force:
+    if current and current != fs_type and not force:
         return _fail(ret, f"{where} already holds {current}; it is not reformatted unless force: true")
     if not partition and probe["table"] not in ("no partition table",) and not current and not force:
         return _fail(ret, f"{name} has {probe['table']}; format a partition, or set force: true to format the whole disk")
-    ret["changes"] = {where: {"old": current, "new": fs_type}}
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{where} would be formatted {fs_type}"
-        return ret
-    try:
+
+    def make_fs():
         done = __salt__["xen_disk.format"](name, fs_type, partition=partition, force=bool(force), label=label)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    ret["changes"] = done
-    ret["comment"] = f"{where} was formatted {fs_type}"
-    return ret
+        return done, f"{where} was formatted {fs_type}"
+
+    return _conclude(ret, {} if current == fs_type else {where: {"old": current, "new": fs_type}},
+                     unchanged=f"{where} already holds {fs_type}", would=f"{where} would be formatted {fs_type}",
+                     apply=make_fs)
 
 
 # --------------------------------------------------------------------------- moved
@@ -526,36 +478,30 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
         step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force))
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
-    if step["nothing_to_do"]:
-        ret["comment"] = f"{step['target']} of {name} is already at {to}"
-        return ret
-    change = {"old": step["source"], "new": to}
+    target, source = step["target"], step["source"]
+    change = {"old": source, "new": to}
     if remove_source:
         change["source_removed"] = True
     if step["stop"]:
         change["restarted"] = True
-    ret["changes"] = {step["target"]: change}
     how = []
     if step["make_block"]:
         how.append(f"creating {to}")
     if step["stop"]:
         how.append(f"stopping {name} and starting it again")
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"{step['target']} of {name} would move from {step['source']} to {to}" + (
-            f" ({', '.join(how)})" if how else "")
-        return ret
-    try:
+    how = f" ({', '.join(how)})" if how else ""
+
+    def move():
         done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown),
                                          remove_source=bool(remove_source), timeout=timeout, force=bool(force))
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, f"{exc}; {name} was left as it was")
-    got = done.get(step["target"], {})
-    ret["changes"] = {step["target"]: {k: got[k] for k in ("old", "new", "source_removed", "restarted") if k in got}}
-    ret["comment"] = (f"{step['target']} of {name} moved from {step['source']} to {to} "
-                      f"(copied by {got.get('copied')}, verified)")
-    return ret
+        got = done.get(target, {})
+        return ({target: {k: got[k] for k in ("old", "new", "source_removed", "restarted") if k in got}},
+                f"{target} of {name} moved from {source} to {to} (copied by {got.get('copied')}, verified)")
+
+    return _conclude(ret, {} if step["nothing_to_do"] else {target: change},
+                     unchanged=f"{target} of {name} is already at {to}",
+                     would=f"{target} of {name} would move from {source} to {to}{how}",
+                     apply=move, failed=lambda exc: f"{exc}; {name} was left as it was")
 
 
 # --------------------------------------------------------------------------- pools
@@ -595,18 +541,10 @@ def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs)
         changes = __salt__["xen_disk.pool_plan"](name, type=type, path=path, vg=vg, autostart=autostart)
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
-    if not changes:
-        ret["comment"] = f"pool {name} is already as wanted"
-        return ret
-    ret["changes"] = changes
-    if _test():
-        ret["result"] = None
-        ret["comment"] = f"pool {name} would be changed: {', '.join(sorted(changes))}"
-        return ret
-    try:
-        ret["changes"] = __salt__["xen_disk.pool_define"](name, type=type, path=path, vg=vg, autostart=autostart)
-    except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, str(exc))
-    ret["comment"] = f"pool {name} was changed: {', '.join(sorted(ret['changes']))}"
-    return ret
+
+    def define():
+        done = __salt__["xen_disk.pool_define"](name, type=type, path=path, vg=vg, autostart=autostart)
+        return done, f"pool {name} was changed: {', '.join(sorted(done))}"
+
+    return _conclude(ret, changes, unchanged=f"pool {name} is already as wanted",
+                     would=f"pool {name} would be changed: {', '.join(sorted(changes))}", apply=define)
