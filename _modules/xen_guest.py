@@ -365,7 +365,10 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
     or paused unless ``crash_consistent=True``. ``memory`` (MiB), ``vcpus``
     and ``bridge`` change the copy. A copy onto an existing device (LV) that
     holds a filesystem or partition table needs ``force=True``; a missing LV
-    is created. A failed clone leaves nothing behind.
+    is created. A failed clone leaves nothing behind. The clone records its
+    source (name and UUID) in its definition's ``<metadata>``, which
+    ``xen_guest.cloned`` checks on later runs. Progress of each disk copy is
+    logged at INFO (bytes done of total).
 
     CLI Example:
 

@@ -372,12 +372,23 @@ from saltext_xen import clone as guest_clone  # noqa: E402  pylint: disable=wron
 def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False,
            force=False):
     """
-    Guest ``name`` exists, made as a clone of ``source`` when it did not (the
-    tutorial's ``virt-clone -o vm03 -n newvm03``): new UUID, new MACs with the
-    source's vendor prefix, unique on the host, and copies of its writable
+    Guest ``name`` is a clone of ``source`` (the tutorial's ``virt-clone -o
+    vm03 -n newvm03``), made when it does not exist: new UUID, new MACs with
+    the source's vendor prefix, unique on the host, and copies of its writable
     disks (``disks`` maps targets to paths; default: next to the source, the
     name swapped). The source must be shut off or paused unless
-    ``crash_consistent: true``. An existing ``name`` is left as it is.
+    ``crash_consistent: true``. The clone records its source in its
+    definition's ``<metadata>``.
+
+    An existing ``name`` is checked, never cloned again: if it does not look
+    like a clone of ``source`` (it records another source, or none and has not
+    the UUID a clone of ``source`` gets, or it shares the source's UUID or a
+    MAC) the state fails and says so, changing nothing. Otherwise ``memory``
+    (MiB), ``vcpus`` and ``bridge`` that differ are changed in its definition
+    (a running clone sees them at its next start). Its disks are never
+    touched: a disk at another path than ``disks`` asks for is only mentioned.
+    ``start: true`` starts a clone this state made (keeping it running is
+    ``xen_guest.running``'s job).
 
     .. code-block:: yaml
 
@@ -393,15 +404,24 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
     .. code-block:: bash
 
         salt '*' state.single xen_guest.cloned newvm03 source=vm03
+        salt '*' state.single xen_guest.cloned newvm03 source=vm03 memory=1024 vcpus=2
     """
     ret = _ret(name)
-    conn = saltglue.conn_from(__salt__)
-    try:
-        conn.lookupByName(name)
-        ret["comment"] = f"{name} already exists; it is not cloned again from {source}"
+    problems = guest_clone.validate(name, source, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge)
+    if problems:
+        ret["result"] = False
+        ret["comment"] = "Nothing was changed:\n" + "\n".join(problems)
         return ret
-    except Exception:  # pylint: disable=broad-except
-        pass
+    settings = {"memory": memory, "vcpus": vcpus, "bridge": bridge}
+    try:
+        conn = saltglue.conn_from(__salt__)
+        found = guest_clone.compare(conn, source, name, disks=disks, **settings)
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if found is not None:
+        return _cloned_existing(ret, conn, found, settings)
     try:
         step = guest_clone.plan(conn, source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
                                 crash_consistent=bool(crash_consistent), force=bool(force))
@@ -428,4 +448,36 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
     ret["changes"] = {k: done[k] for k in ret["changes"] if k in done}
     copied = ", ".join(f"{t} by {how}" for t, how in done.get("copied", {}).items())
     ret["comment"] = f"{name} was cloned from {source}" + (f" ({copied})" if copied else "")
+    return ret
+
+
+def _cloned_existing(ret, conn, found, settings):
+    """``cloned`` for a guest that exists: check it is a clone of the source, converge its settings."""
+    name, source, changes = found["name"], found["source"], found["changes"]
+    notes = list(found["notes"])
+    differing = ", ".join(f"{key} is {c['old']} (asked: {c['new']})" for key, c in changes.items())
+    if found["problems"]:
+        ret["result"] = False
+        ret["comment"] = "; ".join(found["problems"]) + f". {name} was left as it is"
+        if differing:
+            ret["comment"] += f" (also differing: {differing})"
+        return ret
+    tail = ("; " + "; ".join(notes)) if notes else ""
+    if not changes:
+        ret["comment"] = f"{name} is already as wanted (a clone of {source})" + tail
+        return ret
+    keys = ", ".join(changes)
+    later = "; the running guest sees it at its next start" if found["active"] else ""
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = changes
+        ret["comment"] = f"{name} (a clone of {source}) would be updated: {keys}{later}" + tail
+        return ret
+    try:
+        ret["changes"] = guest_clone.converge(conn, found, **settings)
+    except errors.XenError as exc:
+        ret["result"] = False
+        ret["comment"] = f"{exc}; {name} was left as it was"
+        return ret
+    ret["comment"] = f"{name} (a clone of {source}) was updated: {keys}{later}" + tail
     return ret

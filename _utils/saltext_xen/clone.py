@@ -15,11 +15,19 @@ the host is skipped.
 The source must be shut off, or paused (``xm pause``; ``virsh save`` leaves it
 shut off), unless ``crash_consistent=True`` accepts copying a running guest's
 disks as they are at that moment.
+
+The clone's definition records where it came from (``<metadata>``, element
+``origin`` in :data:`ORIGIN_NS`: the source's name and UUID). :func:`compare`
+uses that record, the derived UUID and the MACs to tell whether an existing
+guest is a clone of a given source, and what of the asked-for memory, vcpus
+and bridge differs; :func:`converge` changes those in the persistent
+definition, never the disks.
 """
 import copy
 import os
 import random
 import uuid as uuidlib
+import xml.etree.ElementTree as ET
 
 import libvirt
 
@@ -28,6 +36,9 @@ from saltext_xen.disk_image import DiskError
 from saltext_xen.errors import InvalidState, XenError
 
 _CLONE_NS = uuidlib.UUID("6f1d5c1e-1f8e-4c4e-9d7a-2b8e5a0c0e11")
+ORIGIN_NS = "https://github.com/saltext-xen/clone/1"
+ET.register_namespace("saltclone", ORIGIN_NS)
+_ORIGIN = f"{{{ORIGIN_NS}}}origin"
 
 
 class CloneError(DiskError):
@@ -45,6 +56,89 @@ def default_path(source_path, source_name, new_name, target):
         return os.path.join(folder, base.replace(source_name, new_name, 1))
     ext = os.path.splitext(base)[1]
     return os.path.join(folder, f"{new_name}-{target}{ext}")
+
+
+def clone_uuid(source_uuid, name):
+    """The UUID a clone named ``name`` of the guest with ``source_uuid`` gets (the same every time)."""
+    return str(uuidlib.uuid5(_CLONE_NS, f"{source_uuid}:{name}"))
+
+
+def with_settings(spec, memory=None, vcpus=None, bridge=None):
+    """A copy of ``spec`` with the optional clone settings applied (None leaves a setting as it is).
+
+    ``memory`` (MiB) raises ``maxmem`` when above it, ``vcpus`` raises
+    ``maxvcpus``; ``bridge`` puts every NIC on that bridge.
+    """
+    new = copy.deepcopy(spec)
+    if memory is not None:
+        new["memory"] = int(memory)
+        new["maxmem"] = max(int(memory), new["maxmem"]) if new["maxmem"] else int(memory)
+    if vcpus is not None:
+        new["vcpus"] = int(vcpus)
+        new["maxvcpus"] = max(int(vcpus), new["maxvcpus"] or 0)
+    if bridge:
+        for nic in new["nics"]:
+            nic["bridge"], nic["network"] = bridge, None
+    return new
+
+
+def validate(name, source, disks=None, memory=None, vcpus=None, bridge=None):
+    """The problems with clone arguments, each naming its key; empty when they are fine."""
+    problems = []
+    if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
+        problems.append(f"name: '{name}' is not a usable guest name")
+    if not isinstance(source, str) or not source:
+        problems.append(f"source: expected the name of the guest to clone, got {source!r}")
+    elif source == name:
+        problems.append(f"source: a guest cannot be a clone of itself ({name})")
+    for key, value in (("memory", memory), ("vcpus", vcpus)):
+        if value is None:
+            continue
+        try:
+            ok = not isinstance(value, bool) and int(value) > 0 and float(value) == int(value)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            unit = " (MiB)" if key == "memory" else ""
+            problems.append(f"{key}: expected a whole number above 0{unit}, got {value!r}")
+    if bridge is not None and (not isinstance(bridge, str) or not bridge.strip()):
+        problems.append(f"bridge: expected a bridge name like xenbr0, got {bridge!r}")
+    if disks is not None:
+        if not isinstance(disks, dict):
+            problems.append(f"disks: expected a mapping of disk targets to paths, got {disks!r}")
+        else:
+            for target, path in disks.items():
+                if not isinstance(path, str) or not os.path.isabs(path):
+                    problems.append(f"disks:{target}: expected an absolute path, got {path!r}")
+    return problems
+
+
+def with_origin(xml_text, source, source_uuid):
+    """``xml_text`` with the clone's origin (source name and UUID) recorded in ``<metadata>``."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError:
+        return xml_text  # libvirt says what is wrong with it
+    meta = root.find("metadata")
+    if meta is None:
+        meta = ET.Element("metadata")
+        after = root.find("uuid") if root.find("uuid") is not None else root.find("name")
+        root.insert(list(root).index(after) + 1 if after is not None else 0, meta)
+    for old in meta.findall(_ORIGIN):
+        meta.remove(old)
+    ET.SubElement(meta, _ORIGIN, {"name": source, "uuid": source_uuid or ""})
+    return ET.tostring(root, encoding="unicode")
+
+
+def origin(xml_text):
+    """``{"name", "uuid"}`` of the guest this definition was cloned from, or None when it records none."""
+    try:
+        el = ET.fromstring(xml_text).find(f"metadata/{_ORIGIN}")
+    except ET.ParseError:
+        return None
+    if el is None:
+        return None
+    return {"name": el.get("name"), "uuid": el.get("uuid") or None}
 
 
 def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
@@ -76,10 +170,10 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     for key in disks:
         if not any(d["target"] == key for d in spec["disks"]):
             problems.append(f"disks:{key}: {source} has no disk {key}")
-    new = copy.deepcopy(spec)
+    new = with_settings(spec, memory=memory, vcpus=vcpus, bridge=bridge)
     new["name"] = name
     seed = f"{spec['uuid']}:{name}"
-    new["uuid"] = str(uuidlib.uuid5(_CLONE_NS, seed))
+    new["uuid"] = clone_uuid(spec["uuid"], name)
     rng = random.Random(seed)
     taken = guests.host_macs(conn)
     used = guests.host_disk_sources(conn)
@@ -87,14 +181,6 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)
         nic["mac"] = mac
-        if bridge:
-            nic["bridge"], nic["network"] = bridge, None
-    if memory is not None:
-        new["memory"] = int(memory)
-        new["maxmem"] = max(int(memory), new["maxmem"]) if new["maxmem"] else int(memory)
-    if vcpus is not None:
-        new["vcpus"] = int(vcpus)
-        new["maxvcpus"] = max(int(vcpus), new["maxvcpus"] or 0)
     copies = []
     for disk in new["disks"]:
         if disk["device"] != "disk" or disk["readonly"] or not disk["source"]:
@@ -140,6 +226,7 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
         raise CloneError(f"cannot clone {source} to {name}: " + "; ".join(problems))
     return {
         "source": source,
+        "source_uuid": spec["uuid"],
         "name": name,
         "state": state,
         "uuid": new["uuid"],
@@ -184,7 +271,7 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
                 made.append(item["dest"])
             results[item["target"]] = res["method"]
         try:
-            conn.defineXML(domain_xml.render(step["spec"]))
+            conn.defineXML(with_origin(domain_xml.render(step["spec"]), step["source"], step.get("source_uuid")))
         except libvirt.libvirtError as exc:
             raise CloneError(f"libvirt refused the clone's definition: {exc.get_error_message()}") from None
     except BaseException as exc:
@@ -206,3 +293,135 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
     out = summary(step)
     out["copied"] = results
     return out
+
+
+# --------------------------------------------------------------------------- an existing clone
+def compare(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None):
+    """How the existing guest ``name`` stands to being a clone of ``source`` with these settings.
+
+    None when there is no guest ``name``. Otherwise ``{"name", "source",
+    "problems", "changes", "notes", "active", "xml"}``: ``problems`` say why
+    ``name`` is not (or cannot be told to be) a clone of ``source`` -- the
+    same UUID or a MAC of the source, or a record naming another source;
+    ``changes`` are what :func:`converge` would change (memory, vcpus,
+    bridge, in the shape of a state's changes); ``notes`` what is left alone
+    (disks at other paths than asked). One read of each guest.
+    """
+    try:
+        dom = conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return None
+        raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
+    try:
+        xml = dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        active = bool(dom.isActive())
+    except libvirt.libvirtError as exc:
+        raise XenError(f"cannot read guest '{name}': {exc.get_error_message()}") from None
+    spec = domain_xml.parse(xml)
+    src_spec = None
+    try:
+        src_spec = domain_xml.parse(conn.lookupByName(source).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+            raise XenError(f"cannot read guest '{source}': {exc.get_error_message()}") from None
+    problems, notes = [], []
+    record = origin(xml)
+    if src_spec is not None:
+        if spec["uuid"] and spec["uuid"] == src_spec["uuid"]:
+            problems.append(f"{name} has the same UUID as {source} ({spec['uuid']}); a clone needs its own")
+        shared = sorted({n["mac"] for n in spec["nics"] if n["mac"]} & {n["mac"] for n in src_spec["nics"] if n["mac"]})
+        if shared:
+            problems.append(f"{name} has the same MAC{'s' if len(shared) > 1 else ''} as {source} "
+                            f"({', '.join(shared)}); a clone needs its own")
+    if record is not None:
+        same = record["name"] == source or (src_spec is not None and record["uuid"] == src_spec["uuid"])
+        if not same:
+            problems.append(f"{name} was cloned from {record['name']}"
+                            + (f" (uuid {record['uuid']})" if record["uuid"] else "") + f", not from {source}")
+        elif src_spec is None:
+            notes.append(f"{source}, which {name} was cloned from, no longer exists")
+    elif src_spec is None:
+        problems.append(f"{name} exists, {source} does not, and {name} records no source: "
+                        f"it cannot be told to be a clone of {source}")
+    elif spec["uuid"] != clone_uuid(src_spec["uuid"], name):
+        problems.append(f"{name} exists but does not look like a clone of {source}: its definition records "
+                        f"no source and its UUID is not the one a clone of {source} gets")
+    changes = _settings_diff(spec, with_settings(spec, memory=memory, vcpus=vcpus, bridge=bridge))
+    if active:
+        for change in changes.values():
+            change["applied"] = "in the definition; the running guest sees it at its next start"
+    have = {d["target"]: d["source"] for d in spec["disks"]}
+    for target, path in sorted((disks or {}).items()):
+        if target not in have:
+            notes.append(f"{name} has no disk {target} (asked for at {path}); the disks of an existing clone "
+                         "are never touched")
+        elif have[target] != path:
+            notes.append(f"{target} of {name} is at {have[target]}, not at {path}; the disks of an existing "
+                         "clone are never touched")
+    return {"name": name, "source": source, "problems": problems, "changes": changes, "notes": notes,
+            "active": active, "xml": xml}
+
+
+def _settings_diff(spec, wanted):
+    """``{key: {"old", "new"}}`` for memory/maxmem, vcpus/maxvcpus and ``nics:N:bridge``."""
+    changes = {}
+    for key in ("memory", "maxmem", "vcpus", "maxvcpus"):
+        if spec[key] != wanted[key]:
+            changes[key] = {"old": spec[key], "new": wanted[key]}
+    for index, (have, want) in enumerate(zip(spec["nics"], wanted["nics"])):
+        if (have["bridge"], have["network"]) != (want["bridge"], want["network"]):
+            old = have["bridge"] if not have["network"] else f"network {have['network']}"
+            changes[f"nics:{index}:bridge"] = {"old": old, "new": want["bridge"]}
+    return changes
+
+
+def _set_settings(xml_text, wanted):
+    """The definition ``xml_text`` with memory, vcpus and NIC bridges of ``wanted``; all else kept as it is."""
+    root = ET.fromstring(xml_text)
+
+    def element(tag):
+        el = root.find(tag)
+        if el is None:
+            el = ET.SubElement(root, tag)
+        return el
+
+    for tag, mib in (("memory", wanted["maxmem"]), ("currentMemory", wanted["memory"])):
+        el = element(tag)
+        el.text = str(mib * 1024)
+        el.attrib["unit"] = "KiB"
+    vcpu = element("vcpu")
+    vcpu.text = str(wanted["maxvcpus"])
+    if wanted["vcpus"] != wanted["maxvcpus"]:
+        vcpu.set("current", str(wanted["vcpus"]))
+    else:
+        vcpu.attrib.pop("current", None)
+    for el, nic in zip(root.findall("devices/interface"), wanted["nics"]):
+        if nic["bridge"] and not nic["network"]:
+            el.set("type", "bridge")
+            src = el.find("source")
+            if src is None:
+                src = ET.SubElement(el, "source")
+            src.attrib.clear()
+            src.set("bridge", nic["bridge"])
+    return ET.tostring(root, encoding="unicode")
+
+
+def converge(conn, found, memory=None, vcpus=None, bridge=None):
+    """Give the existing clone ``found`` (from :func:`compare`, without problems) the asked-for settings.
+
+    Changes the persistent definition only (a running clone sees it at its
+    next start); disks, UUID, MACs and the origin record stay as they are.
+    Returns the changes made, the same as ``found["changes"]``.
+    """
+    if found["problems"]:
+        raise CloneError("; ".join(found["problems"]))
+    if not found["changes"]:
+        return {}
+    wanted = with_settings(domain_xml.parse(found["xml"]), memory=memory, vcpus=vcpus, bridge=bridge)
+    try:
+        conn.defineXML(_set_settings(found["xml"], wanted))
+    except libvirt.libvirtError as exc:
+        raise CloneError(f"libvirt refused the changed definition of {found['name']}: "
+                         f"{exc.get_error_message()}") from None
+    return copy.deepcopy(found["changes"])

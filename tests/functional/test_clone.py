@@ -198,3 +198,147 @@ def test_clone_onto_device_with_data_needs_force(modules, test_uri, tmp_path):
         with pytest.raises(Exception, match="already holds a gpt partition table"):
             modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
         assert modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev}, force=True)["name"] == "newvm05"
+
+
+# --------------------------------------------------------------------------- an existing clone
+def test_clone_records_its_source_in_its_definition(modules, test_uri, tmp_path):
+    from saltext_xen import clone
+
+    define_guest(test_uri, tmp_path, name="vm05")
+    modules.xen_guest.clone("vm05", "newvm05")
+    xml = connection.connect(test_uri).lookupByName("newvm05").XMLDesc(2)
+    assert clone.origin(xml) == {"name": "vm05", "uuid": spec_of(test_uri, "vm05")["uuid"]}
+    assert clone.ORIGIN_NS in xml
+
+
+def test_cloned_converges_memory_vcpus_and_bridge_of_an_existing_clone(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    assert _state(states, "newvm05", source="vm05")["result"] is True
+    disk = tmp_path / "newvm05.img"
+    before_disk = (disk.stat().st_mtime_ns, disk_image.allocated(str(disk)))
+    before = spec_of(test_uri, "newvm05")
+    want = {"source": "vm05", "memory": 1024, "vcpus": 4, "bridge": "xenbr1"}
+    predicted = _state(states, "newvm05", test=True, **want)
+    assert predicted["result"] is None, predicted
+    assert predicted["changes"] == {
+        "memory": {"old": 512, "new": 1024},
+        "maxmem": {"old": 512, "new": 1024},
+        "vcpus": {"old": 2, "new": 4},
+        "maxvcpus": {"old": 2, "new": 4},
+        "nics:0:bridge": {"old": "xenbr0", "new": "xenbr1"},
+    }
+    assert "would be updated" in predicted["comment"]
+    assert spec_of(test_uri, "newvm05") == before  # test=True changed nothing
+    real = _state(states, "newvm05", **want)
+    assert real["result"] is True and real["changes"] == predicted["changes"], real
+    after = spec_of(test_uri, "newvm05")
+    assert (after["memory"], after["vcpus"], after["nics"][0]["bridge"]) == (1024, 4, "xenbr1")
+    assert (after["uuid"], after["nics"][0]["mac"], after["disks"]) == (before["uuid"], before["nics"][0]["mac"],
+                                                                       before["disks"])
+    assert (disk.stat().st_mtime_ns, disk_image.allocated(str(disk))) == before_disk  # disks never touched
+    from saltext_xen import clone
+
+    assert clone.origin(connection.connect(test_uri).lookupByName("newvm05").XMLDesc(2))["name"] == "vm05"
+    again = _state(states, "newvm05", **want)
+    assert again["result"] is True and again["changes"] == {}, again
+    assert "already as wanted (a clone of vm05)" in again["comment"]
+
+
+def test_cloned_changes_a_running_clone_for_its_next_start(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    _state(states, "newvm05", source="vm05", start=True)
+    ret = _state(states, "newvm05", source="vm05", memory=256)
+    assert ret["result"] is True, ret
+    assert ret["changes"] == {"memory": {"old": 512, "new": 256,
+                                         "applied": "in the definition; the running guest sees it at its next start"}}
+    assert "next start" in ret["comment"]
+    assert connection.connect(test_uri).lookupByName("newvm05").isActive()
+    assert _state(states, "newvm05", source="vm05", memory=256)["changes"] == {}
+
+
+def test_cloned_names_a_disk_elsewhere_but_never_touches_it(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    _state(states, "newvm05", source="vm05")
+    other = str(tmp_path / "elsewhere.img")
+    ret = _state(states, "newvm05", source="vm05", disks={"xvda": other})
+    assert ret["result"] is True and ret["changes"] == {}
+    assert f"is at {tmp_path / 'newvm05.img'}, not at {other}" in ret["comment"]
+    assert "never touched" in ret["comment"]
+    assert not os.path.exists(other)
+
+
+def test_cloned_refuses_a_guest_that_is_not_a_clone_of_the_source(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    before = spec_of(test_uri, "vm03")
+    ret = _state(states, "vm03", source="vm05", memory=2048)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "vm03 exists but does not look like a clone of vm05" in ret["comment"]
+    assert "memory is 512 (asked: 2048)" in ret["comment"]  # the difference is named, not changed
+    assert spec_of(test_uri, "vm03") == before
+
+
+def test_cloned_refuses_a_clone_of_another_source(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    _state(states, "newvm05", source="vm05")
+    ret = _state(states, "newvm05", source="vm03")
+    assert ret["result"] is False
+    assert "newvm05 was cloned from vm05" in ret["comment"] and "not from vm03" in ret["comment"]
+
+
+def test_cloned_refuses_a_copy_sharing_the_sources_mac(states, test_uri, tmp_path):
+    from saltext_xen import clone
+
+    dom, _ = define_guest(test_uri, tmp_path, name="vm05")
+    xml = dom.XMLDesc(2).replace("<name>vm05</name>", "<name>copy05</name>")
+    xml = xml.replace("2aa1fae5-8550-affd-866f-27a9d6977d16", "2aa1fae5-8550-affd-866f-27a9d6977d17")
+    # even with a record saying it is a clone of vm05
+    connection.connect(test_uri).defineXML(clone.with_origin(xml, "vm05", "2aa1fae5-8550-affd-866f-27a9d6977d16"))
+    ret = _state(states, "copy05", source="vm05")
+    assert ret["result"] is False
+    assert "copy05 has the same MAC as vm05 (00:16:36:88:76:d4)" in ret["comment"]
+
+
+def test_cloned_knows_a_clone_made_before_clones_recorded_their_source(states, test_uri, tmp_path):
+    """No <metadata> record, but the UUID is the one a clone of the source gets."""
+    import re
+
+    define_guest(test_uri, tmp_path, name="vm05")
+    _state(states, "newvm05", source="vm05")
+    conn = connection.connect(test_uri)
+    xml = re.sub(r"<metadata>.*</metadata>", "", conn.lookupByName("newvm05").XMLDesc(2), flags=re.S)
+    conn.defineXML(xml)
+    ret = _state(states, "newvm05", source="vm05", vcpus=1)
+    assert ret["result"] is True and ret["changes"]["vcpus"] == {"old": 2, "new": 1}, ret
+
+
+def test_cloned_keeps_a_clone_whose_source_is_gone(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    _state(states, "newvm05", source="vm05")
+    connection.connect(test_uri).lookupByName("vm05").undefine()
+    ret = _state(states, "newvm05", source="vm05")
+    assert ret["result"] is True and ret["changes"] == {}
+    assert "vm05, which newvm05 was cloned from, no longer exists" in ret["comment"]
+
+
+def test_cloned_names_bad_arguments_and_touches_nothing(states, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    ret = _state(states, "newvm05", source="vm05", memory="lots", vcpus=0, bridge="", disks={"xvda": "rel.img"})
+    assert ret["result"] is False
+    for key in ("memory:", "vcpus:", "bridge:", "disks:xvda:"):
+        assert key in ret["comment"], ret["comment"]
+    assert "newvm05" not in [d.name() for d in connection.connect(test_uri).listAllDomains()]
+    assert _state(states, "vm05", source="vm05")["comment"].endswith("a guest cannot be a clone of itself (vm05)")
+
+
+def test_clone_progress_is_logged_at_info_with_bytes(modules, test_uri, tmp_path, caplog):
+    import logging
+    import re
+
+    define_guest(test_uri, tmp_path, name="vm05")
+    with caplog.at_level(logging.INFO):
+        modules.xen_guest.clone("vm05", "newvm05")
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno == logging.INFO and r.getMessage().startswith("cloning vm05 xvda")]
+    assert lines, caplog.text
+    done = re.search(r": (\d+) of (\d+) bytes", lines[-1])
+    assert done and done.group(1) == done.group(2) and int(done.group(2)) > 0, lines
