@@ -25,6 +25,7 @@ from saltext_xen import connection
 from saltext_xen import libvirt_networks
 from saltext_xen import network_xml as netspec
 from saltext_xen import saltglue
+from saltext_xen import state_pattern
 from saltext_xen.errors import XenError
 
 __virtualname__ = "xen_net"
@@ -38,6 +39,11 @@ def __virtual__():
 
 def _ret(name):
     return {"name": name, "result": True, "changes": {}, "comment": ""}
+
+
+def _conclude(ret, changes, **how):
+    """Hand the planned ``changes`` to the shared state ending (nothing to do / test=True / apply)."""
+    return state_pattern.conclude(ret, changes, test=__opts__["test"], errors=(XenError,), **how)
 
 
 def _runner(argv):
@@ -76,6 +82,19 @@ def _nm_reload(style, config_root):
 
 def _files_text(files):
     return ", ".join(sorted(files))
+
+
+def _bridge_changes(steps, file_changes):
+    """The changes of a bridge state: the ``ip`` steps as an operator reads them, and the config files."""
+    changes = {"steps": bridges.describe(steps)} if steps else {}
+    if file_changes:
+        changes["files"] = file_changes
+    return changes
+
+
+def _without_files(changes):
+    """What happened when the live steps worked but the config files could not be written."""
+    return {key: value for key, value in changes.items() if key != "files"}
 
 
 # ---------------------------------------------------------------- bridges
@@ -150,40 +169,32 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
         warnings = bridge_persist.conflicts(style, spec, config_root)
     exists = name in state["links"]
     over = f" over {bridges.port_of(spec)}" if spec["nic"] else " (host-only)"
-    if not steps and not file_changes:
-        ret["comment"] = "\n".join([f"Bridge {name} is already as wanted."] + warnings)
-        return ret
-    if steps:
-        ret["changes"]["steps"] = bridges.describe(steps)
-    if file_changes:
-        ret["changes"]["files"] = file_changes
+    changes = _bridge_changes(steps, file_changes)
     what = []
     if steps:
         what.append(f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps")
     if file_changes:
         what.append(f"kept across reboots in {_files_text(file_changes)}")
-    if __opts__["test"]:
-        ret.update(result=None, comment="\n".join([f"Bridge {name} would be {' and '.join(what)}."] + warnings))
-        return ret
-    if steps:
-        timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
-        try:
+    what = " and ".join(what)
+
+    def apply():
+        if steps:
+            timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
             bridges.apply(steps, _runner, netns=netns, timeout=timeout,
                           verify=lambda: bridges.check(bridges.read(_runner, netns), spec))
-        except XenError as exc:
-            ret.update(result=False, changes={}, comment=f"Bridge {name} was not changed: {exc}")
-            return ret
-    if file_changes:
-        try:
-            bridge_persist.write(files, config_root)
-            _nm_reload(style, config_root)
-        except OSError as exc:
-            ret["changes"].pop("files", None)
-            ret.update(result=False, comment=f"Bridge {name} is up now but its config could not be written, "
-                                             f"so it will not come back after a reboot: {exc}")
-            return ret
-    ret["comment"] = "\n".join([f"Bridge {name} was {' and '.join(what)}."] + warnings)
-    return ret
+        if file_changes:
+            try:
+                bridge_persist.write(files, config_root)
+                _nm_reload(style, config_root)
+            except OSError as exc:
+                raise state_pattern.Failed(f"Bridge {name} is up now but its config could not be written, "
+                                           f"so it will not come back after a reboot: {exc}",
+                                           _without_files(changes)) from None
+        return "\n".join([f"Bridge {name} was {what}."] + warnings)
+
+    return _conclude(ret, changes, unchanged="\n".join([f"Bridge {name} is already as wanted."] + warnings),
+                     would="\n".join([f"Bridge {name} would be {what}."] + warnings), apply=apply,
+                     failed=lambda exc: f"Bridge {name} was not changed: {exc}")
 
 
 def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, restore_nic=True, dhcp=False):
@@ -233,34 +244,24 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
     gone = [p for p in bridge_persist.existing(paths, config_root) if p not in nic_files]
     file_changes = {p: "removed" for p in gone}
     file_changes.update(bridge_persist.pending(nic_files, config_root))
-    if not steps and not file_changes:
-        ret["comment"] = f"Bridge {name} is already absent."
-        return ret
-    if steps:
-        ret["changes"]["steps"] = bridges.describe(steps)
-    if file_changes:
-        ret["changes"]["files"] = file_changes
+    changes = _bridge_changes(steps, file_changes)
     words = "removed" + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
-    if __opts__["test"]:
-        ret.update(result=None, comment=f"Bridge {name} would be {words}.")
-        return ret
-    if steps:
-        try:
+
+    def apply():
+        if steps:
             bridges.apply(steps, _runner, netns=netns)
-        except XenError as exc:
-            ret.update(result=False, changes={}, comment=f"Bridge {name} was not removed: {exc}")
-            return ret
-    try:
-        bridge_persist.remove(gone, config_root)
-        bridge_persist.write(nic_files, config_root)
-        _nm_reload(style, config_root)
-    except OSError as exc:
-        ret["changes"].pop("files", None)
-        ret.update(result=False, comment=f"Bridge {name} is gone now but its config could not be changed, so it "
-                                         f"may come back after a reboot: {exc}")
-        return ret
-    ret["comment"] = f"Bridge {name} was {words}."
-    return ret
+        try:
+            bridge_persist.remove(gone, config_root)
+            bridge_persist.write(nic_files, config_root)
+            _nm_reload(style, config_root)
+        except OSError as exc:
+            raise state_pattern.Failed(f"Bridge {name} is gone now but its config could not be changed, so it "
+                                       f"may come back after a reboot: {exc}", _without_files(changes)) from None
+        return f"Bridge {name} was {words}."
+
+    return _conclude(ret, changes, unchanged=f"Bridge {name} is already absent.",
+                     would=f"Bridge {name} would be {words}.", apply=apply,
+                     failed=lambda exc: f"Bridge {name} was not removed: {exc}")
 
 
 # ---------------------------------------------------------------- libvirt networks
@@ -315,40 +316,40 @@ def _network(name, data, autostart, running, restart, kwargs):
     if restarting:
         changes["restarted"] = {"old": "old settings", "new": "new settings"}
     pending_restart = active and bool(config) and have is not None and not restarting and live_ops is None
-    if not changes:
-        ret["comment"] = f"Network {name} is already as wanted." + (
-            " It still runs with older settings until it restarts (network_running with restart: true does that)."
-            if stale else "")
-        return ret
-    ret["changes"] = changes
     note = (" It is running with its old settings until it restarts (network_running with restart: true does that)."
             if pending_restart else " The running network takes the change at once." if live_ops else "")
-    if __opts__["test"]:
-        ret.update(result=None, comment=f"Network {name} would be {_net_words(changes)}.{note}")
-        return ret
-    try:
-        if restarting:  # stopped first, so the new definition is the one that starts
-            libvirt_networks.stop(conn, name)
-        if live_ops is not None:
-            libvirt_networks.update_live(conn, name, live_ops)
-        elif have is None or config:
-            libvirt_networks.define(conn, wanted)
-        if "autostart" in changes:
-            libvirt_networks.set_autostart(conn, name, autostart)
-        if running:
-            libvirt_networks.start(conn, name)
-    except XenError as exc:
-        done = {}
+
+    def apply():
         try:
-            after = libvirt_networks.read(conn, name)
-        except XenError:
-            after = None
-        if after is not None:
-            done = netspec.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
-        ret.update(result=False, changes=done, comment=f"Network {name}: {exc}")
-        return ret
-    ret["comment"] = f"Network {name} was {_net_words(changes)}.{note}"
-    return ret
+            if restarting:  # stopped first, so the new definition is the one that starts
+                libvirt_networks.stop(conn, name)
+            if live_ops is not None:
+                libvirt_networks.update_live(conn, name, live_ops)
+            elif have is None or config:
+                libvirt_networks.define(conn, wanted)
+            if "autostart" in changes:
+                libvirt_networks.set_autostart(conn, name, autostart)
+            if running:
+                libvirt_networks.start(conn, name)
+        except XenError as exc:
+            raise state_pattern.Failed(f"Network {name}: {exc}", _network_changed(conn, name, have)) from None
+        return f"Network {name} was {_net_words(changes)}.{note}"
+
+    return _conclude(ret, changes, apply=apply, would=f"Network {name} would be {_net_words(changes)}.{note}",
+                     unchanged=f"Network {name} is already as wanted." + (
+                         " It still runs with older settings until it restarts (network_running with restart: true "
+                         "does that)." if stale else ""))
+
+
+def _network_changed(conn, name, have):
+    """What a network state that failed part way did change, read back from libvirt."""
+    try:
+        after = libvirt_networks.read(conn, name)
+    except XenError:
+        return {}
+    if after is None:
+        return {}
+    return netspec.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
 
 
 def _net_words(changes):
@@ -438,24 +439,21 @@ def network_absent(name, force=False):
     except XenError as exc:
         ret.update(result=False, comment=str(exc))
         return ret
-    if have is None:
-        ret["comment"] = f"Network {name} is already absent."
-        return ret
     if users and not force:
         ret.update(result=False, comment=f"Network {name} was not removed: guests {', '.join(users)} still have "
                                          "a NIC on it; move them first or set force: true")
         return ret
-    changes = {"defined": {"old": True, "new": False}}
-    if have["active"]:
-        changes["running"] = {"old": True, "new": False}
-    ret["changes"] = changes
-    if __opts__["test"]:
-        ret.update(result=None, comment=f"Network {name} would be {'stopped and ' if have['active'] else ''}removed.")
-        return ret
-    try:
+    changes = {}
+    if have is not None:
+        changes["defined"] = {"old": True, "new": False}
+        if have["active"]:
+            changes["running"] = {"old": True, "new": False}
+    words = f"{'stopped and ' if 'running' in changes else ''}removed"
+
+    def apply():
         libvirt_networks.undefine(conn, name)
-    except XenError as exc:
-        ret.update(result=False, changes={}, comment=f"Network {name} was not removed: {exc}")
-        return ret
-    ret["comment"] = f"Network {name} was {'stopped and ' if have['active'] else ''}removed."
-    return ret
+        return f"Network {name} was {words}."
+
+    return _conclude(ret, changes, unchanged=f"Network {name} is already absent.",
+                     would=f"Network {name} would be {words}.", apply=apply,
+                     failed=lambda exc: f"Network {name} was not removed: {exc}")
