@@ -149,6 +149,8 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     next to their source (:func:`default_path`). Block-device disks (LVs) need
     an explicit path: an existing device at least as large as the source and
     holding no filesystem or partition table (unless ``force``), or one to create.
+    A qcow2 disk copied onto a block device is converted to raw (``qemu-img
+    convert``, checked with ``qemu-img compare``) and the clone reads it as raw.
     """
     problems = []
     if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
@@ -208,8 +210,14 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
             elif not os.path.isdir(os.path.dirname(dest) or "/"):
                 problems.append(f"disks:{disk['target']}: the directory of {dest} does not exist")
         else:
-            if src_info["exists"] and src_info["format"] == "qcow2":
-                problems.append(f"disks:{disk['target']}: {src} is qcow2; copy it to a file, not onto {dest}")
+            if disk["format"] == "qcow2":
+                # an LV holds raw data: qemu-img convert, the LV at least the image's virtual size
+                if src_info["exists"] and src_info["kind"] == "file" and src_info["format"] != "qcow2":
+                    problems.append(f"disks:{disk['target']}: {src} is defined as qcow2 but holds no qcow2 header")
+                elif src_info["exists"]:
+                    item["size"] = src_info["size"]
+                item["convert"] = {"old": "qcow2", "new": "raw"}
+                disk["format"] = "raw"
             dest_info = disk_image.info(dest)
             if not dest_info["exists"]:
                 item["make_block"] = True  # an LV made at least as large as the source
@@ -266,7 +274,11 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
             cb = None
             if progress is not None:
                 cb = lambda done, total, t=item["target"]: progress(t, done, total)  # noqa: E731
-            res = disk_copy.copy(item["source"], item["dest"], progress=cb)  # removes its own partial file
+            if item.get("convert"):  # qcow2 -> raw LV; removes its own partial file
+                res = disk_copy.convert(item["source"], item["convert"]["old"], item["dest"], item["convert"]["new"],
+                                        size=item["size"], progress=cb)
+            else:
+                res = disk_copy.copy(item["source"], item["dest"], progress=cb)  # removes its own partial file
             if not guest_spec.is_block(item["dest"]):
                 made.append(item["dest"])
             results[item["target"]] = res["method"]

@@ -342,3 +342,42 @@ def test_clone_progress_is_logged_at_info_with_bytes(modules, test_uri, tmp_path
     assert lines, caplog.text
     done = re.search(r": (\d+) of (\d+) bytes", lines[-1])
     assert done and done.group(1) == done.group(2) and int(done.group(2)) > 0, lines
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices")
+def test_clone_of_a_qcow2_guest_onto_a_block_device_is_converted_to_raw(modules, test_uri, tmp_path):
+    import subprocess
+
+    from tests.functional.disk_helpers import loop_device
+    from tests.functional.test_disk_move import qcow2_guest
+
+    _, image, reference = qcow2_guest(test_uri, tmp_path, name="vm05")
+    backing = tmp_path / "lv"
+    disk_image.create(str(backing), 80 * MIB)
+    with loop_device(backing) as dev:
+        got = modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
+        assert got["copied"]["xvda"] == "qemu-img convert (qcow2 -> raw)"
+        new = spec_of(test_uri, "newvm05")
+        assert new["disks"][0]["source"] == dev and new["disks"][0]["format"] == "raw"
+        assert subprocess.run(["qemu-img", "compare", "-q", "-f", "qcow2", "-F", "raw", image, dev]).returncode == 0
+        disk_copy.verify(reference, dev, size=64 * MIB)
+    assert spec_of(test_uri, "vm05")["disks"][0]["format"] == "qcow2"  # the source as it was
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices")
+def test_failed_qcow2_conversion_leaves_no_clone(modules, test_uri, tmp_path, monkeypatch):
+    from tests.functional.disk_helpers import loop_device
+    from tests.functional.test_disk_move import qcow2_guest
+
+    qcow2_guest(test_uri, tmp_path, name="vm05")
+    backing = tmp_path / "lv"
+    disk_image.create(str(backing), 80 * MIB)
+
+    def differs(*args, **kwargs):
+        raise disk_copy.VerifyError("simulated: Content mismatch at offset 0!")
+
+    monkeypatch.setattr(disk_copy, "compare", differs)
+    with loop_device(backing) as dev:
+        with pytest.raises(Exception, match="simulated"):
+            modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
+    assert "newvm05" not in modules.xen_guest.list()
