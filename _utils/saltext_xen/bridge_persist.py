@@ -16,10 +16,12 @@ is taken relative to ``root`` so tests (and chroots) can use another tree.
 import ipaddress
 import os
 import tempfile
+import uuid
 
 STYLES = ("ifupdown", "ifcfg-rhel", "nm-keyfile", "ifcfg-suse")
 HEADER = "Managed by Salt (saltext-xen) for bridge {name}; edits here are overwritten."
 _BY_FAMILY = {"Debian": "ifupdown", "RedHat": "ifcfg-rhel", "Suse": "ifcfg-suse"}
+_NM_NAMESPACE = uuid.UUID("5a1e7e4e-0b1d-4c3e-9d6a-7865e6e5a1e7")  # saltext-xen's keyfile UUIDs
 
 
 class PersistError(ValueError):
@@ -54,6 +56,7 @@ def render(style, spec, gateway=None, gateway6=None, dhcp=False):
 
     ``spec["addresses"]`` are the bridge's static addresses; ``gateway`` /
     ``gateway6`` the default routes; ``dhcp=True`` asks DHCP for the IPv4 address instead.
+    ``spec["mac"]`` (optional, ``nm-keyfile`` only) gives the bridge that MAC address.
     """
     if style not in STYLES:
         raise PersistError(f"unknown persistence style {style!r} (known: {', '.join(STYLES)})")
@@ -150,6 +153,11 @@ def _ini(sections):
     return "\n".join(out)
 
 
+def nm_uuid(connection_id):
+    """The fixed UUID of the NetworkManager connection written for ``connection_id`` (same name, same UUID)."""
+    return str(uuid.uuid5(_NM_NAMESPACE, connection_id))
+
+
 def _nm(spec, gateway, gateway6, dhcp):
     name, port = spec["name"], _port(spec)
     v4, v6 = _split(spec.get("addresses"))
@@ -157,6 +165,8 @@ def _nm(spec, gateway, gateway6, dhcp):
     bridge = [("stp", "true" if spec["stp"] else "false")]
     if spec["stp"]:  # NetworkManager only takes 2-30 s, which is what STP needs anyway
         bridge.append(("forward-delay", spec["forward_delay"]))
+    if spec.get("mac"):  # the NIC's MAC, so ARP caches and DHCP leases stay valid
+        bridge.append(("mac-address", spec["mac"].upper()))
     ipv4 = [("method", "auto" if dhcp else ("manual" if v4 else "disabled"))]
     if not dhcp:
         for i, addr in enumerate(v4, start=1):
@@ -165,14 +175,16 @@ def _nm(spec, gateway, gateway6, dhcp):
     for i, addr in enumerate(v6, start=1):
         ipv6.append((f"address{i}", f"{addr},{gateway6}" if gateway6 and i == 1 else addr))
     sections = [
-        ("connection", [("id", name), ("type", "bridge"), ("interface-name", name), ("autoconnect", "true")]),
+        # autoconnect-slaves: bringing the bridge up brings its port up too, taking the NIC from its old connection
+        ("connection", [("id", name), ("uuid", nm_uuid(name)), ("type", "bridge"), ("interface-name", name),
+                        ("autoconnect", "true"), ("autoconnect-slaves", "1" if port else None)]),
         ("ethernet", [("mtu", spec.get("mtu"))]) if spec.get("mtu") else None,
         ("bridge", bridge), ("ipv4", ipv4), ("ipv6", ipv6),
     ]
     files = {f"{base}/{name}.nmconnection": (f"# {HEADER.format(name=name)}\n" + _ini([s for s in sections if s]),
                                              0o600)}
     if port:
-        conn = [("id", f"{name}-port-{port}"), ("type", "vlan" if spec.get("vlan") else "ethernet"),
+        conn = [("id", f"{name}-port-{port}"), ("uuid", nm_uuid(f"{name}-port-{port}")), ("type", "vlan" if spec.get("vlan") else "ethernet"),
                 ("interface-name", port), ("master", name), ("slave-type", "bridge"), ("autoconnect", "true"),
                 ("autoconnect-priority", "10")]
         port_sections = [("connection", conn)]

@@ -59,6 +59,19 @@ def test_networkmanager_keyfiles_are_private_and_name_the_port():
     assert "type=vlan" in port and "master=xenbr0" in port and "[vlan]\nparent=eth0\nid=20\n" in port
 
 
+def test_networkmanager_keyfiles_have_fixed_uuids_bring_their_port_and_keep_the_nic_mac():
+    files = bp.render("nm-keyfile", dict(spec(), mac="00:1e:c9:aa:bb:cc"))
+    bridge, _ = files["/etc/NetworkManager/system-connections/xenbr0.nmconnection"]
+    port, _ = files["/etc/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection"]
+    assert f"uuid={bp.nm_uuid('xenbr0')}\n" in bridge
+    assert f"uuid={bp.nm_uuid('xenbr0-port-eth0')}\n" in port
+    assert bp.nm_uuid("xenbr0") == bp.nm_uuid("xenbr0") != bp.nm_uuid("xenbr1"), "same name, same UUID"
+    assert "autoconnect-slaves=1\n" in bridge, "bringing the bridge up brings its port up"
+    assert "[bridge]\nstp=false\nmac-address=00:1E:C9:AA:BB:CC\n" in bridge
+    host_only = bp.render("nm-keyfile", spec(nic=None))["/etc/NetworkManager/system-connections/xenbr0.nmconnection"]
+    assert "autoconnect-slaves" not in host_only[0] and "mac-address" not in host_only[0]
+
+
 def test_suse_ifcfg_and_route():
     files = bp.render("ifcfg-suse", spec(), gateway="192.168.0.254")
     bridge = files["/etc/sysconfig/network/ifcfg-xenbr0"][0]
