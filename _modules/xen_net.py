@@ -25,6 +25,15 @@ def _conn():
     return saltglue.conn_from(__salt__)
 
 
+def _wanted(conn, name, spec):
+    """The checked spec of network ``name`` from keyword arguments, or XenError naming every problem."""
+    spec = {k: v for k, v in spec.items() if not k.startswith("__")}
+    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(conn, name))
+    if problems:
+        raise XenError("; ".join(problems))
+    return wanted
+
+
 def _runner(argv):
     return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
 
@@ -212,11 +221,7 @@ def network_xml(name, **spec):
 
         salt '*' xen_net.network_xml virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
-    spec = {k: v for k, v in spec.items() if not k.startswith("__")}
-    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(_conn(), name))
-    if problems:
-        raise XenError("; ".join(problems))
-    return netspec.to_xml(wanted)
+    return netspec.to_xml(_wanted(_conn(), name, spec))
 
 
 @saltglue.plain_errors
@@ -232,11 +237,8 @@ def network_define(name, start=False, **spec):
 
         salt '*' xen_net.network_define virbr1 bridge=virbr1 autostart=True start=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
-    spec = {k: v for k, v in spec.items() if not k.startswith("__")}
     conn = _conn()
-    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(conn, name))
-    if problems:
-        raise XenError("; ".join(problems))
+    wanted = _wanted(conn, name, spec)
     libvirt_networks.define(conn, wanted)
     libvirt_networks.set_autostart(conn, name, wanted["autostart"])
     if start:
