@@ -276,7 +276,7 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
                 cb = lambda done, total, t=item["target"]: progress(t, done, total)  # noqa: E731
             if item.get("convert"):  # qcow2 -> raw LV; removes its own partial file
                 res = disk_copy.convert(item["source"], item["convert"]["old"], item["dest"], item["convert"]["new"],
-                                        size=item["size"], progress=cb)
+                                        size=item["size"], progress=cb, in_use=step["state"] != "shutoff")
             else:
                 res = disk_copy.copy(item["source"], item["dest"], progress=cb)  # removes its own partial file
             if not guest_spec.is_block(item["dest"]):

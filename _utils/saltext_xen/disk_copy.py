@@ -416,7 +416,7 @@ def _zero_tail(path, start):
         os.close(fd)
 
 
-def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None, check=True):
+def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None, check=True, in_use=False):
     """Copy the disk ``src_path`` to ``dst_path`` changing its format, with ``qemu-img convert``.
 
     ``src_format``/``dst_format`` are ``raw`` or ``qcow2`` (an LV is raw). The
@@ -425,7 +425,9 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
     bytes past the copy are zeroed so nothing old shows through. Zeros become
     holes: a new raw file stays sparse, a thin LV or loop device is deallocated.
     ``check`` runs ``qemu-img compare``. ``progress(done_bytes, total_bytes)``
-    follows the copy and the comparison. Returns the same dict as :func:`copy`.
+    follows the copy and the comparison. ``in_use``: the source is open in a
+    paused or running guest (a crash-consistent clone), so qemu-img reads it
+    without taking its lock (``-U``). Returns the same dict as :func:`copy`.
     On failure a file made here is removed; a block device is left to its maker.
     """
     started = time.monotonic()
@@ -449,7 +451,7 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
         dsize = disk_image.info(dst_path)["size"]
         if dsize < size:
             raise CopyError(f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})")
-    argv = ["qemu-img", "convert", "-p", "-f", src_format, "-O", dst_format]
+    argv = ["qemu-img", "convert", "-p"] + (["-U"] if in_use else []) + ["-f", src_format, "-O", dst_format]
     created = False
     mode = stat.S_IMODE(src_st.st_mode) if _kind(src_st) == "file" else 0o600
     try:
@@ -480,7 +482,7 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
             _zero_tail(dst_path, size)
         verified = False
         if check:
-            compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size)
+            compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size, in_use=in_use)
             verified = True
     except BaseException as exc:
         if created:
@@ -497,11 +499,12 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
             "seconds": round(time.monotonic() - started, 3), "verified": verified}
 
 
-def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None):
+def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None, in_use=False):
     """``qemu-img compare`` the two images (as the guest sees them); :class:`VerifyError` if they differ."""
     if size is None:
         size = disk_image.info(src_path)["size"]
-    argv = ["qemu-img", "compare", "-p", "-f", src_format, "-F", dst_format, src_path, dst_path]
+    argv = ["qemu-img", "compare", "-p"] + (["-U"] if in_use else []) + [
+        "-f", src_format, "-F", dst_format, src_path, dst_path]
     code, message = _qemu_img(argv, f"comparing {dst_path} with {src_path}", progress, size)
     if code == 1:
         where = message.splitlines()[-1] if message else "their contents differ"

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -324,3 +325,23 @@ def test_convert_refuses_a_block_device_smaller_than_the_virtual_size(tmp_path):
     with loop_device(backing) as dev:
         with pytest.raises(disk_copy.CopyError, match="is smaller than"):
             disk_copy.convert(image, "qcow2", dev, "raw")
+
+
+@needs_qemu_img
+def test_convert_of_an_image_in_use_reads_it_without_its_lock(tmp_path):
+    """A crash-consistent clone: a qemu process holds the image's write lock, qemu-img -U still reads it."""
+    image, ref = qcow2_image(tmp_path, size=64 * MIB, chunks={0: b"boot", 10 * MIB: b"data"})
+    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", image], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # qemu-io has opened (and locked) the image
+        if holder.poll() is not None:
+            pytest.skip("qemu-io could not hold the image open")
+        with pytest.raises(disk_copy.CopyError, match="lock"):
+            disk_copy.convert(image, "qcow2", str(tmp_path / "locked.img"), "raw")
+        assert not (tmp_path / "locked.img").exists()
+        got = disk_copy.convert(image, "qcow2", str(tmp_path / "shared.img"), "raw", in_use=True)
+        assert got["verified"]
+    finally:
+        holder.communicate(b"quit\n", timeout=10)
+    assert subprocess.run(["cmp", ref, str(tmp_path / "shared.img")], check=False).returncode == 0
