@@ -24,6 +24,7 @@ Block devices (LVs) are made and removed by callables from the caller
 (``make_block(path, size_bytes)``, ``drop_block(path)``) because that is LVM's
 business, done through Salt's ``lvm`` module in the Salt layer.
 """
+import json
 import os
 import xml.etree.ElementTree as ET
 
@@ -68,6 +69,17 @@ def replace_disk(xml_text, target, new_disk, gtype="pv"):
             devices.insert(index, new_el)
             return ET.tostring(root, encoding="unicode")
     raise MoveError(f"no disk with target {target} in the definition")
+
+
+def _backing_file(path, run):
+    """The backing file a qcow2 image names (as written in it), or None (also when qemu-img cannot say)."""
+    res = run(["qemu-img", "info", "-U", "--output=json", path])
+    if res.get("retcode"):
+        return None
+    try:
+        return json.loads(res.get("stdout") or "{}").get("backing-filename")
+    except ValueError:
+        return None
 
 
 def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run_local, fmt=None):
@@ -121,6 +133,14 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     else:
         result["size"] = os.path.getsize(src)
     result["dest_kind"] = "block" if block_dest else "file"
+    if not result["convert"] and src_format == "qcow2" and src_info["kind"] == "file":
+        backing = _backing_file(src, run)
+        if backing and not os.path.isabs(backing) and os.path.dirname(dest) != os.path.dirname(src):
+            raise MoveError(
+                f"{src} is a qcow2 overlay on {backing}, named relative to its folder: a copy in "
+                f"{os.path.dirname(dest)} would not find it; move it within {os.path.dirname(src)}, "
+                "or pass format=raw to copy it whole"
+            )
     if result["convert"] and src_format == "qcow2" and src_info["kind"] == "file" and src_info["format"] != "qcow2":
         raise MoveError(f"{src} is defined as qcow2 for {name} but holds no qcow2 header; it is not converted")
     if dest in guests.host_disk_sources(conn):

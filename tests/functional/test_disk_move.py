@@ -397,3 +397,22 @@ def test_conversion_progress_is_logged_at_info(modules, test_uri, tmp_path, capl
         modules.xen_disk.move("newvm", "xvda", str(tmp_path / "newvm.img"), format="raw")
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO and "converting" in r.getMessage()]
     assert lines and f"{64 * MIB} of {64 * MIB} bytes" in lines[-1], caplog.text
+
+
+def test_qcow2_overlay_is_not_moved_away_from_its_relative_backing_file(modules, test_uri, tmp_path):
+    _, image, reference = qcow2_guest(test_uri, tmp_path)
+    base = tmp_path / "base.qcow2"
+    os.rename(image, base)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image],
+                   check=True, cwd=tmp_path)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(Exception, match="qcow2 overlay on base.qcow2, named relative to its folder"):
+        modules.xen_disk.move("newvm", "xvda", str(tmp_path / "other" / "newvm.qcow2"))
+    assert disk_sources(test_uri, "newvm")["xvda"] == image
+    # within its folder it still finds its base; into a raw file it is copied whole
+    same = str(tmp_path / "newvm-moved.qcow2")
+    modules.xen_disk.move("newvm", "xvda", same)
+    assert same_image(reference, "raw", same, "qcow2")
+    whole = str(tmp_path / "other" / "newvm.img")
+    modules.xen_disk.move("newvm", "xvda", whole, format="raw")
+    disk_copy.verify(reference, whole)
