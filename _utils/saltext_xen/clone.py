@@ -31,7 +31,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs
+from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs, storage_move
 from saltext_xen.disk_image import DiskError
 from saltext_xen.errors import InvalidState, XenError
 
@@ -209,6 +209,11 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
                 problems.append(f"disks:{disk['target']}: {dest} already exists; it is not overwritten")
             elif not os.path.isdir(os.path.dirname(dest) or "/"):
                 problems.append(f"disks:{disk['target']}: the directory of {dest} does not exist")
+            if disk["format"] == "qcow2" and src_info["exists"] and os.path.dirname(dest) != os.path.dirname(src):
+                backing = storage_move.backing_file(src, run)
+                if backing and not os.path.isabs(backing):
+                    problems.append(f"disks:{disk['target']}: {src} is a qcow2 overlay on {backing}, named "
+                                    f"relative to its folder; a copy in {os.path.dirname(dest)} would not find it")
         else:
             if disk["format"] == "qcow2":
                 # an LV holds raw data: qemu-img convert, the LV at least the image's virtual size

@@ -71,7 +71,7 @@ def replace_disk(xml_text, target, new_disk, gtype="pv"):
     raise MoveError(f"no disk with target {target} in the definition")
 
 
-def _backing_file(path, run):
+def backing_file(path, run=disk_image.run_local):
     """The backing file a qcow2 image names (as written in it), or None (also when qemu-img cannot say)."""
     res = run(["qemu-img", "info", "-U", "--output=json", path])
     if res.get("retcode"):
@@ -134,7 +134,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
         result["size"] = os.path.getsize(src)
     result["dest_kind"] = "block" if block_dest else "file"
     if not result["convert"] and src_format == "qcow2" and src_info["kind"] == "file":
-        backing = _backing_file(src, run)
+        backing = backing_file(src, run)
         if backing and not os.path.isabs(backing) and os.path.dirname(dest) != os.path.dirname(src):
             raise MoveError(
                 f"{src} is a qcow2 overlay on {backing}, named relative to its folder: a copy in "

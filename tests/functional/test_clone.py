@@ -381,3 +381,19 @@ def test_failed_qcow2_conversion_leaves_no_clone(modules, test_uri, tmp_path, mo
         with pytest.raises(Exception, match="simulated"):
             modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
     assert "newvm05" not in modules.xen_guest.list()
+
+
+def test_qcow2_overlay_is_cloned_next_to_its_base_not_elsewhere(modules, test_uri, tmp_path):
+    import subprocess
+
+    from tests.functional.test_disk_move import qcow2_guest
+
+    _, image, _ = qcow2_guest(test_uri, tmp_path, name="vm05")
+    os.rename(image, tmp_path / "base.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image],
+                   check=True, cwd=tmp_path)
+    (tmp_path / "other").mkdir()
+    with pytest.raises(Exception, match="qcow2 overlay on base.qcow2, named relative to its folder"):
+        modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": str(tmp_path / "other" / "newvm05.qcow2")})
+    got = modules.xen_guest.clone("vm05", "newvm05")  # next to the source: finds the same base
+    assert got["disks"] == {"xvda": str(tmp_path / "newvm05.qcow2")}
