@@ -26,12 +26,20 @@ A running guest gets memory and vcpus changes live (within maxmem/maxvcpus);
 other changes wait for a restart, which happens only with
 ``restart_on_change: True``. VNC passwords never appear in changes or comments.
 
-Cost per guest: a lookup, the persistent definition and autostart (``defined``),
-plus ``info()`` for the run-state states; one more read only when the running
-guest's memory or vcpus differ from the spec. What a restart will bring (new
-disks/NICs a driver cannot hot-plug, boot or graphics changes) is reported on the
-run that writes it to the definition; later runs compare the definition, and the
-running guest's memory and vcpus, only.
+A change that needs a restart is reported as pending on the run that writes it
+and on every later run until the guest is restarted: those runs compare the
+running guest's live definition with the wanted spec, report nothing as changed
+(``changes`` empty, ``result: True``) and say in the comment what waits;
+``restart_on_change: True`` restarts the guest then.
+
+Cost per guest, in libvirt calls: within a state run the host's guests are
+listed once (two calls for the whole run: handles and run states, and autostart
+marks; listed again only after another state of the run changed something), so
+a guest's read is its definition (one call) and, when it runs, its persistent
+definition (one more). A no-op re-apply costs 1 call for a shut-off guest and 2
+for a running one, pending changes or not (``bench/guests_apply.py``); more only
+when something is to change. Called outside a state run (no ``__running__``), a
+lookup, an ``autostart()`` and, for the run-state states, an ``info()`` are added.
 """
 import logging
 import time
@@ -102,6 +110,53 @@ def _validate(name, spec, kwargs, pillar_path, required=True):
     return spec, problems
 
 
+_HOST_KEY = "xen_guest.host"
+# The states of this module that keep the Host listing up to date themselves (they
+# forget the guests they change); a change reported by any other state of the run
+# (module.run xen_guest.autostart, xen_guest.cloned, ...) makes the next guest list
+# the host again.
+_KEEP_HOST = ("defined", "running", "stopped", "paused", "absent")
+
+
+def _run_marks():
+    """``(run id, __running__)`` inside a state run, ``(None, None)`` when called directly."""
+    try:
+        return __instance_id__, __running__  # noqa: F821  pylint: disable=undefined-variable
+    except NameError:
+        return None, None
+
+
+def _others_changed(running):
+    count = 0
+    for tag, ret in (running or {}).items():
+        if not getattr(ret, "get", None) or not ret.get("changes"):  # frozen mappings, not dicts
+            continue
+        parts = str(tag).split("_|-")
+        if parts[0] == "xen_guest" and parts[-1] in _KEEP_HOST:
+            continue
+        count += 1
+    return count
+
+
+def _host(conn):
+    """The host's guests listed once per state run (``guest_apply.Host``), or None outside a run."""
+    run, running = _run_marks()
+    if run is None:
+        return None
+    others = _others_changed(running)
+    cached = __context__.get(_HOST_KEY)
+    if cached is None or cached[0] != run or cached[1] is not conn or cached[2] != others:
+        cached = (run, conn, others, guest_apply.Host(conn))
+        __context__[_HOST_KEY] = cached
+    return cached[3]
+
+
+def _forget(name):
+    cached = __context__.get(_HOST_KEY)
+    if cached is not None:
+        cached[3].forget(name)
+
+
 _MACS_KEY = "xen_guest.host_macs"
 _MACS_TTL = 60.0
 
@@ -139,7 +194,7 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
         return ret
     try:
         conn = saltglue.conn_from(__salt__)
-        current = guest_apply.read(conn, name)
+        current = guest_apply.read(conn, name, host=_host(conn))
     except errors.XenError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -160,6 +215,7 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
                 restart_on_change=bool(restart_on_change),
                 live=want is not None,
                 taken_macs=taken,
+                pending=want != "stopped",
             )
         except errors.XenError as exc:
             ret["result"] = False
@@ -181,9 +237,10 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
             changes["state"] = {"old": transition[0], "new": transition[1]}
 
     if not changes:
-        ret["comment"] = f"{name} is already as wanted"
         if plan and plan.pending:
-            ret["comment"] += "; " + _pending_comment(plan)
+            ret["comment"] = f"{name} is defined as wanted; " + _pending_comment(plan)
+        else:
+            ret["comment"] = f"{name} is already as wanted"
         if notes:
             ret["comment"] += "; " + "; ".join(notes)
         return ret
@@ -223,6 +280,7 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
         problems.append(exc.get_error_message())
     if plan is not None and plan.new_spec is not None and done:
         _remember_macs(plan.new_spec)
+    _forget(name)  # read it afresh if another state of this run looks at it
     ret["changes"] = done
     if problems:
         ret["result"] = False
@@ -235,8 +293,13 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
 
 
 def _pending_comment(plan):
+    """What the running guest gets only by a restart, in one sentence."""
     keys = sorted(set(plan.pending))
-    return f"{', '.join(keys)} wait{'s' if len(keys) == 1 else ''} for a restart (restart_on_change: True restarts it)"
+    one = len(keys) == 1
+    text = f"{', '.join(keys)} wait{'s' if one else ''} for a restart"
+    if plan.waiting:
+        text += f" (the running guest does not have {'it' if one else 'them'} yet)"
+    return text + "; restart_on_change: True restarts it"
 
 
 def _comment(name, changes, plan, would, notes):
@@ -336,7 +399,7 @@ def absent(name, remove_disks=False, timeout=120):
     ret = _ret(name)
     try:
         conn = saltglue.conn_from(__salt__)
-        current = guest_apply.read(conn, name)
+        current = guest_apply.read(conn, name, host=_host(conn))
     except errors.XenError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -355,6 +418,7 @@ def absent(name, remove_disks=False, timeout=120):
         ret["changes"] = changes
         ret["comment"] = f"{name} would be removed" + ("" if remove_disks else " (its disks kept)")
         return ret
+    _forget(name)
     try:
         ret["changes"] = guest_apply.remove(conn, current, remove_disks=bool(remove_disks), timeout=float(timeout))
     except errors.XenError as exc:

@@ -1,10 +1,22 @@
 """Make a guest as its spec says: read once, plan, apply -- the engine behind the xen_guest states.
 
-``read(conn, name)`` costs one lookup plus three reads (persistent XML with
-secrets, ``info()`` for run state and live memory/vcpus, ``autostart()``).
+``read(conn, name)`` reads the guest's definition (``XMLDesc``: for a shut-off
+guest that is its persistent definition; for a running one its live definition,
+and then a second read for the persistent one) and its autostart mark; its run
+state (``info()``) only when a caller asks for it. With a ``Host`` (the host's
+guests listed once per state run: handles, run states and autostart marks by
+name, two calls for the whole host) a guest costs only its definitions:
+
+    guest       with a Host      without (one lookup and autostart() more,
+    shut off    1 call           and info() when the run state is asked for)
+    running     2 calls
+
 ``plan(wanted, current)`` decides, without touching anything, what a run would
-change; ``apply(conn, plan)`` does it and reports what really happened. The
-states call ``plan`` for ``test=True`` and ``plan`` + ``apply`` otherwise, so
+change, and what waits for a restart: changes written to the definition on this
+run, and every difference between the running guest's live definition and the
+wanted spec that only a restart brings in (reported on every run until the guest
+is restarted). ``apply(conn, plan)`` does it and reports what really happened.
+The states call ``plan`` for ``test=True`` and ``plan`` + ``apply`` otherwise, so
 the prediction and the real run share one code path.
 """
 import copy
@@ -12,32 +24,93 @@ import hashlib
 import os
 import random
 import uuid as uuidlib
+import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_image, domain_xml, guest_spec, guests, macs
+from saltext_xen import disk_image, domain_xml, guest_spec, guests, install, macs
 from saltext_xen.errors import XenError
 
+LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
 UUID_NAMESPACE = uuidlib.UUID("8f4b9d0e-5c1a-4e7b-9a43-2f6d1c0b7e55")
 ACTIVE_STATES = ("running", "paused", "shutting down", "crashed", "suspended")
 
 
+class Host:
+    """The host's guests, listed once: domain handles and run states by name, autostart marks.
+
+    Two libvirt calls for the whole host (``getAllDomainStats`` for the state,
+    ``listAllDomains`` for the autostart marks) instead of a lookup, an
+    ``info()`` and an ``autostart()`` per guest. A handle is only a pointer to a
+    guest's UUID: ``read`` checks that the definition it gets back still carries
+    the name it asked for, and looks the guest up again when it does not
+    (renamed, or undefined and defined again); a listed run state is used only
+    while the guest's fresh definition agrees on whether it is running. After
+    changing a guest, call ``forget(name)``: it is read afresh from then on. The
+    caller decides how long a listing is good for (the states: one state run,
+    and only while no other state of that run changed anything).
+    """
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._states = {}
+        try:
+            try:
+                listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
+                self._handles = {dom.name(): dom for dom, _stats in listed}
+                self._states = {dom.name(): guests.state_name(stats.get("state.state")) for dom, stats in listed}
+            except libvirt.libvirtError as exc:
+                if not _unsupported(exc):
+                    raise
+                self._handles = {dom.name(): dom for dom in conn.listAllDomains(0)}
+            marked = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
+        except libvirt.libvirtError as exc:
+            raise XenError(f"cannot list the guests on {conn.getURI()}: {exc.get_error_message()}") from None
+        self._autostart = {dom.UUIDString().lower() for dom in marked}
+        self._stale = set()
+
+    def handle(self, name):
+        """The listed handle of ``name``, or None (not listed, or forgotten)."""
+        if name in self._stale:
+            return None
+        return self._handles.get(name)
+
+    def state(self, name):
+        """The listed run state word of ``name``, or None."""
+        return None if name in self._stale else self._states.get(name)
+
+    def autostart(self, name, uuid):
+        """The autostart mark of guest ``name`` with ``uuid``; None when it must be read afresh."""
+        if name in self._stale or not uuid:
+            return None
+        return str(uuid).lower() in self._autostart
+
+    def forget(self, name):
+        """``name`` was changed (defined, undefined, started, marked): read it afresh from now on."""
+        self._stale.add(name)
+        self._handles.pop(name, None)
+
+
 class Current:
     """What the hypervisor has for one guest.
 
-    The persistent definition and autostart are read at once; run state and
-    live memory/vcpus (``dom.info()``) only when first needed, so a guest whose
-    definition already matches costs a lookup and two reads.
+    ``spec`` is the persistent definition (autostart filled in); ``live`` the
+    running guest's live definition, None when the guest is shut off. Run state
+    and memory held (``dom.info()``) are read only when first needed.
     """
 
-    def __init__(self, dom, spec, autostart):
+    def __init__(self, dom, spec, autostart, live=None, listed_state=None):
         self.dom = dom
         self.spec = spec  # persistent definition, autostart filled in
         self.autostart = autostart
+        self.live = live  # live definition of the running guest, or None
         self._info = None
-        self._maxvcpus = None
-        self._target = None
+        # a run state from a Host listing, trusted while it agrees with the fresh definition
+        if listed_state is not None and (listed_state in ACTIVE_STATES) == (live is not None):
+            self._listed_state = listed_state
+        else:
+            self._listed_state = None
 
     def _load(self):
         if self._info is None:
@@ -50,15 +123,14 @@ class Current:
 
     @property
     def state(self):
+        if self._info is None and self._listed_state is not None:
+            return self._listed_state
         return self._load()[0]
 
     @property
     def live_memory(self):
+        """Memory the running guest holds right now (``info()``)."""
         return self._load()[1]
-
-    @property
-    def live_maxmem(self):
-        return self._load()[2]
 
     @property
     def live_vcpus(self):
@@ -66,49 +138,84 @@ class Current:
 
     @property
     def live_memory_target(self):
-        """The running guest's balloon target (live XML ``currentMemory``).
+        """The running guest's balloon target (live ``currentMemory``).
 
         ``info()`` reports the memory the guest holds right now, which follows a
         new target only as fast as the guest's balloon driver gives or takes
-        pages; the target is what was asked for. Read (one more call) only when
-        the held memory differs from the spec.
+        pages; the target is what was asked for.
         """
-        if self._target is None:
-            try:
-                self._target = domain_xml.parse(self.dom.XMLDesc(0))["memory"]
-            except (libvirt.libvirtError, XenError):
-                self._target = self.live_memory
-        return self._target
+        return self.live["memory"] if self.live else self.live_memory
+
+    @property
+    def live_maxmem(self):
+        return self.live["maxmem"] if self.live else self._load()[2]
 
     @property
     def live_maxvcpus(self):
-        """The running guest's vcpu maximum (one more call, made only when vcpus differ)."""
-        if self._maxvcpus is None:
-            try:
-                self._maxvcpus = self.dom.vcpusFlags(libvirt.VIR_DOMAIN_VCPU_MAXIMUM | libvirt.VIR_DOMAIN_AFFECT_LIVE)
-            except libvirt.libvirtError:
-                self._maxvcpus = self.spec["maxvcpus"]
-        return self._maxvcpus
+        return self.live["maxvcpus"] if self.live else self.spec["maxvcpus"]
 
     @property
     def active(self):
-        return self.state in ACTIVE_STATES
+        return self.live is not None
 
 
-def read(conn, name):
-    """The guest's ``Current``, or None when no guest has that name (lookup + 2 reads)."""
+def _domain_is_active(xml):
+    """A live definition carries the running domain's id; a shut-off guest's has none."""
     try:
-        dom = conn.lookupByName(name)
+        dom_id = ET.fromstring(xml).get("id")
+    except ET.ParseError:
+        return False
+    return dom_id not in (None, "", "-1")
+
+
+def _lookup(conn, name):
+    try:
+        return conn.lookupByName(name)
     except libvirt.libvirtError as exc:
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return None
         raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
+
+
+def _listed(host, name):
+    """``(dom, xml)`` from the Host's handle of ``name`` when it still is that guest, else (None, None)."""
+    dom = host.handle(name) if host is not None else None
+    if dom is None:
+        return None, None
     try:
-        xml = dom.XMLDesc(READ_FLAGS)
-        autostart = bool(dom.autostart())
+        xml = dom.XMLDesc(LIVE_FLAGS)
+    except libvirt.libvirtError:
+        host.forget(name)  # undefined since the listing, or gone: look it up
+        return None, None
+    if domain_xml.parse(xml)["name"] != name:
+        host.forget(name)  # renamed since the listing
+        return None, None
+    return dom, xml
+
+
+def read(conn, name, host=None):
+    """The guest's ``Current``, or None when no guest has that name (see the module doc for the cost)."""
+    dom, xml = _listed(host, name)
+    try:
+        if dom is None:
+            dom = _lookup(conn, name)
+            if dom is None:
+                return None
+            xml = dom.XMLDesc(LIVE_FLAGS)
+        live = None
+        if _domain_is_active(xml):
+            live = domain_xml.parse(xml)
+            xml = dom.XMLDesc(READ_FLAGS)
+        spec = domain_xml.parse(xml)
+        autostart = host.autostart(name, spec["uuid"]) if host is not None else None
+        if autostart is None:
+            autostart = bool(dom.autostart())
     except libvirt.libvirtError as exc:
         raise XenError(f"cannot read guest '{name}': {exc.get_error_message()}") from None
-    return Current(dom, domain_xml.parse(xml, autostart=autostart), autostart)
+    spec["autostart"] = autostart
+    if live is not None:
+        live["autostart"] = autostart
+    return Current(dom, spec, autostart, live=live, listed_state=host.state(name) if host is not None else None)
 
 
 def needs_macs(wanted, current):
@@ -158,6 +265,7 @@ class Plan:
         self.dom = None  # the domain handle after apply()
         self.attach = []  # (key, disk or nic) to plug into the running guest
         self.gtype = None
+        self.waiting = []  # keys the running guest waits for from earlier runs (subset of pending)
 
     @property
     def noop(self):
@@ -185,12 +293,35 @@ def _missing_disks(spec):
     return out
 
 
-def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=()):
+def _live_gap(live, spec):
+    """Keys where the running guest (live definition) differs from ``spec``, but memory/vcpus/autostart.
+
+    Those three are compared apart (a running guest's memory and vcpus can
+    change live within its maximum; autostart is no part of a running guest).
+    """
+    return {key: change for key, change in guest_spec.diff(live, spec).items() if key not in guest_spec.LIVE_KEYS}
+
+
+def _installer_gap(live, spec):
+    """Like ``_live_gap``, against the definition the installer of ``spec`` runs with; None if unknown."""
+    recipe = spec.get("install") or live.get("install")
+    kernel = live["boot"].get("kernel")
+    try:
+        boot_dir = os.path.dirname(kernel) if kernel else install.DEFAULT_BOOT_DIR
+        return _live_gap(live, install.install_spec(dict(spec, install=recipe), boot_dir))
+    except (KeyError, TypeError, AttributeError, XenError):
+        return None
+
+
+def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(), pending=True):
     """Compare ``wanted`` (validated spec) with ``current`` (from ``read``, or None).
 
-    ``live``: also compare the running guest's memory/vcpus with the spec (the
-    run-state states do; ``defined`` looks at the running guest only when its
-    definition changes).
+    ``live``: also make the running guest's memory/vcpus as the spec says (the
+    run-state states do; ``defined`` changes the running guest only when its
+    definition changes). ``pending``: report what the running guest still waits
+    for from earlier runs (every difference between its live definition and the
+    spec that only a restart brings in); ``stopped`` does not ask, the guest is
+    about to stop.
     """
     p = Plan(wanted["name"])
     for disk in _missing_disks(wanted):
@@ -224,16 +355,19 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
     if set(config) - {"autostart"}:
         p.new_spec = spec
     p.changes.update(config)
-    if (live or config) and current.active:
-        for key, live_value in (("memory", current.live_memory), ("vcpus", current.live_vcpus)):
-            if key == "memory" and live_value != spec[key]:
-                live_value = current.live_memory_target  # ballooning may still be under way
-            if live_value == spec[key]:
+    if current.active:
+        act = live or bool(config)
+        for key in ("memory", "vcpus"):
+            # what the running guest was last given (its live definition): the memory it
+            # holds follows a new balloon target only as fast as its balloon driver goes
+            have = current.live[key]
+            if have == spec[key]:
                 continue
             limit = current.live_maxmem if key == "memory" else current.live_maxvcpus
             if spec[key] <= limit:
-                p.live_ops.append((key, spec[key]))
-                p.changes[key] = {"old": live_value, "new": spec[key], "applied": "live and in the definition"}
+                if act:
+                    p.live_ops.append((key, spec[key]))
+                    p.changes[key] = {"old": have, "new": spec[key], "applied": "live and in the definition"}
             else:
                 what = "MiB" if key == "memory" else "vcpus"
                 why = f"above the running guest's maximum of {limit} {what}"
@@ -241,14 +375,28 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
                 if key in p.changes:
                     p.changes[key]["applied"] = f"in the definition; waits for a restart ({why})"
                 else:
-                    p.notes.append(f"{key} {spec[key]} waits for a restart ({why}; the running guest has {live_value})")
+                    p.notes.append(f"{key} {spec[key]} waits for a restart ({why}; the running guest has {have})")
+        gap = _live_gap(current.live, spec)
         for key in config:
-            if _attachable(key, config[key]):
+            if key in guest_spec.LIVE_KEYS:
+                continue
+            if key not in gap:
+                config[key]["applied"] = "in the definition; the running guest has it already"
+            elif _attachable(key, config[key]):
                 p.attach.append((key, config[key]["new"]))
                 config[key]["applied"] = ATTACH_NOTE
             elif guest_spec.needs_restart(key):
                 p.pending.append(key)
                 config[key]["applied"] = "in the definition; waits for a restart"
+        if pending:
+            waiting = [key for key in gap if key not in config]
+            if waiting and current.live.get("install"):
+                installer = _installer_gap(current.live, spec)
+                if installer is not None and len(installer) < len(gap):
+                    waiting = [key for key in installer if key not in config]
+                    p.notes.append("its installer is running; it boots as defined from its next start")
+            p.waiting = waiting
+            p.pending.extend(waiting)
         if p.pending and restart_on_change:
             p.restart = True
             # a guest whose poweroff means restart never shuts off by itself: it is destroyed
@@ -401,11 +549,12 @@ def remove(conn, current, remove_disks=False, timeout=120):
     changes = {}
     dom = current.dom
     if current.active:
+        was = current.state  # read before it changes
         try:
             guests.shutdown(dom, timeout=timeout, force=True)
         except XenError:
             dom.destroy()
-        changes["state"] = {"old": current.state, "new": "shutoff"}
+        changes["state"] = {"old": was, "new": "shutoff"}
     try:
         dom.undefine()
     except libvirt.libvirtError as exc:
