@@ -184,7 +184,8 @@ def _nm(spec, gateway, gateway6, dhcp):
     files = {f"{base}/{name}.nmconnection": (f"# {HEADER.format(name=name)}\n" + _ini([s for s in sections if s]),
                                              0o600)}
     if port:
-        conn = [("id", f"{name}-port-{port}"), ("uuid", nm_uuid(f"{name}-port-{port}")), ("type", "vlan" if spec.get("vlan") else "ethernet"),
+        conn = [("id", f"{name}-port-{port}"), ("uuid", nm_uuid(f"{name}-port-{port}")),
+                ("type", "vlan" if spec.get("vlan") else "ethernet"),
                 ("interface-name", port), ("master", name), ("slave-type", "bridge"), ("autoconnect", "true"),
                 ("autoconnect-priority", "10")]
         port_sections = [("connection", conn)]

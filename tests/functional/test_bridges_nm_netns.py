@@ -1,0 +1,229 @@
+"""Bridges on a host whose NIC NetworkManager manages: keyfiles, ``nmcli connection up``, rollback.
+
+The bridges, veth pairs, addresses and routes are real, inside network namespaces
+these tests create (the layout of test_bridges_netns.py: eth0 10.77.0.2/24 with the
+default route via 10.77.0.1 in the LAN namespace). NetworkManager is NOT real: this
+machine has none and must not get one, so ``nmcli`` on PATH is the stand-in in
+nmcli_standin.py, which reads the keyfiles on ``connection reload`` and performs
+``connection up/down`` with the equivalent ``ip`` commands, and records every call.
+What these tests show is the library's side: what it reads from nmcli, which keyfiles
+it writes, which nmcli calls it makes in which order, and how it rolls back. How the
+real NetworkManager carries out ``connection up`` is for the lab tier (RHEL-like dom0).
+"""
+import json
+import os
+import shutil
+import stat
+import sys
+
+import pytest
+
+from saltext_xen import bridge_nm
+from saltext_xen import bridge_persist
+from saltext_xen import bridges
+from tests.functional.test_bridges_netns import Lab
+
+pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")
+
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nmcli_standin.py")
+KEYDIR = "etc/NetworkManager/system-connections"
+WIRED_UUID = "6f1c7c2e-2b6b-4d8e-9a57-0d5a3c2f0e01"
+WIRED = f"""[connection]
+id=Wired connection 1
+uuid={WIRED_UUID}
+type=ethernet
+interface-name=eth0
+autoconnect=true
+
+[ipv4]
+method=manual
+address1=10.77.0.2/24,10.77.0.1
+
+[ipv6]
+method=manual
+address1=fd00:77::2/64
+"""
+
+
+class NM:
+    """The stand-in nmcli, set up like a host where NetworkManager runs eth0 with 'Wired connection 1'."""
+
+    def __init__(self, lab, root, monkeypatch):
+        self.lab, self.root = lab, root
+        bindir = root / "bin"
+        bindir.mkdir()
+        (bindir / "nmcli").write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN} \"$@\"\n")
+        (bindir / "nmcli").chmod(0o755)
+        self.state_file = root / "nmcli.json"
+        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+        monkeypatch.setenv("NMCLI_STANDIN_ROOT", str(root))
+        monkeypatch.setenv("NMCLI_STANDIN_STATE", str(self.state_file))
+        (root / KEYDIR).mkdir(parents=True)
+        wired = root / KEYDIR / "Wired connection 1.nmconnection"
+        wired.write_text(WIRED)
+        wired.chmod(0o600)
+        # eth0 already runs with this connection (the lab set its addresses): NM's memory says so
+        self.state_file.write_text(json.dumps({"loaded": {}, "active": {WIRED_UUID: "eth0"}, "calls": []}))
+        self.nmcli("connection", "reload")
+        self.forget_calls()
+
+    def nmcli(self, *argv):
+        res = bridges.subprocess_runner(["ip", "netns", "exec", self.lab.host, "nmcli", *argv])
+        assert res["retcode"] == 0, res["stderr"]
+        return res["stdout"]
+
+    def calls(self):
+        """The nmcli calls that change something (reading ones left out)."""
+        return [" ".join(c) for c in json.loads(self.state_file.read_text())["calls"] if "-t" not in c]
+
+    def forget_calls(self):
+        data = json.loads(self.state_file.read_text())
+        data["calls"] = []
+        self.state_file.write_text(json.dumps(data))
+
+    def device(self, name):
+        for line in self.nmcli("-t", "-f", "DEVICE,STATE,CONNECTION", "device").splitlines():
+            fields = bridge_nm.split_terse(line)
+            if fields[0] == name:
+                return fields[1], fields[2]
+        return None
+
+    def keyfiles(self):
+        return sorted(os.listdir(self.root / KEYDIR))
+
+
+@pytest.fixture
+def lab():
+    lab = Lab().up()
+    yield lab
+    lab.down()
+
+
+@pytest.fixture
+def nm(lab, tmp_path, monkeypatch):
+    return NM(lab, tmp_path, monkeypatch)
+
+
+def spec(**data):
+    out, problems = bridges.validate(dict({"name": "xenbr0", "nic": "eth0"}, **data))
+    assert problems == []
+    return out
+
+
+run = bridges.subprocess_runner  # the commands without Salt, as the state's cmd.run_all runs them
+
+
+def nm_plan(lab, nm, wish, **how):
+    """What the state reads and plans on an NM host (the test=True half)."""
+    state = bridges.read(run, lab.host)
+    have = bridge_nm.read(run, lab.host)
+    assert bridge_nm.manages(have, wish), "NetworkManager manages eth0 here"
+    files = bridge_nm.keyfiles(state, wish, **how)
+    return bridge_nm.plan(state, have, wish, files, str(nm.root))
+
+
+def test_bridge_comes_up_through_networkmanager_and_second_run_changes_nothing(lab, nm):
+    wish = spec()
+    uuid = bridge_persist.nm_uuid("xenbr0")
+    planned = nm_plan(lab, nm, wish)
+    assert bridges.describe(planned["steps"]) == [
+        "make NetworkManager read the keyfiles: nmcli connection reload",
+        f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
+    ]
+    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "created",
+                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "created"}
+    assert planned["previous"] == {"name": "Wired connection 1", "uuid": WIRED_UUID}
+    assert nm.calls() == [] and lab.link("xenbr0") is None, "planning (test=True) changed nothing"
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"]
+
+    done = bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
+    assert done == bridges.describe(planned["steps"]), "what was done is what test=True said"
+    assert nm.calls() == ["connection reload", f"connection up uuid {uuid}"]
+    assert lab.link("eth0")["master"] == "xenbr0"
+    assert lab.link("xenbr0")["address"] == lab.link("eth0")["address"], "the bridge has the NIC's MAC"
+    assert lab.addrs("xenbr0") == ["10.77.0.2/24", "fd00:77::2/64"]
+    assert lab.addrs("eth0") == []
+    assert lab.default_dev() == ["xenbr0"]
+    assert lab.ping(), "the host reaches its gateway through the bridge"
+    assert nm.device("xenbr0") == ("connected", "xenbr0"), "NetworkManager runs the bridge: no fight"
+    assert nm.device("eth0") == ("connected", "xenbr0-port-eth0")
+    for name in ("xenbr0.nmconnection", "xenbr0-port-eth0.nmconnection"):
+        assert stat.S_IMODE(os.stat(nm.root / KEYDIR / name).st_mode) == 0o600
+    text = (nm.root / KEYDIR / "xenbr0.nmconnection").read_text()
+    assert "address1=10.77.0.2/24,10.77.0.1\n" in text and "address1=fd00:77::2/64\n" in text
+
+    nm.forget_calls()
+    again = nm_plan(lab, nm, wish)
+    assert again["steps"] == [] and again["file_changes"] == {}, "second run: nothing to do"
+    assert bridge_nm.apply(again, run, netns=lab.host, root=str(nm.root)) == []
+    assert nm.calls() == []
+
+
+def test_changed_setting_rewrites_the_keyfile_and_reactivates(lab, nm):
+    bridge_nm.apply(nm_plan(lab, nm, spec()), run, netns=lab.host, root=str(nm.root))
+    nm.forget_calls()
+    planned = nm_plan(lab, nm, spec(mtu=1400))
+    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "updated",
+                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "updated"}
+    assert [s["cmd"][:3] for s in planned["steps"]] == [["nmcli", "connection", "reload"],
+                                                        ["nmcli", "connection", "up"]]
+    assert planned["previous"] is None, "eth0 is already the bridge's port"
+    bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
+    assert lab.link("xenbr0")["mtu"] == 1400 and lab.link("eth0")["mtu"] == 1400
+    assert lab.ping()
+    assert nm_plan(lab, nm, spec(mtu=1400))["steps"] == []
+
+
+def test_port_that_does_not_attach_rolls_back_to_the_old_connection(lab, nm, monkeypatch):
+    before = (lab.addrs("eth0"), lab.default_dev())
+    planned = nm_plan(lab, nm, spec())
+    monkeypatch.setenv("NMCLI_STANDIN_FAIL", "port")
+    with pytest.raises(bridges.BridgeError) as caught:
+        bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
+    message = str(caught.value)
+    assert "connection up uuid" in message and "did not attach" in message
+    assert ("everything done before was undone (eth0 is back on its connection 'Wired connection 1'; "
+            "the keyfiles are as they were)") in message
+    uuid = bridge_persist.nm_uuid("xenbr0")
+    assert nm.calls() == ["connection reload", f"connection up uuid {uuid}",
+                          f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"], \
+        "the NIC's connection comes back first, then the bridge goes"
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"], "the new keyfiles are gone"
+    assert lab.link("xenbr0") is None
+    assert (lab.addrs("eth0"), lab.default_dev()) == before
+    assert nm.device("eth0") == ("connected", "Wired connection 1")
+    assert lab.ping()
+
+
+def test_bridge_that_does_not_forward_in_time_rolls_back(lab, nm):
+    # with STP on, the port needs 2 x 2 s before it forwards: a 0.5 s wait fails on purpose
+    planned = nm_plan(lab, nm, spec(stp=True, forward_delay=2))
+    with pytest.raises(bridges.BridgeError, match="did not come up: xenbr0 has no carrier.*everything done "
+                                                  "before was undone"):
+        bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root), timeout=0.5)
+    assert lab.link("xenbr0") is None and lab.link("eth0").get("master") is None
+    assert lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"] and lab.default_dev() == ["eth0"]
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"]
+    assert lab.ping()
+
+
+def test_live_only_bridge_goes_to_networkmanagers_runtime_directory(lab, nm):
+    planned = nm_plan(lab, nm, spec(), persist=False)
+    assert sorted(planned["file_changes"]) == ["/run/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection",
+                                               "/run/NetworkManager/system-connections/xenbr0.nmconnection"]
+    bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
+    assert lab.link("eth0")["master"] == "xenbr0" and lab.default_dev() == ["xenbr0"]
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"], "nothing under /etc: gone after a reboot"
+    assert nm_plan(lab, nm, spec(), persist=False)["steps"] == []
+
+
+def test_without_networkmanager_or_for_an_unmanaged_nic_the_ip_way_stays(lab, nm, monkeypatch):
+    monkeypatch.setenv("NMCLI_STANDIN_UNMANAGED", "eth1")
+    have = bridge_nm.read(run, lab.host)
+    assert bridge_nm.manages(have, spec()) is True
+    assert bridge_nm.manages(have, spec(name="xenbr1", nic="eth1")) is False, "eth1 is unmanaged"
+    assert bridge_nm.manages(have, {"name": "br-lab", "nic": None}) is False, "host-only: no NIC to fight over"
+    monkeypatch.setenv("NMCLI_STANDIN_DOWN", "1")
+    assert bridge_nm.read(run, lab.host) is None, "NetworkManager not running"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert bridge_nm.read(bridges.subprocess_runner, None) is None, "no nmcli at all"

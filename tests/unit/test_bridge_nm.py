@@ -1,0 +1,166 @@
+"""The NetworkManager way for bridges, from a described host and nmcli output: read, plan, roll back."""
+import pytest
+
+from saltext_xen import bridge_nm
+from saltext_xen import bridge_persist
+from saltext_xen import bridges
+
+BR_UUID = bridge_persist.nm_uuid("xenbr0")
+PORT_UUID = bridge_persist.nm_uuid("xenbr0-port-eth0")
+WIRED = "0f6b1c2e-0000-4000-8000-000000000001"
+
+
+def link(kind=None, master=None, mac="52:54:00:aa:bb:cc", **extra):
+    entry = {"kind": kind, "master": master, "mtu": 1500, "up": True, "carrier": True, "mac": mac}
+    if kind == "bridge":
+        entry.update(stp=False, forward_delay=15)  # NetworkManager's own default delay
+    entry.update(extra)
+    return entry
+
+
+def before():
+    return {"links": {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(), "eth1": link(mac="52:54:00:aa:bb:cd")},
+            "addrs": {"eth0": ["192.168.0.10/24"]},
+            "routes": [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}]}
+
+
+def after():
+    return {"links": {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(master="xenbr0"),
+                      "xenbr0": link(kind="bridge"), "eth1": link(mac="52:54:00:aa:bb:cd")},
+            "addrs": {"eth0": [], "xenbr0": ["192.168.0.10/24"]},
+            "routes": [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254", "metric": 425}]}
+
+
+NM_BEFORE = bridge_nm.parse(
+    "lo:unmanaged:\neth0:connected:Wired connection 1\neth1:unmanaged:\n",
+    f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/etc/NetworkManager/system-connections/w.nmconnection\n")
+NM_AFTER = bridge_nm.parse(
+    "lo:unmanaged:\nxenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\neth1:unmanaged:\n",
+    f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:/etc/NetworkManager/system-connections/xenbr0.nmconnection\n"
+    f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:/x/xenbr0-port-eth0.nmconnection\n"
+    f"Wired connection 1:{WIRED}:802-3-ethernet::no:/etc/NetworkManager/system-connections/w.nmconnection\n")
+
+
+def spec(**data):
+    out, problems = bridges.validate(dict({"name": "xenbr0", "nic": "eth0"}, **data))
+    assert problems == []
+    return out
+
+
+def test_terse_output_escapes_colons_and_backslashes():
+    assert bridge_nm.split_terse(r"Wired\: office:abc\\d:") == ["Wired: office", "abc\\d", ""]
+    nm = bridge_nm.parse("eth0:connected:Wired\\: office\nlo:unmanaged:--\n", "")
+    assert nm["devices"] == {"eth0": {"state": "connected", "connection": "Wired: office"},
+                             "lo": {"state": "unmanaged", "connection": None}}
+
+
+def test_networkmanager_way_only_for_a_nic_it_manages():
+    assert bridge_nm.manages(NM_BEFORE, spec()) is True
+    assert bridge_nm.manages(NM_BEFORE, spec(nic="eth1")) is False, "unmanaged"
+    assert bridge_nm.manages(None, spec()) is False, "NetworkManager not running"
+    assert bridge_nm.manages(NM_BEFORE, spec(nic=None, addresses=["10.0.0.1/24"])) is False, "host-only"
+    watching = bridge_nm.parse("eth0:connected (externally):eth0\n", "")
+    assert bridge_nm.manages(watching, spec()) is False, "NetworkManager only watches eth0"
+    assert bridge_nm.manages(NM_BEFORE, spec(vlan=10)) is True, "a VLAN goes by its parent NIC"
+
+
+def test_read_says_none_when_networkmanager_is_not_running_or_nmcli_is_missing():
+    def not_running(argv):
+        return {"retcode": 8, "stdout": "", "stderr": "Error: NetworkManager is not running."}
+
+    def missing(argv):
+        raise FileNotFoundError(2, "No such file or directory: 'nmcli'")
+
+    assert bridge_nm.read(not_running) is None
+    assert bridge_nm.read(missing) is None
+
+
+def test_plan_on_a_fresh_host_writes_both_keyfiles_reloads_and_brings_the_bridge_up(tmp_path):
+    files = bridge_nm.keyfiles(before(), spec())
+    planned = bridge_nm.plan(before(), NM_BEFORE, spec(), files, str(tmp_path))
+    assert bridges.describe(planned["steps"]) == [
+        "make NetworkManager read the keyfiles: nmcli connection reload",
+        f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {BR_UUID}",
+    ]
+    assert set(planned["file_changes"].values()) == {"created"}
+    assert planned["previous"] == {"name": "Wired connection 1", "uuid": WIRED}
+    assert planned["addresses"] == ["192.168.0.10/24"] and planned["gateways"] == ("192.168.0.254", None)
+    text = files["/etc/NetworkManager/system-connections/xenbr0.nmconnection"][0]
+    assert "address1=192.168.0.10/24,192.168.0.254\n" in text and "mac-address=52:54:00:AA:BB:CC\n" in text
+
+
+def test_plan_on_the_finished_host_is_empty_and_notices_what_drifted(tmp_path):
+    files = bridge_nm.keyfiles(after(), spec())
+    assert files == bridge_nm.keyfiles(before(), spec()), "the same keyfiles before and after"
+    bridge_persist.write(files, str(tmp_path))
+    planned = bridge_nm.plan(after(), NM_AFTER, spec(), files, str(tmp_path))
+    assert planned["steps"] == [] and planned["file_changes"] == {}
+    assert planned["bridge_active"] is True and planned["previous"] is None
+
+    not_loaded = {"devices": NM_AFTER["devices"], "connections": {}}
+    assert [s["cmd"][2] for s in bridge_nm.plan(after(), not_loaded, spec(), files, str(tmp_path))["steps"]] == \
+        ["reload", "up"], "NetworkManager has not read the keyfiles"
+    external = bridge_nm.parse("xenbr0:connected (externally):xenbr0\neth0:connected:Wired connection 1\n",
+                               f"xenbr0:{BR_UUID}:bridge::no:/k\nxenbr0-port-eth0:{PORT_UUID}:e::no:/k\n")
+    assert [s["cmd"][2] for s in bridge_nm.plan(after(), external, spec(), files, str(tmp_path))["steps"]] == \
+        ["up"], "the bridge was made behind NetworkManager's back (the ip way): hand it over"
+    lost = after()
+    lost["addrs"]["xenbr0"] = []
+    assert [s["cmd"][2] for s in bridge_nm.plan(lost, NM_AFTER, spec(), files, str(tmp_path))["steps"]] == ["up"]
+
+
+def test_plan_refuses_what_the_ip_way_refuses(tmp_path):
+    with pytest.raises(bridges.BridgeError, match="NIC eth7 does not exist"):
+        bridge_nm.plan(before(), NM_BEFORE, spec(nic="eth7"), {}, str(tmp_path))
+
+
+class FakeNM:
+    """A runner answering nmcli: ``fail`` maps a command prefix to its failure."""
+
+    def __init__(self, host, fail=()):
+        self.host, self.fail, self.calls = host, dict(fail), []
+
+    def __call__(self, argv):
+        if argv[:2] == ["ip", "-j"]:
+            return {"retcode": 0, "stdout": "[]", "stderr": ""}
+        self.calls.append(" ".join(argv))
+        for prefix, err in self.fail.items():
+            if " ".join(argv).startswith(prefix):
+                return {"retcode": 4, "stdout": "", "stderr": err}
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+
+def test_failed_activation_rolls_back_connectivity_first_and_restores_old_keyfiles(tmp_path, monkeypatch):
+    files = bridge_nm.keyfiles(before(), spec())
+    old = "/etc/NetworkManager/system-connections/xenbr0.nmconnection"
+    bridge_persist.write({old: ("[connection]\nid=xenbr0\n", 0o600)}, str(tmp_path))
+    planned = bridge_nm.plan(before(), NM_BEFORE, spec(), files, str(tmp_path))
+    assert planned["file_changes"][old] == "updated"
+    runner = FakeNM(before(), fail={"nmcli connection up uuid " + BR_UUID: "Error: Connection activation failed"})
+    with pytest.raises(bridges.BridgeError, match="activation failed; everything done before was undone "
+                                                  r"\(eth0 is back on its connection 'Wired connection 1'"):
+        bridge_nm.apply(planned, runner, root=str(tmp_path))
+    assert runner.calls == ["nmcli connection reload", f"nmcli connection up uuid {BR_UUID}",
+                            f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
+                            "nmcli connection reload"]
+    assert (tmp_path / old.lstrip("/")).read_text() == "[connection]\nid=xenbr0\n", "the old keyfile is back"
+    assert not (tmp_path / "etc/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection").exists()
+
+
+def test_rollback_that_fails_says_the_host_needs_a_hand(tmp_path):
+    planned = bridge_nm.plan(before(), NM_BEFORE, spec(), bridge_nm.keyfiles(before(), spec()), str(tmp_path))
+    runner = FakeNM(before(), fail={"nmcli connection up": "Error: Connection activation failed"})
+    with pytest.raises(bridges.BridgeError, match=f"rolling back also failed, the host may need a hand: "
+                                                  f"'nmcli connection up uuid {WIRED}'"):
+        bridge_nm.apply(planned, runner, root=str(tmp_path))
+
+
+def test_bridge_that_never_gets_its_addresses_is_rolled_back(tmp_path):
+    planned = bridge_nm.plan(before(), NM_BEFORE, spec(), bridge_nm.keyfiles(before(), spec()), str(tmp_path))
+    half = after()
+    half["addrs"]["xenbr0"] = []
+    assert bridge_nm.check(half, planned) == "xenbr0 does not hold 192.168.0.10/24 yet"
+    no_route = after()
+    no_route["routes"] = []
+    assert bridge_nm.check(no_route, planned) == "the default route via 192.168.0.254 is not on xenbr0 yet"
+    assert bridge_nm.check(after(), planned) is None
