@@ -407,7 +407,10 @@ from saltext_xen import guest_apply  # noqa: E402  pylint: disable=wrong-import-
 from saltext_xen import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
 
+import logging as _import_logging  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
+
 DEFAULT_CONFIG_DIR = "/etc/xen"
+_import_log = _import_logging.getLogger(__name__)
 
 
 def _seed(name):
@@ -458,7 +461,11 @@ def import_config(path, name=None, start=False):
     Adopt a hand-written guest config (``xm``-era ``/etc/xen/NAME`` or an
     ``xl.cfg``) into libvirt: ``tap:aio:``/``file:``/``phy:`` disks, ``vif`` and
     ``vfb`` strings, commented-out lines are understood. Every problem in the
-    file is reported at once. Returns the changes made to the definition.
+    file is reported at once. Returns the changes made to the definition,
+    ``{key: {"old": .., "new": ..}}``, and, when the file has settings a guest
+    spec has no place for (``device_model``, ``localtime``, a vif's ``vifname``,
+    ...), ``"ignored": {setting: value}`` listing them: nothing is dropped
+    without saying so. Passwords show as ``********``.
 
     CLI Example:
 
@@ -472,7 +479,7 @@ def import_config(path, name=None, start=False):
             text = fh.read()
     except OSError as exc:
         raise errors.XenError(f"cannot read {path}: {exc.strerror}") from None
-    spec, problems = xlcfg.parse(text, name=name, path=path)
+    spec, problems, ignored = xlcfg.read(text, name=name, path=path)
     if problems:
         raise errors.XenError(f"{path} cannot be imported:\n" + "\n".join(problems))
     conn = _conn()
@@ -481,6 +488,11 @@ def import_config(path, name=None, start=False):
         raise errors.XenError("; ".join(problems))
     if start:
         changes.update(guests.start(guests.lookup(conn, spec["name"])))
+    if ignored:
+        _import_log.warning(
+            "%s: settings a guest spec has no place for were not imported: %s", path, ", ".join(sorted(ignored))
+        )
+        changes["ignored"] = ignored
     return changes
 
 

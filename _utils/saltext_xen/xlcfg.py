@@ -17,6 +17,12 @@ settings of HVM guests; ``builder = "hvm"`` and the hvmloader ``kernel`` of xm;
 What xl.cfg has no setting for (a NIC on a libvirt network, disk sizes to
 create, autostart, the install recipe) is kept in one comment line,
 ``#saltext-xen: {json}``, that xl ignores.
+
+Nothing is dropped silently: ``read(text)`` also returns every setting the
+spec has no place for (``device_model``, ``localtime``, a vif's ``vifname``,
+top-level ``vnc*`` settings a ``vfb`` overrides, ...) as ``{key: value}``, with
+keys like ``vif:0:vifname`` for parts of a device string. Passwords among them
+show as ``********``.
 """
 import json
 import os
@@ -30,6 +36,39 @@ META_PREFIX = "#saltext-xen:"
 HVMLOADER_SUFFIX = "hvmloader"
 _BOOT_LETTERS = {"c": "hd", "d": "cdrom", "n": "network", "a": "fd"}
 _LETTER_OF = {v: k for k, v in _BOOT_LETTERS.items()}
+
+
+SECRET_WORDS = ("passw", "secret")
+# The top-level VNC settings graphics_from_settings understands.
+_VNC_SETTINGS = ("vnc", "vncdisplay", "vncunused", "vnclisten", "vncpasswd", "keymap")
+_VFB_KEYS = ("type",) + _VNC_SETTINGS
+_NIC_KEYS = ("mac", "bridge", "model", "script")
+# key=value disk settings disk_from_string reads; backendtype follows from the path (phy for
+# block devices, qdisk for files), which is how render writes it
+_DISK_KEYS = ("target", "vdev", "format", "access", "mode", "devtype", "cdrom", "backendtype")
+
+
+class _Reads(dict):
+    """Settings that remember which of them were read: what ``to_data`` does not read, it ignores."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read = set()
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+
+def _shown(key, value):
+    """``value`` as it may be shown: passwords masked."""
+    if any(word in str(key).lower() for word in SECRET_WORDS) and value not in (None, ""):
+        return guest_spec.MASK
+    return value
 
 
 class ConfigError(XenError):
@@ -278,10 +317,15 @@ def graphics_to_settings(graphics):
 
 
 # --------------------------------------------------------------------------- whole guest
-def to_data(settings, meta=None):
-    """xl/xm settings -> ``(name, data)`` for guest_spec.validate."""
+def to_data(settings, meta=None, ignored=None):
+    """xl/xm settings -> ``(name, data)`` for guest_spec.validate.
+
+    ``ignored``: a dict to fill with the settings (and parts of device strings)
+    that have no place in the spec, ``{key: value}``, passwords masked.
+    """
     meta = meta or {}
-    s = dict(settings)
+    s = _Reads(settings)
+    skipped = {}
     name = s.get("name")
     data = {}
     kernel = s.get("kernel")
@@ -321,16 +365,47 @@ def to_data(settings, meta=None):
     data["disks"] = [disk_from_string(d) for d in (disks if isinstance(disks, list) else [disks])]
     if builder == "hvm" and s.get("cdrom"):
         data["disks"].append({"source": s["cdrom"], "target": "hdc", "device": "cdrom", "readonly": True})
+    for i, text in enumerate(disks if isinstance(disks, list) else [disks]):
+        head = str(text).partition("target=")[0]  # target= swallows the rest of the string
+        if "=" not in head:
+            continue  # the positional form: every part is read
+        words = []
+        for part in (p.strip() for p in head.split(",")):
+            key, eq, value = part.partition("=")
+            if eq and key.strip().lower() not in _DISK_KEYS:
+                skipped[f"disk:{i}:{key.strip().lower()}"] = _shown(key, value.strip())
+            elif part and not eq:
+                words.append(part)
+        has_vdev = any(p.strip().lower().startswith("vdev=") for p in head.split(","))
+        for word in words[0 if has_vdev else 1:]:  # the first bare word is the vdev
+            skipped[f"disk:{i}:{word}"] = True
     vifs = s.get("vif") or []
-    data["nics"] = [nic_from_string(v) for v in (vifs if isinstance(vifs, list) else [vifs])]
+    data["nics"] = []
+    for i, text in enumerate(vifs if isinstance(vifs, list) else [vifs]):
+        data["nics"].append(nic_from_string(text))
+        kv = _split_kv(text)
+        for key, value in kv.items():
+            # type=ioemu: the emulated NIC an hvm guest gets anyway; vif/netfront: a pv guest's NIC
+            understood = key in _NIC_KEYS or (
+                key == "type" and value.lower() in (("ioemu",) if builder == "hvm" else ("vif", "netfront"))
+            )
+            if not understood:
+                skipped[f"vif:{i}:{key}"] = _shown(key, value)
     graphics = None
     vfbs = s.get("vfb") or []
-    for vfb in vfbs if isinstance(vfbs, list) else [vfbs]:
-        graphics = graphics_from_settings(_split_kv(vfb))
-        if graphics is not None:
-            break
+    vfbs = vfbs if isinstance(vfbs, list) else [vfbs]
+    for i, vfb in enumerate(vfbs):
+        kv = _split_kv(vfb)
+        if graphics is None:
+            graphics = graphics_from_settings(kv)
+            if graphics is not None:
+                for key, value in kv.items():
+                    if key not in _VFB_KEYS:
+                        skipped[f"vfb:{i}:{key}"] = _shown(key, value)
+                continue
+        skipped[f"vfb:{i}"] = ",".join(f"{k}={_shown(k, v)}" if v else k for k, v in kv.items())
     if graphics is None and str(s.get("vnc", "0")) not in ("0", ""):
-        graphics = graphics_from_settings(dict({k: s[k] for k in s if k.startswith("vnc") or k == "keymap"}, type="vnc"))
+        graphics = graphics_from_settings(dict({k: s[k] for k in _VNC_SETTINGS if k in s}, type="vnc"))
     if graphics is not None:
         data["graphics"] = graphics
     # what xl has no words for
@@ -348,17 +423,34 @@ def to_data(settings, meta=None):
         data["autostart"] = meta["autostart"]
     if meta.get("install"):
         data["install"] = meta["install"]
+    if ignored is not None:
+        for key in settings:
+            if key not in s.read:
+                ignored[key] = _shown(key, settings[key])
+        ignored.update(skipped)
     return name, data
+
+
+def read(text, name=None, path="xen:guests"):
+    """xl.cfg / xm config text -> ``(spec, problems, ignored)``.
+
+    problems name the guest's keys; ``ignored`` holds the settings the spec has
+    no place for, ``{key: value}``, passwords masked (see the module doc).
+    """
+    settings, meta = load(text)
+    ignored = {}
+    cfg_name, data = to_data(settings, meta, ignored=ignored)
+    name = name or cfg_name
+    if not name:
+        return None, [f"{path}: the config has no name = \"...\" setting"], ignored
+    spec, problems = guest_spec.validate(name, data, path)
+    return spec, problems, ignored
 
 
 def parse(text, name=None, path="xen:guests"):
     """xl.cfg / xm config text -> ``(spec, problems)`` (problems name the guest's keys)."""
-    settings, meta = load(text)
-    cfg_name, data = to_data(settings, meta)
-    name = name or cfg_name
-    if not name:
-        return None, [f"{path}: the config has no name = \"...\" setting"]
-    return guest_spec.validate(name, data, path)
+    spec, problems, _ignored = read(text, name=name, path=path)
+    return spec, problems
 
 
 def _q(value):

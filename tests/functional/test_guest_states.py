@@ -188,6 +188,25 @@ def test_import_tutorial_newvm_then_state_agrees(modules, states, test_uri):
     assert _run(states, "defined", "newvm", spec=pillar_newvm)["changes"] == {}
 
 
+def test_import_names_the_settings_it_has_no_place_for(modules, tmp_path, test_uri, caplog):
+    from tests.unit.test_xlcfg import TUTORIAL_ERA  # noqa: PLC0415
+
+    cfg = tmp_path / "oldvm"
+    cfg.write_text(TUTORIAL_ERA)
+    changes = modules.xen_guest.import_config(str(cfg))
+    assert changes["memory"] == {"old": None, "new": 256}
+    assert changes["ignored"] == {
+        "localtime": 0,
+        "vncpasswd": "********",
+        "vfb:0:xauthority": "/root/.Xauthority",
+        "vif:0:vifname": "oldvm.0",
+    }
+    assert "123" not in repr(changes) and "abc" not in repr(changes)
+    assert "localtime" in caplog.text and "123" not in caplog.text
+    # a second import changes nothing, and still says what it leaves out
+    assert modules.xen_guest.import_config(str(cfg)) == {"ignored": changes["ignored"]}
+
+
 def test_import_reports_every_problem(modules, tmp_path):
     bad = tmp_path / "bad"
     bad.write_text('name = "bad"\nmemory = "5l2"\nvfb = [ "type=vnc,vnclisten=0.0.0.0" ]\n')

@@ -94,8 +94,9 @@ def test_python_list_syntax_with_trailing_commas_and_comments():
 @settings(max_examples=300, deadline=None)
 @given(specs())
 def test_render_then_parse_loses_nothing(spec):
-    back, problems = xlcfg.parse(xlcfg.render(spec))
+    back, problems, ignored = xlcfg.read(xlcfg.render(spec))
     assert problems == []
+    assert ignored == {}  # every line this project writes is read back
     assert guest_spec.diff(spec, back) == {}
     assert back == spec
 
@@ -178,3 +179,61 @@ def test_any_text_is_read_or_refused_with_a_line_number(text):
         xlcfg.load(text)
     except xlcfg.ConfigError as exc:
         assert str(exc).startswith("line ")
+
+
+# --------------------------------------------------------------------------- settings with no place in a spec
+TUTORIAL_ERA = """# /etc/xen/oldvm, as xm-era hosts had them
+name = "oldvm"
+uuid = "8d2a6bd6-3e0e-4a8f-9b8d-2b0e2c3f0a09"
+memory = 256
+vcpus = 1
+bootloader = "/usr/bin/pygrub"
+localtime = 0
+vncpasswd = "123"
+vfb = [ "type=vnc,vncunused=1,vncpasswd=abc,keymap=en-us,xauthority=/root/.Xauthority" ]
+disk = [ "tap:aio:/var/lib/xen/images/oldvm.img,xvda,w" ]
+vif = [ "mac=00:16:3e:5a:10:09,bridge=xenbr0,vifname=oldvm.0,script=vif-bridge" ]
+on_reboot = "restart"
+on_crash = "restart"
+"""
+
+
+def test_settings_a_spec_has_no_place_for_are_named_not_dropped():
+    spec, problems, ignored = xlcfg.read(TUTORIAL_ERA)
+    assert problems == [] and spec["name"] == "oldvm"
+    assert ignored == {
+        "localtime": 0,
+        "vncpasswd": "********",  # the vfb line's password is the one used; this one is not, and stays secret
+        "vfb:0:xauthority": "/root/.Xauthority",
+        "vif:0:vifname": "oldvm.0",
+    }
+    assert "123" not in repr(ignored) and "abc" not in repr(ignored)
+    assert spec["graphics"]["password"] == "abc"
+
+
+def test_the_tutorial_hvm_config_says_its_device_model_is_not_imported():
+    _spec, problems, ignored = xlcfg.read((CONFIGS / "winxp-hvm").read_text())
+    assert problems == []
+    assert ignored == {"device_model": "/usr/lib64/xen/bin/qemu-dm"}  # type=ioemu of its vif is understood
+
+
+@pytest.mark.parametrize("name", ["newvm", "newvm-vnc", "newvm-2disks", "newvm-clone", "newvm-lv", "vm02"])
+def test_the_tutorial_pv_configs_are_read_whole(name):
+    assert xlcfg.read((CONFIGS / name).read_text())[2] == {}
+
+
+def test_parts_of_device_strings_and_second_framebuffers():
+    text = (
+        'name = "x"\nvnc = 1\nvnclisten = "127.0.0.1"\n'
+        'vfb = [ "type=vnc,vncdisplay=1", "type=sdl,display=:0" ]\n'
+        'disk = [ "format=raw,vdev=xvda,access=rw,script=block-iscsi,direct-io-safe,target=/srv/x.img" ]\n'
+    )
+    spec, problems, ignored = xlcfg.read(text)
+    assert problems == [] and spec["graphics"]["display"] == 1
+    assert ignored == {
+        "vnc": 1,  # the vfb line is what counts for a pv guest
+        "vnclisten": "127.0.0.1",
+        "vfb:1": "type=sdl,display=:0",
+        "disk:0:script": "block-iscsi",
+        "disk:0:direct-io-safe": True,
+    }
