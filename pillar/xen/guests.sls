@@ -18,7 +18,9 @@
 #   autostart: true                   (virsh autostart; /etc/xen/auto)
 #   install: network tree (pv) or ISO (hvm), used when the guest is first made
 # and for the formula: ensure (running | defined | stopped | paused | absent),
-# restart_on_change, remove_disks (with absent), timeout/force (with stopped).
+# restart_on_change, remove_disks (with absent, and for xen.guests-clean / xen.clean,
+# which stop and undefine every guest below: image files are kept unless true),
+# timeout/force (with stopped; timeout with absent and the clean SLS too).
 xen:
   install:
     boot_dir: /var/lib/xen/boot       # where the install tree's kernel and initrd are fetched to

@@ -6,7 +6,9 @@
       remove_disks: true        with ensure: absent, delete the image files too
       timeout / force           with ensure: stopped, graceful shutdown wait and destroy after it
     The states read the spec from pillar themselves, so a VNC password never appears in the
-    rendered SLS. Fetched install kernels go to pillar xen:install:boot_dir (/var/lib/xen/boot). #}
+    rendered SLS. Fetched install kernels go to pillar xen:install:boot_dir (/var/lib/xen/boot).
+    A change a running guest gets only by a restart is said on every run until it restarts.
+    Undo it all with xen.guests-clean (or xen.clean for every part of the formula). #}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 {%- set boot_dir = salt["pillar.get"]("xen:install:boot_dir", "/var/lib/xen/boot") %}
 {%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
