@@ -60,9 +60,10 @@ class Host:
                 listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
                 self._handles = {dom.name(): dom for dom, _stats in listed}
                 self._states = {dom.name(): guests.state_name(stats.get("state.state")) for dom, stats in listed}
-            except libvirt.libvirtError as exc:
-                if not _unsupported(exc):
+            except (libvirt.libvirtError, AttributeError) as exc:
+                if isinstance(exc, libvirt.libvirtError) and not _unsupported(exc):
                     raise
+                # a driver (or binding) without domain stats: handles only, run states read per guest
                 self._handles = {dom.name(): dom for dom in conn.listAllDomains(0)}
             marked = conn.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART)
         except libvirt.libvirtError as exc:

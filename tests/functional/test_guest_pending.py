@@ -96,16 +96,29 @@ def test_a_shut_off_guest_has_nothing_pending(states, images, test_uri):
     assert ret["changes"] == {} and ret["comment"] == "vm20 is already as wanted"
 
 
-def test_a_running_installer_is_not_a_pending_change(states, images, tmp_path, test_uri):
-    iso = tmp_path / "inst.iso"
-    iso.write_bytes(b"CD001")
-    spec = {"type": "hvm", "memory": 1024, "disks": [{"source": str(images / "win.img"), "size": 64}],
-            "nics": [{"bridge": "xenbr0"}], "install": {"iso": str(iso)}}
-    assert _run(states, "running", "win", spec=spec)["result"] is True
-    again = _run(states, "running", "win", spec=spec, restart_on_change=True)
+@pytest.mark.parametrize("how", ["iso", "network"])
+def test_a_running_installer_is_not_a_pending_change(states, images, tmp_path, test_uri, how):
+    if how == "iso":
+        iso = tmp_path / "inst.iso"
+        iso.write_bytes(b"CD001")
+        spec = {"type": "hvm", "memory": 1024, "disks": [{"source": str(images / "inst.img"), "size": 64}],
+                "nics": [{"bridge": "xenbr0"}], "install": {"iso": str(iso)}}
+    else:
+        tree = tmp_path / "tree"
+        (tree / "images" / "xen").mkdir(parents=True)
+        (tree / "images" / "xen" / "vmlinuz").write_bytes(b"k")
+        (tree / "images" / "xen" / "initrd.img").write_bytes(b"i")
+        spec = {"disks": [{"source": str(images / "inst.img"), "size": 64}], "nics": [{"bridge": "xenbr0"}],
+                "install": {"location": str(tree), "extra_args": "console=hvc0"}}
+    kwargs = {"boot_dir": str(tmp_path / "boot")}
+    assert _run(states, "running", "inst", spec=spec, **kwargs)["result"] is True
+    again = _run(states, "running", "inst", spec=spec, restart_on_change=True, **kwargs)
     assert again["changes"] == {}, again  # the installer is not restarted
     assert "installer is running" in again["comment"]
     assert "wait" not in again["comment"]
+    # a real change during the install is still seen
+    busy = _run(states, "running", "inst", spec=dict(spec, on_crash="preserve"), **kwargs)
+    assert busy["changes"]["on_crash"]["applied"] == "in the definition; waits for a restart"
 
 
 # --------------------------------------------------------------------------- libvirt calls
@@ -182,3 +195,16 @@ vm21-defined-again:
     assert ret["vm21-marked-by-hand"]["changes"], ret["vm21-marked-by-hand"]
     assert ret["vm21-defined-again"]["changes"] == {"autostart": {"old": True, "new": False}}, ret["vm21-defined-again"]
     assert connection.connect(test_uri).lookupByName("vm21").autostart() == 0
+
+
+def test_a_driver_without_domain_stats_costs_one_call_more_per_guest(modules, images, test_uri, calls, monkeypatch):
+    """Run states are then read per guest (info()): still at most 3 calls for a running guest."""
+    monkeypatch.delattr(libvirt.virConnect, "getAllDomainStats")
+    n = 4
+    pillar = _pillar(images, n, "running")
+    assert all(r["result"] for r in _by_id(modules.state.sls("xen.guests", pillar=pillar)).values())
+    calls.clear()
+    again = _by_id(modules.state.sls("xen.guests", pillar=pillar))
+    assert {sid: r["changes"] for sid, r in again.items()} == {sid: {} for sid in again}
+    assert calls["listAllDomains"] == 2 and calls["info"] == n, calls
+    assert sum(calls.values()) - 2 <= 3 * n, calls
