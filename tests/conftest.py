@@ -28,3 +28,8 @@ def pytest_unconfigure(config):
     # Salt's log handlers outlive pytest's streams; without this they print
     # "--- Logging error ---" tracebacks after the summary line.
     logging.raiseExceptions = False
+
+
+def pytest_collection_modifyitems(items):
+    """The real-Xen lab tier (tests/lab) runs last, after the fast tiers."""
+    items.sort(key=lambda item: "tests/lab/" in item.nodeid.replace("\\", "/"))

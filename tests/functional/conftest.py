@@ -4,15 +4,11 @@ The loaders are built once per session (building them costs seconds); each
 test still starts from the seeded test-driver host because ``modules`` and
 ``states`` depend on the function-scoped ``test_uri`` fixture.
 """
-import copy
-
 import pytest
 from saltfactories.utils.functional import Loaders
 
 from tests.conftest import ROOT
 from tests.conftest import TEST_URI
-
-XEN_URI = "xen:///system"
 
 
 @pytest.fixture(scope="session")
@@ -54,14 +50,3 @@ def modules(loaders, test_uri):
 @pytest.fixture
 def states(loaders, test_uri):
     return loaders.states
-
-
-@pytest.fixture(scope="session")
-def xen_loaders(minion_opts, tmp_path_factory):
-    """Loaders pointed at the real hypervisor, for ``needs_xen`` tests (run in the lab tier)."""
-    opts = copy.deepcopy(minion_opts)
-    opts["xen"] = {"libvirt": {"uri": XEN_URI}}
-    opts["cachedir"] = str(tmp_path_factory.mktemp("xen-cache"))
-    loaders = Loaders(opts)
-    yield loaders
-    loaders.reset_state()

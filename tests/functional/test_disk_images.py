@@ -101,7 +101,7 @@ def test_grow_disk_of_running_guest_says_when_it_sees_it(modules, test_uri, tmp_
     _, disk = define_guest(test_uri, tmp_path, running=True)
     got = modules.xen_disk.grow(disk, "128M")
     assert (got["old"], got["new"]) == (64 * 1024**2, 128 * 1024**2)
-    # the test driver cannot resize live; real Xen is checked in test_disk_xen.py (needs_xen)
+    # the test driver cannot resize live; real Xen is checked in tests/lab/inside/test_disks.py
     assert got["live"]["newvm"] == "resized live" or "after a restart" in got["live"]["newvm"]
 
 

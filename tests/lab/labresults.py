@@ -8,11 +8,23 @@ import pathlib
 import sys
 import xml.etree.ElementTree as ET
 
-# Result files written by inside/run.sh: name -> what they hold.
+# inside/run.sh runs everything in one pytest process and writes lab.xml; its cases are
+# grouped back into the lab's own tests and the project's tests by their module path.
 SUITES = {
     "inner": "tests/lab/inside (the lab's own tests)",
     "project": "the project's tests marked for the lab (needs_dm, needs_xen, lab)",
 }
+
+
+def suite_of(classname):
+    return "project" if classname.startswith("project.") or ".functional." in classname else "inner"
+
+
+def classname_of(nodeid):
+    """``inside/test_x.py::Cls::test_y[1]`` -> (``inside.test_x.Cls``, ``test_y[1]``), as junit names it."""
+    parts = nodeid.split("::")
+    module = parts[0][:-3] if parts[0].endswith(".py") else parts[0]
+    return ".".join([module.replace("/", ".")] + parts[1:-1]), parts[-1]
 
 
 class Case:
@@ -39,7 +51,7 @@ class Case:
         return f"{self.classname}::{self.name}"
 
 
-def read_junit(path, suite):
+def read_junit(path):
     cases = []
     root = ET.parse(path).getroot()
     for tc in root.iter("testcase"):
@@ -51,8 +63,9 @@ def read_junit(path, suite):
                 text = child.text or ""
                 if outcome != "skipped":
                     break
+        classname = tc.get("classname", "")
         cases.append(
-            Case(suite, tc.get("classname", ""), tc.get("name", ""), outcome, message, text,
+            Case(suite_of(classname), classname, tc.get("name", ""), outcome, message, text,
                  float(tc.get("time") or 0))
         )
     return cases
@@ -63,25 +76,27 @@ class Results:
         self.dir = pathlib.Path(directory)
         self.cases = []
         self.missing = []
-        for suite in SUITES:
-            path = self.dir / f"{suite}.xml"
-            if path.is_file():
-                try:
-                    self.cases.extend(read_junit(path, suite))
-                except ET.ParseError as exc:
-                    self.missing.append(f"{path.name} is not valid XML: {exc}")
-            else:
-                self.missing.append(f"{path.name} was not written")
-        self.interrupted = {}
-        for suite in SUITES:
-            flag = self.dir / f"{suite}-interrupted"
-            if flag.is_file():
-                self.interrupted[suite] = flag.read_text().strip()
+        path = self.dir / "lab.xml"
+        if path.is_file():
+            try:
+                self.cases = read_junit(path)
+            except ET.ParseError as exc:
+                self.missing.append(f"{path.name} is not valid XML: {exc}")
+        else:
+            self.missing.append(f"{path.name} was not written")
+        # tests pytest selected but never reported (stopped by the budget, or a crash)
+        self.not_reached = []
+        selected = self.dir / "selected.txt"
+        if selected.is_file() and not self.missing:
+            seen = {(c.classname, c.name) for c in self.cases}
+            self.not_reached = [n for n in selected.read_text().split() if classname_of(n) not in seen]
+        flag = self.dir / "lab-interrupted"
+        self.interrupted = flag.read_text().strip() if flag.is_file() else ""
         code = self.dir / "exit-code"
         self.exit_code = code.read_text().strip() if code.is_file() else None
 
-    def log_tail(self, suite, lines=40):
-        path = self.dir / f"{suite}.log"
+    def log_tail(self, lines=40):
+        path = self.dir / "lab.log"
         if not path.is_file():
             return f"({path.name} missing)"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -98,15 +113,12 @@ class Results:
         return "\n".join(out)
 
     def ok(self):
-        if self.exit_code is None:
+        if self.exit_code is None or self.missing or self.interrupted or self.not_reached:
             return False
-        inner = self.group("inner")
-        deselected = (self.dir / "inner-deselected").is_file()
-        if (not inner and not deselected) or any(c.outcome in ("failed", "error") for c in self.cases):
+        # in the lab nothing may skip: these tests exist to run where the fast tiers skip
+        if any(c.outcome in ("failed", "error", "skipped") for c in self.cases):
             return False
-        if self.interrupted:
-            return False
-        return not any("inner.xml" in m for m in self.missing)
+        return bool(self.group("inner")) or (self.dir / "lab-deselected").is_file()
 
     def summary(self):
         lines = []
@@ -120,8 +132,10 @@ class Results:
             lines.append(f"{suite:8s} {text} in {secs:.0f}s  - {what}")
         for m in self.missing:
             lines.append(f"missing: {m}")
-        for suite, why in self.interrupted.items():
-            lines.append(f"interrupted: {suite}: {why}")
+        if self.interrupted:
+            lines.append(f"interrupted: {self.interrupted}")
+        for nodeid in self.not_reached:
+            lines.append(f"not reached: {nodeid}")
         lines.append(f"runner exit code in dom0: {self.exit_code}")
         skipped = [c for c in self.cases if c.outcome == "skipped"]
         for c in skipped:
@@ -143,9 +157,9 @@ def main(argv=None):
     if args.timings:
         print(f"timings: {args.timings}")
     if not res.ok():
-        if not res.group("inner"):
-            print("---- tail of inner.log ----")
-            print(res.log_tail("inner"))
+        if not res.cases:
+            print("---- tail of lab.log ----")
+            print(res.log_tail())
         return 1
     return 0
 

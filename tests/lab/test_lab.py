@@ -52,24 +52,26 @@ def lab_run(tmp_path_factory):
 def _check(results, cases, what):
     if not cases:
         pytest.fail(
-            f"{what}: no results came back from dom0\n{results.summary()}\n--- inner.log tail ---\n"
-            + results.log_tail("inner"),
+            f"{what}: no results came back from dom0\n{results.summary()}\n--- lab.log tail ---\n"
+            + results.log_tail(),
             pytrace=False,
         )
     bad = [c for c in cases if c.outcome in ("failed", "error")]
     if bad:
         pytest.fail(f"{what}: {len(bad)} of {len(cases)} failed in dom0\n" + results.describe_failures(bad),
                     pytrace=False)
-    if not any(c.outcome == "passed" for c in cases):
-        pytest.fail(f"{what}: nothing passed, all skipped:\n"
-                    + "\n".join(f"{c.nodeid}: {c.message}" for c in cases), pytrace=False)
+    skipped = [f"{c.nodeid}: {c.message}" for c in cases if c.outcome == "skipped"]
+    if skipped:
+        pytest.fail(f"{what}: skipped in dom0, where they exist to run:\n" + "\n".join(skipped), pytrace=False)
 
 
 def test_lab_booted_and_runner_finished(lab_run):
-    """dom0 booted under Xen, ran the inner suites and powered off with their results."""
+    """dom0 booted under Xen, ran every selected test within the budget and powered off with the results."""
     results, proc, out = lab_run
     assert results.exit_code is not None, f"dom0's runner left no exit code\n{proc.stdout[-6000:]}"
     assert not results.missing, f"{results.missing}\n{proc.stdout[-6000:]}"
+    assert not results.interrupted, f"{results.interrupted}\n{results.summary()}"
+    assert not results.not_reached, f"tests never reached in dom0: {results.not_reached}"
 
 
 @pytest.mark.parametrize("group", INNER_GROUPS)
@@ -83,10 +85,9 @@ def test_project_tests_needing_dm_or_xen(lab_run):
     """The project's own tests marked needs_dm / needs_xen / lab pass inside dom0."""
     results, _, _ = lab_run
     cases = results.group("project")
-    if "project" in results.interrupted:
-        pytest.fail(results.interrupted["project"] + "\n" + results.describe_failures(cases)
-                    + "\n--- project.log tail ---\n" + results.log_tail("project"), pytrace=False)
     if not cases:
         pytest.skip("no project test carries the needs_dm, needs_xen or lab marker yet")
     bad = [c for c in cases if c.outcome in ("failed", "error")]
     assert not bad, results.describe_failures(bad)
+    skipped = [f"{c.nodeid}: {c.message}" for c in cases if c.outcome == "skipped"]
+    assert not skipped, "skipped in the lab, where they exist to run:\n" + "\n".join(skipped)

@@ -13,7 +13,6 @@ import pytest
 
 from labhelpers import GUEST_INITRD, SALT_CALL, URI, pv_xml, remove_guest
 from labprogress import progress as _progress
-from labprogress import pytest_collection_finish, pytest_runtest_logreport  # noqa: F401 (hooks)
 
 PROJECT_SALT = "/lab/project/salt"
 
@@ -21,6 +20,15 @@ PROJECT_SALT = "/lab/project/salt"
 def pytest_configure(config):
     if not os.path.exists("/proc/xen") or not os.path.exists(GUEST_INITRD):
         raise pytest.UsageError("the inner lab suite runs only inside the lab's dom0 (tests/lab/run)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """The lab's own tests carry the ``lab`` marker (run.sh selects ``-m "lab or needs_dm or needs_xen"``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.lab)
 
 
 def pytest_sessionstart(session):

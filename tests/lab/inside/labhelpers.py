@@ -116,3 +116,11 @@ def landed(caller, module):
 
 def safe_name(text):
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def state(caller, fun, name, test=False, **kwargs):
+    """Apply one state (``state.single``) through the Caller and return its result dict."""
+    ret = caller.cmd("state.single", fun, name, test=test, **kwargs)
+    assert isinstance(ret, dict) and len(ret) == 1, f"state.single {fun} {name}: {ret}"
+    (only,) = ret.values()
+    return only

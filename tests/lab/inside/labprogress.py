@@ -3,6 +3,9 @@
 The host prints these live (tests/lab/run), so a run that dies later still shows what happened.
 Used by the inner suite (conftest) and by the project's lab-marked tests (-p labprogress).
 """
+import os
+
+RESULTS = "/lab/results"
 
 
 def progress(text):
@@ -15,7 +18,11 @@ def progress(text):
 
 
 def pytest_collection_finish(session):
-    progress(f"{len(session.items)} tests collected in {session.config.rootpath}")
+    progress(f"{len(session.items)} tests selected in {session.config.rootpath}")
+    # the host compares this list with the junit report: a test never reached is a failure
+    if os.path.isdir(RESULTS):
+        with open(os.path.join(RESULTS, "selected.txt"), "w") as out:
+            out.writelines(item.nodeid + "\n" for item in session.items)
 
 
 def pytest_runtest_logreport(report):

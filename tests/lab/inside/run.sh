@@ -16,8 +16,8 @@ step "runner started at uptime $(now)s"
 {
   echo "uptime_at_start=$(now)"
   uname -a
-  xl info 2>&1 | grep -E "^(xen_version|xen_caps|total_memory|free_memory|nr_cpus)" 
-  /opt/salt/bin/python -c 'import salt.version; print("salt", salt.version.__version__)'
+  xl info 2>&1 | grep -E "^(xen_version|xen_caps|total_memory|free_memory|nr_cpus)"
+  ls /opt/salt/lib/python3*/site-packages | grep -E '^salt-[0-9].*-info$'
 } > "$R/versions.txt" 2>&1
 
 # Every run boots a fresh copy of the image with a cold page cache: read the Python
@@ -42,68 +42,49 @@ until xl list >/dev/null 2>&1 && virsh -q -c xen:///system list >/dev/null 2>&1;
   sleep 2
 done
 step "xl and libvirt ready at uptime $(now)s"
-{
-  t=$(now); /opt/salt/bin/python -c pass; echo "python -c pass: $(echo "$(now) - $t" | bc 2>/dev/null || echo "$t -> $(now)")"
-  t=$(now); /opt/salt/bin/python -c 'import salt.client'; echo "import salt.client: $t -> $(now)"
-} >> "$R/versions.txt" 2>&1
-step "probes: $(tail -n 2 "$R/versions.txt" | tr '\n' ' ')"
 
 # The project, installed as a user would: its wheel into the Salt venv, offline.
-if ! pip install --no-index --find-links /lab/wheels --find-links /opt/lab-wheels \
-      --disable-pip-version-check saltext-xen > "$R/pip-install.log" 2>&1; then
+# (Its dependencies are in the image already: --no-deps spares pip minutes of resolving under TCG.)
+if ! pip install --no-index --no-deps --disable-pip-version-check /lab/wheels/saltext_xen-*.whl \
+      > "$R/pip-install.log" 2>&1; then
   step "ERROR: pip install of the project wheel failed"
   tail -20 "$R/pip-install.log"
   exit 96
 fi
 step "project wheel installed at uptime $(now)s"
 
-# knobs from the host (tests/lab/run writes them): LAB_PROJECT_BUDGET, LAB_TEST_TIMEOUT
+# knobs from the host (tests/lab/run writes them): LAB_BUDGET, LAB_TEST_TIMEOUT
 [ -f /lab/inside/env ] && . /lab/inside/env
 extra=""
 [ -s /lab/inside/pytest-args ] && extra=$(cat /lab/inside/pytest-args | tr '\n' ' ')
-cd /lab/inside || exit 95
-# the guest module first (everything else builds on it), then the other groups
-order="test_guest_module.py $(ls test_*.py | grep -vx test_guest_module.py | tr '\n' ' ')"
-# shellcheck disable=SC2086
-# No third-party plugins for the inner suite: importing them costs minutes under TCG.
-PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -p no:cacheprovider -o junit_family=xunit1 -rfEs -v \
-  --junitxml="$R/inner.xml" --durations=20 $extra $order > "$R/inner.log" 2>&1
-rc_inner=$?
-if [ "$rc_inner" = 5 ] && [ -n "$extra" ]; then
-  # the caller's -k/-m chose none of the inner tests on purpose (tests/lab/run -- -k ...)
-  echo "$extra" > "$R/inner-deselected"
-  rc_inner=0
-fi
-step "inner suite exit $rc_inner at uptime $(now)s: $(tail -n 1 "$R/inner.log")"
 
-# The project's own tests that skip elsewhere for lack of device-mapper or Xen:
-# only the files that use the markers are collected (collecting everything costs minutes here).
-cd /lab/project || exit 95
-files=$(grep -rlE "needs_dm|needs_xen|mark\.lab" tests --include='test_*.py' | grep -v '^tests/lab/' | sort)
-if [ "${LAB_PROJECT_BUDGET:-1200}" = 0 ]; then
-  echo '<?xml version="1.0"?><testsuites><testsuite name="project" tests="0"/></testsuites>' > "$R/project.xml"
-  echo "LAB: the project's lab-marked tests were not run (LAB_PROJECT_BUDGET=0)" | tee "$R/project.log" > "$R/project-interrupted"
-  rc_project=0
-elif [ -n "$files" ]; then
-  step "project tests marked needs_dm/needs_xen/lab in: $(echo $files | tr '\n' ' ')"
-  # shellcheck disable=SC2086
-  # A budget: past it pytest gets SIGINT, stops, and still writes its junit XML (the
-  # tests not reached are then missing from the report, which fails the group).
-  XEN_LAB=0 PYTHONPATH=/lab/inside timeout -s INT -k 60 "${LAB_PROJECT_BUDGET:-1200}" \
-    python -m pytest -p labprogress -p no:cacheprovider -o junit_family=xunit1 -rfEs -v \
-    -m "lab or needs_dm or needs_xen" --junitxml="$R/project.xml" $files > "$R/project.log" 2>&1
-  rc_project=$?
-  if [ "$rc_project" = 124 ] || [ "$rc_project" = 2 ]; then
-    echo "LAB: the project's lab-marked tests were stopped after ${LAB_PROJECT_BUDGET:-1200}s (LAB_PROJECT_BUDGET)" \
-      | tee -a "$R/project.log" > "$R/project-interrupted"
-  fi
-  [ "$rc_project" = 5 ] && rc_project=0   # none selected: reported as "no tests", not a failure
-else
-  echo '<?xml version="1.0"?><testsuites><testsuite name="project" tests="0"/></testsuites>' > "$R/project.xml"
-  echo "no project test uses the needs_dm, needs_xen or lab markers" > "$R/project.log"
-  rc_project=0
+# One pytest process for everything: starting Python and importing Salt cost a minute
+# or more each under TCG. First the lab's own tests (the guest module first: everything
+# else builds on it), then the project's tests that skip elsewhere for lack of
+# device-mapper or Xen (only the files that use those markers are collected).
+cd /lab || exit 95
+inner="inside/test_guest_module.py $(cd inside && ls test_*.py | grep -vx test_guest_module.py | sed 's|^|inside/|' | tr '\n' ' ')"
+project=$(cd /lab/project && grep -rlE "needs_dm|needs_xen|mark\.lab" tests --include='test_*.py' \
+  | grep -v '^tests/lab/' | sort | sed 's|^|project/|' | tr '\n' ' ')
+step "running the lab tests: $inner and the project's needs_dm/needs_xen/lab tests in: $project"
+# A budget: past it pytest gets SIGINT, stops, and still writes its junit XML (the tests
+# not reached are then missing from the report, which fails the run: never a silent pass).
+# No third-party plugins: importing them costs minutes under TCG.
+# shellcheck disable=SC2086
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONPATH=/lab/inside timeout -s INT -k 60 "${LAB_BUDGET:-2400}" \
+  python -m pytest -c /lab/inside/pytest.ini --rootdir=/lab -p labprogress \
+  -o junit_family=xunit1 -rfEs -v --junitxml="$R/lab.xml" --durations=25 \
+  -m "lab or needs_dm or needs_xen" $extra $inner $project > "$R/lab.log" 2>&1
+rc=$?
+if [ "$rc" = 124 ] || { [ "$rc" = 2 ] && grep -q "KeyboardInterrupt" "$R/lab.log"; }; then
+  echo "LAB: the tests were stopped after ${LAB_BUDGET:-2400}s (LAB_BUDGET)" | tee -a "$R/lab.log" > "$R/lab-interrupted"
 fi
-step "project lab-marked tests exit $rc_project at uptime $(now)s: $(tail -n 1 "$R/project.log")"
+if [ "$rc" = 5 ] && [ -n "$extra" ]; then
+  # the caller's -k/-m chose none of the tests on purpose (tests/lab/run -- -k ...)
+  echo "$extra" > "$R/lab-deselected"
+  rc=0
+fi
+step "lab tests exit $rc at uptime $(now)s: $(tail -n 1 "$R/lab.log")"
 
 # Diagnostics for the report.
 journalctl -b --no-pager > "$R/journal.log" 2>&1
@@ -115,4 +96,4 @@ systemd-analyze blame > "$R/systemd-blame.txt" 2>&1
 systemd-analyze critical-chain lab-run.service > "$R/systemd-critical-chain.txt" 2>&1
 echo "uptime_at_end=$(now)" >> "$R/versions.txt"
 
-[ "$rc_inner" = 0 ] && [ "$rc_project" = 0 ]
+[ "$rc" = 0 ]

@@ -1,13 +1,16 @@
-"""xen_disk on real Xen: the tutorial's 2 TB sparse disk, attached live to a running PV guest,
-partitioned GPT and formatted, then detached. (File -> LV moves, grow and clone are the
-project's own needs_dm / needs_xen tests, run in this lab too.)
+"""xen_disk on real Xen: the tutorial's 2 TB sparse disk, partitioned GPT and formatted,
+attached live to a running PV guest and detached; a running guest's disk grown; a guest
+cloned with a new UUID and MACs that keep the source's vendor prefix. (File <-> LV moves
+are the project's own needs_dm tests, run in this lab too.)
 """
 import os
 import subprocess
 
 import pytest
 
-from labhelpers import landed, pv_xml, remove_guest, wait_console
+from salt.exceptions import CommandExecutionError
+
+from labhelpers import landed, pv_xml, remove_guest, wait_console, wait_for
 
 NAME = "labdisk1"
 TB = 1024**4
@@ -67,14 +70,52 @@ def test_gpt_and_mkfs_on_the_2tb_image(caller, running_guest):
 
 
 def test_attach_live_and_detach(caller, running_guest):
-    """the 2 TB disk is attached to the running guest as xvdb (Xen's backend has it), then detached."""
+    """the 2 TB disk is attached to the running guest as xvdb, live and in its definition
+    (Xen's backend has it), then detached the same way."""
     name, root = running_guest
     path = str(root / "newvm-1.img")
     before = block_targets(name)
-    caller.cmd("xen_disk.attach", name, path, target="xvdb")
+    got = caller.cmd("xen_disk.attach", name, path, target="xvdb")
+    assert got["xvdb"]["applied"] == ["config", "live"], got
     after = block_targets(name)
     assert len(after) == len(before) + 1, (before, after)
     assert any(d["target"] == "xvdb" for d in caller.cmd("xen_guest.info", name)["disks"])
-    caller.cmd("xen_disk.detach", name, "xvdb")
-    assert len(block_targets(name)) == len(before)
+    got = caller.cmd("xen_disk.detach", name, "xvdb")
+    assert got["xvdb"]["applied"] == ["config", "live"], got
+    wait_for(lambda: len(block_targets(name)) == len(before), timeout=60, what="xvdb to leave Xen's backend")
     assert not any(d["target"] == "xvdb" for d in caller.cmd("xen_guest.info", name)["disks"])
+
+
+def test_grow_the_disk_of_a_running_guest(caller, running_guest):
+    """grow makes the running guest's image bigger and says whether the guest saw it live."""
+    name, root = running_guest
+    got = caller.cmd("xen_disk.grow", str(root / "boot.img"), "64M")
+    assert got["new"] == 64 * 1024 * 1024, got
+    assert name in got["live"], got  # either "resized live" or when the guest will see it
+    with pytest.raises(CommandExecutionError, match="shrink"):
+        caller.cmd("xen_disk.grow", str(root / "boot.img"), "16M")
+
+
+def test_clone_a_shut_off_guest(caller, conn, running_guest):
+    """clone copies a shut-off guest: new name, new UUID, its disk copied, MACs with the
+    source's first three octets."""
+    _, root = running_guest
+    source, copy = "labdisk-src", "labdisk-src-clone"
+    disk = root / f"{source}.img"  # the clone's copy is named after it: labdisk-src-clone.img
+    with open(disk, "wb") as fh:
+        fh.truncate(64 * 1024 * 1024)
+    for name in (source, copy):
+        remove_guest(conn, name)
+    devices = f"""<disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='{disk}'/><target dev='xvda' bus='xen'/></disk>
+      <interface type='bridge'><mac address='00:16:36:88:76:d4'/><source bridge='xenbr0'/></interface>"""
+    src = conn.defineXML(pv_xml(source, devices=devices))
+    try:
+        got = caller.cmd("xen_guest.clone", source, copy)
+        assert got["macs"][0].startswith("00:16:36:") and got["macs"][0] != "00:16:36:88:76:d4", got
+        clone_disk = got["disks"]["xvda"]
+        assert os.path.exists(clone_disk) and clone_disk != str(disk)
+        assert conn.lookupByName(copy).UUIDString() != src.UUIDString()
+    finally:
+        for name in (source, copy):
+            remove_guest(conn, name)

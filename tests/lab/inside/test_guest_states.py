@@ -2,50 +2,50 @@
 
 One PV guest ``labst1`` described in pillar ``xen:guests``: test=True predicts,
 the first apply defines and boots it, the second changes nothing, a memory change
-within maxmem is made live (same domain, no restart). Then a hand-written
-``/etc/xen/NAME``-style config is imported.
+within maxmem is made live (same domain, no restart), a disk and a NIC added to the
+pillar are plugged into the running guest, and a change that needs a restart (more
+vcpus than the running domain's maximum) is reported on every run until
+``restart_on_change`` restarts the guest. Then a hand-written ``/etc/xen/NAME``-style
+config is imported.
 """
+
 import pytest
 
-from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, wait_console
+from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, sh, wait_console, xl
 
 NAME = "labst1"
 
+HOST_ONLY = "xenbr-st"
 
-def pillar(memory=128):
-    return {
-        "xen": {
-            "guests": {
-                NAME: {
-                    "type": "pv",
-                    "memory": memory,
-                    "maxmem": 192,
-                    "vcpus": 1,
-                    "kernel": GUEST_KERNEL,
-                    "ramdisk": GUEST_INITRD,
-                    "cmdline": "console=hvc0 quiet",
-                    "on_poweroff": "destroy",
-                    "on_reboot": "restart",
-                    "on_crash": "destroy",
-                }
-            }
-        }
+def pillar(memory=128, **more):
+    guest = {
+        "type": "pv",
+        "memory": memory,
+        "maxmem": 192,
+        "vcpus": 1,
+        "kernel": GUEST_KERNEL,
+        "ramdisk": GUEST_INITRD,
+        "cmdline": "console=hvc0 quiet",
+        "on_poweroff": "destroy",
+        "on_reboot": "restart",
+        "on_crash": "destroy",
     }
+    guest.update(more)
+    return {"xen": {"guests": {NAME: guest}}}
 
+def comments(ret):
+    return " ".join(r["comment"] for r in ret.values())
 
 def apply(caller, **kwargs):
     ret = caller.cmd("state.apply", "xen.guests", **kwargs)
     assert isinstance(ret, dict), ret  # a list means the SLS did not render
     return ret
 
-
 def changes_of(ret):
     return {sid: r["changes"] for sid, r in ret.items() if r["changes"]}
 
-
 def failed(ret):
     return {sid: r["comment"] for sid, r in ret.items() if r["result"] is False}
-
 
 @pytest.fixture(scope="module")
 def cleanup(conn):
@@ -53,7 +53,17 @@ def cleanup(conn):
     yield
     remove_guest(conn, NAME)
     remove_guest(conn, "labimp")
+    sh(f"ip link del {HOST_ONLY}", check=False)
 
+@pytest.fixture(scope="module")
+def extra_devices(tmp_path_factory):
+    """A data disk and a NIC on a host-only bridge (made here, not by the code under test)."""
+    sh(f"ip link add {HOST_ONLY} type bridge && ip link set {HOST_ONLY} up")
+    data = tmp_path_factory.mktemp("st") / "labst1-data.img"
+    return {
+        "disks": [{"source": str(data), "target": "xvdb", "size": "64M"}],
+        "nics": [{"bridge": HOST_ONLY, "mac": "00:16:3e:5b:00:01"}],
+    }
 
 def test_test_mode_predicts_the_new_guest(caller, cleanup):
     """test=True says the guest would be defined and started, and touches nothing."""
@@ -63,7 +73,6 @@ def test_test_mode_predicts_the_new_guest(caller, cleanup):
     assert result["result"] is None, result
     assert "would be" in result["comment"], result["comment"]
     assert NAME not in caller.cmd("xen_guest.list")
-
 
 def test_first_apply_defines_and_boots_the_guest(caller, cleanup):
     """the formula defines labst1 from pillar and boots it; its initrd reaches the console."""
@@ -75,14 +84,12 @@ def test_first_apply_defines_and_boots_the_guest(caller, cleanup):
     assert (info["memory"], info["maxmem"], info["vcpus"]) == (128, 192, 1)
     wait_console(NAME)
 
-
 def test_second_apply_changes_nothing(caller, cleanup):
     """applying the same pillar again: zero changes, test=True predicts zero too."""
     assert changes_of(apply(caller, pillar=pillar(), test=True)) == {}
     ret = apply(caller, pillar=pillar())
     assert not failed(ret), ret
     assert changes_of(ret) == {}, ret
-
 
 def test_memory_change_within_maxmem_is_live(caller, cleanup):
     """memory 128 -> 160 MiB (maxmem 192) is set on the running domain, no restart."""
@@ -96,6 +103,39 @@ def test_memory_change_within_maxmem_is_live(caller, cleanup):
     assert info["memory"] == 160, info
     assert changes_of(apply(caller, pillar=pillar(memory=160))) == {}
 
+def test_disk_and_nic_added_in_pillar_are_plugged_in_live(caller, cleanup, extra_devices):
+    """a disk (created sparse) and a NIC added to the pillar reach the running guest
+    without a restart: Xen's backends list them; the next apply changes nothing."""
+    before = caller.cmd("xen_guest.info", NAME)["id"]
+    ret = apply(caller, pillar=pillar(memory=160, **extra_devices))
+    assert not failed(ret), ret
+    assert changes_of(ret), ret
+    assert caller.cmd("xen_guest.info", NAME)["id"] == before, "the guest was restarted"
+    assert "51728" in xl("block-list", NAME), xl("block-list", NAME)  # xvdb = 202:16 = 51728
+    assert len(xl("network-list", NAME).strip().splitlines()) == 2, xl("network-list", NAME)
+    assert changes_of(apply(caller, pillar=pillar(memory=160, **extra_devices))) == {}
+
+def test_change_needing_a_restart_is_reported_until_the_restart(caller, cleanup, extra_devices):
+    """vcpus 1 -> 2 cannot reach the running domain (its maximum is 1): the definition
+    changes, the state says a restart is pending, and says it again on the next run
+    (with no changes); restart_on_change then restarts the guest with 2 vcpus."""
+    wanted = pillar(memory=160, vcpus=2, **extra_devices)
+    before = caller.cmd("xen_guest.info", NAME)["id"]
+    ret = apply(caller, pillar=wanted)
+    assert not failed(ret), ret
+    assert changes_of(ret), ret
+    assert "restart" in comments(ret), ret
+    assert caller.cmd("xen_guest.info", NAME)["id"] == before
+    again = apply(caller, pillar=wanted)
+    assert not failed(again) and changes_of(again) == {}, again
+    assert "restart" in comments(again), again
+    wanted["xen"]["guests"][NAME]["restart_on_change"] = True
+    ret = apply(caller, pillar=wanted)
+    assert not failed(ret), ret
+    info = caller.cmd("xen_guest.info", NAME)
+    assert info["id"] != before and info["vcpus"] == 2, info
+    final = apply(caller, pillar=wanted)
+    assert changes_of(final) == {} and "pending" not in comments(final), final
 
 def test_import_a_hand_written_xen_config(caller, cleanup, tmp_path):
     """xen_guest.import_config adopts an xm-era /etc/xen/NAME file (tap:aio disk, vif, comments)."""
