@@ -162,10 +162,20 @@ _MACS_TTL = 60.0
 
 
 def _host_macs(conn):
-    """The host's guest MACs, read once per state run (a minute at most) rather than per guest."""
+    """The host's guest MACs, read once per state run rather than per guest.
+
+    Read again when another state of the run changed something (a clone brings
+    new MACs), or, outside a state run, after a minute.
+    """
+    run, running = _run_marks()
+    mark = (run, id(conn), _others_changed(running)) if run is not None else None
     cached = __context__.get(_MACS_KEY)
-    if cached is None or time.monotonic() - cached[0] > _MACS_TTL:
-        cached = (time.monotonic(), set(guest_apply.host_macs(conn)))
+    if (
+        cached is None
+        or cached[2] != mark
+        or (mark is None and time.monotonic() - cached[0] > _MACS_TTL)
+    ):
+        cached = (time.monotonic(), set(guest_apply.host_macs(conn)), mark)
         __context__[_MACS_KEY] = cached
     return cached[1]
 
@@ -328,6 +338,7 @@ def defined(name, spec=None, restart_on_change=False, timeout=120, pillar_path="
 
     A running guest gets memory/vcpus changes live; other changes go to its
     definition and wait for a restart (done only with ``restart_on_change: True``).
+    What a running guest still waits for is said on every run until it restarts.
     Missing image files with a ``size`` are created sparse.
 
     CLI Example:
@@ -344,7 +355,9 @@ def running(name, spec=None, restart_on_change=False, timeout=120, boot_dir=None
     Make sure guest ``name`` is defined as its spec says and running. A new
     guest with ``install`` settings is installed (network tree + kickstart for
     pv, ISO for hvm). Without a spec (and no pillar entry) an existing guest is
-    only started or resumed.
+    only started or resumed. A change the running guest gets only by a restart
+    is said (as pending, with no changes) on every run until it restarts;
+    ``restart_on_change: True`` restarts it.
 
     CLI Example:
 
