@@ -442,7 +442,7 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
 
 
 # --------------------------------------------------------------------------- moved
-def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, force=False, **kwargs):  # pylint: disable=invalid-name
+def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, force=False, format=None, **kwargs):  # pylint: disable=invalid-name,redefined-builtin
     """
     Guest ``name``'s disk ``disk`` (target like ``xvda``, or its current path)
     lives at ``to``: an image file or an LV (``/dev/VG/LV``, created at least
@@ -453,6 +453,12 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     partition table is only written over with ``force: true``. A failure
     leaves the guest as it was.
 
+    ``format`` (``raw`` or ``qcow2``) is the format the disk has at ``to``: by
+    default a file keeps its format and an LV holds raw data (a qcow2 image
+    moved into an LV is converted). A change of format is a ``qemu-img
+    convert`` checked with ``qemu-img compare``, shown as ``format`` in the
+    changes; an LV cannot hold qcow2.
+
     .. code-block:: yaml
 
         xen-disk-newvm-xvda-moved:
@@ -462,24 +468,39 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
             - to: /dev/vol0/lv_for_newvm
             - shutdown: true
 
+        xen-disk-newvm-xvda-back-to-qcow2:
+          xen_disk.moved:
+            - name: newvm
+            - disk: xvda
+            - to: /var/lib/xen/images/newvm.qcow2
+            - format: qcow2
+
     CLI Example:
 
     .. code-block:: bash
 
         salt '*' state.single xen_disk.moved newvm disk=xvda to=/dev/vol0/lv_for_newvm shutdown=True
+        salt '*' state.single xen_disk.moved newvm disk=xvda to=/var/lib/xen/images/newvm.img format=raw
     """
     ret = _ret(name)
     problems = _unknown(kwargs)
     if not isinstance(to, str) or not to.startswith("/"):
         problems.append(f"to: expected an absolute path of a file or LV, got {to!r}")
+    if format not in (None, "raw", "qcow2"):
+        problems.append(f"format: expected raw or qcow2, got {format!r}")
+    elif format == "qcow2" and isinstance(to, str) and guest_spec.is_block(to):
+        problems.append(f"format: {to} is a block device (LV): it holds raw data, not qcow2")
     if problems:
         return _fail(ret, problems)
     try:
-        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force))
+        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force),
+                                              format=format)
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
     target, source = step["target"], step["source"]
     change = {"old": source, "new": to}
+    if step["convert"]:
+        change["format"] = {"old": step["format"], "new": step["dest_format"]}
     if remove_source:
         change["source_removed"] = True
     if step["stop"]:
@@ -487,16 +508,20 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     how = []
     if step["make_block"]:
         how.append(f"creating {to}")
+    if step["convert"]:
+        how.append(f"converting {step['format']} to {step['dest_format']}")
     if step["stop"]:
         how.append(f"stopping {name} and starting it again")
     how = f" ({', '.join(how)})" if how else ""
 
     def move():
-        done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown),
-                                         remove_source=bool(remove_source), timeout=timeout, force=bool(force))
+        done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown), remove_source=bool(remove_source),
+                                         timeout=timeout, force=bool(force), format=format)
         got = done.get(target, {})
-        return ({target: {k: got[k] for k in ("old", "new", "source_removed", "restarted") if k in got}},
-                f"{target} of {name} moved from {source} to {to} (copied by {got.get('copied')}, verified)")
+        made = {k: got[k] for k in ("old", "new", "format", "source_removed", "restarted") if k in got}
+        converted = f", {got['format']['old']} converted to {got['format']['new']}" if "format" in got else ""
+        return ({target: made},
+                f"{target} of {name} moved from {source} to {to} (copied by {got.get('copied')}{converted}, verified)")
 
     return _conclude(ret, {} if step["nothing_to_do"] else {target: change},
                      unchanged=f"{target} of {name} is already at {to}",

@@ -45,11 +45,13 @@ xen:
         disk: xvda
         shutdown: true           # stop newvm for the copy and start it again
         # remove_source: true    # delete the image afterwards (kept by default)
+        # a qcow2 image is converted to raw on its way into the LV (qemu-img convert + compare)
 
-    # Back from an LV into a file works the same way:
+    # Back from an LV into a file works the same way; format says what the file holds
+    # (raw or qcow2; default: a file keeps its format, an LV's data comes out raw):
     #   newvm-root-file:
-    #     path: /var/lib/xen/images/newvm.img
-    #     move: {guest: newvm, disk: xvda}
+    #     path: /var/lib/xen/images/newvm.qcow2
+    #     move: {guest: newvm, disk: xvda, format: qcow2}
 
     # A disk no longer wanted (refused while a guest still uses it):
     #   old-scratch:

@@ -1,6 +1,8 @@
 {#- Guest disks from pillar xen:disks (and libvirt storage pools from xen:pools): images/LVs, partitions, filesystems, attachment, moves.
     See pillar/xen/disks.sls for an example. One entry per disk, keyed by a short name used in
     the state IDs (xen-disk-NAME-present, -partitioned, -partN-formatted, -attached, -moved).
+    A move entry's keys but guest and disk (shutdown, remove_source, force, timeout, format: raw|qcow2)
+    go to xen_disk.moved as they are.
     Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force). #}
 {%- set disks = salt["pillar.get"]("xen:disks", {}) %}
 {%- set packages = salt["pillar.get"]("xen:disk:packages", []) %}

@@ -4,7 +4,8 @@ import os
 import pytest
 
 from saltext_xen import connection
-from tests.functional.disk_helpers import MIB, define_guest, disk_sources
+from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device
+from tests.functional.test_disk_move import disk_formats, qcow2_guest, same_image
 
 TB2 = 2 * 1000**4
 needs_loop = pytest.mark.skipif(
@@ -139,6 +140,56 @@ def test_moved_file_to_file(states, test_uri, tmp_path):
     assert disk_sources(test_uri, "newvm")["xvda"] == dest
     assert connection.connect(test_uri).lookupByName("newvm").isActive()
     assert not os.path.exists(src)
+
+
+def test_moved_qcow2_to_raw_file_with_format(states, test_uri, tmp_path):
+    """format: raw converts the qcow2 image into a sparse raw file; the changes say so, test=True too."""
+    _, image, reference = qcow2_guest(test_uri, tmp_path)
+    dest = str(tmp_path / "newvm.img")
+    predicted, real, again = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest, format="raw")
+    assert real["changes"] == {"xvda": {"old": image, "new": dest, "format": {"old": "qcow2", "new": "raw"}}}
+    assert "converting qcow2 to raw" in predicted["comment"]
+    assert "qcow2 converted to raw" in real["comment"] and "verified" in real["comment"]
+    assert again["comment"] == f"xvda of newvm is already at {dest}"
+    assert disk_sources(test_uri, "newvm")["xvda"] == dest and disk_formats(test_uri, "newvm")["xvda"] == "raw"
+    assert same_image(reference, "raw", dest, "raw") and os.path.exists(image)
+
+
+def test_moved_without_format_keeps_the_files_format(states, test_uri, tmp_path):
+    _, image, _ = qcow2_guest(test_uri, tmp_path)
+    dest = str(tmp_path / "elsewhere.qcow2")
+    _, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest)
+    assert real["changes"] == {"xvda": {"old": image, "new": dest}}  # a copy, no format key
+    assert disk_formats(test_uri, "newvm")["xvda"] == "qcow2"
+
+
+def test_moved_format_problems_are_named_before_anything_is_read(states, test_uri, tmp_path):
+    qcow2_guest(test_uri, tmp_path)
+    bad = run(states, "moved", "newvm", disk="xvda", to="relative.img", format="vmdk")
+    assert bad["result"] is False and bad["changes"] == {}
+    assert "to: expected an absolute path" in bad["comment"] and "format: expected raw or qcow2" in bad["comment"]
+    onto_lv = run(states, "moved", "newvm", disk="xvda", to="/dev/vol0/lv_for_newvm", format="qcow2")
+    assert onto_lv["result"] is False and "holds raw data, not qcow2" in onto_lv["comment"]
+    in_place = run(states, "moved", "newvm", disk="xvda", to=str(tmp_path / "newvm.qcow2"), format="raw")
+    assert in_place["result"] is False and "not converted in place" in in_place["comment"]
+    assert disk_formats(test_uri, "newvm")["xvda"] == "qcow2"
+
+
+@needs_loop
+def test_moved_qcow2_into_block_device_converts_and_restarts(states, test_uri, tmp_path):
+    """The tutorial's file -> LV move for a qcow2 image (a loop device stands in for the LV)."""
+    _, image, _ = qcow2_guest(test_uri, tmp_path, running=True)
+    backing = tmp_path / "lv_for_newvm"
+    backing.write_bytes(b"")
+    os.truncate(backing, 80 * MIB)
+    with loop_device(backing) as dev:
+        predicted, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dev, shutdown=True)
+        assert real["changes"] == {"xvda": {"old": image, "new": dev, "format": {"old": "qcow2", "new": "raw"},
+                                            "restarted": True}}
+        assert "converting qcow2 to raw" in predicted["comment"]
+        assert disk_formats(test_uri, "newvm")["xvda"] == "raw"
+        assert same_image(image, "qcow2", dev, "raw")
+    assert connection.connect(test_uri).lookupByName("newvm").isActive()
 
 
 def test_attached_refuses_a_missing_image(states, test_uri, tmp_path):
