@@ -234,7 +234,7 @@ def _snapshot(paths, root):
         try:
             with open(full, encoding="utf-8") as handle:
                 saved[path] = (handle.read(), os.stat(full).st_mode & 0o777)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             saved[path] = None
     return saved
 
@@ -257,13 +257,13 @@ def apply(nmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
     if not steps and not nmplan["file_changes"]:
         return []
     saved = _snapshot(nmplan["files"], root)
-    was_active = nmplan["bridge_active"]
-    failure, done = None, []
+    failure, done, tried = None, [], []
     try:
         bridge_persist.write(nmplan["files"], root)
     except OSError as exc:
         failure = f"the keyfiles could not be written: {exc}"
     for step in steps if failure is None else []:
+        tried.append(step["cmd"][2])  # reload / up: what the rollback has to answer
         res = _run(runner, step["cmd"], netns)
         if res["retcode"] != 0:
             failure = f"'{' '.join(step['cmd'])}' failed: {(res['stderr'] or res['stdout']).strip()}"
@@ -281,43 +281,39 @@ def apply(nmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
             sleep(0.2)
     if failure is None:
         return bridges.describe(done)
-    errors = _rollback(nmplan, saved, runner, netns, root, was_active)
+    errors, words = _rollback(nmplan, saved, runner, netns, root, tried)
     if errors:
         raise bridges.BridgeError(f"{failure}; rolling back also failed, the host may need a hand: "
                                   + "; ".join(errors))
-    raise bridges.BridgeError(f"{failure}; everything done before was undone "
-                              f"({'; '.join(_rollback_words(nmplan, was_active))})")
+    raise bridges.BridgeError(f"{failure}; everything done before was undone ({'; '.join(words)})")
 
 
-def _rollback_words(nmplan, was_active):
-    words = []
-    if nmplan["previous"]:
-        words.append(f"{bridges.port_of(nmplan['spec'])} is back on its connection '{nmplan['previous']['name']}'")
-    words.append("the keyfiles are as they were")
-    if was_active:
-        words.append(f"{nmplan['spec']['name']} runs with its old settings")
-    return words
+def _rollback(nmplan, saved, runner, netns, root, tried):
+    """Undo :func:`apply`, connectivity first; returns ``(what could not be undone, what was undone)``.
 
-
-def _rollback(nmplan, saved, runner, netns, root, was_active):
-    """Undo :func:`apply`, connectivity first; returns what could not be undone."""
-    errors = []
-    ids = nmplan["ids"]
+    ``tried`` names the nmcli steps that ran (``reload``, ``up``); only their effects are undone.
+    """
+    errors, words = [], []
+    ids, spec = nmplan["ids"], nmplan["spec"]
 
     def nmcli(*argv, quiet=False):
         res = _run(runner, ["nmcli"] + list(argv), netns)
         if res["retcode"] != 0 and not quiet:
             errors.append(f"'nmcli {' '.join(argv)}': {(res['stderr'] or res['stdout']).strip()}")
 
-    if nmplan["previous"]:  # the NIC and its addresses and routes back first: the host stays reachable
+    if "up" in tried and nmplan["previous"]:  # the NIC, its addresses and routes back first: the host stays reachable
         nmcli("connection", "up", "uuid", nmplan["previous"]["uuid"])
-    if not was_active:  # may not have come up at all: nothing to complain about
+        words.append(f"{bridges.port_of(spec)} is back on its connection '{nmplan['previous']['name']}'")
+    if "up" in tried and not nmplan["bridge_active"]:  # it may not have come up at all: no complaint
         nmcli("connection", "down", "uuid", ids["bridge_uuid"], quiet=True)
     try:
         _restore(saved, root)
+        words.append("the keyfiles are as they were")
     except OSError as exc:
         errors.append(f"the keyfiles could not be put back: {exc}")
-    nmcli("connection", "reload")
-    if was_active:
+    if tried:
+        nmcli("connection", "reload")
+    if "up" in tried and nmplan["bridge_active"]:
         nmcli("connection", "up", "uuid", ids["bridge_uuid"])
-    return errors
+        words.append(f"{spec['name']} runs with its old settings")
+    return errors, words

@@ -117,8 +117,8 @@ def test_plan_refuses_what_the_ip_way_refuses(tmp_path):
 class FakeNM:
     """A runner answering nmcli: ``fail`` maps a command prefix to its failure."""
 
-    def __init__(self, host, fail=()):
-        self.host, self.fail, self.calls = host, dict(fail), []
+    def __init__(self, host, fail=(), once=False):
+        self.host, self.fail, self.once, self.calls = host, dict(fail), once, []
 
     def __call__(self, argv):
         if argv[:2] == ["ip", "-j"]:
@@ -126,6 +126,8 @@ class FakeNM:
         self.calls.append(" ".join(argv))
         for prefix, err in self.fail.items():
             if " ".join(argv).startswith(prefix):
+                if self.once:
+                    del self.fail[prefix]
                 return {"retcode": 4, "stdout": "", "stderr": err}
         return {"retcode": 0, "stdout": "", "stderr": ""}
 
@@ -164,3 +166,28 @@ def test_bridge_that_never_gets_its_addresses_is_rolled_back(tmp_path):
     no_route["routes"] = []
     assert bridge_nm.check(no_route, planned) == "the default route via 192.168.0.254 is not on xenbr0 yet"
     assert bridge_nm.check(after(), planned) is None
+
+
+def test_keyfiles_that_cannot_be_written_leave_networkmanager_alone(tmp_path):
+    planned = bridge_nm.plan(before(), NM_BEFORE, spec(), bridge_nm.keyfiles(before(), spec()), str(tmp_path))
+    (tmp_path / "etc").write_text("not a directory")
+    runner = FakeNM(before())
+    with pytest.raises(bridges.BridgeError, match="the keyfiles could not be written: .*everything done before "
+                                                  r"was undone \(the keyfiles are as they were\)"):
+        bridge_nm.apply(planned, runner, root=str(tmp_path))
+    assert runner.calls == [], "no nmcli call: NetworkManager saw nothing"
+
+
+def test_failed_change_of_a_running_bridge_brings_it_back_with_its_old_settings(tmp_path):
+    old_files = bridge_nm.keyfiles(after(), spec())
+    bridge_persist.write(old_files, str(tmp_path))
+    planned = bridge_nm.plan(after(), NM_AFTER, spec(mtu=1400), bridge_nm.keyfiles(after(), spec(mtu=1400)),
+                             str(tmp_path))
+    assert planned["bridge_active"] is True and planned["previous"] is None
+    runner = FakeNM(after(), fail={"nmcli connection up": "Error: Connection activation failed"}, once=True)
+    with pytest.raises(bridges.BridgeError, match=r"undone \(the keyfiles are as they were; xenbr0 runs with its "
+                                                  r"old settings\)"):
+        bridge_nm.apply(planned, runner, root=str(tmp_path))
+    assert runner.calls == ["nmcli connection reload", f"nmcli connection up uuid {BR_UUID}",
+                            "nmcli connection reload", f"nmcli connection up uuid {BR_UUID}"]
+    assert bridge_persist.pending(old_files, str(tmp_path)) == {}, "the old keyfiles are back"
