@@ -109,13 +109,58 @@ def manages(nm, spec):
 # ---------------------------------------------------------------- the keyfiles
 
 
-def keyfiles(state, spec, dhcp=False, persist=True):
+def _sections(text):
+    """A keyfile as ``{section: {key: value}}`` (enough for NetworkManager's own files)."""
+    found, section = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = found.setdefault(line[1:-1], {})
+        elif section is not None and "=" in line and not line.startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            section[key.strip()] = value.strip()
+    return found
+
+
+def connection_method(nm, uuid):
+    """How connection ``uuid`` gets its IPv4 address (``auto`` = DHCP, ``manual``, ...), read from
+    its file (keyfile, or ifcfg on RHEL 8); None when NetworkManager does not say where it is."""
+    conn = (nm or {}).get("connections", {}).get(uuid) or {}
+    filename = conn.get("filename")
+    if not filename:
+        return None
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError:
+        return None
+    if os.path.basename(filename).startswith("ifcfg-"):
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "BOOTPROTO":
+                return "auto" if value.strip().strip("'\"") in ("dhcp", "bootp") else "manual"
+        return None
+    return _sections(text).get("ipv4", {}).get("method")
+
+
+def uses_dhcp(nm, spec):
+    """True when the NIC's connection now (or the bridge's own, once it runs) takes IPv4 from DHCP."""
+    prev = previous(nm, spec) if nm else None
+    uuid = prev["uuid"] if prev else bridge_persist.nm_uuid(spec["name"])
+    return connection_method(nm, uuid) == "auto"
+
+
+def keyfiles(state, spec, dhcp=False, persist=True, nm=None):
     """``{path: (text, 0o600)}`` of the bridge and port connections for the bridge as it ends up.
 
     Addresses and gateways are the ones the bridge ends up with (the NIC's, unless
-    ``spec`` names them); the bridge gets the port's MAC. ``persist=False`` puts the
-    files in NetworkManager's runtime directory, which it forgets at reboot.
+    ``spec`` names them); the bridge gets the port's MAC. ``dhcp=None``: DHCP when
+    the NIC's connection in ``nm`` uses it (and ``spec`` names no addresses), so a
+    leased address is not frozen into the bridge. ``persist=False`` puts the files
+    in NetworkManager's runtime directory, which it forgets at reboot.
     """
+    if dhcp is None:
+        dhcp = spec.get("addresses") is None and uses_dhcp(nm, spec)
     keep = dict(spec)
     gw4, gw6 = bridges.gateways_after(state, spec)
     keep["addresses"] = [a for a in bridges.addresses_after(state, spec) if not (dhcp and ":" not in a)]
@@ -174,12 +219,20 @@ def plan(state, nm, spec, files, root="/"):
     file_changes = bridge_persist.pending(files, root)
     loaded = all(ids[key] in nm["connections"] for key in ("bridge_uuid", "port_uuid"))
     active = _connected(nm, name, ids["bridge_uuid"]) and _connected(nm, port, ids["port_uuid"])
-    gw4, gw6 = bridges.gateways_after(state, spec)
-    addresses = sorted({a for path, (text, _mode) in files.items() if path.endswith(f"/{name}.nmconnection")
-                        for a in _keyfile_addresses(text)})
+    wanted = {"addresses": [], "gateways": [None, None], "dhcp": False}  # what the bridge keyfile says
+    for path, (text, _mode) in files.items():
+        if path.endswith(f"/{name}.nmconnection"):
+            ini = _sections(text)
+            wanted["dhcp"] = ini.get("ipv4", {}).get("method") == "auto"
+            for index, family in enumerate(("ipv4", "ipv6")):
+                for key, value in sorted(ini.get(family, {}).items()):
+                    if key.startswith("address") and key[7:].isdigit():
+                        addr, _, gateway = value.partition(",")
+                        wanted["addresses"].append(addr)
+                        wanted["gateways"][index] = wanted["gateways"][index] or gateway or None
     found = {"steps": [], "files": files, "file_changes": file_changes, "previous": previous(nm, spec),
-             "addresses": addresses, "gateways": (gw4, gw6), "ids": ids, "spec": dict(spec),
-             "bridge_active": _connected(nm, name, ids["bridge_uuid"])}
+             "addresses": wanted["addresses"], "gateways": tuple(wanted["gateways"]), "dhcp": wanted["dhcp"],
+             "ids": ids, "spec": dict(spec), "bridge_active": _connected(nm, name, ids["bridge_uuid"])}
     if file_changes or not loaded:
         found["steps"].append(_step("make NetworkManager read the keyfiles", ["nmcli", "connection", "reload"]))
     if file_changes or not loaded or not active or live or check(state, found):
@@ -196,15 +249,6 @@ def _run(runner, argv, netns):
     return runner((["ip", "netns", "exec", netns] if netns else []) + list(argv))
 
 
-def _keyfile_addresses(text):
-    found = []
-    for line in text.splitlines():
-        key, _, value = line.partition("=")
-        if key.startswith("address") and key[7:].isdigit():
-            found.append(value.split(",")[0])
-    return found
-
-
 # ---------------------------------------------------------------- checking and applying
 
 
@@ -219,6 +263,8 @@ def check(state, nmplan):
     missing = [a for a in nmplan["addresses"] if a not in have]
     if missing:
         return f"{name} does not hold {', '.join(missing)} yet"
+    if nmplan.get("dhcp") and not any(":" not in a for a in have):
+        return f"{name} has no IPv4 address from DHCP yet"
     for family, gateway in zip((4, 6), nmplan["gateways"]):
         if gateway and not any(r["dst"] == "default" and r["dev"] == name and r["family"] == family
                                for r in state["routes"]):

@@ -191,3 +191,42 @@ def test_failed_change_of_a_running_bridge_brings_it_back_with_its_old_settings(
     assert runner.calls == ["nmcli connection reload", f"nmcli connection up uuid {BR_UUID}",
                             "nmcli connection reload", f"nmcli connection up uuid {BR_UUID}"]
     assert bridge_persist.pending(old_files, str(tmp_path)) == {}, "the old keyfiles are back"
+
+
+def test_nic_on_dhcp_gives_a_bridge_on_dhcp_not_a_frozen_lease(tmp_path):
+    wired = tmp_path / "Wired connection 1.nmconnection"
+    wired.write_text("[connection]\nid=Wired connection 1\n\n[ipv4]\nmethod=auto\n")
+    nm = bridge_nm.parse("eth0:connected:Wired connection 1\n",
+                         f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:{wired}\n")
+    files = bridge_nm.keyfiles(before(), spec(), dhcp=None, nm=nm)
+    text = files["/etc/NetworkManager/system-connections/xenbr0.nmconnection"][0]
+    assert "[ipv4]\nmethod=auto\n" in text and "192.168.0.10" not in text
+    planned = bridge_nm.plan(before(), nm, spec(), files, str(tmp_path))
+    assert planned["dhcp"] is True and planned["addresses"] == [] and planned["gateways"] == (None, None)
+    leased = after()
+    leased["addrs"]["xenbr0"] = []
+    assert bridge_nm.check(leased, planned) == "xenbr0 has no IPv4 address from DHCP yet"
+    assert bridge_nm.check(after(), planned) is None
+
+    # second run: the NIC runs the port connection now; the bridge's own keyfile says DHCP
+    bridge_persist.write(files, str(tmp_path))
+    keydir = tmp_path / "etc/NetworkManager/system-connections"
+    nm_after = bridge_nm.parse(
+        "xenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\n",
+        f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:{keydir}/xenbr0.nmconnection\n"
+        f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:{keydir}/xenbr0-port-eth0.nmconnection\n")
+    again = bridge_nm.keyfiles(after(), spec(), dhcp=None, nm=nm_after)
+    assert again == files
+    assert bridge_nm.plan(after(), nm_after, spec(), again, str(tmp_path))["steps"] == []
+    assert bridge_nm.keyfiles(before(), spec(addresses=["192.168.0.10/24"]), dhcp=None, nm=nm) != files, \
+        "addresses given: static, whatever the NIC did"
+
+
+def test_rhel8_ifcfg_connection_on_dhcp_counts_too(tmp_path):
+    ifcfg = tmp_path / "ifcfg-eth0"
+    ifcfg.write_text('DEVICE=eth0\nBOOTPROTO="dhcp"\n')
+    nm = bridge_nm.parse("eth0:connected:System eth0\n", f"System eth0:{WIRED}:802-3-ethernet:eth0:yes:{ifcfg}\n")
+    assert bridge_nm.uses_dhcp(nm, spec()) is True
+    ifcfg.write_text("DEVICE=eth0\nBOOTPROTO=none\nIPADDR=192.168.0.10\n")
+    assert bridge_nm.uses_dhcp(nm, spec()) is False
+    assert bridge_nm.uses_dhcp(NM_BEFORE, spec()) is False, "a file NetworkManager names but that is not there"
