@@ -8,6 +8,14 @@ create and the install recipe -- travels in ``<metadata>`` under this project's
 namespace so that ``parse(render(spec)) == spec`` (autostart is not part of a
 definition: pass it to ``parse``).
 
+Other children of ``<metadata>`` belong to other tools (a clone's record of its
+source, virt-manager's, ...): ``parse`` keeps each as it is, as XML text, in the
+spec's private key :data:`KEPT_METADATA`, and ``render`` writes them back, so a
+definition rebuilt from a spec read from libvirt keeps them. Private keys (a
+leading ``_``) are no part of a guest's pillar: ``guest_spec.diff`` ignores
+them and ``guest_spec.adopt`` carries them from the existing definition to the
+wanted spec.
+
 Disk backends: block devices and LVs (``/dev/...``) use ``phy`` (blkback);
 raw image files and qcow2 use ``qemu`` (qdisk) with the matching type.
 """
@@ -19,6 +27,9 @@ from saltext_xen.errors import XenError
 
 META_NS = "https://github.com/saltext-xen/guest/1"
 ET.register_namespace("saltext", META_NS)
+_OWN_META = f"{{{META_NS}}}guest"
+#: spec key holding the other ``<metadata>`` children, each as XML text, in their order
+KEPT_METADATA = "_metadata"
 
 _OS_TYPE = {"pv": ("xenpv", "linux"), "hvm": ("xenfv", "hvm"), "pvh": ("xenpvh", "xenpvh")}
 _BUS = {"xvd": "xen", "hd": "ide", "sd": "scsi", "vd": "virtio"}
@@ -108,9 +119,12 @@ def render(spec):
     if spec.get("uuid"):
         _sub(root, "uuid", spec["uuid"])
     meta = _metadata(spec)
-    if meta is not None:
+    kept = [_kept_el(text) for text in spec.get(KEPT_METADATA) or ()]
+    holder = None
+    if meta is not None or kept:
         holder = _sub(root, "metadata")
-        holder.append(meta)
+        if meta is not None:
+            holder.append(meta)
     _sub(root, "memory", spec["maxmem"] * 1024, unit="KiB")
     _sub(root, "currentMemory", spec["memory"] * 1024, unit="KiB")
     vcpu_attrs = {"placement": "static"}
@@ -149,7 +163,40 @@ def render(spec):
             _sub(devices, "input", type_="tablet", bus="usb")
         devices.append(_graphics_el(spec["graphics"]))
     ET.indent(root)
+    if kept:
+        _append_kept(holder, kept)  # after indenting: their own text and whitespace stay as they were
     return _text_of(root)
+
+
+def _kept_el(text):
+    try:
+        return ET.fromstring(text)
+    except (ET.ParseError, TypeError) as exc:
+        raise XmlError(f"{KEPT_METADATA}: a kept <metadata> child is not XML ({exc}): {text!r}") from None
+
+
+def _append_kept(holder, kept, indent="  ", level=1):
+    inner, outer = "\n" + indent * (level + 1), "\n" + indent * level
+    if len(holder):
+        holder[-1].tail = inner
+    else:
+        holder.text = inner
+    for el in kept:
+        el.tail = inner
+        holder.append(el)
+    holder[-1].tail = outer
+
+
+def _foreign_metadata(holder):
+    """The children of ``<metadata>`` but this project's own, each as XML text (tail left out)."""
+    kept = []
+    for child in holder if holder is not None else ():
+        if child.tag == _OWN_META or not isinstance(child.tag, str):
+            continue
+        tail, child.tail = child.tail, None
+        kept.append(ET.tostring(child, encoding="unicode"))
+        child.tail = tail
+    return kept
 
 
 def _metadata(spec):
@@ -216,7 +263,7 @@ def parse(xml_text, autostart=False):
     if gtype == "hvm":
         boot["order"] = [b.get("dev") for b in root.findall("os/boot")] or ["hd"]
     meta = {}
-    meta_el = root.find(f"metadata/{{{META_NS}}}guest")
+    meta_el = root.find(f"metadata/{_OWN_META}")
     if meta_el is not None and meta_el.text:
         try:
             meta = json.loads(meta_el.text)
@@ -252,6 +299,9 @@ def parse(xml_text, autostart=False):
         "autostart": bool(autostart),
         "install": meta.get("install"),
     }
+    kept = _foreign_metadata(root.find("metadata"))
+    if kept:
+        spec[KEPT_METADATA] = kept
     return spec
 
 

@@ -603,11 +603,15 @@ def adopt(wanted, existing):
     """Fill what the wanted spec leaves open (uuid, NIC MACs) from the existing guest.
 
     A guest without a pillar uuid keeps the uuid it already has; a NIC without a
-    MAC keeps the MAC of the NIC in the same position.
+    MAC keeps the MAC of the NIC in the same position. Private keys (a leading
+    ``_``, such as other tools' ``<metadata>`` from domain_xml.parse) come along.
     """
     spec = copy.deepcopy(wanted)
     if existing is None:
         return spec
+    for key in existing:
+        if key.startswith("_") and key not in spec:
+            spec[key] = copy.deepcopy(existing[key])
     if spec["uuid"] is None:
         spec["uuid"] = existing.get("uuid")
     old_nics = existing.get("nics") or []
@@ -644,7 +648,7 @@ def _flatten(spec):
     """Spec -> {key: value} with the keys diff reports on."""
     flat = {}
     for key, value in spec.items():
-        if key in NOT_DIFFED:
+        if key in NOT_DIFFED or key.startswith("_"):  # private keys are no part of what a guest is
             continue
         if key == "boot":
             for sub, subval in (value or {}).items():
@@ -690,10 +694,11 @@ def diff(old, new):
 
 
 def masked(spec):
-    """A copy of ``spec`` safe to show or log (VNC password replaced by ``********``)."""
+    """A copy of ``spec`` safe to show or log (VNC password replaced by ``********``), in
+    the shape of pillar (private keys left out)."""
     if spec is None:
         return None
-    out = copy.deepcopy(spec)
+    out = {key: copy.deepcopy(value) for key, value in spec.items() if not key.startswith("_")}
     out["graphics"] = _mask_graphics(out.get("graphics"))
     return out
 
