@@ -19,6 +19,7 @@
 """
 import salt.utils.path
 
+from saltext_xen import bridge_nm
 from saltext_xen import bridge_persist
 from saltext_xen import bridges
 from saltext_xen import connection
@@ -153,14 +154,24 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     if problems:
         ret.update(result=False, comment="Bridge not changed, the settings have problems:\n" + "\n".join(problems))
         return ret
+    nmplan = None
     try:
         state = bridges.read(_runner, netns)
-        steps = bridges.plan(state, spec)
+        nm = bridge_nm.read(_runner, netns) if spec["nic"] and salt.utils.path.which("nmcli") else None
+        if bridge_nm.manages(nm, spec):  # NetworkManager runs the NIC: keyfiles + nmcli, not ip behind its back
+            # dhcp=None: a bridge over a NIC on DHCP asks DHCP too, instead of freezing today's lease
+            files = bridge_nm.keyfiles(state, spec, dhcp=dhcp or None, persist=bool(style), nm=nm)
+            nmplan = bridge_nm.plan(state, nm, spec, files, config_root)
+            steps = nmplan["steps"]
+        else:
+            steps = bridges.plan(state, spec)
     except XenError as exc:
         ret.update(result=False, comment=str(exc))
         return ret
     files, file_changes, warnings = {}, {}, []
-    if style:
+    if nmplan is not None:
+        files, file_changes = nmplan["files"], nmplan["file_changes"]
+    elif style:
         keep = dict(spec)
         gw4, gw6 = bridges.gateways_after(state, spec)
         keep["addresses"] = [a for a in bridges.addresses_after(state, spec) if not (dhcp and ":" not in a)]
@@ -172,14 +183,19 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     changes = _bridge_changes(steps, file_changes)
     what = []
     if steps:
-        what.append(f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps")
+        what.append(f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps"
+                    + (" through NetworkManager" if nmplan is not None else ""))
     if file_changes:
-        what.append(f"kept across reboots in {_files_text(file_changes)}")
+        what.append(f"kept across reboots in {_files_text(file_changes)}" if style
+                    else f"known to NetworkManager until the next boot from {_files_text(file_changes)}")
     what = " and ".join(what)
 
     def apply():
+        timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
+        if nmplan is not None:  # writes the keyfiles itself, before nmcli; rolls them back on failure
+            bridge_nm.apply(nmplan, _runner, netns=netns, root=config_root, timeout=timeout)
+            return "\n".join([f"Bridge {name} was {what}."] + warnings)
         if steps:
-            timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
             bridges.apply(steps, _runner, netns=netns, timeout=timeout,
                           verify=lambda: bridges.check(bridges.read(_runner, netns), spec))
         if file_changes:

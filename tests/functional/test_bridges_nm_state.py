@@ -3,16 +3,12 @@
 Real bridges, veths, addresses and routes in network namespaces the test creates;
 ``nmcli`` is the stand-in of nmcli_standin.py (this machine has no NetworkManager
 and must not get one), which reads the keyfiles and does ``connection up`` with ``ip``.
-The tests run once the state takes the NetworkManager way (saltext_xen.bridge_nm);
-until then they skip and say so.
 """
-import pathlib
 import shutil
 
 import pytest
 
 from saltext_xen import bridge_persist
-from tests.conftest import ROOT
 from tests.functional.test_bridges_nm_netns import KEYDIR
 from tests.functional.test_bridges_nm_netns import NM
 from tests.functional.test_bridges_nm_netns import WIRED_UUID
@@ -21,9 +17,6 @@ from tests.functional.test_bridges_netns import state
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed"),
-    pytest.mark.skipif("bridge_nm" not in pathlib.Path(ROOT, "_states", "xen_net.py").read_text(),
-                       reason="xen_net.bridge_present does not take the NetworkManager way yet (issue 6: the "
-                              "state has to call saltext_xen.bridge_nm)"),
 ]
 
 
