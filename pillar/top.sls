@@ -3,4 +3,5 @@ base:
     - xen.networks
     - xen.disks
     - xen.guests
+    - xen.clones
     - xen.events

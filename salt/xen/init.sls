@@ -1,5 +1,5 @@
-{#- The whole Xen host from pillar: host preparation, networks, disks, guests.
-    Each part can also be applied alone: xen.host, xen.networks, xen.disks, xen.guests. #}
+{#- The whole Xen host from pillar: host preparation, networks, disks, guests, clones.
+    Each part can also be applied alone: xen.host, xen.networks, xen.disks, xen.guests, xen.clones. #}
 include:
 {%- if salt["pillar.get"]("xen:host:manage", True) %}
   - .host
@@ -7,3 +7,4 @@ include:
   - .networks
   - .disks
   - .guests
+  - .clones

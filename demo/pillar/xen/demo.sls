@@ -79,3 +79,21 @@ xen:
           script: vif-bridge
       graphics:
         keymap: en-us
+    # the seeded vm03, given an image here and kept shut off: the tutorial saved it before cloning
+    vm03:
+      ensure: stopped
+      memory: 512
+      vcpus: 1
+      bootloader: /usr/bin/pygrub
+      disks:
+        - source: {{ work }}/images/vm03.img
+          size: 8G
+      nics:
+        - bridge: xenbr0
+
+  # virt-clone -o vm03 -n newvm03 -f IMG: made after vm03's state, then only checked
+  clones:
+    newvm03:
+      source: vm03
+      disks:
+        xvda: {{ work }}/images/newvm03.img

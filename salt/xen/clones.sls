@@ -1,0 +1,173 @@
+{#- Clones from pillar xen:clones: the tutorial's `virt-clone -o vm03 -n newvm03 -f IMG`, as data.
+    See pillar/xen/clones.sls for an example. One entry per new guest, keyed by its name:
+      source: vm03                  the guest to copy (required); shut off or paused, unless
+      crash_consistent: true        copies a running source's disks as they are at that moment
+      disks: {xvda: PATH}           where each writable disk is copied (default: next to the
+                                    source's image, the name swapped)
+      memory (MiB) / vcpus / bridge  what the clone gets instead of the source's
+      start: true                   start the clone once made
+      force: true                   copy onto an existing LV that holds a filesystem
+    State IDs: xen-clone-NAME-cloned (xen_guest.cloned). An existing clone is never cloned again:
+    memory, vcpus and bridge that differ are changed, its disks never touched.
+    Every entry is checked first; a mistake is reported with its key path
+    (xen:clones:newvm03:memory: ...) and nothing is done for that clone.
+    Ordering: a clone runs after its source's state when the source is also in xen:guests
+    (xen-guest-vm03-stopped, ...) or in xen:clones (xen-clone-vm03-cloned), and before the
+    guest state of its own name when that is in xen:guests too. #}
+{%- set clones = salt["pillar.get"]("xen:clones", {}) or {} %}
+{%- set guests = salt["pillar.get"]("xen:guests", {}) %}
+{%- set guests = guests if guests is mapping else {} %}
+{%- set known = ["source", "disks", "memory", "vcpus", "bridge", "start", "crash_consistent", "force"] %}
+{%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
+
+{#- what guests.sls makes of a pillar guest (its ensure; its state ID is xen-guest-NAME-ENSURE) #}
+{%- macro guest_ensure(gname) -%}
+{{ (guests[gname] or {}).get("ensure", "running") if (guests[gname] or {}) is mapping else "running" }}
+{%- endmacro %}
+
+{%- if clones is not mapping %}
+xen-clones-checked:
+  test.configurable_test_state:
+    - name: xen:clones
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
+    - comment: {{ ("xen:clones: expected a mapping of new guest names to clone settings (source, disks, ...), got "
+                   ~ (clones | json) ~ "; nothing was cloned") | json }}
+{%- else %}
+
+{#- pass 1: every entry's problems, each with its key path #}
+{%-   set problems = {} %}
+{%-   for name, clone in clones | dictsort %}
+{%-     set path = "xen:clones:" ~ name %}
+{%-     set found = [] %}
+{%-     if clone is not mapping %}
+{%-       do found.append(path ~ ": expected a mapping with at least source: GUEST, got " ~ (clone | json)) %}
+{%-     else %}
+{%-       if not (name is string and name | regex_match("^([A-Za-z0-9][A-Za-z0-9_.+-]{0,63})$")) %}
+{%-         do found.append(path ~ ": '" ~ name ~ "' is not a usable guest name (letters, digits, _.+-; at most 64)") %}
+{%-       endif %}
+{%-       for bad in clone | reject("in", known) %}
+{%-         do found.append(path ~ ":" ~ bad ~ ": unknown key (expected one of " ~ known | join(", ") ~ ")") %}
+{%-       endfor %}
+{%-       set source = clone.get("source") %}
+{%-       if not (source is string and source) %}
+{%-         do found.append(path ~ ":source: expected the name of the guest to clone, got " ~ (source | json)) %}
+{%-       elif source == name %}
+{%-         do found.append(path ~ ":source: a guest cannot be a clone of itself") %}
+{%-       elif source in guests and guest_ensure(source) == "absent" %}
+{%-         do found.append(path ~ ":source: " ~ source ~ " is removed by xen:guests:" ~ source ~ ":ensure: absent") %}
+{%-       else %}
+{#-         a chain of clones must not come back to this one #}
+{%-         set walk = namespace(at=source, cycle=False) %}
+{%-         for _ in clones %}
+{%-           if walk.at in clones and clones[walk.at] is mapping and not walk.cycle %}
+{%-             set walk.at = clones[walk.at].get("source") %}
+{%-             if walk.at == name %}
+{%-               set walk.cycle = True %}
+{%-             endif %}
+{%-           endif %}
+{%-         endfor %}
+{%-         if walk.cycle %}
+{%-           do found.append(path ~ ":source: " ~ source ~ " is itself (through xen:clones) a clone of " ~ name) %}
+{%-         endif %}
+{%-       endif %}
+{%-       for key in ("memory", "vcpus") if clone.get(key) is not none %}
+{%-         set value = clone[key] %}
+{%-         set whole = value is integer or (value is float and value == (value | int))
+                        or (value is string and value.strip().isdigit()) %}
+{%-         if not (whole and (value | int) > 0) %}
+{%-           do found.append(path ~ ":" ~ key ~ ": expected a whole number above 0" ~ (" (MiB)" if key == "memory" else "")
+                             ~ ", got " ~ (value | json)) %}
+{%-         endif %}
+{%-       endfor %}
+{%-       set bridge = clone.get("bridge") %}
+{%-       if bridge is not none and not (bridge is string and bridge.strip()) %}
+{%-         do found.append(path ~ ":bridge: expected a bridge name like xenbr0, got " ~ (bridge | json)) %}
+{%-       endif %}
+{%-       set disks = clone.get("disks") %}
+{%-       if disks is not none %}
+{%-         if disks is not mapping %}
+{%-           do found.append(path ~ ":disks: expected a mapping of disk targets to paths (xvda: /var/lib/xen/images/"
+                               ~ name ~ ".img), got " ~ (disks | json)) %}
+{%-         else %}
+{%-           for target, dpath in disks | dictsort %}
+{%-             if not (dpath is string and dpath.startswith("/")) %}
+{%-               do found.append(path ~ ":disks:" ~ target ~ ": expected an absolute path, got " ~ (dpath | json)) %}
+{%-             endif %}
+{%-           endfor %}
+{%-         endif %}
+{%-       endif %}
+{%-       for key in ("start", "crash_consistent", "force") if clone.get(key) is not none %}
+{%-         if clone[key] is not boolean %}
+{%-           do found.append(path ~ ":" ~ key ~ ": expected true or false, got " ~ (clone[key] | json)) %}
+{%-         endif %}
+{%-       endfor %}
+{%-       if name in guests and guest_ensure(name) == "absent" %}
+{%-         do found.append(path ~ ": xen:guests:" ~ name ~ ":ensure: absent removes the guest this clone makes") %}
+{%-       endif %}
+{%-     endif %}
+{%-     do problems.update({name: found}) %}
+{%-   endfor %}
+
+{#-   pass 2: the requisite of each clone (its source's state) and whether xen.guests is needed #}
+{%-   set needs_guests = namespace(value=False) %}
+{%-   for name, clone in clones | dictsort if not problems[name] %}
+{%-     if clone.source in guests or name in guests %}
+{%-       set needs_guests.value = True %}
+{%-     endif %}
+{%-   endfor %}
+{%-   if needs_guests.value %}
+include:
+  - .guests
+{%-   endif %}
+
+{%-   for name, clone in clones | dictsort %}
+{%-     if problems[name] %}
+xen-clone-{{ name }}-checked:
+  test.configurable_test_state:
+    - name: {{ ("xen:clones:" ~ name) | json }}
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
+    - comment: {{ (problems[name] | join("; ") ~ "; nothing was changed for this clone") | json }}
+{%-       continue %}
+{%-     endif %}
+{%-     set source = clone.source %}
+xen-clone-{{ name }}-cloned:
+  xen_guest.cloned:
+    - name: {{ name | json }}
+    - source: {{ source | json }}
+{%-     for key in ("disks", "memory", "vcpus", "bridge") if clone.get(key) is not none %}
+    - {{ key }}: {{ clone[key] | json }}
+{%-     endfor %}
+    - start: {{ clone.get("start", False) | json }}
+    - crash_consistent: {{ clone.get("crash_consistent", False) | json }}
+    - force: {{ clone.get("force", False) | json }}
+{%-     if source in guests %}
+{%-       set ensure = guest_ensure(source) %}
+    - require:
+{%-       if ensure in ensures %}
+      - xen_guest: xen-guest-{{ source }}-{{ ensure }}
+{%-       else %}
+      - test: xen-guest-{{ source }}-ensure-is-wrong
+{%-       endif %}
+{%-     elif source in clones %}
+    - require:
+{%-       if problems[source] %}
+      - test: xen-clone-{{ source }}-checked
+{%-       else %}
+      - xen_guest: xen-clone-{{ source }}-cloned
+{%-       endif %}
+{%-     endif %}
+{%-     if name in guests %}
+{%-       set ensure = guest_ensure(name) %}
+    - require_in:
+{%-       if ensure in ensures %}
+      - xen_guest: xen-guest-{{ name }}-{{ ensure }}
+{%-       else %}
+      - test: xen-guest-{{ name }}-ensure-is-wrong
+{%-       endif %}
+{%-     endif %}
+{%-   endfor %}
+{%- endif %}
