@@ -81,14 +81,15 @@ def _wanted(name, spec, kwargs, pillar_path):
             return None, f"{pillar_path}:{name}"
         merged = dict(spec)
         merged.update(data)
-        return merged, pillar_path
+        return merged or None, pillar_path
     if data:
         return data, pillar_path
     # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
     from_pillar = salt.utils.data.traverse_dict_and_list(__pillar__, f"{pillar_path}:{name}", None)
     if isinstance(from_pillar, dict):
-        # how the formula applies a guest, not what the guest is
-        from_pillar = {k: v for k, v in from_pillar.items() if k not in PILLAR_STATE_KEYS}
+        # how the formula applies a guest, not what the guest is; an entry with nothing
+        # else (``vm03: {ensure: stopped}``) manages the run state and leaves the definition alone
+        from_pillar = {k: v for k, v in from_pillar.items() if k not in PILLAR_STATE_KEYS} or None
     return from_pillar, pillar_path
 
 

@@ -10,8 +10,8 @@
 # never touched. xen.guests-clean / xen.clean do not remove clones.
 #
 # The source must be shut off or paused while it is copied, as the tutorial saved
-# it first (salt-call xen_guest.save vm03, or ensure: stopped / paused with its
-# spec in xen:guests), unless crash_consistent: true. When the source is in
+# it first (salt-call xen_guest.save vm03, or vm03: {ensure: stopped} in xen:guests:
+# no spec keys needed, the definition is left alone), unless crash_consistent: true. When the source is in
 # xen:guests, the clone runs after the source's guest state; when the clone's own
 # name is in xen:guests too (to manage it from a spec afterwards), its guest state
 # runs after the clone.

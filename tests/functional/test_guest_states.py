@@ -335,3 +335,16 @@ def test_a_new_mac_is_never_one_the_host_already_has(states, test_uri):
     assert ret["result"] is True
     got = ret["changes"]["nics:0"]["new"]["mac"]
     assert got != first_choice and got.startswith("00:16:3e:")
+
+
+def test_a_pillar_guest_with_only_ensure_keeps_its_definition(modules, test_uri):
+    """``vm02: {ensure: stopped}`` stops vm02 and leaves its disks, NICs and vcpus as they are
+    (no spec keys: the definition is not rebuilt from an empty spec)."""
+    before = _conn(test_uri).lookupByName("vm02").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    pillar = {"xen": {"guests": {"vm02": {"ensure": "stopped", "force": True, "timeout": 5}}}}
+    ret = modules.state.sls("xen.guests", pillar=pillar)
+    (result,) = ret.raw.values()
+    assert result["result"] is True, result
+    assert result["changes"] == {"state": {"old": "running", "new": "shutoff"}}, result
+    after = _conn(test_uri).lookupByName("vm02").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    assert after == before
