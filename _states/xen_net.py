@@ -218,12 +218,21 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
     Bridge ``name`` is gone now and after a reboot; its NIC gets its addresses
     and routes back. Refused while guests use it (they are named) unless ``force``.
 
+    Where NetworkManager runs the bridge (bridge_present made it through
+    NetworkManager), it goes through NetworkManager too: the NIC's own connection
+    (the one it had before the bridge) comes up again first, then the bridge
+    connection goes down, its keyfiles and its port's are removed and
+    NetworkManager reloads. If the NIC does not get its addresses back, the
+    bridge comes back and the state fails saying so.
+
     persist / config_root / netns
         as in ``bridge_present``; the bridge's config files there are removed
+        (through NetworkManager: its keyfiles in /etc and /run, whatever ``persist`` says)
     restore_nic
         write a config that gives the NIC the bridge's addresses (and default
         route) at boot (default true); with ``ifupdown`` it is skipped when
-        ``/etc/network/interfaces`` configures the NIC already
+        ``/etc/network/interfaces`` configures the NIC already; through
+        NetworkManager only when the NIC has no connection of its own to go back to
     dhcp
         that config asks DHCP for the NIC's IPv4 address instead
 
@@ -242,6 +251,10 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
     try:
         state = bridges.read(_runner, netns)
         guests = [] if force else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
+        nm = bridge_nm.read(_runner, netns) if salt.utils.path.which("nmcli") else None
+        if bridge_nm.manages_bridge(nm, state, name, config_root):
+            return _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic,
+                                     dhcp)
         steps = bridges.plan_remove(state, name, guests=guests, force=force)
     except XenError as exc:
         ret.update(result=False, comment=f"Bridge {name} was not removed: {exc}")
@@ -277,6 +290,29 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
 
     return _conclude(ret, changes, unchanged=f"Bridge {name} is already absent.",
                      would=f"Bridge {name} would be {words}.", apply=apply,
+                     failed=lambda exc: f"Bridge {name} was not removed: {exc}")
+
+
+def _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic, dhcp):
+    """bridge_absent where NetworkManager runs the bridge: the NIC's own connection back, then the bridge goes."""
+    rmplan = bridge_nm.plan_remove(state, nm, name, guests=guests, force=force, root=config_root,
+                                   restore_nic=restore_nic, dhcp=dhcp, persist=bool(style))
+    steps, file_changes = rmplan["steps"], rmplan["file_changes"]
+    changes = _bridge_changes(steps, file_changes)
+
+    def words(verb):
+        text = "removed" + (" through NetworkManager" if steps else "")
+        if rmplan["original"] and steps:
+            text += f" ({rmplan['port']} {verb} back on its connection '{rmplan['original']['name']}')"
+        return text + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
+
+    def apply():
+        timeout = 20 if rmplan["expect"]["dhcp"] else 5  # a lease may take a moment
+        bridge_nm.apply_remove(rmplan, _runner, netns=netns, root=config_root, timeout=timeout)
+        return f"Bridge {name} was {words('is')}."
+
+    return _conclude(ret, changes, unchanged=f"Bridge {name} is already absent.",
+                     would=f"Bridge {name} would be {words('would be')}.", apply=apply,
                      failed=lambda exc: f"Bridge {name} was not removed: {exc}")
 
 

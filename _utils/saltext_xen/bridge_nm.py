@@ -19,7 +19,15 @@ keyfiles are put back as they were (new ones removed) and NetworkManager reloads
 not running), :func:`manages` says whether the NM way applies, :func:`plan`
 (pure apart from reading the keyfiles under ``root``) returns what would be done,
 and :func:`apply` does it. Runners and ``netns`` are as in :mod:`saltext_xen.bridges`.
+
+Taking such a bridge away is the reverse (:func:`manages_bridge`, :func:`plan_remove`,
+:func:`apply_remove`): the NIC's own connection (:func:`original`, the one it had before
+the bridge) comes up again first, then the bridge goes down, its keyfiles and its port's
+are removed and NetworkManager reloads; if the NIC does not get its addresses back,
+the keyfiles come back and the bridge comes up again.
 """
+import glob
+import ipaddress
 import os
 import time
 
@@ -122,6 +130,69 @@ def _sections(text):
     return found
 
 
+def _ifcfg(text):
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and not key.startswith("#"):
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _ifcfg_ip(text):
+    values = _ifcfg(text)
+    found = {"dhcp": values.get("BOOTPROTO") in ("dhcp", "bootp"), "addresses": []}
+    for key in sorted((k for k in values if k.startswith("IPADDR") and (k[6:].isdigit() or k == "IPADDR")),
+                      key=lambda k: int(k[6:] or -1)):
+        suffix = key[6:]
+        prefix = values.get(f"PREFIX{suffix}")
+        if not prefix and values.get(f"NETMASK{suffix}"):
+            try:
+                prefix = str(ipaddress.ip_network(f"0.0.0.0/{values[f'NETMASK{suffix}']}").prefixlen)
+            except ValueError:
+                prefix = None
+        found["addresses"].append(f"{values[key]}/{prefix}" if prefix else values[key])  # bare: any prefix will do
+    if values.get("IPV6INIT", "yes") != "no":
+        found["addresses"] += [a for a in [values.get("IPV6ADDR")] + values.get("IPV6ADDR_SECONDARIES", "").split()
+                               if a]
+    found["gateways"] = (values.get("GATEWAY") or None, (values.get("IPV6_DEFAULTGW") or "").split("%")[0] or None)
+    return found
+
+
+def ip_settings(text, filename=""):
+    """What a connection file gives its device: ``{"dhcp": IPv4 from DHCP, "addresses": [...],
+    "gateways": (gw4, gw6)}``; a keyfile, or an ``ifcfg-*`` file (RHEL 8) when ``filename`` says so."""
+    if os.path.basename(filename).startswith("ifcfg-"):
+        return _ifcfg_ip(text)
+    ini = _sections(text)
+    found = {"dhcp": ini.get("ipv4", {}).get("method") == "auto", "addresses": []}
+    gateways = [None, None]
+    for index, family in enumerate(("ipv4", "ipv6")):
+        section = ini.get(family, {})
+        if section.get("method") in ("disabled", "ignore", "link-local"):
+            continue
+        keys = [k for k in section if k.startswith("address") and k[7:].isdigit()]
+        for key in sorted(keys, key=lambda k: int(k[7:])):
+            addr, _, gateway = section[key].partition(",")
+            found["addresses"].append(addr.strip())
+            gateways[index] = gateways[index] or gateway.strip() or None
+        gateways[index] = gateways[index] or section.get("gateway") or None
+    found["gateways"] = tuple(gateways)
+    return found
+
+
+def _connection_text(nm, uuid):
+    """``(text, filename)`` of connection ``uuid``'s file, or ``(None, None)`` when there is none to read."""
+    filename = ((nm or {}).get("connections", {}).get(uuid) or {}).get("filename")
+    if not filename:
+        return None, None
+    try:
+        with open(filename, encoding="utf-8") as handle:
+            return handle.read(), filename
+    except OSError:
+        return None, None
+
+
 def connection_method(nm, uuid):
     """How connection ``uuid`` gets its IPv4 address (``auto`` = DHCP, ``manual``, ...), read from
     its file (keyfile, or ifcfg on RHEL 8); None when NetworkManager does not say where it is."""
@@ -219,19 +290,12 @@ def plan(state, nm, spec, files, root="/"):
     file_changes = bridge_persist.pending(files, root)
     loaded = all(ids[key] in nm["connections"] for key in ("bridge_uuid", "port_uuid"))
     active = _connected(nm, name, ids["bridge_uuid"]) and _connected(nm, port, ids["port_uuid"])
-    wanted = {"addresses": [], "gateways": [None, None], "dhcp": False}  # what the bridge keyfile says
+    wanted = {"addresses": [], "gateways": (None, None), "dhcp": False}  # what the bridge keyfile says
     for path, (text, _mode) in files.items():
         if path.endswith(f"/{name}.nmconnection"):
-            ini = _sections(text)
-            wanted["dhcp"] = ini.get("ipv4", {}).get("method") == "auto"
-            for index, family in enumerate(("ipv4", "ipv6")):
-                for key, value in sorted(ini.get(family, {}).items()):
-                    if key.startswith("address") and key[7:].isdigit():
-                        addr, _, gateway = value.partition(",")
-                        wanted["addresses"].append(addr)
-                        wanted["gateways"][index] = wanted["gateways"][index] or gateway or None
+            wanted = ip_settings(text)
     found = {"steps": [], "files": files, "file_changes": file_changes, "previous": previous(nm, spec),
-             "addresses": wanted["addresses"], "gateways": tuple(wanted["gateways"]), "dhcp": wanted["dhcp"],
+             "addresses": wanted["addresses"], "gateways": wanted["gateways"], "dhcp": wanted["dhcp"],
              "ids": ids, "spec": dict(spec), "bridge_active": _connected(nm, name, ids["bridge_uuid"])}
     if file_changes or not loaded:
         found["steps"].append(_step("make NetworkManager read the keyfiles", ["nmcli", "connection", "reload"]))
@@ -241,8 +305,8 @@ def plan(state, nm, spec, files, root="/"):
     return found
 
 
-def _step(why, cmd):
-    return {"why": why, "cmd": list(cmd), "undo": None}
+def _step(why, cmd, key=None):
+    return {"why": why, "cmd": list(cmd), "undo": None, "key": key or cmd[2]}
 
 
 def _run(runner, argv, netns):
@@ -362,4 +426,300 @@ def _rollback(nmplan, saved, runner, netns, root, tried):
     if "up" in tried and nmplan["bridge_active"]:
         nmcli("connection", "up", "uuid", ids["bridge_uuid"])
         words.append(f"{spec['name']} runs with its old settings")
+    return errors, words
+
+
+# ---------------------------------------------------------------- taking a bridge away again
+#
+# The reverse of apply, connectivity first:
+#
+# 1. ``nmcli connection up uuid ORIGINAL``: the NIC's own connection (the one it had
+#    before the bridge, which stayed inactive as the way back) takes the NIC from the
+#    bridge's port connection and puts the addresses and default route on it again
+# 2. ``nmcli connection down uuid BRIDGE-UUID``: the bridge goes (NetworkManager deletes
+#    the bridge device it made), then ``ip link del`` for a bridge device it left behind
+# 3. the bridge's and port's keyfiles are removed (both before NetworkManager looks again)
+#    and ``nmcli connection reload`` makes it forget both connections
+# 4. check that the bridge is gone and the NIC holds its addresses and default route
+#
+# If a step fails or the check does not pass in time, the keyfiles come back and the
+# bridge is brought up again through NetworkManager (the port takes the NIC back).
+
+
+def _our_files(name, root):
+    """The keyfiles bridge_present writes for bridge ``name``, in /etc and /run, that exist under ``root``."""
+    found = []
+    for directory in (KEYFILE_DIR, RUNTIME_DIR):
+        full_dir = os.path.join(root, directory.lstrip("/"))
+        bridge = f"{directory}/{name}.nmconnection"
+        if os.path.exists(os.path.join(full_dir, f"{name}.nmconnection")):
+            found.append(bridge)
+        for full in sorted(glob.glob(os.path.join(glob.escape(full_dir), f"{glob.escape(name)}-port-*.nmconnection"))):
+            try:
+                with open(full, encoding="utf-8") as handle:
+                    master = _sections(handle.read()).get("connection", {}).get("master")
+            except OSError:
+                continue
+            if master == name:  # a port of this bridge, not of a bridge whose name starts like it
+                found.append(f"{directory}/{os.path.basename(full)}")
+    return found
+
+
+def _runs(nm, device, uuid):
+    """True when connection ``uuid`` is active on ``device`` (connected, or still waiting for a lease)."""
+    conn = nm["connections"].get(uuid) or {}
+    return bool(conn.get("active")) and conn.get("device") == device
+
+
+def _our_connections(nm, name):
+    """``{uuid: port or None}`` of the connections NetworkManager has loaded for bridge ``name`` (ours only)."""
+    found = {}
+    bridge_uuid = bridge_persist.nm_uuid(name)
+    for uuid, conn in nm["connections"].items():
+        if uuid == bridge_uuid:
+            found[uuid] = None
+        elif conn["name"].startswith(f"{name}-port-") and uuid == bridge_persist.nm_uuid(conn["name"]):
+            found[uuid] = conn["name"][len(f"{name}-port-"):]
+    return found
+
+
+def manages_bridge(nm, state, name, root="/"):
+    """True when taking bridge ``name`` away is NetworkManager's job.
+
+    That is when NetworkManager runs it with the connection bridge_present wrote, or
+    the bridge is gone already but NetworkManager still has its connections or their
+    keyfiles are still there (then only they go). A bridge made with ``ip`` that
+    NetworkManager does not run keeps the ``ip`` way.
+    """
+    if nm is None:
+        return False
+    if name in state["links"]:
+        return _runs(nm, name, bridge_persist.nm_uuid(name))
+    return bool(_our_connections(nm, name) or _our_files(name, root))
+
+
+def original(nm, port, mac=None):
+    """The NIC's own connection to go back to: ``{"name", "uuid", "filename", "ip"}`` or None.
+
+    A connection NetworkManager has loaded for device ``port`` (by ``interface-name``,
+    else by the MAC address it is bound to), that is nobody's port and none of the
+    bridge's: the one the NIC had before bridge_present, left in place as the way back.
+    Read from the connection files NetworkManager names (keyfiles, RHEL 8 ifcfg).
+    """
+    candidates = []
+    for uuid, conn in sorted(nm["connections"].items()):
+        if conn["type"] not in ("802-3-ethernet", "ethernet", "vlan"):
+            continue
+        text, filename = _connection_text(nm, uuid)
+        if text is None:
+            continue
+        if os.path.basename(filename).startswith("ifcfg-"):
+            values = _ifcfg(text)
+            if values.get("BRIDGE") or values.get("MASTER") or values.get("TEAM_MASTER"):
+                continue
+            device, hwaddr, priority = values.get("DEVICE"), values.get("HWADDR"), 0
+        else:
+            ini = _sections(text)
+            info = ini.get("connection", {})
+            if info.get("master") or info.get("slave-type") or info.get("controller") or info.get("port-type"):
+                continue
+            device, hwaddr = info.get("interface-name"), ini.get("ethernet", {}).get("mac-address")
+            try:
+                priority = int(info.get("autoconnect-priority", 0))
+            except ValueError:
+                priority = 0
+        if device == port:
+            rank = 0
+        elif not device and mac and hwaddr and hwaddr.lower() == mac.lower():
+            rank = 1
+        else:
+            continue
+        candidates.append(((rank, -priority, conn["name"], uuid),
+                           {"name": conn["name"], "uuid": uuid, "filename": filename,
+                            "ip": ip_settings(text, filename)}))
+    return min(candidates, key=lambda item: item[0])[1] if candidates else None
+
+
+def plan_remove(state, nm, name, guests=(), force=False, root="/", restore_nic=True, dhcp=False, persist=True):
+    """What it takes to have bridge ``name`` gone through NetworkManager (see :func:`manages_bridge`).
+
+    Refuses like :func:`saltext_xen.bridges.plan_remove` while guests use it (unless
+    ``force``). The NIC goes back on its :func:`original` connection; when it has none
+    and ``restore_nic``, a keyfile for it is written from the bridge's addresses
+    (``dhcp``: IPv4 from DHCP instead; ``persist=False``: under /run). Returns
+    ``{"steps", "file_changes", "gone", "nic_files", "original", "port", "expect", ...}``;
+    ``steps`` and ``file_changes`` are empty when there is nothing left to do.
+    """
+    bridges.plan_remove(state, name, guests=guests, force=force)  # the refusal (guests) and the sanity checks
+    ids = {"bridge": name, "bridge_uuid": bridge_persist.nm_uuid(name)}
+    loaded = _our_connections(nm, name)
+    gone = _our_files(name, root)
+    live = bridges.bridges(state).get(name)
+    ours = [p for p in loaded.values() if p]
+    ports = (live or {}).get("ports") or []
+    port = next((p for p in ports if p in ours), ports[0] if ports else (ours[0] if ours else None))
+    enslaved = bool(port) and state["links"].get(port, {}).get("master") == name
+    link = state["links"].get(port or "", {})
+    back = original(nm, port, link.get("mac")) if enslaved else None
+    nic_files, expect = {}, {"dhcp": False, "addresses": [], "gateways": (None, None)}
+    addrs = list(state["addrs"].get(name, [])) if live else []
+    gw4, gw6 = bridges.gateways_after(state, {"name": name, "nic": None})
+    if enslaved and back is None:
+        kept = [a for a in addrs if not (dhcp and ":" not in a)]
+        if restore_nic and (kept or dhcp):
+            vlan = (link["parent"], link["vlan"]) if link.get("kind") == "vlan" and link.get("parent") else None
+            nic_files = bridge_persist.render_nic("nm-keyfile", port, name, kept, gateway=None if dhcp else gw4,
+                                                  gateway6=gw6, dhcp=dhcp, uuid=bridge_persist.nm_uuid(port),
+                                                  vlan=vlan)
+            if not persist:
+                nic_files = {RUNTIME_DIR + p[len(KEYFILE_DIR):]: v for p, v in nic_files.items()}
+            back = {"name": port, "uuid": bridge_persist.nm_uuid(port), "filename": None,
+                    "ip": ip_settings(next(iter(nic_files.values()))[0])}
+        elif addrs:
+            raise bridges.BridgeError(
+                f"{port} has no NetworkManager connection of its own to go back to, so the host would lose "
+                f"{', '.join(addrs)} with {name}; set restore_nic: true to have one written from {name}'s "
+                "addresses, or give the NIC a connection first")
+    if back is not None:
+        expect = back["ip"]
+        if not (expect["addresses"] or expect["dhcp"]):  # a file that says nothing we can check: the bridge's
+            expect = {"dhcp": False, "addresses": addrs, "gateways": (gw4, gw6)}
+    file_changes = {p: "removed" for p in gone}
+    file_changes.update(bridge_persist.pending(nic_files, root))
+    steps = []
+    if bridge_persist.pending(nic_files, root) or (nic_files and back["uuid"] not in nm["connections"]):
+        steps.append(_step(f"make NetworkManager read {port}'s new keyfile", ["nmcli", "connection", "reload"],
+                           "load"))
+    if back is not None:
+        steps.append(_step(f"bring {port} back on its connection '{back['name']}'",
+                           ["nmcli", "connection", "up", "uuid", back["uuid"]], "up"))
+    active = bool(live) and _runs(nm, name, ids["bridge_uuid"])
+    if active:
+        steps.append(_step(f"take {name} down through NetworkManager",
+                           ["nmcli", "connection", "down", "uuid", ids["bridge_uuid"]], "down"))
+    if live:
+        steps.append(_step(f"delete bridge {name} if NetworkManager left it", ["ip", "link", "del", name], "delete"))
+    if gone or loaded:
+        steps.append(_step(f"make NetworkManager forget {name}" + (" and its port" if ours or port else "")
+                           + (", whose keyfiles are removed" if gone else ""), ["nmcli", "connection", "reload"],
+                           "forget"))
+    return {"steps": steps, "file_changes": file_changes, "gone": gone, "nic_files": nic_files,
+            "original": None if back is None else {"name": back["name"], "uuid": back["uuid"]},
+            "port": port, "expect": expect, "ids": ids, "bridge_active": active, "name": name}
+
+
+def check_removed(state, rmplan):
+    """Why bridge removal is not done yet, or None: the bridge gone, the NIC free and holding its addresses."""
+    name, port, expect = rmplan["name"], rmplan["port"], rmplan["expect"]
+    if name in state["links"]:
+        return f"{name} still exists"
+    if rmplan["original"] is None:
+        return None
+    link = state["links"].get(port)
+    if link is None:
+        return f"{port} does not exist"
+    if link.get("master"):
+        return f"{port} is still a port of {link['master']}"
+    have = state["addrs"].get(port, [])
+    bare = {a.split("/")[0] for a in have}
+    missing = [a for a in expect["addresses"] if a not in have and not ("/" not in a and a in bare)]
+    if missing:
+        return f"{port} does not hold {', '.join(missing)} yet"
+    if expect["dhcp"] and not any(":" not in a for a in have):
+        return f"{port} has no IPv4 address from DHCP yet"
+    for family, gateway in zip((4, 6), expect["gateways"]):
+        if gateway and not any(r["dst"] == "default" and r["dev"] == port and r["family"] == family
+                               for r in state["routes"]):
+            return f"the default route via {gateway} is not on {port} yet"
+    return None
+
+
+def apply_remove(rmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
+    """Run :func:`plan_remove`'s steps and wait until :func:`check_removed` passes.
+
+    The NIC's new keyfile (if any) is written first; the bridge's keyfiles are removed
+    right before the ``reload`` that makes NetworkManager forget them. Returns the
+    descriptions of the steps done. On a failure (a file, a step, or the NIC without
+    its addresses after ``timeout`` seconds) the keyfiles come back as they were and
+    the bridge comes up again through NetworkManager; raises
+    :class:`saltext_xen.bridges.BridgeError` saying what failed and what was undone.
+    """
+    steps = rmplan["steps"]
+    if not steps and not rmplan["file_changes"]:
+        return []
+    saved = _snapshot(list(rmplan["file_changes"]), root)
+    failure, done, tried = None, [], []
+    try:
+        bridge_persist.write(rmplan["nic_files"], root)
+    except OSError as exc:
+        failure = f"the NIC's keyfile could not be written: {exc}"
+    for step in steps if failure is None else []:
+        key = step["key"]
+        if key == "forget":
+            try:
+                bridge_persist.remove(rmplan["gone"], root)
+            except OSError as exc:
+                failure = f"the keyfiles could not be removed: {exc}"
+                break
+        if key == "delete" and rmplan["name"] not in bridges.read(runner, netns)["links"]:
+            done.append(step)  # NetworkManager deleted the bridge it made: nothing left to do
+            continue
+        tried.append(key)
+        res = _run(runner, step["cmd"], netns)
+        if res["retcode"] != 0:
+            failure = f"'{' '.join(step['cmd'])}' failed: {(res['stderr'] or res['stdout']).strip()}"
+            break
+        done.append(step)
+    if failure is None and steps:
+        deadline = time.monotonic() + timeout
+        while True:
+            reason = check_removed(bridges.read(runner, netns), rmplan)
+            if reason is None:
+                break
+            if time.monotonic() >= deadline:
+                back = rmplan["original"]
+                failure = (f"{rmplan['port']} did not get its addresses back on its connection '{back['name']}': "
+                           f"{reason}" if back else f"the bridge did not go: {reason}")
+                break
+            sleep(0.2)
+    if failure is None:
+        return bridges.describe(done)
+    errors, words = _rollback_remove(rmplan, saved, runner, netns, root, tried)
+    if errors:
+        raise bridges.BridgeError(f"{failure}; rolling back also failed, the host may need a hand: "
+                                  + "; ".join(errors))
+    raise bridges.BridgeError(f"{failure}; everything done before was undone ({'; '.join(words)})")
+
+
+def _rollback_remove(rmplan, saved, runner, netns, root, tried):
+    """Undo :func:`apply_remove`: the keyfiles back, the bridge up again with its port.
+
+    Returns ``(what could not be undone, what was undone)``.
+    """
+    errors, words = [], []
+    name, port, uuid = rmplan["name"], rmplan["port"], rmplan["ids"]["bridge_uuid"]
+
+    def nmcli(*argv):
+        res = _run(runner, ["nmcli"] + list(argv), netns)
+        if res["retcode"] != 0:
+            errors.append(f"'nmcli {' '.join(argv)}': {(res['stderr'] or res['stdout']).strip()}")
+        return res["retcode"] == 0
+
+    def files_back():
+        try:
+            _restore(saved, root)
+            words.append("the keyfiles are as they were")
+        except OSError as exc:
+            errors.append(f"the keyfiles could not be put back: {exc}")
+
+    bring_back = rmplan["bridge_active"] and {"up", "down", "delete"} & set(tried)
+    if "forget" in tried:  # NetworkManager forgot the bridge: it has to read its keyfiles again first
+        files_back()
+        nmcli("connection", "reload")
+    if bring_back and nmcli("connection", "up", "uuid", uuid):  # its port takes the NIC back
+        words.append(f"{name} is up again through NetworkManager" + (f" with {port} as its port" if port else ""))
+    if "forget" not in tried:
+        files_back()
+        if tried:
+            nmcli("connection", "reload")
     return errors, words

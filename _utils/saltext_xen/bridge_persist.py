@@ -314,12 +314,14 @@ def conflicts(style, spec, root="/"):
 # ---------------------------------------------------------------- the NIC once the bridge is gone
 
 
-def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dhcp=False):
+def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dhcp=False, uuid=None, vlan=None):
     """``{path: (text, mode)}`` that give ``nic`` its own addresses at boot again after bridge ``bridge`` goes.
 
     For ``ifupdown`` this is ``/etc/network/interfaces.d/NIC``; callers should
     skip it when the main ``/etc/network/interfaces`` already configures the NIC
-    (see :func:`configured_elsewhere`).
+    (see :func:`configured_elsewhere`). ``nm-keyfile`` only: ``uuid`` fixes the
+    connection's UUID (so nmcli can bring it up by UUID), ``vlan`` ``(parent, id)``
+    makes it a VLAN connection.
     """
     head = f"Managed by Salt (saltext-xen) for {nic}, taken out of bridge {bridge}; edits here are overwritten."
     v4, v6 = _split(list(addresses))
@@ -357,8 +359,11 @@ def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dh
             ipv4 += [(f"address{i}", f"{a},{gateway}" if gateway and i == 1 else a) for i, a in enumerate(v4, 1)]
         ipv6 = [("method", "manual" if v6 else "ignore")]
         ipv6 += [(f"address{i}", f"{a},{gateway6}" if gateway6 and i == 1 else a) for i, a in enumerate(v6, 1)]
-        text = _ini([("connection", [("id", nic), ("type", "ethernet"), ("interface-name", nic),
-                                     ("autoconnect", "true")]), ("ipv4", ipv4), ("ipv6", ipv6)])
+        sections = [("connection", [("id", nic), ("uuid", uuid), ("type", "vlan" if vlan else "ethernet"),
+                                    ("interface-name", nic), ("autoconnect", "true")])]
+        if vlan:
+            sections.append(("vlan", [("parent", vlan[0]), ("id", vlan[1])]))
+        text = _ini(sections + [("ipv4", ipv4), ("ipv6", ipv6)])
         return {f"/etc/NetworkManager/system-connections/{nic}.nmconnection": (f"# {head}\n" + text, 0o600)}
     if style == "ifcfg-suse":
         pairs = [("STARTMODE", "auto"), ("BOOTPROTO", "dhcp4" if dhcp else "static")]

@@ -13,7 +13,9 @@ active connections, every call) is the JSON file ``$NMCLI_STANDIN_STATE``.
 Knobs for the tests: ``NMCLI_STANDIN_DOWN=1`` answers like an nmcli whose
 NetworkManager is not running (exit 8); ``NMCLI_STANDIN_UNMANAGED=eth1,...`` lists
 devices shown as unmanaged; ``NMCLI_STANDIN_FAIL=port`` makes activating a bridge
-port fail (exit 4) after the bridge itself came up.
+port fail (exit 4) after the bridge itself came up; ``NMCLI_STANDIN_FAIL=addresses``
+activates a plain NIC connection without ever putting its addresses on the NIC (like
+a NetworkManager whose DHCP or address setup never finishes).
 
 Supported: ``-t -f DEVICE,STATE,CONNECTION device``,
 ``-t -f NAME,UUID,TYPE,DEVICE,ACTIVE,FILENAME connection show``,
@@ -163,7 +165,8 @@ def activate(state, uuid):
     else:
         if have.get(dev, {}).get("master"):
             ip("link", "set", "dev", dev, "nomaster")
-        ip_config(dev, conn)
+        if os.environ.get("NMCLI_STANDIN_FAIL") != "addresses":
+            ip_config(dev, conn)
     if mtu:
         ip("link", "set", "dev", dev, "mtu", mtu)
     ip("link", "set", "dev", dev, "up")

@@ -1,4 +1,4 @@
-"""``xen_net.bridge_present`` on a host whose NIC NetworkManager manages, through Salt's loader.
+"""``xen_net.bridge_present`` / ``bridge_absent`` on a host whose NIC NetworkManager manages, through Salt's loader.
 
 Real bridges, veths, addresses and routes in network namespaces the test creates;
 ``nmcli`` is the stand-in of nmcli_standin.py (this machine has no NetworkManager
@@ -82,3 +82,72 @@ def test_state_keeps_the_ip_way_for_a_nic_networkmanager_leaves_alone(states, la
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"]["steps"][0].startswith("create bridge xenbr1: ip link add")
     assert nm.calls() == []
+
+
+def test_state_removes_the_bridge_through_networkmanager_predicts_and_then_changes_nothing(states, lab, nm):
+    args = dict(netns=lab.host, persist="nm-keyfile", config_root=str(nm.root))
+    assert state(states, "bridge_present", "xenbr0", nic="eth0", **args)["result"] is True
+    nm.forget_calls()
+    uuid = bridge_persist.nm_uuid("xenbr0")
+    # vm02 and vm03 of the test driver have their NIC on xenbr0
+    refused = state(states, "bridge_absent", "xenbr0", **args)
+    assert refused["result"] is False and refused["changes"] == {}
+    assert "xenbr0 is still used by vm02, vm03" in refused["comment"]
+    assert nm.calls() == [] and lab.link("eth0")["master"] == "xenbr0", "refused: nothing touched"
+
+    predicted = state(states, "bridge_absent", "xenbr0", force=True, test=True, **args)
+    assert predicted["result"] is None, predicted["comment"]
+    assert predicted["changes"] == {
+        "steps": [f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}",
+                  f"take xenbr0 down through NetworkManager: nmcli connection down uuid {uuid}",
+                  "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
+                  "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: "
+                  "nmcli connection reload"],
+        "files": {f"/{KEYDIR}/xenbr0.nmconnection": "removed", f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"},
+    }
+    assert predicted["comment"].startswith("Bridge xenbr0 would be removed through NetworkManager (eth0 would be "
+                                           "back on its connection 'Wired connection 1') and its config files ")
+    assert nm.calls() == [] and lab.link("xenbr0") is not None, "test=True changed nothing"
+
+    ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"] == predicted["changes"]
+    assert ret["comment"].startswith("Bridge xenbr0 was removed through NetworkManager (eth0 is back on its "
+                                     "connection 'Wired connection 1')")
+    assert nm.calls() == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"]
+    assert lab.link("xenbr0") is None and lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"]
+    assert lab.default_dev() == ["eth0"] and lab.ping()
+    assert nm.device("eth0") == ("connected", "Wired connection 1")
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"]
+
+    nm.forget_calls()
+    again = state(states, "bridge_absent", "xenbr0", force=True, **args)
+    assert again["result"] is True and again["changes"] == {}, again["comment"]
+    assert again["comment"] == "Bridge xenbr0 is already absent."
+    assert nm.calls() == []
+
+
+def test_state_brings_the_bridge_back_when_the_nic_does_not_get_its_addresses(states, lab, nm, monkeypatch):
+    args = dict(netns=lab.host, persist="nm-keyfile", config_root=str(nm.root))
+    assert state(states, "bridge_present", "xenbr0", nic="eth0", **args)["result"] is True
+    monkeypatch.setenv("NMCLI_STANDIN_FAIL", "addresses")
+    ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"].startswith("Bridge xenbr0 was not removed: eth0 did not get its addresses back on its "
+                                     "connection 'Wired connection 1': eth0 does not hold ")
+    assert ret["comment"].endswith("(the keyfiles are as they were; xenbr0 is up again through NetworkManager "
+                                   "with eth0 as its port)")
+    assert lab.link("eth0")["master"] == "xenbr0" and lab.default_dev() == ["xenbr0"]
+    assert nm.device("eth0") == ("connected", "xenbr0-port-eth0")
+    assert sorted(nm.keyfiles()) == ["Wired connection 1.nmconnection", "xenbr0-port-eth0.nmconnection",
+                                     "xenbr0.nmconnection"]
+    assert lab.ping()
+
+
+def test_state_removes_a_bridge_networkmanager_does_not_run_the_ip_way(states, lab, nm, monkeypatch):
+    monkeypatch.setenv("NMCLI_STANDIN_UNMANAGED", "eth1")
+    assert state(states, "bridge_present", "xenbr1", nic="eth1", netns=lab.host, persist=False)["result"] is True
+    ret = state(states, "bridge_absent", "xenbr1", netns=lab.host, persist=False)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"]["steps"][-1] == "delete bridge xenbr1: ip link del xenbr1"
+    assert nm.calls() == [] and lab.link("xenbr1") is None

@@ -230,3 +230,151 @@ def test_rhel8_ifcfg_connection_on_dhcp_counts_too(tmp_path):
     ifcfg.write_text("DEVICE=eth0\nBOOTPROTO=none\nIPADDR=192.168.0.10\n")
     assert bridge_nm.uses_dhcp(nm, spec()) is False
     assert bridge_nm.uses_dhcp(NM_BEFORE, spec()) is False, "a file NetworkManager names but that is not there"
+
+
+# ---------------------------------------------------------------- bridge_absent through NetworkManager
+
+KEYDIR = "etc/NetworkManager/system-connections"
+WIRED_TEXT = ("[connection]\nid=Wired connection 1\nuuid=" + WIRED + "\ntype=ethernet\ninterface-name=eth0\n\n"
+              "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n")
+
+
+def nm_host(tmp_path, wired=WIRED_TEXT, wired_name="Wired connection 1.nmconnection"):
+    """The host after bridge_present: both keyfiles under tmp_path, the NIC's own connection inactive."""
+    bridge_persist.write(bridge_nm.keyfiles(after(), spec()), str(tmp_path))
+    keydir = tmp_path / KEYDIR
+    (keydir / wired_name).write_text(wired)
+    return bridge_nm.parse(
+        "lo:unmanaged:\nxenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\n",
+        f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:{keydir}/xenbr0.nmconnection\n"
+        f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:{keydir}/xenbr0-port-eth0.nmconnection\n"
+        f"Wired connection 1:{WIRED}:802-3-ethernet::no:{keydir}/{wired_name}\n")
+
+
+def gone():
+    state = after()
+    del state["links"]["xenbr0"]
+    state["links"]["eth0"]["master"] = None
+    state["addrs"] = {"eth0": ["192.168.0.10/24"]}
+    state["routes"] = [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}]
+    return state
+
+
+def test_removal_plan_brings_the_nics_own_connection_back_first_then_the_bridge_goes(tmp_path, monkeypatch):
+    nm = nm_host(tmp_path)
+    assert bridge_nm.manages_bridge(nm, after(), "xenbr0", str(tmp_path)) is True
+    planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
+    assert [s["cmd"] for s in planned["steps"]] == [
+        ["nmcli", "connection", "up", "uuid", WIRED], ["nmcli", "connection", "down", "uuid", BR_UUID],
+        ["ip", "link", "del", "xenbr0"], ["nmcli", "connection", "reload"]]
+    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "removed",
+                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"}
+    assert planned["original"] == {"name": "Wired connection 1", "uuid": WIRED}
+    assert planned["expect"] == {"dhcp": False, "addresses": ["192.168.0.10/24"], "gateways": ("192.168.0.254", None)}
+    assert bridge_nm.check_removed(after(), planned) == "xenbr0 still exists"
+    half = gone()
+    half["routes"] = []
+    assert bridge_nm.check_removed(half, planned) == "the default route via 192.168.0.254 is not on eth0 yet"
+    assert bridge_nm.check_removed(gone(), planned) is None
+
+    runner = FakeNM(after())
+    monkeypatch.setattr(bridges, "read", lambda runner, netns=None: gone())  # the host once NetworkManager is done
+    assert bridge_nm.apply_remove(planned, runner, root=str(tmp_path)) == bridges.describe(planned["steps"])
+    assert runner.calls == [f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
+                            "nmcli connection reload"], "a bridge NetworkManager deleted needs no ip link del"
+    assert sorted(p.name for p in (tmp_path / KEYDIR).iterdir()) == ["Wired connection 1.nmconnection"]
+
+
+def test_removal_is_refused_while_guests_use_the_bridge(tmp_path):
+    nm = nm_host(tmp_path)
+    with_guest = after()
+    with_guest["links"]["vif1.0"] = link(master="xenbr0", mac="fe:ff:ff:ff:ff:ff")
+    with pytest.raises(bridges.BridgeInUse, match="xenbr0 is still used by vif1.0, vm02"):
+        bridge_nm.plan_remove(with_guest, nm, "xenbr0", guests=["vm02"], root=str(tmp_path))
+    assert bridge_nm.plan_remove(with_guest, nm, "xenbr0", guests=["vm02"], force=True,
+                                 root=str(tmp_path))["steps"], "force: it goes all the same"
+
+
+def test_only_leftovers_are_cleaned_and_then_nothing_is_left_to_do(tmp_path):
+    nm = nm_host(tmp_path)
+    nm["connections"][BR_UUID].update(active=False, device=None)
+    nm["connections"][PORT_UUID].update(active=False, device=None)
+    assert bridge_nm.manages_bridge(nm, gone(), "xenbr0", str(tmp_path)), "its keyfiles and connections are left"
+    planned = bridge_nm.plan_remove(gone(), nm, "xenbr0", root=str(tmp_path))
+    assert bridges.describe(planned["steps"]) == [
+        "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload"]
+    bridge_nm.apply_remove(planned, FakeNM(gone()), root=str(tmp_path))
+    clean = bridge_nm.parse("eth0:connected:Wired connection 1\n",
+                            f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/k\n")
+    assert bridge_nm.manages_bridge(clean, gone(), "xenbr0", str(tmp_path)) is False
+    assert bridge_nm.manages_bridge(None, after(), "xenbr0", str(tmp_path)) is False, "no NetworkManager: ip way"
+    made_by_ip = bridge_nm.parse("xenbr0:connected (externally):xenbr0\n", "")
+    assert bridge_nm.manages_bridge(made_by_ip, after(), "xenbr0", str(tmp_path)) is False
+
+
+def test_original_connection_by_name_or_mac_never_a_port_and_rhel8_ifcfg(tmp_path):
+    def conns(*rows):
+        lines = []
+        for index, (name, kind, text, filename) in enumerate(rows):
+            path = tmp_path / (filename or f"c{index}.nmconnection")
+            path.write_text(text)
+            lines.append(f"{name}:uuid-{index}:{kind}::no:{path}")
+        return bridge_nm.parse("", "\n".join(lines) + "\n")
+
+    port_of_other = "[connection]\nid=p\ninterface-name=eth0\nmaster=br9\nslave-type=bridge\n"
+    by_mac = "[connection]\nid=m\n\n[ethernet]\nmac-address=52:54:00:AA:BB:CC\n\n[ipv4]\nmethod=auto\n"
+    by_name = "[connection]\nid=n\ninterface-name=eth0\n\n[ipv4]\nmethod=manual\naddress1=10.0.0.2/24,10.0.0.1\n"
+    assert bridge_nm.original(conns(("p", "802-3-ethernet", port_of_other, None)), "eth0") is None
+    found = bridge_nm.original(conns(("m", "802-3-ethernet", by_mac, None), ("n", "802-3-ethernet", by_name, None)),
+                               "eth0", "52:54:00:aa:bb:cc")
+    assert found["name"] == "n", "bound to the interface name beats bound to the MAC"
+    assert found["ip"] == {"dhcp": False, "addresses": ["10.0.0.2/24"], "gateways": ("10.0.0.1", None)}
+    assert bridge_nm.original(conns(("m", "802-3-ethernet", by_mac, None)), "eth0", "52:54:00:aa:bb:cc")["ip"][
+        "dhcp"] is True
+    ifcfg = 'DEVICE=eth0\nBOOTPROTO=none\nIPADDR=10.0.0.2\nNETMASK=255.255.255.0\nGATEWAY="10.0.0.1"\n'
+    found = bridge_nm.original(conns(("System eth0", "802-3-ethernet", ifcfg, "ifcfg-eth0")), "eth0")
+    assert found["ip"] == {"dhcp": False, "addresses": ["10.0.0.2/24"], "gateways": ("10.0.0.1", None)}
+    bridged = "DEVICE=eth0\nBRIDGE=xenbr0\n"
+    assert bridge_nm.original(conns(("System eth0", "802-3-ethernet", bridged, "ifcfg-eth0")), "eth0") is None
+
+
+def test_nic_on_dhcp_waits_for_a_lease(tmp_path):
+    nm = nm_host(tmp_path, wired=WIRED_TEXT.replace("method=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n",
+                                                     "method=auto\n"))
+    planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
+    assert planned["expect"]["dhcp"] is True
+    no_lease = gone()
+    no_lease["addrs"]["eth0"] = []
+    assert bridge_nm.check_removed(no_lease, planned) == "eth0 has no IPv4 address from DHCP yet"
+    assert bridge_nm.check_removed(gone(), planned) is None
+
+
+def test_failed_removal_step_brings_the_bridge_back_and_keeps_the_keyfiles(tmp_path):
+    nm = nm_host(tmp_path)
+    planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
+    runner = FakeNM(after(), fail={f"nmcli connection down uuid {BR_UUID}": "Error: not an active connection"})
+    with pytest.raises(bridges.BridgeError, match=r"down uuid .* failed: Error: not an active connection; everything "
+                                                  r"done before was undone \(xenbr0 is up again through "
+                                                  r"NetworkManager with eth0 as its port; the keyfiles are as"):
+        bridge_nm.apply_remove(planned, runner, root=str(tmp_path))
+    assert runner.calls == [f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
+                            f"nmcli connection up uuid {BR_UUID}", "nmcli connection reload"], \
+        "the bridge (still loaded) comes back first"
+    assert bridge_persist.pending(bridge_nm.keyfiles(after(), spec()), str(tmp_path)) == {}
+
+
+def test_nic_without_a_connection_gets_a_keyfile_written_first_and_removed_again_on_failure(tmp_path):
+    nm = nm_host(tmp_path)
+    del nm["connections"][WIRED]
+    with pytest.raises(bridges.BridgeError, match="eth0 has no NetworkManager connection of its own"):
+        bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path), restore_nic=False)
+    planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path), dhcp=True)
+    nic = f"/{KEYDIR}/eth0.nmconnection"
+    assert planned["file_changes"][nic] == "created" and planned["expect"]["dhcp"] is True
+    assert "[ipv4]\nmethod=auto\n" in planned["nic_files"][nic][0]
+    assert [s["key"] for s in planned["steps"]] == ["load", "up", "down", "delete", "forget"]
+    runner = FakeNM(after(), fail={"nmcli connection up uuid " + bridge_persist.nm_uuid("eth0"): "Error: no"})
+    with pytest.raises(bridges.BridgeError, match="undone"):
+        bridge_nm.apply_remove(planned, runner, root=str(tmp_path))
+    assert not (tmp_path / nic.lstrip("/")).exists(), "the NIC's new keyfile is gone again"
+    assert runner.calls[-2:] == [f"nmcli connection up uuid {BR_UUID}", "nmcli connection reload"]
