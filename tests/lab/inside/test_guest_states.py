@@ -13,11 +13,17 @@ import pytest
 
 from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, sh, wait_console, xl
 
-NAME = "labst1"
 
+NAME = "labst1"
 HOST_ONLY = "xenbr-st"
+ROOT_IMAGE = "/var/lib/xen/images/labst1-root.img"
+
 
 def pillar(memory=128, **more):
+    """labst1 with a root image (made sparse by the state): a PV guest booted with an image
+    file has Xen's qdisk backend running, which later image files are plugged into live."""
+    more = dict(more)
+    disks = [{"source": ROOT_IMAGE, "target": "xvda", "size": "32M"}] + more.pop("disks", [])
     guest = {
         "type": "pv",
         "memory": memory,
@@ -29,31 +35,40 @@ def pillar(memory=128, **more):
         "on_poweroff": "destroy",
         "on_reboot": "restart",
         "on_crash": "destroy",
+        "disks": disks,
     }
     guest.update(more)
     return {"xen": {"guests": {NAME: guest}}}
 
+
 def comments(ret):
     return " ".join(r["comment"] for r in ret.values())
+
 
 def apply(caller, **kwargs):
     ret = caller.cmd("state.apply", "xen.guests", **kwargs)
     assert isinstance(ret, dict), ret  # a list means the SLS did not render
     return ret
 
+
 def changes_of(ret):
     return {sid: r["changes"] for sid, r in ret.items() if r["changes"]}
+
 
 def failed(ret):
     return {sid: r["comment"] for sid, r in ret.items() if r["result"] is False}
 
+
 @pytest.fixture(scope="module")
 def cleanup(conn):
     remove_guest(conn, NAME)
+    sh("mkdir -p /var/lib/xen/images")
     yield
     remove_guest(conn, NAME)
     remove_guest(conn, "labimp")
     sh(f"ip link del {HOST_ONLY}", check=False)
+    sh(f"rm -f {ROOT_IMAGE}", check=False)
+
 
 @pytest.fixture(scope="module")
 def extra_devices(tmp_path_factory):
@@ -65,6 +80,7 @@ def extra_devices(tmp_path_factory):
         "nics": [{"bridge": HOST_ONLY, "mac": "00:16:3e:5b:00:01"}],
     }
 
+
 def test_test_mode_predicts_the_new_guest(caller, cleanup):
     """test=True says the guest would be defined and started, and touches nothing."""
     ret = apply(caller, pillar=pillar(), test=True)
@@ -73,6 +89,7 @@ def test_test_mode_predicts_the_new_guest(caller, cleanup):
     assert result["result"] is None, result
     assert "would be" in result["comment"], result["comment"]
     assert NAME not in caller.cmd("xen_guest.list")
+
 
 def test_first_apply_defines_and_boots_the_guest(caller, cleanup):
     """the formula defines labst1 from pillar and boots it; its initrd reaches the console."""
@@ -84,12 +101,14 @@ def test_first_apply_defines_and_boots_the_guest(caller, cleanup):
     assert (info["memory"], info["maxmem"], info["vcpus"]) == (128, 192, 1)
     wait_console(NAME)
 
+
 def test_second_apply_changes_nothing(caller, cleanup):
     """applying the same pillar again: zero changes, test=True predicts zero too."""
     assert changes_of(apply(caller, pillar=pillar(), test=True)) == {}
     ret = apply(caller, pillar=pillar())
     assert not failed(ret), ret
     assert changes_of(ret) == {}, ret
+
 
 def test_memory_change_within_maxmem_is_live(caller, cleanup):
     """memory 128 -> 160 MiB (maxmem 192) is set on the running domain, no restart."""
@@ -103,6 +122,7 @@ def test_memory_change_within_maxmem_is_live(caller, cleanup):
     assert info["memory"] == 160, info
     assert changes_of(apply(caller, pillar=pillar(memory=160))) == {}
 
+
 def test_disk_and_nic_added_in_pillar_are_plugged_in_live(caller, cleanup, extra_devices):
     """a disk (created sparse) and a NIC added to the pillar reach the running guest
     without a restart: Xen's backends list them; the next apply changes nothing."""
@@ -114,6 +134,7 @@ def test_disk_and_nic_added_in_pillar_are_plugged_in_live(caller, cleanup, extra
     assert "51728" in xl("block-list", NAME), xl("block-list", NAME)  # xvdb = 202:16 = 51728
     assert len(xl("network-list", NAME).strip().splitlines()) == 2, xl("network-list", NAME)
     assert changes_of(apply(caller, pillar=pillar(memory=160, **extra_devices))) == {}
+
 
 def test_change_needing_a_restart_is_reported_until_the_restart(caller, cleanup, extra_devices):
     """vcpus 1 -> 2 cannot reach the running domain (its maximum is 1): the definition
@@ -136,6 +157,7 @@ def test_change_needing_a_restart_is_reported_until_the_restart(caller, cleanup,
     assert info["id"] != before and info["vcpus"] == 2, info
     final = apply(caller, pillar=wanted)
     assert changes_of(final) == {} and "pending" not in comments(final), final
+
 
 def test_import_a_hand_written_xen_config(caller, cleanup, tmp_path):
     """xen_guest.import_config adopts an xm-era /etc/xen/NAME file (tap:aio disk, vif, comments)."""
