@@ -17,7 +17,7 @@ def _public_functions():
                     yield pytest.param(node, id=f"{folder}/{path.stem}.{node.name}")
 
 
-@pytest.mark.parametrize("func", _public_functions())
+@pytest.mark.parametrize("func", list(_public_functions()))
 def test_public_function_has_a_cli_example(func):
     doc = ast.get_docstring(func) or ""
     assert doc, "no docstring"
