@@ -322,17 +322,27 @@ def check(state, nmplan):
     reason = bridges.check(state, spec)
     if reason:
         return reason
-    name = spec["name"]
-    have = state["addrs"].get(name, [])
-    missing = [a for a in nmplan["addresses"] if a not in have]
+    return _not_held(state, spec["name"], nmplan)
+
+
+def _not_held(state, dev, expect):
+    """Why ``dev`` does not hold yet what ``expect`` says, or None.
+
+    ``expect``: ``"addresses"`` (a bare address, from an ifcfg file without a prefix,
+    is held under any prefix), ``"dhcp"`` (an IPv4 address, whatever it is) and
+    ``"gateways"`` ``(gw4, gw6)``, each a default route on ``dev``.
+    """
+    have = state["addrs"].get(dev, [])
+    bare = {a.split("/")[0] for a in have}
+    missing = [a for a in expect["addresses"] if a not in have and not ("/" not in a and a in bare)]
     if missing:
-        return f"{name} does not hold {', '.join(missing)} yet"
-    if nmplan.get("dhcp") and not any(":" not in a for a in have):
-        return f"{name} has no IPv4 address from DHCP yet"
-    for family, gateway in zip((4, 6), nmplan["gateways"]):
-        if gateway and not any(r["dst"] == "default" and r["dev"] == name and r["family"] == family
+        return f"{dev} does not hold {', '.join(missing)} yet"
+    if expect.get("dhcp") and not any(":" not in a for a in have):
+        return f"{dev} has no IPv4 address from DHCP yet"
+    for family, gateway in zip((4, 6), expect["gateways"]):
+        if gateway and not any(r["dst"] == "default" and r["dev"] == dev and r["family"] == family
                                for r in state["routes"]):
-            return f"the default route via {gateway} is not on {name} yet"
+            return f"the default route via {gateway} is not on {dev} yet"
     return None
 
 
@@ -352,6 +362,26 @@ def _snapshot(paths, root):
 def _restore(saved, root):
     bridge_persist.remove([p for p, old in saved.items() if old is None], root)
     bridge_persist.write({p: old for p, old in saved.items() if old is not None}, root)
+
+
+def _files_back(saved, root, errors, words):
+    """Rollback: the files of ``saved`` (:func:`_snapshot`) as they were; said in ``words``, or in ``errors``."""
+    try:
+        _restore(saved, root)
+        words.append("the keyfiles are as they were")
+    except OSError as exc:
+        errors.append(f"the keyfiles could not be put back: {exc}")
+
+
+def _undo_nmcli(runner, netns, errors):
+    """``nmcli(*argv, quiet=False)`` for a rollback: runs ``nmcli ARGV``, True when it worked;
+    a failure goes into ``errors`` unless ``quiet`` (a step that may have nothing to undo)."""
+    def nmcli(*argv, quiet=False):
+        error = bridges.run_step(runner, ["nmcli", *argv], netns, undo=True)
+        if error is not None and not quiet:
+            errors.append(error)
+        return error is None
+    return nmcli
 
 
 def apply(nmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
@@ -374,28 +404,17 @@ def apply(nmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
         failure = f"the keyfiles could not be written: {exc}"
     for step in steps if failure is None else []:
         tried.append(step["cmd"][2])  # reload / up: what the rollback has to answer
-        res = _run(runner, step["cmd"], netns)
-        if res["retcode"] != 0:
-            failure = f"'{' '.join(step['cmd'])}' failed: {(res['stderr'] or res['stdout']).strip()}"
+        failure = bridges.run_step(runner, step["cmd"], netns)
+        if failure is not None:
             break
         done.append(step)
     if failure is None and steps:
-        deadline = time.monotonic() + timeout
-        while True:
-            reason = check(bridges.read(runner, netns), nmplan)
-            if reason is None:
-                break
-            if time.monotonic() >= deadline:
-                failure = f"the bridge did not come up: {reason}"
-                break
-            sleep(0.2)
+        reason = bridges.wait_until(lambda: check(bridges.read(runner, netns), nmplan), timeout, sleep)
+        if reason is not None:
+            failure = f"the bridge did not come up: {reason}"
     if failure is None:
         return bridges.describe(done)
-    errors, words = _rollback(nmplan, saved, runner, netns, root, tried)
-    if errors:
-        raise bridges.BridgeError(f"{failure}; rolling back also failed, the host may need a hand: "
-                                  + "; ".join(errors))
-    raise bridges.BridgeError(f"{failure}; everything done before was undone ({'; '.join(words)})")
+    raise bridges.rollback_error(failure, *_rollback(nmplan, saved, runner, netns, root, tried))
 
 
 def _rollback(nmplan, saved, runner, netns, root, tried):
@@ -405,22 +424,13 @@ def _rollback(nmplan, saved, runner, netns, root, tried):
     """
     errors, words = [], []
     ids, spec = nmplan["ids"], nmplan["spec"]
-
-    def nmcli(*argv, quiet=False):
-        res = _run(runner, ["nmcli"] + list(argv), netns)
-        if res["retcode"] != 0 and not quiet:
-            errors.append(f"'nmcli {' '.join(argv)}': {(res['stderr'] or res['stdout']).strip()}")
-
+    nmcli = _undo_nmcli(runner, netns, errors)
     if "up" in tried and nmplan["previous"]:  # the NIC, its addresses and routes back first: the host stays reachable
         nmcli("connection", "up", "uuid", nmplan["previous"]["uuid"])
         words.append(f"{bridges.port_of(spec)} is back on its connection '{nmplan['previous']['name']}'")
     if "up" in tried and not nmplan["bridge_active"]:  # it may not have come up at all: no complaint
         nmcli("connection", "down", "uuid", ids["bridge_uuid"], quiet=True)
-    try:
-        _restore(saved, root)
-        words.append("the keyfiles are as they were")
-    except OSError as exc:
-        errors.append(f"the keyfiles could not be put back: {exc}")
+    _files_back(saved, root, errors, words)
     if tried:
         nmcli("connection", "reload")
     if "up" in tried and nmplan["bridge_active"]:
@@ -620,18 +630,7 @@ def check_removed(state, rmplan):
         return f"{port} does not exist"
     if link.get("master"):
         return f"{port} is still a port of {link['master']}"
-    have = state["addrs"].get(port, [])
-    bare = {a.split("/")[0] for a in have}
-    missing = [a for a in expect["addresses"] if a not in have and not ("/" not in a and a in bare)]
-    if missing:
-        return f"{port} does not hold {', '.join(missing)} yet"
-    if expect["dhcp"] and not any(":" not in a for a in have):
-        return f"{port} has no IPv4 address from DHCP yet"
-    for family, gateway in zip((4, 6), expect["gateways"]):
-        if gateway and not any(r["dst"] == "default" and r["dev"] == port and r["family"] == family
-                               for r in state["routes"]):
-            return f"the default route via {gateway} is not on {port} yet"
-    return None
+    return _not_held(state, port, expect)
 
 
 def apply_remove(rmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
@@ -665,30 +664,19 @@ def apply_remove(rmplan, runner, netns=None, root="/", timeout=5, sleep=time.sle
             done.append(step)  # NetworkManager deleted the bridge it made: nothing left to do
             continue
         tried.append(key)
-        res = _run(runner, step["cmd"], netns)
-        if res["retcode"] != 0:
-            failure = f"'{' '.join(step['cmd'])}' failed: {(res['stderr'] or res['stdout']).strip()}"
+        failure = bridges.run_step(runner, step["cmd"], netns)
+        if failure is not None:
             break
         done.append(step)
     if failure is None and steps:
-        deadline = time.monotonic() + timeout
-        while True:
-            reason = check_removed(bridges.read(runner, netns), rmplan)
-            if reason is None:
-                break
-            if time.monotonic() >= deadline:
-                back = rmplan["original"]
-                failure = (f"{rmplan['port']} did not get its addresses back on its connection '{back['name']}': "
-                           f"{reason}" if back else f"the bridge did not go: {reason}")
-                break
-            sleep(0.2)
+        reason = bridges.wait_until(lambda: check_removed(bridges.read(runner, netns), rmplan), timeout, sleep)
+        if reason is not None:
+            back = rmplan["original"]
+            failure = (f"{rmplan['port']} did not get its addresses back on its connection '{back['name']}': "
+                       f"{reason}" if back else f"the bridge did not go: {reason}")
     if failure is None:
         return bridges.describe(done)
-    errors, words = _rollback_remove(rmplan, saved, runner, netns, root, tried)
-    if errors:
-        raise bridges.BridgeError(f"{failure}; rolling back also failed, the host may need a hand: "
-                                  + "; ".join(errors))
-    raise bridges.BridgeError(f"{failure}; everything done before was undone ({'; '.join(words)})")
+    raise bridges.rollback_error(failure, *_rollback_remove(rmplan, saved, runner, netns, root, tried))
 
 
 def _rollback_remove(rmplan, saved, runner, netns, root, tried):
@@ -698,28 +686,15 @@ def _rollback_remove(rmplan, saved, runner, netns, root, tried):
     """
     errors, words = [], []
     name, port, uuid = rmplan["name"], rmplan["port"], rmplan["ids"]["bridge_uuid"]
-
-    def nmcli(*argv):
-        res = _run(runner, ["nmcli"] + list(argv), netns)
-        if res["retcode"] != 0:
-            errors.append(f"'nmcli {' '.join(argv)}': {(res['stderr'] or res['stdout']).strip()}")
-        return res["retcode"] == 0
-
-    def files_back():
-        try:
-            _restore(saved, root)
-            words.append("the keyfiles are as they were")
-        except OSError as exc:
-            errors.append(f"the keyfiles could not be put back: {exc}")
-
+    nmcli = _undo_nmcli(runner, netns, errors)
     bring_back = rmplan["bridge_active"] and {"up", "down", "delete"} & set(tried)
     if "forget" in tried:  # NetworkManager forgot the bridge: it has to read its keyfiles again first
-        files_back()
+        _files_back(saved, root, errors, words)
         nmcli("connection", "reload")
     if bring_back and nmcli("connection", "up", "uuid", uuid):  # its port takes the NIC back
         words.append(f"{name} is up again through NetworkManager" + (f" with {port} as its port" if port else ""))
     if "forget" not in tried:
-        files_back()
+        _files_back(saved, root, errors, words)
         if tried:
             nmcli("connection", "reload")
     return errors, words

@@ -450,6 +450,39 @@ def check(state, spec):
     return None
 
 
+def run_step(runner, cmd, netns=None, undo=False):
+    """Run one command of a plan; None when it worked, else what went wrong, in words.
+
+    ``'CMD' failed: ERROR`` for a step, ``'CMD': ERROR`` for an ``undo`` command
+    (a rollback lists those after saying what failed).
+    """
+    res = _run(runner, cmd, netns)
+    if res["retcode"] == 0:
+        return None
+    return f"'{' '.join(cmd)}'{'' if undo else ' failed'}: {(res['stderr'] or res['stdout']).strip()}"
+
+
+def wait_until(verify, timeout, sleep=time.sleep):
+    """Call ``verify()`` every 0.2 s until it returns None or ``timeout`` seconds have passed.
+
+    Returns its last answer: None when all is well, else the reason it still gives.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        reason = verify()
+        if reason is None or time.monotonic() >= deadline:
+            return reason
+        sleep(0.2)
+
+
+def rollback_error(failure, errors, undone=()):
+    """The :class:`BridgeError` for ``failure`` once rolled back: ``errors`` (what could not be
+    undone) when there are any, else that all was undone (``undone``: what, in words)."""
+    if errors:
+        return BridgeError(f"{failure}; rolling back also failed, the host may need a hand: " + "; ".join(errors))
+    return BridgeError(f"{failure}; everything done before was undone" + (f" ({'; '.join(undone)})" if undone else ""))
+
+
 def apply(steps, runner, netns=None, verify=None, timeout=None, sleep=time.sleep):
     """Run ``steps`` in order; on a failure undo the finished ones, newest first.
 
@@ -462,32 +495,23 @@ def apply(steps, runner, netns=None, verify=None, timeout=None, sleep=time.sleep
     done = []
     failure = None
     for step in steps:
-        res = _run(runner, step["cmd"], netns)
-        if res["retcode"] != 0:
-            failure = f"'{' '.join(step['cmd'])}' failed: {(res['stderr'] or res['stdout']).strip()}"
+        failure = run_step(runner, step["cmd"], netns)
+        if failure is not None:
             break
         done.append(step)
     if failure is None and verify is not None and steps:
-        deadline = time.monotonic() + (timeout if timeout is not None else 5)
-        while True:
-            reason = verify()
-            if reason is None:
-                break
-            if time.monotonic() >= deadline:
-                failure = f"the bridge did not come up: {reason}"
-                break
-            sleep(0.2)
+        reason = wait_until(verify, timeout if timeout is not None else 5, sleep)
+        if reason is not None:
+            failure = f"the bridge did not come up: {reason}"
     if failure is None:
         return describe(done)
     undo_errors = []
     for step in reversed(done):
         if step["undo"]:
-            res = _run(runner, step["undo"], netns)
-            if res["retcode"] != 0:
-                undo_errors.append(f"'{' '.join(step['undo'])}': {(res['stderr'] or res['stdout']).strip()}")
-    if undo_errors:
-        raise BridgeError(f"{failure}; rolling back also failed, the host may need a hand: " + "; ".join(undo_errors))
-    raise BridgeError(f"{failure}; everything done before was undone")
+            error = run_step(runner, step["undo"], netns, undo=True)
+            if error is not None:
+                undo_errors.append(error)
+    raise rollback_error(failure, undo_errors)
 
 
 def ensure(spec, runner, netns=None, test=False, timeout=None):
