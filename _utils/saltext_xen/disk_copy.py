@@ -284,13 +284,7 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True):
                 )
         else:
             dst_kind = "file"
-            try:
-                dst = os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
-                              stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600)
-            except FileExistsError:
-                raise CopyError(f"{dst_path} already exists; it is not overwritten") from None
-            except OSError as exc:
-                raise CopyError(f"cannot create {dst_path}: {exc.strerror}") from None
+            dst = _create(dst_path, stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600)
             created = True
         try:
             method = _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink)
@@ -302,22 +296,34 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True):
             verify(src_path, dst_path, size)
             verified = True
     except BaseException as exc:
-        if created:
-            try:
-                os.unlink(dst_path)
-            except FileNotFoundError:
-                pass
-        if isinstance(exc, CopyError):
-            raise
-        if isinstance(exc, OSError):
-            raise CopyError(
-                f"copying {src_path} to {dst_path} failed: {exc.strerror or exc}"
-                + ("; the partial copy was removed" if created else "")
-            ) from None
+        _failed(exc, f"copying {src_path} to {dst_path}", dst_path, created)
         raise
     finally:
         os.close(src)
     return _result(method, size, started, verified)
+
+
+def _create(dst_path, mode):
+    """Open a new file ``dst_path`` for writing (``O_EXCL``: never one that exists); returns its fd."""
+    try:
+        return os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise CopyError(f"{dst_path} already exists; it is not overwritten") from None
+    except OSError as exc:
+        raise CopyError(f"cannot create {dst_path}: {exc.strerror}") from None
+
+
+def _failed(exc, doing, dst_path, created):
+    """On ``exc`` while ``doing`` (``"copying A to B"``): remove ``dst_path`` if it was ``created``
+    here, and raise an OS error as a :class:`CopyError` in words; the caller re-raises anything else."""
+    if created:
+        try:
+            os.unlink(dst_path)
+        except FileNotFoundError:
+            pass
+    if isinstance(exc, OSError) and not isinstance(exc, CopyError):
+        raise CopyError(f"{doing} failed: {exc.strerror or exc}"
+                        + ("; the partial copy was removed" if created else "")) from None
 
 
 def _result(method, size, started, verified):
@@ -457,12 +463,7 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
     try:
         if dst_kind is None:
             # the name is taken here (O_EXCL), so qemu-img never writes over a file that appeared meanwhile
-            try:
-                fd = os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            except FileExistsError:
-                raise CopyError(f"{dst_path} already exists; it is not overwritten") from None
-            except OSError as exc:
-                raise CopyError(f"cannot create {dst_path}: {exc.strerror}") from None
+            fd = _create(dst_path, mode)
             created = True
             try:
                 if dst_format == "raw":
@@ -485,18 +486,10 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
             compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size, in_use=in_use)
             verified = True
     except BaseException as exc:
-        if created:
-            try:
-                os.unlink(dst_path)
-            except FileNotFoundError:
-                pass
-        if isinstance(exc, OSError):
-            raise CopyError(f"converting {src_path} to {dst_path} failed: {exc.strerror or exc}"
-                            + ("; the partial copy was removed" if created else "")) from None
+        _failed(exc, f"converting {src_path} to {dst_path}", dst_path, created)
         raise
     copied = disk_image.allocated(dst_path) if _kind(dst_path) == "file" else None
-    return {"method": f"qemu-img convert ({src_format} -> {dst_format})", "size": size, "copied": copied,
-            "seconds": round(time.monotonic() - started, 3), "verified": verified}
+    return _result((f"qemu-img convert ({src_format} -> {dst_format})", copied), size, started, verified)
 
 
 def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None, in_use=False):
