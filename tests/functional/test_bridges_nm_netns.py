@@ -21,7 +21,7 @@ import pytest
 from saltext_xen import bridge_nm
 from saltext_xen import bridge_persist
 from saltext_xen import bridges
-from tests.functional.test_bridges_netns import Lab
+from tests.functional.test_bridges_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")
 
@@ -90,13 +90,6 @@ class NM:
 
     def keyfiles(self):
         return sorted(os.listdir(self.root / KEYDIR))
-
-
-@pytest.fixture
-def lab():
-    lab = Lab().up()
-    yield lab
-    lab.down()
 
 
 @pytest.fixture

@@ -10,26 +10,14 @@ import pytest
 
 from saltext_xen import bridge_persist
 from tests.functional.test_bridges_nm_netns import KEYDIR
-from tests.functional.test_bridges_nm_netns import NM
 from tests.functional.test_bridges_nm_netns import WIRED_UUID
-from tests.functional.test_bridges_netns import Lab
+from tests.functional.test_bridges_nm_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
+from tests.functional.test_bridges_nm_netns import nm  # noqa: F401  pylint: disable=unused-import  (fixture)
 from tests.functional.test_bridges_netns import state
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed"),
 ]
-
-
-@pytest.fixture
-def lab():
-    lab = Lab().up()
-    yield lab
-    lab.down()
-
-
-@pytest.fixture
-def nm(lab, tmp_path, monkeypatch):
-    return NM(lab, tmp_path, monkeypatch)
 
 
 def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(states, lab, nm):
