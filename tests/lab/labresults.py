@@ -17,7 +17,7 @@ SUITES = {
 
 
 def suite_of(classname):
-    return "project" if classname.startswith("project.") or ".functional." in classname else "inner"
+    return "project" if classname.startswith("project.") else "inner"  # rootdir /lab: project/tests/... vs inside/...
 
 
 def classname_of(nodeid):

@@ -1,7 +1,8 @@
 """pytest plugin: one LAB-STEP line per test on dom0's console, the gist of each failure too.
 
 The host prints these live (tests/lab/run), so a run that dies later still shows what happened.
-Used by the inner suite (conftest) and by the project's lab-marked tests (-p labprogress).
+Loaded once for the whole run in dom0 (`-p labprogress` in inside/run.sh); it also writes the
+selected tests to /lab/results/selected.txt, which the host compares with the junit report.
 """
 import os
 
