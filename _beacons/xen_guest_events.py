@@ -63,9 +63,9 @@ def _import_library():
 
 _import_library()
 try:
-    from saltext_xen import connection
-    from saltext_xen import errors
-    from saltext_xen import guest_events
+    from saltext_xen.core import connection
+    from saltext_xen.core import errors
+    from saltext_xen.events import guest_events
     from saltext_xen import saltglue
 except ImportError:  # pragma: no cover - __virtual__ says what to do
     connection = None

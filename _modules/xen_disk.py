@@ -13,19 +13,19 @@ import xml.etree.ElementTree as ET
 
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen import connection
-from saltext_xen import disk_image
-from saltext_xen import disk_parts
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_image
+from saltext_xen.disks import disk_parts
 from saltext_xen import saltglue
 
 try:
     import libvirt
 
-    from saltext_xen import domain_xml
-    from saltext_xen import guest_spec
-    from saltext_xen import guests
-    from saltext_xen import pools
-    from saltext_xen import storage_move
+    from saltext_xen.guests import domain_xml
+    from saltext_xen.guests import guest_spec
+    from saltext_xen.guests import lifecycle
+    from saltext_xen.disks import pools
+    from saltext_xen.guests import disk_move
 
     _MISSING = None
 except ImportError as _exc:  # pragma: no cover - exercised through __virtual__
@@ -207,7 +207,7 @@ def _tell_guests(path, nbytes):
         if not active:
             continue
         try:
-            guests.lookup(_conn(), name).blockResize(target, nbytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
+            lifecycle.lookup(_conn(), name).blockResize(target, nbytes, libvirt.VIR_DOMAIN_BLOCK_RESIZE_BYTES)
             told[name] = "resized live"
         except libvirt.libvirtError as exc:
             told[name] = f"sees the new size after a restart ({exc.get_error_message()})"
@@ -307,7 +307,7 @@ def guest_disks(name):
 
         salt '*' xen_disk.guest_disks newvm
     """
-    cfg, live = _disks_of(guests.lookup(_conn(), name))
+    cfg, live = _disks_of(lifecycle.lookup(_conn(), name))
     return {"config": cfg, "live": live}
 
 
@@ -326,7 +326,7 @@ def attach(name, source, target=None, format=None, readonly=False, live=True, co
         salt '*' xen_disk.attach newvm /var/lib/xen/images/newvm-1.img target=xvdb
     """
     conn = _conn()
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     cfg, live_disks = _disks_of(dom)
     for where in (cfg, live_disks or {}):
         for tgt, disk in where.items():
@@ -349,7 +349,7 @@ def attach(name, source, target=None, format=None, readonly=False, live=True, co
                 f"{name} already has {cur['source']} as {target} ({scope}); detach it first or pick another target"
             )
         done = _change_device(conn, dom, scope, "attach", xml,
-                              lambda x: storage_move.add_disk(x, disk, gtype))
+                              lambda x: disk_move.add_disk(x, disk, gtype))
         if done:
             applied.append(scope)
         else:
@@ -398,7 +398,7 @@ def detach(name, disk, live=True, config=True):
         salt '*' xen_disk.detach newvm xvdb
     """
     conn = _conn()
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     cfg, live_disks = _disks_of(dom)
     gtype = domain_xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["type"]
     applied, pending, old = [], None, None
@@ -410,7 +410,7 @@ def detach(name, disk, live=True, config=True):
             continue
         old = cur
         done = _change_device(conn, dom, scope, "detach", domain_xml.disk_xml(cur, gtype),
-                              lambda x, t=cur["target"]: storage_move.remove_disk(x, t))
+                              lambda x, t=cur["target"]: disk_move.remove_disk(x, t))
         if done:
             applied.append(scope)
         else:
@@ -578,11 +578,11 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
         salt '*' xen_disk.move newvm xvda /var/lib/xen/images/newvm.qcow2 format=qcow2
     """
     conn = _conn()
-    step = storage_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
+    step = disk_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
                              fmt=format)
     verb = f"converting {step['source']} ({step['format']}) to {dest} ({step['dest_format']})" if step["convert"] \
         else f"moving {step['source']} to {dest}"
-    return storage_move.execute(
+    return disk_move.execute(
         conn, step, remove_source=bool(remove_source), make_block=_make_lv, drop_block=_drop_lv,
         progress=_progress(verb), timeout=float(timeout),
     )
@@ -602,7 +602,7 @@ def move_plan(name, disk, dest, shutdown=False, force=False, format=None):  # py
 
         salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
     """
-    return storage_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
+    return disk_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
                              fmt=format)
 
 

@@ -4,11 +4,11 @@ The hypervisor is reached through libvirt at ``xen:libvirt:uri`` (minion config
 or pillar; default ``xen:///system``). Functions that act return what changed,
 ``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when nothing had to.
 """
-from saltext_xen import connection
-from saltext_xen import errors
-from saltext_xen import guests
+from saltext_xen.core import connection
+from saltext_xen.core import errors
+from saltext_xen.guests import lifecycle
 from saltext_xen import saltglue
-from saltext_xen import xl
+from saltext_xen.host import xl
 
 __virtualname__ = "xen_guest"
 __func_alias__ = {"list_": "list"}
@@ -25,7 +25,7 @@ def _conn():
 
 
 def _dom(name):
-    return guests.lookup(_conn(), name)
+    return lifecycle.lookup(_conn(), name)
 
 
 def _run(args):
@@ -56,7 +56,7 @@ def list_(state="all"):
         salt '*' xen_guest.list
         salt '*' xen_guest.list state=inactive
     """
-    return guests.list_guests(_conn(), state)
+    return lifecycle.list_guests(_conn(), state)
 
 
 @saltglue.plain_errors
@@ -72,9 +72,9 @@ def info(name):
         salt '*' xen_guest.info vm02
     """
     conn = _conn()
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     uptimes = xl.uptimes(_run) if dom.isActive() and _on_xen(conn) else None
-    return guests.info(dom, uptimes)
+    return lifecycle.info(dom, uptimes)
 
 
 @saltglue.plain_errors
@@ -91,7 +91,7 @@ def host_info():
         salt '*' xen_guest.host_info
     """
     conn = _conn()
-    result = guests.host_info(conn)
+    result = lifecycle.host_info(conn)
     if _on_xen(conn):
         result["xen"] = xl.info(_run)
     return result
@@ -110,7 +110,7 @@ def top(interval=1.0):
         salt '*' xen_guest.top
         salt '*' xen_guest.top interval=3
     """
-    return guests.top(_conn(), float(interval))
+    return lifecycle.top(_conn(), float(interval))
 
 
 @saltglue.plain_errors
@@ -131,7 +131,7 @@ def uptime(name=None):
     times = xl.uptimes(_run)
     if name is None:
         return times
-    guests.lookup(conn, name)
+    lifecycle.lookup(conn, name)
     return {name: times.get(name)}
 
 
@@ -146,7 +146,7 @@ def start(name):
 
         salt '*' xen_guest.start vm02
     """
-    return guests.start(_dom(name))
+    return lifecycle.start(_dom(name))
 
 
 @saltglue.plain_errors
@@ -163,7 +163,7 @@ def shutdown(name, timeout=120, force=False):
         salt '*' xen_guest.shutdown vm02
         salt '*' xen_guest.shutdown vm02 timeout=30 force=True
     """
-    return guests.shutdown(_dom(name), timeout=float(timeout), force=bool(force))
+    return lifecycle.shutdown(_dom(name), timeout=float(timeout), force=bool(force))
 
 
 @saltglue.plain_errors
@@ -177,7 +177,7 @@ def reboot(name):
 
         salt '*' xen_guest.reboot vm02
     """
-    return guests.reboot(_dom(name))
+    return lifecycle.reboot(_dom(name))
 
 
 @saltglue.plain_errors
@@ -191,7 +191,7 @@ def destroy(name):
 
         salt '*' xen_guest.destroy vm02
     """
-    return guests.destroy(_dom(name))
+    return lifecycle.destroy(_dom(name))
 
 
 @saltglue.plain_errors
@@ -205,7 +205,7 @@ def pause(name):
 
         salt '*' xen_guest.pause vm02
     """
-    return guests.pause(_dom(name))
+    return lifecycle.pause(_dom(name))
 
 
 @saltglue.plain_errors
@@ -219,7 +219,7 @@ def resume(name):
 
         salt '*' xen_guest.resume vm02
     """
-    return guests.resume(_dom(name))
+    return lifecycle.resume(_dom(name))
 
 
 @saltglue.plain_errors
@@ -236,7 +236,7 @@ def save(name, path=None, overwrite=False):
         salt '*' xen_guest.save vm02
         salt '*' xen_guest.save vm02 path=/srv/save/vm02 overwrite=True
     """
-    return guests.save(_dom(name), path, overwrite=bool(overwrite))
+    return lifecycle.save(_dom(name), path, overwrite=bool(overwrite))
 
 
 @saltglue.plain_errors
@@ -255,7 +255,7 @@ def restore(path=None, name=None, keep=False):
     """
     if not path and not name:
         raise errors.XenError("restore needs path= (a save file) or name= (a guest saved to the default place)")
-    return guests.restore(_conn(), path or guests.save_path(name), keep=bool(keep), name=name)
+    return lifecycle.restore(_conn(), path or lifecycle.save_path(name), keep=bool(keep), name=name)
 
 
 @saltglue.plain_errors
@@ -269,7 +269,7 @@ def rename(name, new_name):
 
         salt '*' xen_guest.rename vm03 newvm03
     """
-    return guests.rename(_dom(name), new_name)
+    return lifecycle.rename(_dom(name), new_name)
 
 
 @saltglue.plain_errors
@@ -285,7 +285,7 @@ def autostart(name, enable=True):
         salt '*' xen_guest.autostart vm02
         salt '*' xen_guest.autostart vm02 enable=False
     """
-    return guests.set_autostart(_dom(name), enable=bool(enable))
+    return lifecycle.set_autostart(_dom(name), enable=bool(enable))
 
 
 @saltglue.plain_errors
@@ -301,7 +301,7 @@ def console(name):
         salt '*' xen_guest.console vm02
     """
     conn = _conn()
-    guests.lookup(conn, name)
+    lifecycle.lookup(conn, name)
     if _on_xen(conn):
         return f"xl console {name}"
     return f"virsh -c {conn.getURI()} console {name}"
@@ -339,14 +339,14 @@ def log(name=None, lines=100):
     conn = _conn()
     xl.require(conn.getType(), conn.getURI(), "log")
     if name is not None:
-        guests.lookup(conn, name)
+        lifecycle.lookup(conn, name)
     return {path: xl.tail(path, int(lines)) for path in xl.log_files(name)}
 
 
 # --------------------------------------------------------------------------- clone (issue 5)
 import logging as _logging  # noqa: E402  pylint: disable=wrong-import-position
 
-from saltext_xen import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
 
 _clone_log = _logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
         drop_block=lambda path: __salt__["xen_disk.delete"](path, delete=True),
     )
     if start:
-        result["started"] = bool(guests.start(_dom(new_name)))
+        result["started"] = bool(lifecycle.start(_dom(new_name)))
     return result
 
 
@@ -403,9 +403,9 @@ import os as _os  # noqa: E402  pylint: disable=wrong-import-position,wrong-impo
 
 import salt.utils.data as _salt_data  # noqa: E402  pylint: disable=wrong-import-position
 
-from saltext_xen import guest_apply  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import guest_apply  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
 
 import logging as _import_logging  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
@@ -487,7 +487,7 @@ def import_config(path, name=None, start=False):
     if problems:
         raise errors.XenError("; ".join(problems))
     if start:
-        changes.update(guests.start(guests.lookup(conn, spec["name"])))
+        changes.update(lifecycle.start(lifecycle.lookup(conn, spec["name"])))
     if ignored:
         _import_log.warning(
             "%s: settings a guest spec has no place for were not imported: %s", path, ", ".join(sorted(ignored))
@@ -535,10 +535,10 @@ def spec(name):
 # --------------------------------------------------------------------------- guest NICs (issue 6)
 import xml.etree.ElementTree as _ET  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
-from saltext_xen import domain_xml as _nic_domain_xml  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import guest_spec as _nic_guest_spec  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import libvirt_networks as _nic_networks  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import macs as _nic_macs  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import domain_xml as _nic_domain_xml  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import guest_spec as _nic_guest_spec  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.networks import libvirt_networks as _nic_networks  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.core import macs as _nic_macs  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
     import libvirt as _nic_libvirt  # noqa: E402  pylint: disable=wrong-import-position
@@ -587,7 +587,7 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
         salt '*' xen_guest.nic_attach vm02 network=virbr1 mac=00:16:3e:77:66:d5
     """
     conn = _conn()
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     data = {k: v for k, v in (("bridge", bridge), ("network", network), ("mac", mac), ("model", model),
                               ("script", script)) if v is not None}
     nic, problems = _nic_guest_spec.validate_nic(data, f"{name}:nic")
@@ -595,7 +595,7 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
         raise errors.XenError("; ".join(problems))
     if nic["network"] and _nic_networks.lookup(conn, nic["network"]) is None:
         raise errors.XenError(f"no libvirt network named {nic['network']}; define it first (xen_net.network_define)")
-    taken = guests.host_macs(conn)
+    taken = lifecycle.host_macs(conn)
     if nic["mac"] is None:
         nic["mac"] = _nic_macs.generate(taken=taken)
     elif nic["mac"] in taken:
@@ -649,7 +649,7 @@ def nic_detach(name, mac=None, bridge=None, network=None):
     if mac is not None and _nic_macs.problem(mac):
         raise errors.XenError(f"mac: {_nic_macs.problem(mac)}")
     conn = _conn()
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     config = _ET.fromstring(dom.XMLDesc(_nic_libvirt.VIR_DOMAIN_XML_INACTIVE)).find("devices")
     live_devs = _ET.fromstring(dom.XMLDesc(0)).find("devices") if dom.isActive() else None
     in_config = _nic_find(config, mac, bridge, network)
@@ -683,8 +683,8 @@ def nic_detach(name, mac=None, bridge=None, network=None):
 
 
 # --------------------------------------------------------------------------- events and host boot (issue: events)
-from saltext_xen import autostart as _boot  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen import guest_events as _guest_events  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.events import autostart as _boot  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.events import guest_events as _guest_events  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
     import libvirt as _ev_libvirt  # noqa: E402  pylint: disable=wrong-import-position
@@ -740,7 +740,7 @@ def dump_core(name, path, crash=False):
 
 
 @saltglue.plain_errors
-def start_autostart(save_dir=guests.DEFAULT_SAVE_DIR, restore=True):
+def start_autostart(save_dir=lifecycle.DEFAULT_SAVE_DIR, restore=True):
     """
     What the xendomains script did at boot: restore every guest saved under
     ``save_dir`` (``/var/lib/xen/save/NAME``, the file removed afterwards) that

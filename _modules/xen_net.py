@@ -4,13 +4,13 @@ Bridges are made with ``ip`` (iproute2) commands run through ``cmd.run_all``;
 ``netns`` runs them inside ``ip netns exec NETNS`` (for trying things out, and
 for the tests). libvirt networks use the connection at ``xen:libvirt:uri``.
 """
-from saltext_xen import bridge_persist
-from saltext_xen import bridges
-from saltext_xen import connection
-from saltext_xen import libvirt_networks
-from saltext_xen import network_xml as netspec
+from saltext_xen.networks import bridge_persist
+from saltext_xen.networks import bridges
+from saltext_xen.core import connection
+from saltext_xen.networks import libvirt_networks
+from saltext_xen.networks import network_xml as netspec
 from saltext_xen import saltglue
-from saltext_xen.errors import XenError
+from saltext_xen.core.errors import XenError
 
 __virtualname__ = "xen_net"
 

@@ -42,13 +42,13 @@ Nothing is deleted, shrunk, overwritten or repartitioned unless a flag says so
 """
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen import connection
-from saltext_xen import disk_image
-from saltext_xen import disk_parts
-from saltext_xen import guest_spec
-from saltext_xen import pools
-from saltext_xen import state_pattern
-from saltext_xen.errors import XenError
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_image
+from saltext_xen.disks import disk_parts
+from saltext_xen.guests import guest_spec
+from saltext_xen.disks import pools
+from saltext_xen.core import state_pattern
+from saltext_xen.core.errors import XenError
 
 __virtualname__ = "xen_disk"
 

@@ -46,11 +46,11 @@ import time
 
 import salt.utils.data
 
-from saltext_xen import connection
-from saltext_xen import errors
-from saltext_xen import guest_apply
-from saltext_xen import guest_spec
-from saltext_xen import install
+from saltext_xen.core import connection
+from saltext_xen.core import errors
+from saltext_xen.guests import guest_apply
+from saltext_xen.guests import guest_spec
+from saltext_xen.guests import install
 from saltext_xen import saltglue
 
 log = logging.getLogger(__name__)
@@ -444,7 +444,7 @@ def absent(name, remove_disks=False, timeout=120):
 
 
 # --------------------------------------------------------------------------- cloned (issue 5)
-from saltext_xen import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.guests import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False,

@@ -19,15 +19,15 @@
 """
 import salt.utils.path
 
-from saltext_xen import bridge_nm
-from saltext_xen import bridge_persist
-from saltext_xen import bridges
-from saltext_xen import connection
-from saltext_xen import libvirt_networks
-from saltext_xen import network_xml as netspec
+from saltext_xen.networks import bridge_nm
+from saltext_xen.networks import bridge_persist
+from saltext_xen.networks import bridges
+from saltext_xen.core import connection
+from saltext_xen.networks import libvirt_networks
+from saltext_xen.networks import network_xml as netspec
 from saltext_xen import saltglue
-from saltext_xen import state_pattern
-from saltext_xen.errors import XenError
+from saltext_xen.core import state_pattern
+from saltext_xen.core.errors import XenError
 
 __virtualname__ = "xen_net"
 

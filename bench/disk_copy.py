@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: clone a 10 GiB sparse guest image holding 1 GiB of data.
 
-Compares saltext_xen.disk_copy.copy (verified) with the tutorial's
+Compares saltext_xen.disks.disk_copy.copy (verified) with the tutorial's
 ``dd if=SRC of=DST`` and with ``cp --sparse=always``, in the same run, and
 prints the wall time and allocated bytes of each, plus the time to create the
 tutorial's 2 TB sparse image. Every copy is flushed to disk (fsync) inside its
@@ -22,7 +22,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "_utils"))
 
-from saltext_xen import disk_copy, disk_image  # noqa: E402  pylint: disable=wrong-import-position
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image  # noqa: E402  pylint: disable=wrong-import-position
 
 GIB = 1024**3
 MIB = 1024**2

@@ -36,7 +36,7 @@ import libvirt  # noqa: E402
 
 # Methods answered from the local handle, without a trip to libvirtd.
 LOCAL = {"name", "UUID", "UUIDString", "ID", "connect", "c_pointer", "getURI"}
-# The connection layer's keep-alive check (saltext_xen.connection.connect, once per
+# The connection layer's keep-alive check (saltext_xen.core.connection.connect, once per
 # state call): virConnectIsAlive is answered by the client library itself (the
 # remote driver asks its socket, not libvirtd), so it is shown but not counted.
 CONNECTION = {"virConnect.isAlive"}

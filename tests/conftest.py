@@ -17,7 +17,7 @@ def test_uri():
     connection per URI and process, and this fixture drops it before and after
     the test so every test starts again from the seed.
     """
-    from saltext_xen import connection
+    from saltext_xen.core import connection
 
     connection.forget(TEST_URI)
     yield TEST_URI

@@ -3,8 +3,8 @@ import functools
 
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen import connection
-from saltext_xen.errors import XenError
+from saltext_xen.core import connection
+from saltext_xen.core.errors import XenError
 
 
 def uri_from(salt_funcs):

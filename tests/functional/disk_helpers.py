@@ -2,7 +2,8 @@
 import contextlib
 import subprocess
 
-from saltext_xen import connection, disk_image
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_image
 
 MIB = 1024 * 1024
 
@@ -51,7 +52,7 @@ def define_guest(uri, tmp_path, name="newvm", running=False, size=64 * MIB, data
 
 def disk_sources(uri, name, live=False):
     import libvirt  # pylint: disable=import-outside-toplevel
-    from saltext_xen import domain_xml  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import domain_xml  # pylint: disable=import-outside-toplevel
 
     dom = connection.connect(uri).lookupByName(name)
     flags = 0 if live else libvirt.VIR_DOMAIN_XML_INACTIVE

@@ -18,9 +18,9 @@ import sys
 
 import pytest
 
-from saltext_xen import bridge_nm
-from saltext_xen import bridge_persist
-from saltext_xen import bridges
+from saltext_xen.networks import bridge_nm
+from saltext_xen.networks import bridge_persist
+from saltext_xen.networks import bridges
 from tests.functional.test_bridges_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")

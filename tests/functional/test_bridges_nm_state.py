@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from saltext_xen import bridge_persist
+from saltext_xen.networks import bridge_persist
 from tests.functional.test_bridges_nm_netns import KEYDIR
 from tests.functional.test_bridges_nm_netns import WIRED_UUID
 from tests.functional.test_bridges_nm_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)

@@ -3,7 +3,10 @@ import os
 
 import pytest
 
-from saltext_xen import connection, disk_copy, disk_image, domain_xml
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image
+from saltext_xen.guests import domain_xml
 from tests.functional.disk_helpers import MIB, define_guest, disk_sources
 
 
@@ -75,7 +78,7 @@ def test_existing_name_or_file_is_refused_and_nothing_made(modules, test_uri, tm
 
 def test_failed_define_leaves_no_half_guest_and_no_files(modules, test_uri, tmp_path, monkeypatch):
     define_guest(test_uri, tmp_path, name="vm05")
-    from saltext_xen import clone
+    from saltext_xen.guests import clone
 
     def broken(spec):
         return "<domain type='xen'><name>broken"  # libvirt refuses this
@@ -95,7 +98,7 @@ def test_missing_source_disk_is_named(modules, test_uri, tmp_path):
 
 
 def test_plan_is_deterministic_for_test_mode(test_uri, tmp_path):
-    from saltext_xen import clone
+    from saltext_xen.guests import clone
 
     define_guest(test_uri, tmp_path, name="vm05", size=8 * MIB)
     conn = connection.connect(test_uri)
@@ -202,7 +205,7 @@ def test_clone_onto_device_with_data_needs_force(modules, test_uri, tmp_path):
 
 # --------------------------------------------------------------------------- an existing clone
 def test_clone_records_its_source_in_its_definition(modules, test_uri, tmp_path):
-    from saltext_xen import clone
+    from saltext_xen.guests import clone
 
     define_guest(test_uri, tmp_path, name="vm05")
     modules.xen_guest.clone("vm05", "newvm05")
@@ -236,7 +239,7 @@ def test_cloned_converges_memory_vcpus_and_bridge_of_an_existing_clone(states, t
     assert (after["uuid"], after["nics"][0]["mac"], after["disks"]) == (before["uuid"], before["nics"][0]["mac"],
                                                                        before["disks"])
     assert (disk.stat().st_mtime_ns, disk_image.allocated(str(disk))) == before_disk  # disks never touched
-    from saltext_xen import clone
+    from saltext_xen.guests import clone
 
     assert clone.origin(connection.connect(test_uri).lookupByName("newvm05").XMLDesc(2))["name"] == "vm05"
     again = _state(states, "newvm05", **want)
@@ -286,7 +289,7 @@ def test_cloned_refuses_a_clone_of_another_source(states, test_uri, tmp_path):
 
 
 def test_cloned_refuses_a_copy_sharing_the_sources_mac(states, test_uri, tmp_path):
-    from saltext_xen import clone
+    from saltext_xen.guests import clone
 
     dom, _ = define_guest(test_uri, tmp_path, name="vm05")
     xml = dom.XMLDesc(2).replace("<name>vm05</name>", "<name>copy05</name>")

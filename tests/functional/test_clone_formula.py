@@ -3,7 +3,8 @@ on libvirt's test driver with real image files."""
 import libvirt
 import yaml
 
-from saltext_xen import clone, connection
+from saltext_xen.guests import clone
+from saltext_xen.core import connection
 from tests.conftest import ROOT
 from tests.functional.disk_helpers import define_guest, disk_sources
 

@@ -4,7 +4,8 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import clone, connection
+from saltext_xen.guests import clone
+from saltext_xen.core import connection
 from tests.functional.disk_helpers import define_guest
 
 OTHER_NS = "https://example.org/other-tool/1"

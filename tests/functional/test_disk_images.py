@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from saltext_xen import disk_image
+from saltext_xen.disks import disk_image
 from tests.functional.disk_helpers import define_guest, disk_sources
 
 TB2 = 2 * 1000**4
@@ -106,7 +106,7 @@ def test_grow_disk_of_running_guest_says_when_it_sees_it(modules, test_uri, tmp_
 
 
 def test_create_in_a_libvirt_pool_directory_refreshes_it(modules, test_uri, tmp_path):
-    from saltext_xen import connection
+    from saltext_xen.core import connection
 
     conn = connection.connect(test_uri)
     pool = conn.storagePoolDefineXML(

@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 
-from saltext_xen import connection, disk_copy, disk_image
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image
 from tests.functional.disk_helpers import GUEST, MIB, define_guest, disk_sources, loop_device
 
 needs_loop = pytest.mark.skipif(
@@ -80,12 +82,12 @@ def test_failure_after_copy_leaves_guest_as_before(modules, test_uri, tmp_path, 
     _, src = define_guest(test_uri, tmp_path, running=True)
     before = connection.connect(test_uri).lookupByName("newvm").XMLDesc(2)
     dest = str(tmp_path / "moved.img")
-    from saltext_xen import storage_move
+    from saltext_xen.guests import disk_move
 
     def broken(*args, **kwargs):
-        raise storage_move.MoveError("simulated: libvirt refused the new definition")
+        raise disk_move.MoveError("simulated: libvirt refused the new definition")
 
-    monkeypatch.setattr(storage_move, "replace_disk", broken)
+    monkeypatch.setattr(disk_move, "replace_disk", broken)
     with pytest.raises(Exception, match="simulated"):
         modules.xen_disk.move("newvm", "xvda", dest, shutdown=True)
     assert not os.path.exists(dest)
@@ -165,12 +167,12 @@ def test_move_into_new_lv_and_back(modules, test_uri, tmp_path, scratch_vg):
 def test_failed_move_removes_the_lv_it_made(modules, test_uri, tmp_path, scratch_vg, monkeypatch):
     _, src = define_guest(test_uri, tmp_path)
     dest = f"/dev/{scratch_vg}/lv_half"
-    from saltext_xen import storage_move
+    from saltext_xen.guests import disk_move
 
     def broken(*args, **kwargs):
-        raise storage_move.MoveError("simulated failure after the copy")
+        raise disk_move.MoveError("simulated failure after the copy")
 
-    monkeypatch.setattr(storage_move, "replace_disk", broken)
+    monkeypatch.setattr(disk_move, "replace_disk", broken)
     with pytest.raises(Exception, match="simulated"):
         modules.xen_disk.move("newvm", "xvda", dest)
     assert not os.path.exists(dest)
@@ -225,7 +227,7 @@ def qcow2_guest(uri, tmp_path, name="newvm", running=False):
 
 
 def disk_formats(uri, name):
-    from saltext_xen import domain_xml  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import domain_xml  # pylint: disable=import-outside-toplevel
 
     dom = connection.connect(uri).lookupByName(name)
     return {d["target"]: d["format"] for d in domain_xml.parse(dom.XMLDesc(2))["disks"]}
@@ -320,7 +322,7 @@ def test_qcow2_into_block_device_and_back_to_qcow2(modules, test_uri, tmp_path):
 @needs_loop
 def test_failed_conversion_removes_the_block_device_the_move_made(test_uri, tmp_path, monkeypatch):
     """The library's undo: an LV made for the move is dropped again (a loop device stands in for it)."""
-    from saltext_xen import storage_move
+    from saltext_xen.guests import disk_move
 
     dom, image, _ = qcow2_guest(test_uri, tmp_path)
     before = dom.XMLDesc(2)
@@ -329,7 +331,7 @@ def test_failed_conversion_removes_the_block_device_the_move_made(test_uri, tmp_
     calls = []
     conn = connection.connect(test_uri)
     with loop_device(backing) as dev:
-        step = storage_move.plan(conn, "newvm", "xvda", dev)
+        step = disk_move.plan(conn, "newvm", "xvda", dev)
         assert step["convert"] and step["dest_format"] == "raw"
         step["make_block"] = True  # as if the LV had been missing
 
@@ -338,7 +340,7 @@ def test_failed_conversion_removes_the_block_device_the_move_made(test_uri, tmp_
 
         monkeypatch.setattr(disk_copy, "compare", differs)
         with pytest.raises(disk_copy.VerifyError):
-            storage_move.execute(conn, step, make_block=lambda p, n: calls.append(("make", p, n)),
+            disk_move.execute(conn, step, make_block=lambda p, n: calls.append(("make", p, n)),
                                  drop_block=lambda p: calls.append(("drop", p)))
     assert calls == [("make", dev, 64 * MIB), ("drop", dev)]
     assert conn.lookupByName("newvm").XMLDesc(2) == before

@@ -1,7 +1,8 @@
 """libvirt storage pools for guest disks (directory and volume group), through the loader."""
 import os
 
-from saltext_xen import connection, pools
+from saltext_xen.core import connection
+from saltext_xen.disks import pools
 
 
 def run(states, name, test=False, **kwargs):

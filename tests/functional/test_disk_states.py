@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from saltext_xen import connection
+from saltext_xen.core import connection
 from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device
 from tests.functional.test_disk_move import disk_formats, qcow2_guest, same_image
 

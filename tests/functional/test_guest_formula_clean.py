@@ -8,7 +8,7 @@ second clean changes nothing.
 import libvirt
 import pytest
 
-from saltext_xen import connection
+from saltext_xen.core import connection
 from tests.conftest import ROOT
 from tests.functional.test_guest_install import _example_pillar
 from tests.functional.test_guest_install import tree  # noqa: F401  pylint: disable=unused-import  (fixture)

@@ -6,7 +6,8 @@ import threading
 import libvirt
 import pytest
 
-from saltext_xen import connection, domain_xml
+from saltext_xen.core import connection
+from saltext_xen.guests import domain_xml
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@ import libvirt
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen import domain_xml
+from saltext_xen.guests import domain_xml
 
 
 @pytest.fixture
 def conn(test_uri):
-    from saltext_xen import connection
+    from saltext_xen.core import connection
 
     return connection.connect(test_uri)
 

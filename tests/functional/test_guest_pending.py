@@ -10,7 +10,7 @@ import functools
 import libvirt
 import pytest
 
-from saltext_xen import connection
+from saltext_xen.core import connection
 
 
 def _run(states, fn, name, **kwargs):

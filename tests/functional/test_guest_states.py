@@ -5,7 +5,7 @@ import stat
 import libvirt
 import pytest
 
-from saltext_xen import connection
+from saltext_xen.core import connection
 
 
 def _conn(test_uri):
@@ -225,7 +225,7 @@ def test_export_writes_0600_when_a_password_is_there(modules, states, images, tm
     assert ret == {"path": str(path), "changed": True, "mode": "0600"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert modules.xen_guest.export_config("vm10", config_dir=str(tmp_path))["changed"] is False
-    from saltext_xen import xlcfg  # noqa: PLC0415
+    from saltext_xen.guests import xlcfg  # noqa: PLC0415
 
     spec, problems = xlcfg.parse(path.read_text())
     assert problems == [] and spec["graphics"]["password"] == "s3cret"
@@ -249,7 +249,8 @@ def test_new_nic_on_running_guest_gets_a_mac_and_test_mode_agrees(states, images
 # --------------------------------------------------------------------------- properties
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from saltext_xen import guest_apply, guest_spec  # noqa: E402
+from saltext_xen.guests import guest_apply
+from saltext_xen.guests import guest_spec  # noqa: E402
 from tests.unit.test_guest_spec import guest_data  # noqa: E402
 
 

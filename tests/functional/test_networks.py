@@ -2,7 +2,7 @@
 import libvirt
 import pytest
 
-from saltext_xen import network_xml
+from saltext_xen.networks import network_xml
 
 VIRBR1 = {
     "bridge": "virbr1",
@@ -12,7 +12,7 @@ VIRBR1 = {
 
 @pytest.fixture
 def conn(test_uri):
-    from saltext_xen import connection
+    from saltext_xen.core import connection
 
     return connection.connect(test_uri)
 

@@ -1,9 +1,9 @@
 """The NetworkManager way for bridges, from a described host and nmcli output: read, plan, roll back."""
 import pytest
 
-from saltext_xen import bridge_nm
-from saltext_xen import bridge_persist
-from saltext_xen import bridges
+from saltext_xen.networks import bridge_nm
+from saltext_xen.networks import bridge_persist
+from saltext_xen.networks import bridges
 
 BR_UUID = bridge_persist.nm_uuid("xenbr0")
 PORT_UUID = bridge_persist.nm_uuid("xenbr0-port-eth0")

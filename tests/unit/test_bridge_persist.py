@@ -3,8 +3,8 @@ import os
 
 import pytest
 
-from saltext_xen import bridge_persist as bp
-from saltext_xen import bridges
+from saltext_xen.networks import bridge_persist as bp
+from saltext_xen.networks import bridges
 
 
 def spec(**data):

@@ -1,7 +1,7 @@
 """Bridge plans from a described host: order of steps, undo, validation, removal, topology."""
 import pytest
 
-from saltext_xen import bridges
+from saltext_xen.networks import bridges
 
 
 def link(kind=None, master=None, mtu=1500, up=True, carrier=True, mac="52:54:00:00:00:01", **extra):

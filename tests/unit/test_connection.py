@@ -1,8 +1,8 @@
 """One libvirt connection per process and URI, reopened when it has dropped."""
 import pytest
 
-from saltext_xen import connection
-from saltext_xen.errors import HypervisorUnreachable
+from saltext_xen.core import connection
+from saltext_xen.core.errors import HypervisorUnreachable
 from tests.conftest import ROOT
 
 URI = "test:///default"

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saltext_xen import disk_copy, disk_image
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image
 from tests.functional.disk_helpers import loop_device
 
 MIB = 1024 * 1024

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saltext_xen import disk_image
+from saltext_xen.disks import disk_image
 
 TB2 = 2 * 1000**4  # the tutorial's "2TB" disk
 

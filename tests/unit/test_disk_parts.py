@@ -1,9 +1,11 @@
-"""The partition-table logic of disk_parts and the definition edits of storage_move, alone."""
+"""The partition-table logic of disk_parts and the definition edits of disk_move, alone."""
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saltext_xen import clone, disk_parts, storage_move
+from saltext_xen.guests import clone
+from saltext_xen.disks import disk_parts
+from saltext_xen.guests import disk_move
 
 GB = 1000**3
 
@@ -76,7 +78,7 @@ DOMAIN = """<domain type='xen'><name>newvm</name><devices>
 def test_replace_disk_keeps_everything_else():
     disk = {"source": "/dev/vol0/lv_for_newvm", "target": "xvda", "format": "raw", "readonly": False,
             "size": None, "device": "disk"}
-    out = storage_move.replace_disk(DOMAIN, "xvda", disk)
+    out = disk_move.replace_disk(DOMAIN, "xvda", disk)
     assert "<source dev=\"/dev/vol0/lv_for_newvm\"" in out and "phy" in out
     assert "/img/newvm.img" not in out
     assert "00:16:36:88:76:d4" in out and "<console" in out
@@ -85,12 +87,12 @@ def test_replace_disk_keeps_everything_else():
 def test_add_and_remove_disk():
     disk = {"source": "/img/newvm-1.img", "target": "xvdb", "format": "raw", "readonly": False,
             "size": None, "device": "disk"}
-    added = storage_move.add_disk(DOMAIN, disk)
+    added = disk_move.add_disk(DOMAIN, disk)
     assert added.index("xvdb") < added.index("<interface")
-    removed = storage_move.remove_disk(added, "xvdb")
+    removed = disk_move.remove_disk(added, "xvdb")
     assert "xvdb" not in removed and "xvda" in removed
-    with pytest.raises(storage_move.MoveError, match="no disk with target xvdq"):
-        storage_move.remove_disk(DOMAIN, "xvdq")
+    with pytest.raises(disk_move.MoveError, match="no disk with target xvdq"):
+        disk_move.remove_disk(DOMAIN, "xvdq")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from saltext_xen import connection, domain_xml, guest_spec
+from saltext_xen.core import connection
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import guest_spec
 from tests.unit.test_guest_spec import specs
 
 NODE_XML = pathlib.Path(__file__).resolve().parent.parent / "data" / "node.xml"
@@ -122,7 +124,7 @@ def _kept(xml_text):
 
 
 def test_a_clone_keeps_its_record_and_other_tools_metadata_when_rendered_from_a_new_spec():
-    from saltext_xen import clone  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import clone  # pylint: disable=import-outside-toplevel
 
     current = domain_xml.parse(CLONE_XML)
     assert len(current[domain_xml.KEPT_METADATA]) == 2
@@ -191,7 +193,7 @@ def test_render_then_parse_keeps_other_metadata(spec, kept):
 
 
 def test_libvirt_keeps_the_kept_metadata_and_a_second_define_changes_nothing(conn):
-    from saltext_xen import clone  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import clone  # pylint: disable=import-outside-toplevel
 
     spec = domain_xml.parse(CLONE_XML)
     dom = conn.defineXML(domain_xml.render(spec))

@@ -3,8 +3,8 @@ import libvirt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saltext_xen import autostart
-from saltext_xen import guest_events
+from saltext_xen.events import autostart
+from saltext_xen.events import guest_events
 
 
 def test_first_pass_reports_nothing_it_is_the_baseline():

@@ -1,9 +1,9 @@
 """xen_guest.info's view of a guest: the spec's disks and NICs plus what only the live definition has."""
 import pytest
 
-from saltext_xen import connection
-from saltext_xen import domain_xml
-from saltext_xen import guests
+from saltext_xen.core import connection
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import lifecycle
 
 HVM = """<domain type='xen'><name>vmx</name><memory unit='KiB'>262144</memory>
 <os><type arch='x86_64' machine='xenfv'>hvm</type></os>
@@ -37,7 +37,7 @@ def test_live_parts_names_a_definition_that_is_not_a_domain():
 
 def test_info_joins_the_spec_and_the_live_parts(test_uri):
     dom = connection.connect(test_uri).lookupByName("vm02")
-    info = guests.info(dom, uptimes={"vm02": 12.5})
+    info = lifecycle.info(dom, uptimes={"vm02": 12.5})
     assert info["os_type"] == "linux" and info["uptime"] == 12.5
     assert info["disks"] == [
         {"device": "disk", "source": "/var/lib/xen/images/vm02.img", "target": "xvda", "readonly": False}
@@ -51,7 +51,7 @@ def test_info_joins_the_spec_and_the_live_parts(test_uri):
 def test_info_of_a_network_nic_names_the_network_and_disks_come_in_spec_order(test_uri):
     conn = connection.connect(test_uri)
     conn.defineXML(HVM)
-    info = guests.info(conn.lookupByName("vmx"))
+    info = lifecycle.info(conn.lookupByName("vmx"))
     assert [d["target"] for d in info["disks"]] == ["xvda", "hdc"]
     assert info["disks"][1]["device"] == "cdrom" and info["disks"][1]["readonly"] is True
     assert info["nics"][0]["mac"] == "00:16:3e:aa:00:01"

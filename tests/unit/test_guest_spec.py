@@ -3,7 +3,7 @@ import string
 
 from hypothesis import given, settings, strategies as st
 
-from saltext_xen import guest_spec
+from saltext_xen.guests import guest_spec
 
 # ----------------------------------------------------------------- strategies (shared with the
 # domain_xml and xlcfg round-trip tests)

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from saltext_xen import macs
+from saltext_xen.core import macs
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import ipaddress
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saltext_xen import network_xml as nx
+from saltext_xen.networks import network_xml as nx
 
 VIRBR1 = {
     "forward": "nat",

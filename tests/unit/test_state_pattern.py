@@ -1,8 +1,8 @@
 """The shared end of a state: nothing to do, test=True, apply, and the ways applying fails."""
 import pytest
 
-from saltext_xen import state_pattern
-from saltext_xen.errors import XenError
+from saltext_xen.core import state_pattern
+from saltext_xen.core.errors import XenError
 
 PLAN = {"size": {"old": 1, "new": 2}}
 

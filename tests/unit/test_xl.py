@@ -1,5 +1,5 @@
 """Parsing what Xen's xl toolstack prints, and reading log tails."""
-from saltext_xen import xl
+from saltext_xen.host import xl
 
 UPTIME = """\
 Name                                ID Uptime

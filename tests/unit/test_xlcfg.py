@@ -4,7 +4,8 @@ import pathlib
 import pytest
 from hypothesis import given, settings
 
-from saltext_xen import guest_spec, xlcfg
+from saltext_xen.guests import guest_spec
+from saltext_xen.guests import xlcfg
 from tests.unit.test_guest_spec import specs
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "data" / "xen-configs"

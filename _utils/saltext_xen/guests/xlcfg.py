@@ -29,8 +29,8 @@ import os
 import re
 import tempfile
 
-from saltext_xen import guest_spec
-from saltext_xen.errors import XenError
+from saltext_xen.guests import guest_spec
+from saltext_xen.core.errors import XenError
 
 META_PREFIX = "#saltext-xen:"
 HVMLOADER_SUFFIX = "hvmloader"

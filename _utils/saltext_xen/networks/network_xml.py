@@ -33,7 +33,7 @@ import ipaddress
 import re
 import xml.etree.ElementTree as ET
 
-from saltext_xen import macs
+from saltext_xen.core import macs
 
 FORWARD_MODES = ("nat", "route", "isolated", "bridge")
 _NAME = re.compile(r"^[A-Za-z0-9_.:+-]{1,50}$")

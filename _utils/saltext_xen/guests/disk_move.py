@@ -6,7 +6,7 @@ The tutorial's ``lvcreate`` + ``dd if=newvm.img of=/dev/mapper/vol0-lv_for_newvm
 1. plan: find the disk (by target like ``xvda`` or by its current path), check
    the guest may be stopped, the destination is free and big enough;
 2. stop the guest if asked (``shutdown=True``), else refuse while it runs;
-3. copy with :mod:`saltext_xen.disk_copy` (holes skipped, verified);
+3. copy with :mod:`saltext_xen.disks.disk_copy` (holes skipped, verified);
 4. only then switch the persistent definition to the new path;
 5. start the guest again if it was running; remove the source only if asked.
 
@@ -30,9 +30,13 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests
-from saltext_xen.disk_image import DiskError, human
-from saltext_xen.errors import InvalidState, XenError
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import guest_spec
+from saltext_xen.guests import lifecycle
+from saltext_xen.disks.disk_image import DiskError, human
+from saltext_xen.core.errors import InvalidState, XenError
 
 
 class MoveError(DiskError):
@@ -94,7 +98,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     "nothing_to_do"}``; ``size`` is what the destination must hold (the
     virtual size when converting).
     """
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     spec = domain_xml.parse(inactive_xml(dom))
     item = find_disk(spec, disk)
     src = item["source"]
@@ -103,7 +107,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     result = {
         "guest": name, "target": item["target"], "source": src, "dest": dest,
         "format": src_format, "dest_format": src_format, "convert": False,
-        "state": guests.state_of(dom), "nothing_to_do": False,
+        "state": lifecycle.state_of(dom), "nothing_to_do": False,
         "stop": False, "make_block": False, "dest_kind": None, "size": None,
     }
     if not dest or not os.path.isabs(dest):
@@ -143,7 +147,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             )
     if result["convert"] and src_format == "qcow2" and src_info["kind"] == "file" and src_info["format"] != "qcow2":
         raise MoveError(f"{src} is defined as qcow2 for {name} but holds no qcow2 header; it is not converted")
-    if dest in guests.host_disk_sources(conn):
+    if dest in lifecycle.host_disk_sources(conn):
         raise MoveError(f"{dest} is already a disk of a guest on this host; it is not overwritten")
     dest_info = disk_image.info(dest)
     if block_dest:
@@ -181,7 +185,7 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
     if step["nothing_to_do"]:
         return {}
     name, dest, src = step["guest"], step["dest"], step["source"]
-    dom = guests.lookup(conn, name)
+    dom = lifecycle.lookup(conn, name)
     old_xml = inactive_xml(dom)
     spec = domain_xml.parse(old_xml)
     item = find_disk(spec, step["target"])
@@ -197,7 +201,7 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
             make_block(dest, step["size"])
             made_block = True
         if step["stop"]:
-            guests.shutdown(dom, timeout=timeout, force=False)
+            lifecycle.shutdown(dom, timeout=timeout, force=False)
             stopped = True
         if step.get("convert"):
             copied = disk_copy.convert(src, step["format"], dest, step["dest_format"], size=step["size"],
@@ -213,7 +217,7 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
             raise MoveError(f"libvirt refused the new definition: {exc.get_error_message()}") from None
         switched = True
         if stopped:
-            guests.start(guests.lookup(conn, name))
+            lifecycle.start(lifecycle.lookup(conn, name))
             stopped = False
     except BaseException as exc:
         _undo(conn, name, old_xml if switched else None, dest, made_block, copied_file,
@@ -263,7 +267,7 @@ def _undo(conn, name, old_xml, dest, made_block, copied_file, drop_block, restar
             pass
     if restart:
         try:
-            dom = guests.lookup(conn, name)
+            dom = lifecycle.lookup(conn, name)
             if not dom.isActive():
                 dom.create()
         except (libvirt.libvirtError, XenError):

@@ -1,6 +1,6 @@
 """libvirt virtual networks and guest NICs as seen through one libvirt connection.
 
-The XML is made and read by :mod:`saltext_xen.network_xml`; this module only
+The XML is made and read by :mod:`saltext_xen.networks.network_xml`; this module only
 talks to libvirt: look up, define (with libvirt's schema check), start, stop,
 autostart, undefine, and find which guests use a bridge.
 """
@@ -11,8 +11,8 @@ try:
 except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports it
     libvirt = None
 
-from saltext_xen import network_xml
-from saltext_xen.errors import XenError
+from saltext_xen.networks import network_xml
+from saltext_xen.core.errors import XenError
 
 
 class NetworkError(XenError):

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.errors import XenError
+from saltext_xen.core.errors import XenError
 
 TYPES = ("dir", "logical")
 KEYS = ("type", "path", "vg", "autostart")

@@ -15,7 +15,7 @@ import stat
 import struct
 import subprocess
 
-from saltext_xen.errors import XenError
+from saltext_xen.core.errors import XenError
 
 FORMATS = ("raw", "qcow2")
 ALLOCATIONS = ("sparse", "full")

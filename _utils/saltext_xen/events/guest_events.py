@@ -14,7 +14,7 @@ try:
 except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports it
     libvirt = None
 
-from saltext_xen import guests
+from saltext_xen.guests import lifecycle
 
 TAG_PREFIX = "xen/guest"
 ABSENT = "absent"
@@ -34,7 +34,7 @@ def state_word(state, reason):
     """
     if libvirt is not None and state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
         return "crashed"
-    return guests.state_name(state)
+    return lifecycle.state_name(state)
 
 
 def read_states(conn):

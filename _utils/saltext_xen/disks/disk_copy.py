@@ -34,8 +34,8 @@ import subprocess
 import tempfile
 import time
 
-from saltext_xen import disk_image
-from saltext_xen.disk_image import DiskError, human
+from saltext_xen.disks import disk_image
+from saltext_xen.disks.disk_image import DiskError, human
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 FALLOC_FL_KEEP_SIZE = 0x01

@@ -6,14 +6,14 @@ started the guests linked in ``/etc/xen/auto`` that were not running. Here
 
 ``plan`` is plain data: given the guests' states, their autostart marks and the
 save files found, it lists the steps. ``execute`` carries them out with the
-lifecycle functions of ``saltext_xen.guests``.
+lifecycle functions of ``saltext_xen.guests.lifecycle``.
 """
 import os
 
 import libvirt
 
-from saltext_xen import guests
-from saltext_xen.errors import XenError
+from saltext_xen.guests import lifecycle
+from saltext_xen.core.errors import XenError
 
 # States in which a guest is off and may be started or restored.
 OFF = ("shutoff", "crashed", "nostate")
@@ -71,9 +71,9 @@ def execute(conn, steps):
     for kind, name, path in steps:
         try:
             if kind == "restore":
-                changes.update(guests.restore(conn, path))
+                changes.update(lifecycle.restore(conn, path))
             else:
-                changes.update(guests.start(guests.lookup(conn, name)))
+                changes.update(lifecycle.start(lifecycle.lookup(conn, name)))
         except XenError as exc:
             problems.append(f"{name}: {exc}")
         except libvirt.libvirtError as exc:

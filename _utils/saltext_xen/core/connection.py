@@ -11,7 +11,7 @@ try:
 except ImportError:  # pragma: no cover - exercised through __virtual__
     libvirt = None
 
-from saltext_xen.errors import HypervisorUnreachable
+from saltext_xen.core.errors import HypervisorUnreachable
 
 DEFAULT_URI = "xen:///system"
 URI_SETTING = "xen:libvirt:uri"

@@ -1,6 +1,6 @@
 """Keep a bridge across reboots in the host's own network configuration.
 
-:func:`render` turns a validated bridge spec (see :mod:`saltext_xen.bridges`)
+:func:`render` turns a validated bridge spec (see :mod:`saltext_xen.networks.bridges`)
 plus its addressing into ``{path: (text, mode)}`` for one of four styles:
 
 ``ifupdown``   Debian: ``/etc/network/interfaces.d/BRIDGE`` (needs bridge-utils, and vlan for VLANs)

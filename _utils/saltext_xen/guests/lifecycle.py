@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import domain_xml
-from saltext_xen.errors import GuestNotFound, InvalidState, XenError
+from saltext_xen.guests import domain_xml
+from saltext_xen.core.errors import GuestNotFound, InvalidState, XenError
 
 DEFAULT_SAVE_DIR = "/var/lib/xen/save"
 

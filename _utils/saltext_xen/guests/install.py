@@ -25,8 +25,9 @@ import urllib.request
 
 import libvirt
 
-from saltext_xen import domain_xml, guest_spec
-from saltext_xen.errors import XenError
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import guest_spec
+from saltext_xen.core.errors import XenError
 
 DEFAULT_BOOT_DIR = "/var/lib/xen/boot"
 FETCH_TIMEOUT = 60

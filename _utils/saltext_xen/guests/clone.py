@@ -4,7 +4,7 @@
 a new UUID, new MACs that keep each source MAC's first three octets (the vendor
 prefix, as the tutorial insists) and are unique on the host, and where each
 writable disk is copied. ``execute`` copies the disks (reflink or sparse-aware,
-verified, see :mod:`saltext_xen.disk_copy`) and defines the new guest; if
+verified, see :mod:`saltext_xen.disks.disk_copy`) and defines the new guest; if
 anything fails, the copies made so far are removed and no guest is left
 defined.
 
@@ -31,9 +31,15 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_copy, disk_image, domain_xml, guest_spec, guests, macs, storage_move
-from saltext_xen.disk_image import DiskError
-from saltext_xen.errors import InvalidState, XenError
+from saltext_xen.disks import disk_copy
+from saltext_xen.disks import disk_image
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import guest_spec
+from saltext_xen.guests import lifecycle
+from saltext_xen.core import macs
+from saltext_xen.guests import disk_move
+from saltext_xen.disks.disk_image import DiskError
+from saltext_xen.core.errors import InvalidState, XenError
 
 _CLONE_NS = uuidlib.UUID("6f1d5c1e-1f8e-4c4e-9d7a-2b8e5a0c0e11")
 ORIGIN_NS = "https://github.com/saltext-xen/clone/1"
@@ -155,13 +161,13 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     problems = []
     if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
         raise CloneError(f"'{name}' is not a usable guest name")
-    dom = guests.lookup(conn, source)
+    dom = lifecycle.lookup(conn, source)
     try:
         conn.lookupByName(name)
         raise CloneError(f"a guest named {name} already exists on {conn.getURI()}")
     except libvirt.libvirtError:
         pass
-    state = guests.state_of(dom)
+    state = lifecycle.state_of(dom)
     if state not in ("shutoff", "paused") and not crash_consistent:
         raise InvalidState(
             f"{source} is {state}: shut it off or pause it before cloning (as virt-clone needs), "
@@ -177,8 +183,8 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
     seed = f"{spec['uuid']}:{name}"
     new["uuid"] = clone_uuid(spec["uuid"], name)
     rng = random.Random(seed)
-    taken = guests.host_macs(conn)
-    used = guests.host_disk_sources(conn)
+    taken = lifecycle.host_macs(conn)
+    used = lifecycle.host_disk_sources(conn)
     for nic in new["nics"]:
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)
@@ -210,7 +216,7 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
             elif not os.path.isdir(os.path.dirname(dest) or "/"):
                 problems.append(f"disks:{disk['target']}: the directory of {dest} does not exist")
             if disk["format"] == "qcow2" and src_info["exists"] and os.path.dirname(dest) != os.path.dirname(src):
-                backing = storage_move.backing_file(src, run)
+                backing = disk_move.backing_file(src, run)
                 if backing and not os.path.isabs(backing):
                     problems.append(f"disks:{disk['target']}: {src} is a qcow2 overlay on {backing}, named "
                                     f"relative to its folder; a copy in {os.path.dirname(dest)} would not find it")

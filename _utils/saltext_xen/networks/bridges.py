@@ -26,7 +26,7 @@ import re
 import subprocess
 import time
 
-from saltext_xen.errors import XenError
+from saltext_xen.core.errors import XenError
 
 GUEST_PORT = re.compile(r"^(vif\d+\.\d+(-emu)?|tap\d+\.\d+|vnet\d+)$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")

@@ -18,7 +18,7 @@ keyfiles are put back as they were (new ones removed) and NetworkManager reloads
 :func:`read` asks ``nmcli`` what NetworkManager has (None when it is not there or
 not running), :func:`manages` says whether the NM way applies, :func:`plan`
 (pure apart from reading the keyfiles under ``root``) returns what would be done,
-and :func:`apply` does it. Runners and ``netns`` are as in :mod:`saltext_xen.bridges`.
+and :func:`apply` does it. Runners and ``netns`` are as in :mod:`saltext_xen.networks.bridges`.
 
 Taking such a bridge away is the reverse (:func:`manages_bridge`, :func:`plan_remove`,
 :func:`apply_remove`): the NIC's own connection (:func:`original`, the one it had before
@@ -31,8 +31,8 @@ import ipaddress
 import os
 import time
 
-from saltext_xen import bridge_persist
-from saltext_xen import bridges
+from saltext_xen.networks import bridge_persist
+from saltext_xen.networks import bridges
 
 KEYFILE_DIR = "/etc/NetworkManager/system-connections"
 RUNTIME_DIR = "/run/NetworkManager/system-connections"  # NetworkManager forgets these at reboot
@@ -106,7 +106,7 @@ def manages(nm, spec):
 
     A host-only bridge, a NIC NetworkManager leaves alone (``unmanaged``) or only
     watches (``connected (externally)``): False, and the ``ip`` way of
-    :mod:`saltext_xen.bridges` applies as before.
+    :mod:`saltext_xen.networks.bridges` applies as before.
     """
     if nm is None or not spec.get("nic"):
         return False
@@ -275,11 +275,11 @@ def plan(state, nm, spec, files, root="/"):
 
     Returns ``{"steps": [...], "files": files, "file_changes": {path: "created"|"updated"},
     "previous": {...} or None, "addresses": [...], "gateways": (gw4, gw6)}``; ``steps``
-    (shaped like :func:`saltext_xen.bridges.plan`'s, without undo: :func:`apply` rolls back)
+    (shaped like :func:`saltext_xen.networks.bridges.plan`'s, without undo: :func:`apply` rolls back)
     is empty and ``file_changes`` too when the keyfiles are as wanted, NetworkManager has
     loaded them, both connections are active and the live bridge is as wanted.
-    Raises :class:`saltext_xen.bridges.BridgeError` for the same reasons as
-    :func:`saltext_xen.bridges.plan` (missing NIC, NIC in another bridge, ...).
+    Raises :class:`saltext_xen.networks.bridges.BridgeError` for the same reasons as
+    :func:`saltext_xen.networks.bridges.plan` (missing NIC, NIC in another bridge, ...).
     """
     ids = _ids(spec)
     name, port = spec["name"], bridges.port_of(spec)
@@ -390,7 +390,7 @@ def apply(nmplan, runner, netns=None, root="/", timeout=5, sleep=time.sleep):
     Returns the descriptions of the steps done. On a failure (a file, a step, or the
     check still failing after ``timeout`` seconds) it rolls back: the NIC's previous
     connection up again, the new bridge connection down, the keyfiles as they were,
-    NetworkManager reloaded. Raises :class:`saltext_xen.bridges.BridgeError` saying
+    NetworkManager reloaded. Raises :class:`saltext_xen.networks.bridges.BridgeError` saying
     what failed and whether the rollback worked.
     """
     steps = nmplan["steps"]
@@ -553,7 +553,7 @@ def original(nm, port, mac=None):
 def plan_remove(state, nm, name, guests=(), force=False, root="/", restore_nic=True, dhcp=False, persist=True):
     """What it takes to have bridge ``name`` gone through NetworkManager (see :func:`manages_bridge`).
 
-    Refuses like :func:`saltext_xen.bridges.plan_remove` while guests use it (unless
+    Refuses like :func:`saltext_xen.networks.bridges.plan_remove` while guests use it (unless
     ``force``). The NIC goes back on its :func:`original` connection; when it has none
     and ``restore_nic``, a keyfile for it is written from the bridge's addresses
     (``dhcp``: IPv4 from DHCP instead; ``persist=False``: under /run). Returns
@@ -641,7 +641,7 @@ def apply_remove(rmplan, runner, netns=None, root="/", timeout=5, sleep=time.sle
     descriptions of the steps done. On a failure (a file, a step, or the NIC without
     its addresses after ``timeout`` seconds) the keyfiles come back as they were and
     the bridge comes up again through NetworkManager; raises
-    :class:`saltext_xen.bridges.BridgeError` saying what failed and what was undone.
+    :class:`saltext_xen.networks.bridges.BridgeError` saying what failed and what was undone.
     """
     steps = rmplan["steps"]
     if not steps and not rmplan["file_changes"]:

@@ -26,8 +26,8 @@ import copy
 import re
 import uuid as uuidlib
 
-from saltext_xen import macs
-from saltext_xen.errors import XenError
+from saltext_xen.core import macs
+from saltext_xen.core.errors import XenError
 
 TYPES = ("pv", "hvm", "pvh")
 FORMATS = ("raw", "qcow2")

@@ -22,8 +22,8 @@ raw image files and qcow2 use ``qemu`` (qdisk) with the matching type.
 import json
 import xml.etree.ElementTree as ET
 
-from saltext_xen import guest_spec
-from saltext_xen.errors import XenError
+from saltext_xen.guests import guest_spec
+from saltext_xen.core.errors import XenError
 
 META_NS = "https://github.com/saltext-xen/guest/1"
 ET.register_namespace("saltext", META_NS)

@@ -18,7 +18,7 @@ import os
 import re
 import stat
 
-from saltext_xen.disk_image import DiskError, run_local
+from saltext_xen.disks.disk_image import DiskError, run_local
 
 LABELS = ("gpt", "msdos")
 FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs")

@@ -28,8 +28,13 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen import disk_image, domain_xml, guest_spec, guests, install, macs
-from saltext_xen.errors import XenError
+from saltext_xen.disks import disk_image
+from saltext_xen.guests import domain_xml
+from saltext_xen.guests import guest_spec
+from saltext_xen.guests import lifecycle
+from saltext_xen.guests import install
+from saltext_xen.core import macs
+from saltext_xen.core.errors import XenError
 
 LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -59,7 +64,7 @@ class Host:
             try:
                 listed = conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_STATE)
                 self._handles = {dom.name(): dom for dom, _stats in listed}
-                self._states = {dom.name(): guests.state_name(stats.get("state.state")) for dom, stats in listed}
+                self._states = {dom.name(): lifecycle.state_name(stats.get("state.state")) for dom, stats in listed}
             except (libvirt.libvirtError, AttributeError) as exc:
                 if isinstance(exc, libvirt.libvirtError) and not _unsupported(exc):
                     raise
@@ -119,7 +124,7 @@ class Current:
                 state, maxmem_kib, mem_kib, vcpus, _cpu = self.dom.info()
             except libvirt.libvirtError as exc:
                 raise XenError(f"cannot read guest '{self.spec['name']}': {exc.get_error_message()}") from None
-            self._info = (guests.state_name(state), mem_kib // 1024, maxmem_kib // 1024, vcpus)
+            self._info = (lifecycle.state_name(state), mem_kib // 1024, maxmem_kib // 1024, vcpus)
         return self._info
 
     @property
@@ -227,7 +232,7 @@ def needs_macs(wanted, current):
 
 def host_macs(conn):
     """Every MAC on this host's guests (read only when a new MAC is to be given out)."""
-    return guests.host_macs(conn)
+    return lifecycle.host_macs(conn)
 
 
 def fill_new(spec, seed, taken_macs=()):
@@ -487,7 +492,7 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
             if p.changes["restarted"]["via"] == "destroy and start":
                 dom.destroy()
             else:
-                guests.shutdown(dom, timeout=timeout, force=True)
+                lifecycle.shutdown(dom, timeout=timeout, force=True)
             dom.create()
             done["restarted"] = p.changes["restarted"]
         except (XenError, libvirt.libvirtError) as exc:
@@ -540,7 +545,7 @@ def drive(dom, old, want, timeout=120, force=False):
             if old != "paused":
                 dom.suspend()
         elif want == "stopped":
-            guests.shutdown(dom, timeout=timeout, force=force)
+            lifecycle.shutdown(dom, timeout=timeout, force=force)
     except libvirt.libvirtError as exc:
         raise XenError(f"{dom.name()} could not be made {want}: {exc.get_error_message()}") from None
 
@@ -552,7 +557,7 @@ def remove(conn, current, remove_disks=False, timeout=120):
     if current.active:
         was = current.state  # read before it changes
         try:
-            guests.shutdown(dom, timeout=timeout, force=True)
+            lifecycle.shutdown(dom, timeout=timeout, force=True)
         except XenError:
             dom.destroy()
         changes["state"] = {"old": was, "new": "shutoff"}

@@ -7,7 +7,7 @@ import os
 import re
 import shutil
 
-from saltext_xen.errors import NotAvailable, XenError
+from saltext_xen.core.errors import NotAvailable, XenError
 
 LOG_DIR = "/var/log/xen"
 # libvirt's libxl driver logs each guest here instead of xl's /var/log/xen/xl-NAME.log

@@ -1,0 +1,4 @@
+"""Events: guest state changes for the beacon, and what xendomains did at boot.
+
+Uses ``core`` and ``guests``.
+"""
