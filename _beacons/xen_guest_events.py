@@ -29,6 +29,7 @@ Configuration (minion config or pillar):
         - guests: [vm02, vm03]                   # optional: only these guests
         - emit_at_start: false                   # optional
 """
+
 import importlib
 import logging
 import os
@@ -63,10 +64,9 @@ def _import_library():
 
 _import_library()
 try:
-    from saltext_xen.core import connection
-    from saltext_xen.core import errors
-    from saltext_xen.events import guest_events
     from saltext_xen import saltglue
+    from saltext_xen.core import connection, errors
+    from saltext_xen.events import guest_events
 except ImportError:  # pragma: no cover - __virtual__ says what to do
     connection = None
 

@@ -6,6 +6,7 @@ given as numbers, or strings like ``2T``, ``10G``, ``512M``. Partitions and
 filesystems go through Salt's own ``partition``, ``disk`` and ``extfs``
 modules; LVs through Salt's ``lvm`` module.
 """
+
 import logging
 import os
 import time
@@ -13,19 +14,15 @@ import xml.etree.ElementTree as ET
 
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen.core import connection
-from saltext_xen.disks import disk_image
-from saltext_xen.disks import disk_parts
 from saltext_xen import saltglue
+from saltext_xen.core import connection
+from saltext_xen.disks import disk_image, disk_parts
 
 try:
     import libvirt
 
-    from saltext_xen.guests import domain_xml
-    from saltext_xen.guests import guest_spec
-    from saltext_xen.guests import lifecycle
     from saltext_xen.disks import pools
-    from saltext_xen.guests import disk_move
+    from saltext_xen.guests import disk_move, domain_xml, guest_spec, lifecycle
 
     _MISSING = None
 except ImportError as _exc:  # pragma: no cover - exercised through __virtual__
@@ -63,8 +60,15 @@ def _bytes(size):
 def _progress(label):
     def report(done, total):
         pct = 100.0 * done / total if total else 100.0
-        log.info("%s: %d of %d bytes (%s of %s, %.0f%%)", label, done, total, disk_image.human(done),
-                 disk_image.human(total), pct)
+        log.info(
+            "%s: %d of %d bytes (%s of %s, %.0f%%)",
+            label,
+            done,
+            total,
+            disk_image.human(done),
+            disk_image.human(total),
+            pct,
+        )
 
     return report
 
@@ -348,8 +352,7 @@ def attach(name, source, target=None, format=None, readonly=False, live=True, co
             raise CommandExecutionError(
                 f"{name} already has {cur['source']} as {target} ({scope}); detach it first or pick another target"
             )
-        done = _change_device(conn, dom, scope, "attach", xml,
-                              lambda x: disk_move.add_disk(x, disk, gtype))
+        done = _change_device(conn, dom, scope, "attach", xml, lambda x: disk_move.add_disk(x, disk, gtype))
         if done:
             applied.append(scope)
         else:
@@ -362,7 +365,9 @@ def attach(name, source, target=None, format=None, readonly=False, live=True, co
     return ret
 
 
-_NO_LIVE = "not applied live: this libvirt driver cannot change devices of a running guest; it takes effect at the next start"
+_NO_LIVE = (
+    "not applied live: this libvirt driver cannot change devices of a running guest; it takes effect at the next start"
+)
 
 
 def _change_device(conn, dom, scope, verb, xml, edit_definition):
@@ -409,8 +414,14 @@ def detach(name, disk, live=True, config=True):
         if cur is None:
             continue
         old = cur
-        done = _change_device(conn, dom, scope, "detach", domain_xml.disk_xml(cur, gtype),
-                              lambda x, t=cur["target"]: disk_move.remove_disk(x, t))
+        done = _change_device(
+            conn,
+            dom,
+            scope,
+            "detach",
+            domain_xml.disk_xml(cur, gtype),
+            lambda x, t=cur["target"]: disk_move.remove_disk(x, t),
+        )
         if done:
             applied.append(scope)
         else:
@@ -578,13 +589,20 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
         salt '*' xen_disk.move newvm xvda /var/lib/xen/images/newvm.qcow2 format=qcow2
     """
     conn = _conn()
-    step = disk_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
-                             fmt=format)
-    verb = f"converting {step['source']} ({step['format']}) to {dest} ({step['dest_format']})" if step["convert"] \
+    step = disk_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run, fmt=format)
+    verb = (
+        f"converting {step['source']} ({step['format']}) to {dest} ({step['dest_format']})"
+        if step["convert"]
         else f"moving {step['source']} to {dest}"
+    )
     return disk_move.execute(
-        conn, step, remove_source=bool(remove_source), make_block=_make_lv, drop_block=_drop_lv,
-        progress=_progress(verb), timeout=float(timeout),
+        conn,
+        step,
+        remove_source=bool(remove_source),
+        make_block=_make_lv,
+        drop_block=_drop_lv,
+        progress=_progress(verb),
+        timeout=float(timeout),
     )
 
 
@@ -602,8 +620,7 @@ def move_plan(name, disk, dest, shutdown=False, force=False, format=None):  # py
 
         salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
     """
-    return disk_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run,
-                             fmt=format)
+    return disk_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run, fmt=format)
 
 
 @saltglue.plain_errors
@@ -679,8 +696,9 @@ def pool_plan(name, type="dir", path=None, vg=None, autostart=True):  # pylint: 
         salt '*' xen_disk.pool_plan images path=/var/lib/xen/images
     """
     spec = _pool_spec(name, type, path, vg, autostart)
-    changes, problems = pools.plan(spec, pools.current(_conn(), name),
-                                   os.path.isdir(spec["path"]) if spec["type"] == "dir" else True)
+    changes, problems = pools.plan(
+        spec, pools.current(_conn(), name), os.path.isdir(spec["path"]) if spec["type"] == "dir" else True
+    )
     if problems:
         raise CommandExecutionError("; ".join(problems))
     return changes
@@ -703,8 +721,9 @@ def pool_define(name, type="dir", path=None, vg=None, autostart=True):  # pylint
     """
     spec = _pool_spec(name, type, path, vg, autostart)
     conn = _conn()
-    changes, problems = pools.plan(spec, pools.current(conn, name),
-                                   os.path.isdir(spec["path"]) if spec["type"] == "dir" else True)
+    changes, problems = pools.plan(
+        spec, pools.current(conn, name), os.path.isdir(spec["path"]) if spec["type"] == "dir" else True
+    )
     if problems:
         raise CommandExecutionError("; ".join(problems))
     return pools.apply(conn, spec, changes) if changes else {}

@@ -4,10 +4,10 @@ The hypervisor is reached through libvirt at ``xen:libvirt:uri`` (minion config
 or pillar; default ``xen:///system``). Functions that act return what changed,
 ``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when nothing had to.
 """
-from saltext_xen.core import connection
-from saltext_xen.core import errors
-from saltext_xen.guests import lifecycle
+
 from saltext_xen import saltglue
+from saltext_xen.core import connection, errors
+from saltext_xen.guests import lifecycle
 from saltext_xen.host import xl
 
 __virtualname__ = "xen_guest"
@@ -352,8 +352,9 @@ _clone_log = _logging.getLogger(__name__)
 
 
 @saltglue.plain_errors
-def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False,
-          start=False, force=False):
+def clone(
+    name, new_name, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False, force=False
+):
     """
     Clone guest ``name`` as ``new_name``, like ``virt-clone -o vm03 -n newvm03
     -f /var/lib/xen/images/newvm03.img``: a new UUID, new MACs keeping the
@@ -378,15 +379,26 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
         salt '*' xen_guest.clone vm03 newvm03 disks='{xvda: /var/lib/xen/images/newvm03.img}' memory=1024
     """
     conn = _conn()
-    step = guest_clone.plan(conn, name, new_name, disks=disks, memory=memory, vcpus=vcpus,
-                            bridge=bridge, crash_consistent=bool(crash_consistent), force=bool(force),
-                            run=_run)
+    step = guest_clone.plan(
+        conn,
+        name,
+        new_name,
+        disks=disks,
+        memory=memory,
+        vcpus=vcpus,
+        bridge=bridge,
+        crash_consistent=bool(crash_consistent),
+        force=bool(force),
+        run=_run,
+    )
 
     def progress(target, done, total):
         _clone_log.info("cloning %s %s: %d of %d bytes", name, target, done, total)
 
     result = guest_clone.execute(
-        conn, step, progress=progress,
+        conn,
+        step,
+        progress=progress,
         make_block=lambda path, size: __salt__["xen_disk.create"](path, f"{size}b"),
         drop_block=lambda path: __salt__["xen_disk.delete"](path, delete=True),
     )
@@ -399,15 +411,16 @@ def clone(name, new_name, disks=None, memory=None, vcpus=None, bridge=None, cras
 # Guests as data (issue 4): define from a spec, adopt and write xl.cfg files.
 # Imported here, at module level, to keep this section apart from the lifecycle
 # functions above.
+import logging as _import_logging  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 import os as _os  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
 import salt.utils.data as _salt_data  # noqa: E402  pylint: disable=wrong-import-position
 
-from saltext_xen.guests import guest_apply  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.guests import guest_spec  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.guests import xlcfg  # noqa: E402  pylint: disable=wrong-import-position
-
-import logging as _import_logging  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
+from saltext_xen.guests import (
+    guest_apply,
+    guest_spec,
+    xlcfg,
+)
 
 DEFAULT_CONFIG_DIR = "/etc/xen"
 _import_log = _import_logging.getLogger(__name__)
@@ -446,7 +459,11 @@ def define(name, spec=None, **kwargs):
         # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
         data = _salt_data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
         if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k not in ("ensure", "restart_on_change", "remove_disks", "timeout", "force")}
+            data = {
+                k: v
+                for k, v in data.items()
+                if k not in ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
+            }
         if data is None:
             raise errors.XenError(f"no spec given and no pillar xen:guests:{name}")
     changes, problems = guest_apply.define(_conn(), _checked(name, data), _seed(name))
@@ -535,13 +552,13 @@ def spec(name):
 # --------------------------------------------------------------------------- guest NICs (issue 6)
 import xml.etree.ElementTree as _ET  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
 
+from saltext_xen.core import macs as _nic_macs  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen.guests import domain_xml as _nic_domain_xml  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen.guests import guest_spec as _nic_guest_spec  # noqa: E402  pylint: disable=wrong-import-position
 from saltext_xen.networks import libvirt_networks as _nic_networks  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.core import macs as _nic_macs  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
-    import libvirt as _nic_libvirt  # noqa: E402  pylint: disable=wrong-import-position
+    import libvirt as _nic_libvirt
 except ImportError:  # pragma: no cover - __virtual__ reports it
     _nic_libvirt = None
 
@@ -588,8 +605,11 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
     """
     conn = _conn()
     dom = lifecycle.lookup(conn, name)
-    data = {k: v for k, v in (("bridge", bridge), ("network", network), ("mac", mac), ("model", model),
-                              ("script", script)) if v is not None}
+    data = {
+        k: v
+        for k, v in (("bridge", bridge), ("network", network), ("mac", mac), ("model", model), ("script", script))
+        if v is not None
+    }
     nic, problems = _nic_guest_spec.validate_nic(data, f"{name}:nic")
     if problems:
         raise errors.XenError("; ".join(problems))
@@ -599,8 +619,10 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
     if nic["mac"] is None:
         nic["mac"] = _nic_macs.generate(taken=taken)
     elif nic["mac"] in taken:
-        raise errors.XenError(f"MAC {nic['mac']} is already used by a guest NIC on this host; pick another or "
-                              "leave mac out to get a new one")
+        raise errors.XenError(
+            f"MAC {nic['mac']} is already used by a guest NIC on this host; pick another or "
+            "leave mac out to get a new one"
+        )
     xml = _nic_domain_xml.nic_xml(nic)
     flags, live = _nic_flags(dom)
     try:
@@ -609,8 +631,14 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
         if not (_nic_unsupported(exc) and not live):
             raise errors.XenError(f"could not add the NIC to {name}: {exc.get_error_message()}") from None
         _nic_redefine(conn, dom, lambda devices: devices.append(_ET.fromstring(xml)))
-    return {"name": name, "mac": nic["mac"], "bridge": nic["bridge"], "network": nic["network"], "live": live,
-            "persistent": True}
+    return {
+        "name": name,
+        "mac": nic["mac"],
+        "bridge": nic["bridge"],
+        "network": nic["network"],
+        "live": live,
+        "persistent": True,
+    }
 
 
 def _nic_find(devices, mac=None, bridge=None, network=None):
@@ -661,8 +689,10 @@ def nic_detach(name, mac=None, bridge=None, network=None):
         raise errors.XenError(f"{name} has several NICs that match: {', '.join(macs_found)}; name one by mac=...")
     the_mac = macs_found[0]
     done = {"name": name, "mac": the_mac, "live": False, "persistent": False}
-    for where, matches, flag in ((("live", in_live, _nic_libvirt.VIR_DOMAIN_AFFECT_LIVE)),
-                                 (("persistent", in_config, _nic_libvirt.VIR_DOMAIN_AFFECT_CONFIG))):
+    for where, matches, flag in (
+        (("live", in_live, _nic_libvirt.VIR_DOMAIN_AFFECT_LIVE)),
+        (("persistent", in_config, _nic_libvirt.VIR_DOMAIN_AFFECT_CONFIG)),
+    ):
         if not matches:
             continue
         xml = _ET.tostring(matches[0][0], encoding="unicode")
@@ -670,8 +700,9 @@ def nic_detach(name, mac=None, bridge=None, network=None):
             dom.detachDeviceFlags(xml, flag)
         except _nic_libvirt.libvirtError as exc:
             if not (_nic_unsupported(exc) and where == "persistent"):
-                raise errors.XenError(f"could not take NIC {the_mac} out of {name} ({where}): "
-                                      f"{exc.get_error_message()}") from None
+                raise errors.XenError(
+                    f"could not take NIC {the_mac} out of {name} ({where}): {exc.get_error_message()}"
+                ) from None
 
             def drop(devices, the_mac=the_mac):
                 for el, _m in _nic_find(devices, the_mac):
@@ -687,7 +718,7 @@ from saltext_xen.events import autostart as _boot  # noqa: E402  pylint: disable
 from saltext_xen.events import guest_events as _guest_events  # noqa: E402  pylint: disable=wrong-import-position
 
 try:
-    import libvirt as _ev_libvirt  # noqa: E402  pylint: disable=wrong-import-position
+    import libvirt as _ev_libvirt
 except ImportError:  # pragma: no cover - __virtual__ reports it
     _ev_libvirt = None
 

@@ -4,13 +4,12 @@ Bridges are made with ``ip`` (iproute2) commands run through ``cmd.run_all``;
 ``netns`` runs them inside ``ip netns exec NETNS`` (for trying things out, and
 for the tests). libvirt networks use the connection at ``xen:libvirt:uri``.
 """
-from saltext_xen.networks import bridge_persist
-from saltext_xen.networks import bridges
-from saltext_xen.core import connection
-from saltext_xen.networks import libvirt_networks
-from saltext_xen.networks import network_xml as netspec
+
 from saltext_xen import saltglue
+from saltext_xen.core import connection
 from saltext_xen.core.errors import XenError
+from saltext_xen.networks import bridge_persist, bridges, libvirt_networks
+from saltext_xen.networks import network_xml as netspec
 
 __virtualname__ = "xen_net"
 
@@ -39,9 +38,18 @@ def _runner(argv):
 
 
 def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses):
-    spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
-                                       "forward_delay": forward_delay, "mtu": mtu, "addresses": addresses},
-                                      path=name or "bridge")
+    spec, problems = bridges.validate(
+        {
+            "name": name,
+            "nic": nic,
+            "vlan": vlan,
+            "stp": stp,
+            "forward_delay": forward_delay,
+            "mtu": mtu,
+            "addresses": addresses,
+        },
+        path=name or "bridge",
+    )
     if problems:
         raise XenError("; ".join(problems))
     return spec
@@ -107,8 +115,9 @@ def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=No
 
 
 @saltglue.plain_errors
-def bridge_create(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None,
-                  timeout=None):
+def bridge_create(
+    name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None, timeout=None
+):
     """
     Make (or adjust) bridge ``name`` now, moving the NIC's addresses and routes
     to it without cutting the host off; if a step fails or the bridge does not
@@ -154,13 +163,13 @@ def bridge_delete(name, force=False, netns=None):
 
         salt '*' xen_net.bridge_delete xenbr1
     """
-    return bridges.remove(name, _runner, netns=netns, guests=libvirt_networks.guests_using(_conn(), name),
-                          force=force)
+    return bridges.remove(name, _runner, netns=netns, guests=libvirt_networks.guests_using(_conn(), name), force=force)
 
 
 @saltglue.plain_errors
-def bridge_config(name, style, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None,
-                  gateway=None, dhcp=False):
+def bridge_config(
+    name, style, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, gateway=None, dhcp=False
+):
     """
     The files that keep bridge ``name`` across reboots, as text, without writing them.
 
@@ -177,8 +186,9 @@ def bridge_config(name, style, nic=None, vlan=None, stp=False, forward_delay=Non
         salt '*' xen_net.bridge_config xenbr0 ifupdown nic=eth0 addresses='[192.168.0.10/24]' gateway=192.168.0.254
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return {path: text for path, (text, _mode) in bridge_persist.render(style, spec, gateway=gateway,
-                                                                        dhcp=dhcp).items()}
+    return {
+        path: text for path, (text, _mode) in bridge_persist.render(style, spec, gateway=gateway, dhcp=dhcp).items()
+    }
 
 
 @saltglue.plain_errors
@@ -319,5 +329,6 @@ def topology(netns=None):
         salt '*' xen_net.topology
     """
     conn = _conn()
-    return bridges.topology(bridges.read(_runner, netns), libvirt_networks.guest_nics(conn),
-                            libvirt_networks.network_bridges(conn))
+    return bridges.topology(
+        bridges.read(_runner, netns), libvirt_networks.guest_nics(conn), libvirt_networks.network_bridges(conn)
+    )

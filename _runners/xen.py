@@ -4,6 +4,7 @@ The fleet view of Xen guests, from the master: which host runs which guest.
 Every Xen host (minion with this extension) is asked once for all its guests'
 states (``xen_guest.states``, one libvirt pass per host).
 """
+
 import logging
 
 import salt.client

@@ -40,15 +40,13 @@ root disk moved into an LV:
 Nothing is deleted, shrunk, overwritten or repartitioned unless a flag says so
 (``delete: true``, ``force: true``, ``remove_source: true``).
 """
+
 from salt.exceptions import CommandExecutionError
 
-from saltext_xen.core import connection
-from saltext_xen.disks import disk_image
-from saltext_xen.disks import disk_parts
-from saltext_xen.guests import guest_spec
-from saltext_xen.disks import pools
-from saltext_xen.core import state_pattern
+from saltext_xen.core import connection, state_pattern
 from saltext_xen.core.errors import XenError
+from saltext_xen.disks import disk_image, disk_parts, pools
+from saltext_xen.guests import guest_spec
 
 __virtualname__ = "xen_disk"
 
@@ -132,20 +130,30 @@ def present(name, size, format="raw", allocation="sparse", **kwargs):  # pylint:
             __salt__["xen_disk.create"](name, f"{wanted}b", format=format, allocation=allocation)
             return f"{name} was created {made}"
 
-        return _conclude(ret, {"size": {"old": None, "new": wanted}, "format": {"old": None, "new": format}},
-                         would=f"{name} would be created {made}", apply=create)
+        return _conclude(
+            ret,
+            {"size": {"old": None, "new": wanted}, "format": {"old": None, "new": format}},
+            would=f"{name} would be created {made}",
+            apply=create,
+        )
     if cur["format"] != format:
         return _fail(ret, f"{name} exists as {cur['format']}, not {format}; it is not converted or replaced")
 
     def grow():
         grown = __salt__["xen_disk.grow"](name, f"{wanted}b", allocation=allocation)
         live = "; ".join(f"{g} {how}" for g, how in grown["live"].items())
-        return ({"size": {"old": grown["old"], "new": grown["new"]}},
-                f"{name} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else ""))
+        return (
+            {"size": {"old": grown["old"], "new": grown["new"]}},
+            f"{name} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else ""),
+        )
 
-    return _conclude(ret, {} if cur["size"] >= wanted else {"size": {"old": cur["size"], "new": wanted}},
-                     unchanged=f"{name} is already there ({human(cur['size'])}, at least {human(wanted)})",
-                     would=f"{name} would grow from {human(cur['size'])} to {human(wanted)}", apply=grow)
+    return _conclude(
+        ret,
+        {} if cur["size"] >= wanted else {"size": {"old": cur["size"], "new": wanted}},
+        unchanged=f"{name} is already there ({human(cur['size'])}, at least {human(wanted)})",
+        would=f"{name} would grow from {human(cur['size'])} to {human(wanted)}",
+        apply=grow,
+    )
 
 
 def absent(name, delete=False, **kwargs):
@@ -185,8 +193,13 @@ def absent(name, delete=False, **kwargs):
         __salt__["xen_disk.delete"](name, delete=True)
         return f"{name} was deleted"
 
-    return _conclude(ret, {name: {"old": "present", "new": "deleted"}} if exists else {},
-                     unchanged=f"{name} is already absent", would=f"{name} would be deleted", apply=delete_it)
+    return _conclude(
+        ret,
+        {name: {"old": "present", "new": "deleted"}} if exists else {},
+        unchanged=f"{name} is already absent",
+        would=f"{name} would be deleted",
+        apply=delete_it,
+    )
 
 
 # --------------------------------------------------------------------------- attached / detached
@@ -213,8 +226,9 @@ def _attach_plan(name, guest, target, disks):
             continue
         cur = have.get(target)
         if cur is not None and cur["source"] != name:
-            raise XenError(f"{guest} already has {cur['source']} as {target} ({scope}); "
-                           "detach it first or pick another target")
+            raise XenError(
+                f"{guest} already has {cur['source']} as {target} ({scope}); detach it first or pick another target"
+            )
         if cur is None:
             changes[scope] = True
     return target, changes
@@ -265,22 +279,30 @@ def attached(name, guest, target=None, format=None, readonly=False, live=True, *
     changes = {key: {"old": None, "new": name}} if todo else {}
 
     def attach():
-        done = __salt__["xen_disk.attach"](guest, name, target=target, format=format, readonly=readonly,
-                                           live=live, config=True)
+        done = __salt__["xen_disk.attach"](
+            guest, name, target=target, format=format, readonly=readonly, live=live, config=True
+        )
         applied = done.get(target, {}).get("applied", [])
         pending = done.get(target, {}).get("pending")
         made = changes
         if "config" not in applied:
             made = {f"{target} (live)": {"old": None, "new": name}} if applied else {}
         if not applied:
-            return made, (f"{name} is in {guest}'s definition as {target}; the running guest could not be "
-                          "changed live and sees it after its next start")
+            return made, (
+                f"{name} is in {guest}'s definition as {target}; the running guest could not be "
+                "changed live and sees it after its next start"
+            )
         return made, f"{name} was attached to {guest} as {target} ({', '.join(applied)})" + (
-            f"; {pending}" if pending else "")
+            f"; {pending}" if pending else ""
+        )
 
-    return _conclude(ret, changes, unchanged=f"{name} is already attached to {guest} as {target}",
-                     would=f"{name} would be attached to {guest} as {target} ({', '.join(sorted(todo))})",
-                     apply=attach)
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"{name} is already attached to {guest} as {target}",
+        would=f"{name} would be attached to {guest} as {target} ({', '.join(sorted(todo))})",
+        apply=attach,
+    )
 
 
 def detached(name, guest, live=True, **kwargs):
@@ -328,8 +350,13 @@ def detached(name, guest, live=True, **kwargs):
         comment = f"{target} was detached from {guest} ({', '.join(info.get('applied', [])) or 'nothing'})"
         return changes if info.get("applied") else {}, comment + (f"; {info['pending']}" if info.get("pending") else "")
 
-    return _conclude(ret, changes, unchanged=f"{name} is already not attached to {guest}",
-                     would=f"{target} would be detached from {guest} ({', '.join(sorted(found))})", apply=detach)
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"{name} is already not attached to {guest}",
+        would=f"{target} would be detached from {guest} ({', '.join(sorted(found))})",
+        apply=detach,
+    )
 
 
 # --------------------------------------------------------------------------- partitions / filesystems
@@ -366,8 +393,11 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
         return _fail(ret, problems)
     after = f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
     if _test() and not __salt__["xen_disk.info"](name)["exists"]:
-        return state_pattern.predicted(ret, {name: {"old": "no partition table", "new": after}},
-                                       f"{name} does not exist yet; once made it would be partitioned: {after}")
+        return state_pattern.predicted(
+            ret,
+            {name: {"old": "no partition table", "new": after}},
+            f"{name} does not exist yet; once made it would be partitioned: {after}",
+        )
     try:
         listing = __salt__["xen_disk.partitions"](name)
         as_wanted = disk_parts.matches(listing, label, wanted)
@@ -382,9 +412,13 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
         done = __salt__["xen_disk.partition"](name, label, wanted_parts, force=bool(force))
         return done, f"{name} was partitioned: {after}"
 
-    return _conclude(ret, {} if as_wanted else {name: {"old": before, "new": after}},
-                     unchanged=f"{name} already has the wanted {label} table",
-                     would=f"{name} would be partitioned: {after}", apply=partition)
+    return _conclude(
+        ret,
+        {} if as_wanted else {name: {"old": before, "new": after}},
+        unchanged=f"{name} already has the wanted {label} table",
+        would=f"{name} would be partitioned: {after}",
+        apply=partition,
+    )
 
 
 def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **kwargs):
@@ -418,8 +452,11 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
         return _fail(ret, problems)
     where = f"{name}:{partition}" if partition else name
     if _test() and not __salt__["xen_disk.info"](name)["exists"]:
-        return state_pattern.predicted(ret, {where: {"old": None, "new": fs_type}},
-                                       f"{name} does not exist yet; once made {where} would be formatted {fs_type}")
+        return state_pattern.predicted(
+            ret,
+            {where: {"old": None, "new": fs_type}},
+            f"{name} does not exist yet; once made {where} would be formatted {fs_type}",
+        )
     try:
         probe = __salt__["xen_disk.filesystem"](name, partition=partition)
     except CommandExecutionError as exc:
@@ -430,15 +467,21 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
     if current and current != fs_type and not force:
         return _fail(ret, f"{where} already holds {current}; it is not reformatted unless force: true")
     if not partition and probe["table"] not in ("no partition table",) and not current and not force:
-        return _fail(ret, f"{name} has {probe['table']}; format a partition, or set force: true to format the whole disk")
+        return _fail(
+            ret, f"{name} has {probe['table']}; format a partition, or set force: true to format the whole disk"
+        )
 
     def make_fs():
         done = __salt__["xen_disk.format"](name, fs_type, partition=partition, force=bool(force), label=label)
         return done, f"{where} was formatted {fs_type}"
 
-    return _conclude(ret, {} if current == fs_type else {where: {"old": current, "new": fs_type}},
-                     unchanged=f"{where} already holds {fs_type}", would=f"{where} would be formatted {fs_type}",
-                     apply=make_fs)
+    return _conclude(
+        ret,
+        {} if current == fs_type else {where: {"old": current, "new": fs_type}},
+        unchanged=f"{where} already holds {fs_type}",
+        would=f"{where} would be formatted {fs_type}",
+        apply=make_fs,
+    )
 
 
 # --------------------------------------------------------------------------- moved
@@ -493,8 +536,7 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     if problems:
         return _fail(ret, problems)
     try:
-        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force),
-                                              format=format)
+        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force), format=format)
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
     target, source = step["target"], step["source"]
@@ -515,18 +557,32 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     how = f" ({', '.join(how)})" if how else ""
 
     def move():
-        done = __salt__["xen_disk.move"](name, disk, to, shutdown=bool(shutdown), remove_source=bool(remove_source),
-                                         timeout=timeout, force=bool(force), format=format)
+        done = __salt__["xen_disk.move"](
+            name,
+            disk,
+            to,
+            shutdown=bool(shutdown),
+            remove_source=bool(remove_source),
+            timeout=timeout,
+            force=bool(force),
+            format=format,
+        )
         got = done.get(target, {})
         made = {k: got[k] for k in ("old", "new", "format", "source_removed", "restarted") if k in got}
         converted = f", {got['format']['old']} converted to {got['format']['new']}" if "format" in got else ""
-        return ({target: made},
-                f"{target} of {name} moved from {source} to {to} (copied by {got.get('copied')}{converted}, verified)")
+        return (
+            {target: made},
+            f"{target} of {name} moved from {source} to {to} (copied by {got.get('copied')}{converted}, verified)",
+        )
 
-    return _conclude(ret, {} if step["nothing_to_do"] else {target: change},
-                     unchanged=f"{target} of {name} is already at {to}",
-                     would=f"{target} of {name} would move from {source} to {to}{how}",
-                     apply=move, failed=lambda exc: f"{exc}; {name} was left as it was")
+    return _conclude(
+        ret,
+        {} if step["nothing_to_do"] else {target: change},
+        unchanged=f"{target} of {name} is already at {to}",
+        would=f"{target} of {name} would move from {source} to {to}{how}",
+        apply=move,
+        failed=lambda exc: f"{exc}; {name} was left as it was",
+    )
 
 
 # --------------------------------------------------------------------------- pools
@@ -571,5 +627,10 @@ def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs)
         done = __salt__["xen_disk.pool_define"](name, type=type, path=path, vg=vg, autostart=autostart)
         return done, f"pool {name} was changed: {', '.join(sorted(done))}"
 
-    return _conclude(ret, changes, unchanged=f"pool {name} is already as wanted",
-                     would=f"pool {name} would be changed: {', '.join(sorted(changes))}", apply=define)
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"pool {name} is already as wanted",
+        would=f"pool {name} would be changed: {', '.join(sorted(changes))}",
+        apply=define,
+    )

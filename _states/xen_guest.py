@@ -41,17 +41,15 @@ for a running one, pending changes or not (``bench/guests_apply.py``); more only
 when something is to change. Called outside a state run (no ``__running__``), a
 lookup, an ``autostart()`` and, for the run-state states, an ``info()`` are added.
 """
+
 import logging
 import time
 
 import salt.utils.data
 
-from saltext_xen.core import connection
-from saltext_xen.core import errors
-from saltext_xen.guests import guest_apply
-from saltext_xen.guests import guest_spec
-from saltext_xen.guests import install
 from saltext_xen import saltglue
+from saltext_xen.core import connection, errors
+from saltext_xen.guests import guest_apply, guest_spec, install
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +120,7 @@ _KEEP_HOST = ("defined", "running", "stopped", "paused", "absent")
 def _run_marks():
     """``(run id, __running__)`` inside a state run, ``(None, None)`` when called directly."""
     try:
-        return __instance_id__, __running__  # noqa: F821  pylint: disable=undefined-variable
+        return __instance_id__, __running__
     except NameError:
         return None, None
 
@@ -171,11 +169,7 @@ def _host_macs(conn):
     run, running = _run_marks()
     mark = (run, id(conn), _others_changed(running)) if run is not None else None
     cached = __context__.get(_MACS_KEY)
-    if (
-        cached is None
-        or cached[2] != mark
-        or (mark is None and time.monotonic() - cached[0] > _MACS_TTL)
-    ):
+    if cached is None or cached[2] != mark or (mark is None and time.monotonic() - cached[0] > _MACS_TTL):
         cached = (time.monotonic(), set(guest_apply.host_macs(conn)), mark)
         __context__[_MACS_KEY] = cached
     return cached[1]
@@ -234,11 +228,12 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
             return ret
     changes = dict(plan.changes) if plan else {}
     notes = list(plan.notes) if plan else []
-    installing = bool(
-        plan and plan.create and want in ("running",) and wanted.get("install") is not None
-    )
+    installing = bool(plan and plan.create and want in ("running",) and wanted.get("install") is not None)
     if installing:
-        changes["installed"] = {"old": None, "new": install.describe(plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)}
+        changes["installed"] = {
+            "old": None,
+            "new": install.describe(plan.new_spec, boot_dir or install.DEFAULT_BOOT_DIR),
+        }
     elif plan and plan.create and wanted.get("install") is not None:
         notes.append("the install settings are used by xen_guest.running; this state only defines the guest")
     transition = None
@@ -447,8 +442,9 @@ def absent(name, remove_disks=False, timeout=120):
 from saltext_xen.guests import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
 
 
-def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False,
-           force=False):
+def cloned(
+    name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False, force=False
+):
     """
     Guest ``name`` is a clone of ``source`` (the tutorial's ``virt-clone -o
     vm03 -n newvm03``), made when it does not exist: new UUID, new MACs with
@@ -501,8 +497,17 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
     if found is not None:
         return _cloned_existing(ret, conn, found, settings)
     try:
-        step = guest_clone.plan(conn, source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
-                                crash_consistent=bool(crash_consistent), force=bool(force))
+        step = guest_clone.plan(
+            conn,
+            source,
+            name,
+            disks=disks,
+            memory=memory,
+            vcpus=vcpus,
+            bridge=bridge,
+            crash_consistent=bool(crash_consistent),
+            force=bool(force),
+        )
     except errors.XenError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -515,9 +520,17 @@ def cloned(name, source, disks=None, memory=None, vcpus=None, bridge=None, crash
         ret["comment"] = f"{name} would be cloned from {source}"
         return ret
     try:
-        done = __salt__["xen_guest.clone"](source, name, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge,
-                                           crash_consistent=bool(crash_consistent), start=bool(start),
-                                           force=bool(force))
+        done = __salt__["xen_guest.clone"](
+            source,
+            name,
+            disks=disks,
+            memory=memory,
+            vcpus=vcpus,
+            bridge=bridge,
+            crash_consistent=bool(crash_consistent),
+            start=bool(start),
+            force=bool(force),
+        )
     except Exception as exc:  # pylint: disable=broad-except
         ret["changes"] = {}
         ret["result"] = False

@@ -17,17 +17,14 @@
             dhcp:
               - 192.168.123.2-192.168.123.254
 """
+
 import salt.utils.path
 
-from saltext_xen.networks import bridge_nm
-from saltext_xen.networks import bridge_persist
-from saltext_xen.networks import bridges
-from saltext_xen.core import connection
-from saltext_xen.networks import libvirt_networks
-from saltext_xen.networks import network_xml as netspec
 from saltext_xen import saltglue
-from saltext_xen.core import state_pattern
+from saltext_xen.core import connection, state_pattern
 from saltext_xen.core.errors import XenError
+from saltext_xen.networks import bridge_nm, bridge_persist, bridges, libvirt_networks
+from saltext_xen.networks import network_xml as netspec
 
 __virtualname__ = "xen_net"
 
@@ -60,9 +57,11 @@ def _style(persist, problems):
     if persist in (None, True, "", "auto"):
         persist = bridge_persist.style_for(__grains__.get("os_family"), __grains__.get("osmajorrelease"))
         if persist is None:
-            problems.append(f"persist: no known network configuration style for os_family "
-                            f"{__grains__.get('os_family')!r}; set persist to one of "
-                            f"{', '.join(bridge_persist.STYLES)} or to false")
+            problems.append(
+                f"persist: no known network configuration style for os_family "
+                f"{__grains__.get('os_family')!r}; set persist to one of "
+                f"{', '.join(bridge_persist.STYLES)} or to false"
+            )
             return None
     if persist not in bridge_persist.STYLES:
         problems.append(f"persist: expected one of {', '.join(bridge_persist.STYLES)} or false, got {persist!r}")
@@ -101,8 +100,20 @@ def _without_files(changes):
 # ---------------------------------------------------------------- bridges
 
 
-def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, dhcp=False,
-                   persist=None, config_root="/", netns=None, **kwargs):
+def bridge_present(
+    name,
+    nic=None,
+    vlan=None,
+    stp=False,
+    forward_delay=None,
+    mtu=None,
+    addresses=None,
+    dhcp=False,
+    persist=None,
+    config_root="/",
+    netns=None,
+    **kwargs,
+):
     """
     Bridge ``name`` exists now and after a reboot, over physical NIC ``nic`` (or
     host-only when no NIC is given).
@@ -142,9 +153,18 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
         salt '*' state.single xen_net.bridge_present xenbr0 nic=eth0 test=True
     """
     ret = _ret(name)
-    spec, problems = bridges.validate({"name": name, "nic": nic, "vlan": vlan, "stp": stp,
-                                       "forward_delay": forward_delay, "mtu": mtu, "addresses": addresses},
-                                      path=name or "bridge")
+    spec, problems = bridges.validate(
+        {
+            "name": name,
+            "nic": nic,
+            "vlan": vlan,
+            "stp": stp,
+            "forward_delay": forward_delay,
+            "mtu": mtu,
+            "addresses": addresses,
+        },
+        path=name or "bridge",
+    )
     problems = list(problems) + _unknown(f"xen:bridges:{name}", kwargs)
     if not isinstance(dhcp, bool):
         problems.append(f"{name}.dhcp: expected true or false, got {dhcp!r}")
@@ -183,11 +203,16 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
     changes = _bridge_changes(steps, file_changes)
     what = []
     if steps:
-        what.append(f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps"
-                    + (" through NetworkManager" if nmplan is not None else ""))
+        what.append(
+            f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps"
+            + (" through NetworkManager" if nmplan is not None else "")
+        )
     if file_changes:
-        what.append(f"kept across reboots in {_files_text(file_changes)}" if style
-                    else f"known to NetworkManager until the next boot from {_files_text(file_changes)}")
+        what.append(
+            f"kept across reboots in {_files_text(file_changes)}"
+            if style
+            else f"known to NetworkManager until the next boot from {_files_text(file_changes)}"
+        )
     what = " and ".join(what)
 
     def apply():
@@ -196,21 +221,33 @@ def bridge_present(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu
             bridge_nm.apply(nmplan, _runner, netns=netns, root=config_root, timeout=timeout)
             return "\n".join([f"Bridge {name} was {what}."] + warnings)
         if steps:
-            bridges.apply(steps, _runner, netns=netns, timeout=timeout,
-                          verify=lambda: bridges.check(bridges.read(_runner, netns), spec))
+            bridges.apply(
+                steps,
+                _runner,
+                netns=netns,
+                timeout=timeout,
+                verify=lambda: bridges.check(bridges.read(_runner, netns), spec),
+            )
         if file_changes:
             try:
                 bridge_persist.write(files, config_root)
                 _nm_reload(style, config_root)
             except OSError as exc:
-                raise state_pattern.Failed(f"Bridge {name} is up now but its config could not be written, "
-                                           f"so it will not come back after a reboot: {exc}",
-                                           _without_files(changes)) from None
+                raise state_pattern.Failed(
+                    f"Bridge {name} is up now but its config could not be written, "
+                    f"so it will not come back after a reboot: {exc}",
+                    _without_files(changes),
+                ) from None
         return "\n".join([f"Bridge {name} was {what}."] + warnings)
 
-    return _conclude(ret, changes, unchanged="\n".join([f"Bridge {name} is already as wanted."] + warnings),
-                     would="\n".join([f"Bridge {name} would be {what}."] + warnings), apply=apply,
-                     failed=lambda exc: f"Bridge {name} was not changed: {exc}")
+    return _conclude(
+        ret,
+        changes,
+        unchanged="\n".join([f"Bridge {name} is already as wanted."] + warnings),
+        would="\n".join([f"Bridge {name} would be {what}."] + warnings),
+        apply=apply,
+        failed=lambda exc: f"Bridge {name} was not changed: {exc}",
+    )
 
 
 def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, restore_nic=True, dhcp=False):
@@ -253,8 +290,7 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
         guests = [] if force else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
         nm = bridge_nm.read(_runner, netns) if salt.utils.path.which("nmcli") else None
         if bridge_nm.manages_bridge(nm, state, name, config_root):
-            return _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic,
-                                     dhcp)
+            return _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic, dhcp)
         steps = bridges.plan_remove(state, name, guests=guests, force=force)
     except XenError as exc:
         ret.update(result=False, comment=f"Bridge {name} was not removed: {exc}")
@@ -268,10 +304,11 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
         if restore_nic and ports and not bridge_persist.configured_elsewhere(style, ports[0], config_root):
             gw4, gw6 = bridges.gateways_after(state, {"name": name, "nic": None})
             addrs = [a for a in state["addrs"].get(name, []) if not (dhcp and ":" not in a)]
-            nic_files = bridge_persist.render_nic(style, ports[0], name, addrs, gateway=None if dhcp else gw4,
-                                                  gateway6=gw6, dhcp=dhcp)
+            nic_files = bridge_persist.render_nic(
+                style, ports[0], name, addrs, gateway=None if dhcp else gw4, gateway6=gw6, dhcp=dhcp
+            )
     gone = [p for p in bridge_persist.existing(paths, config_root) if p not in nic_files]
-    file_changes = {p: "removed" for p in gone}
+    file_changes = dict.fromkeys(gone, "removed")
     file_changes.update(bridge_persist.pending(nic_files, config_root))
     changes = _bridge_changes(steps, file_changes)
     words = "removed" + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
@@ -284,19 +321,36 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
             bridge_persist.write(nic_files, config_root)
             _nm_reload(style, config_root)
         except OSError as exc:
-            raise state_pattern.Failed(f"Bridge {name} is gone now but its config could not be changed, so it "
-                                       f"may come back after a reboot: {exc}", _without_files(changes)) from None
+            raise state_pattern.Failed(
+                f"Bridge {name} is gone now but its config could not be changed, so it "
+                f"may come back after a reboot: {exc}",
+                _without_files(changes),
+            ) from None
         return f"Bridge {name} was {words}."
 
-    return _conclude(ret, changes, unchanged=f"Bridge {name} is already absent.",
-                     would=f"Bridge {name} would be {words}.", apply=apply,
-                     failed=lambda exc: f"Bridge {name} was not removed: {exc}")
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"Bridge {name} is already absent.",
+        would=f"Bridge {name} would be {words}.",
+        apply=apply,
+        failed=lambda exc: f"Bridge {name} was not removed: {exc}",
+    )
 
 
 def _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic, dhcp):
     """bridge_absent where NetworkManager runs the bridge: the NIC's own connection back, then the bridge goes."""
-    rmplan = bridge_nm.plan_remove(state, nm, name, guests=guests, force=force, root=config_root,
-                                   restore_nic=restore_nic, dhcp=dhcp, persist=bool(style))
+    rmplan = bridge_nm.plan_remove(
+        state,
+        nm,
+        name,
+        guests=guests,
+        force=force,
+        root=config_root,
+        restore_nic=restore_nic,
+        dhcp=dhcp,
+        persist=bool(style),
+    )
     steps, file_changes = rmplan["steps"], rmplan["file_changes"]
     changes = _bridge_changes(steps, file_changes)
 
@@ -311,9 +365,14 @@ def _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, n
         bridge_nm.apply_remove(rmplan, _runner, netns=netns, root=config_root, timeout=timeout)
         return f"Bridge {name} was {words('is')}."
 
-    return _conclude(ret, changes, unchanged=f"Bridge {name} is already absent.",
-                     would=f"Bridge {name} would be {words('would be')}.", apply=apply,
-                     failed=lambda exc: f"Bridge {name} was not removed: {exc}")
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"Bridge {name} is already absent.",
+        would=f"Bridge {name} would be {words('would be')}.",
+        apply=apply,
+        failed=lambda exc: f"Bridge {name} was not removed: {exc}",
+    )
 
 
 # ---------------------------------------------------------------- libvirt networks
@@ -338,8 +397,9 @@ def _network(name, data, autostart, running, restart, kwargs):
     if autostart is not None and not isinstance(autostart, bool):
         problems.append(f"xen:networks:{name}.autostart: expected true or false, got {autostart!r}")
     if problems:
-        ret.update(result=False, comment=f"Network {name} not changed, the settings have problems:\n"
-                   + "\n".join(problems))
+        ret.update(
+            result=False, comment=f"Network {name} not changed, the settings have problems:\n" + "\n".join(problems)
+        )
         return ret
     try:
         have = libvirt_networks.read(conn, name)
@@ -368,8 +428,13 @@ def _network(name, data, autostart, running, restart, kwargs):
     if restarting:
         changes["restarted"] = {"old": "old settings", "new": "new settings"}
     pending_restart = active and bool(config) and have is not None and not restarting and live_ops is None
-    note = (" It is running with its old settings until it restarts (network_running with restart: true does that)."
-            if pending_restart else " The running network takes the change at once." if live_ops else "")
+    note = (
+        " It is running with its old settings until it restarts (network_running with restart: true does that)."
+        if pending_restart
+        else " The running network takes the change at once."
+        if live_ops
+        else ""
+    )
 
     def apply():
         try:
@@ -387,10 +452,18 @@ def _network(name, data, autostart, running, restart, kwargs):
             raise state_pattern.Failed(f"Network {name}: {exc}", _network_changed(conn, name, have)) from None
         return f"Network {name} was {_net_words(changes)}.{note}"
 
-    return _conclude(ret, changes, apply=apply, would=f"Network {name} would be {_net_words(changes)}.{note}",
-                     unchanged=f"Network {name} is already as wanted." + (
-                         " It still runs with older settings until it restarts (network_running with restart: true "
-                         "does that)." if stale else ""))
+    return _conclude(
+        ret,
+        changes,
+        apply=apply,
+        would=f"Network {name} would be {_net_words(changes)}.{note}",
+        unchanged=f"Network {name} is already as wanted."
+        + (
+            " It still runs with older settings until it restarts (network_running with restart: true does that)."
+            if stale
+            else ""
+        ),
+    )
 
 
 def _network_changed(conn, name, have):
@@ -420,8 +493,21 @@ def _net_words(changes):
     return ", ".join(words)
 
 
-def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
-                    ipv4=None, ipv6=None, dns=None, autostart=None, **kwargs):
+def network_defined(
+    name,
+    forward="nat",
+    bridge=None,
+    dev=None,
+    stp=None,
+    delay=None,
+    mtu=None,
+    domain=None,
+    ipv4=None,
+    ipv6=None,
+    dns=None,
+    autostart=None,
+    **kwargs,
+):
     """
     libvirt network ``name`` is defined as given (and starts with libvirtd when
     ``autostart`` is true, without restarting libvirtd). A running network keeps
@@ -449,13 +535,40 @@ def network_defined(name, forward="nat", bridge=None, dev=None, stp=None, delay=
 
         salt '*' state.single xen_net.network_defined virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
-    data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
-                            "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
+    data = _net_spec(
+        name,
+        {
+            "forward": forward,
+            "bridge": bridge,
+            "dev": dev,
+            "stp": stp,
+            "delay": delay,
+            "mtu": mtu,
+            "domain": domain,
+            "ipv4": ipv4,
+            "ipv6": ipv6,
+            "dns": dns,
+        },
+    )
     return _network(name, data, autostart, running=False, restart=False, kwargs=kwargs)
 
 
-def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=None, mtu=None, domain=None,
-                    ipv4=None, ipv6=None, dns=None, autostart=None, restart=False, **kwargs):
+def network_running(
+    name,
+    forward="nat",
+    bridge=None,
+    dev=None,
+    stp=None,
+    delay=None,
+    mtu=None,
+    domain=None,
+    ipv4=None,
+    ipv6=None,
+    dns=None,
+    autostart=None,
+    restart=False,
+    **kwargs,
+):
     """
     libvirt network ``name`` is defined as given and running. Same arguments as
     ``network_defined``; ``restart: true`` restarts a running network whose
@@ -467,8 +580,21 @@ def network_running(name, forward="nat", bridge=None, dev=None, stp=None, delay=
 
         salt '*' state.single xen_net.network_running virbr1 bridge=virbr1 autostart=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
     """
-    data = _net_spec(name, {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay,
-                            "mtu": mtu, "domain": domain, "ipv4": ipv4, "ipv6": ipv6, "dns": dns})
+    data = _net_spec(
+        name,
+        {
+            "forward": forward,
+            "bridge": bridge,
+            "dev": dev,
+            "stp": stp,
+            "delay": delay,
+            "mtu": mtu,
+            "domain": domain,
+            "ipv4": ipv4,
+            "ipv6": ipv6,
+            "dns": dns,
+        },
+    )
     return _network(name, data, autostart, running=True, restart=restart, kwargs=kwargs)
 
 
@@ -492,8 +618,11 @@ def network_absent(name, force=False):
         ret.update(result=False, comment=str(exc))
         return ret
     if users and not force:
-        ret.update(result=False, comment=f"Network {name} was not removed: guests {', '.join(users)} still have "
-                                         "a NIC on it; move them first or set force: true")
+        ret.update(
+            result=False,
+            comment=f"Network {name} was not removed: guests {', '.join(users)} still have "
+            "a NIC on it; move them first or set force: true",
+        )
         return ret
     changes = {}
     if have is not None:
@@ -506,6 +635,11 @@ def network_absent(name, force=False):
         libvirt_networks.undefine(conn, name)
         return f"Network {name} was {words}."
 
-    return _conclude(ret, changes, unchanged=f"Network {name} is already absent.",
-                     would=f"Network {name} would be {words}.", apply=apply,
-                     failed=lambda exc: f"Network {name} was not removed: {exc}")
+    return _conclude(
+        ret,
+        changes,
+        unchanged=f"Network {name} is already absent.",
+        would=f"Network {name} would be {words}.",
+        apply=apply,
+        failed=lambda exc: f"Network {name} was not removed: {exc}",
+    )

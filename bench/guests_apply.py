@@ -20,6 +20,7 @@ outside a temporary directory is written.
 Targets (issue 4): no-op re-apply of 100 guests under 5 s, at most 3 libvirt
 round trips per guest.
 """
+
 import argparse
 import collections
 import functools
@@ -98,8 +99,8 @@ def main():
     parser.add_argument("--ensure", default="all", choices=("all", "defined", "running", "stopped"))
     args = parser.parse_args()
 
-    import salt.config  # noqa: PLC0415
-    from saltfactories.utils.functional import Loaders  # noqa: PLC0415
+    import salt.config
+    from saltfactories.utils.functional import Loaders
 
     runs = []
     with tempfile.TemporaryDirectory(prefix="xen-bench-") as tmp:
@@ -140,8 +141,10 @@ def main():
 
     print(f"{args.n} guests, libvirt test driver")
     for label, elapsed, calls, detail, changed, pending, failed in runs:
-        print(f"  {label:24s} {elapsed:6.2f} s  {calls / args.n:5.2f} libvirt calls/guest  "
-              f"{changed} changed  {pending} pending  {len(failed)} failed")
+        print(
+            f"  {label:24s} {elapsed:6.2f} s  {calls / args.n:5.2f} libvirt calls/guest  "
+            f"{changed} changed  {pending} pending  {len(failed)} failed"
+        )
         print("      " + ", ".join(f"{k.split('.', 1)[1]}={v / args.n:g}" for k, v in sorted(detail.items())))
         for comment in failed[:3]:
             print(f"      failed: {comment}")
@@ -152,9 +155,11 @@ def main():
         fast = elapsed * 100 / args.n < 5
         few = calls / args.n <= 3
         ok = ok and fast and few and changed == 0
-        print(f"  target, {label}: 100 guests < 5 s -> {'met' if fast else 'NOT met'} ({elapsed * 100 / args.n:.2f} s); "
-              f"<= 3 libvirt calls/guest -> {'met' if few else 'NOT met'} ({calls / args.n:g}, isAlive not counted); "
-              f"{changed} changed")
+        print(
+            f"  target, {label}: 100 guests < 5 s -> {'met' if fast else 'NOT met'} ({elapsed * 100 / args.n:.2f} s); "
+            f"<= 3 libvirt calls/guest -> {'met' if few else 'NOT met'} ({calls / args.n:g}, isAlive not counted); "
+            f"{changed} changed"
+        )
     return 1 if any(run[6] for run in runs) or not ok else 0
 
 

@@ -1,4 +1,5 @@
 """Fixtures shared by every tier."""
+
 import logging
 import pathlib
 

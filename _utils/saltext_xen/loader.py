@@ -1,4 +1,5 @@
 """Entry point for ``pip install``: tells Salt's loader where the modules are."""
+
 import os
 
 _HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,4 +1,5 @@
 """The one place where the library meets Salt: URI lookup and error translation."""
+
 import functools
 
 from salt.exceptions import CommandExecutionError

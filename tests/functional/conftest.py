@@ -4,11 +4,11 @@ The loaders are built once per session (building them costs seconds); each
 test still starts from the seeded test-driver host because ``modules`` and
 ``states`` depend on the function-scoped ``test_uri`` fixture.
 """
+
 import pytest
 from saltfactories.utils.functional import Loaders
 
-from tests.conftest import ROOT
-from tests.conftest import TEST_URI
+from tests.conftest import ROOT, TEST_URI
 
 
 @pytest.fixture(scope="session")

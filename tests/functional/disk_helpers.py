@@ -1,4 +1,5 @@
 """Helpers for the disk and clone functional tests: guests whose disks are real files."""
+
 import contextlib
 import subprocess
 
@@ -52,6 +53,7 @@ def define_guest(uri, tmp_path, name="newvm", running=False, size=64 * MIB, data
 
 def disk_sources(uri, name, live=False):
     import libvirt  # pylint: disable=import-outside-toplevel
+
     from saltext_xen.guests import domain_xml  # pylint: disable=import-outside-toplevel
 
     dom = connection.connect(uri).lookupByName(name)

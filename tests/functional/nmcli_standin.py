@@ -21,6 +21,7 @@ Supported: ``-t -f DEVICE,STATE,CONNECTION device``,
 ``-t -f NAME,UUID,TYPE,DEVICE,ACTIVE,FILENAME connection show``,
 ``connection reload``, ``connection up|down [uuid|id] X``.
 """
+
 import configparser
 import glob
 import json
@@ -191,17 +192,25 @@ def main(argv):
                 if dev == "lo" or dev in unmanaged:
                     row = {"DEVICE": dev, "STATE": "unmanaged", "CONNECTION": ""}
                 elif dev in by_dev:
-                    row = {"DEVICE": dev, "STATE": "connected",
-                           "CONNECTION": state["loaded"][by_dev[dev]]["connection"]["id"]}
+                    row = {
+                        "DEVICE": dev,
+                        "STATE": "connected",
+                        "CONNECTION": state["loaded"][by_dev[dev]]["connection"]["id"],
+                    }
                 else:
                     row = {"DEVICE": dev, "STATE": "disconnected", "CONNECTION": ""}
                 print(":".join(esc(row[f]) for f in fields or ["DEVICE", "STATE", "CONNECTION"]))
         elif words[:2] == ["connection", "show"]:
             for uuid, conn in state["loaded"].items():
                 info = conn["connection"]
-                row = {"NAME": info["id"], "UUID": uuid, "TYPE": TYPES.get(info["type"], info["type"]),
-                       "DEVICE": state["active"].get(uuid, ""), "ACTIVE": "yes" if uuid in state["active"] else "no",
-                       "FILENAME": conn["filename"]}
+                row = {
+                    "NAME": info["id"],
+                    "UUID": uuid,
+                    "TYPE": TYPES.get(info["type"], info["type"]),
+                    "DEVICE": state["active"].get(uuid, ""),
+                    "ACTIVE": "yes" if uuid in state["active"] else "no",
+                    "FILENAME": conn["filename"],
+                }
                 print(":".join(esc(row[f]) for f in fields or ["NAME", "UUID", "TYPE", "DEVICE"]))
         elif words[:2] == ["connection", "reload"]:
             new = read_keyfiles()
@@ -217,8 +226,10 @@ def main(argv):
                 activate(state, uuid)
             finally:
                 save_state(state)
-            print(f"Connection successfully activated (D-Bus active path: /org/freedesktop/NetworkManager/"
-                  f"ActiveConnection/{len(state['calls'])})")
+            print(
+                f"Connection successfully activated (D-Bus active path: /org/freedesktop/NetworkManager/"
+                f"ActiveConnection/{len(state['calls'])})"
+            )
         elif words[:2] == ["connection", "down"]:
             uuid = find(state, words[2:])
             if uuid not in state["active"]:

@@ -10,6 +10,7 @@ Layout per test (nothing of this machine's own interfaces is touched)::
 Every command of the module and states runs as ``ip netns exec HOST ...``
 through the ``netns`` argument.
 """
+
 import json
 import shutil
 import subprocess
@@ -41,8 +42,21 @@ class Lab:
             if proc.returncode != 0:
                 pytest.skip(f"cannot create network namespaces here ({proc.stderr.strip()}); needs root and netns")
         for i in (0, 1):
-            sh("ip", "-n", self.host, "link", "add", f"eth{i}", "type", "veth", "peer", "name", f"peer{i}",
-               "netns", self.lan)
+            sh(
+                "ip",
+                "-n",
+                self.host,
+                "link",
+                "add",
+                f"eth{i}",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                f"peer{i}",
+                "netns",
+                self.lan,
+            )
             sh("ip", "-n", self.host, "link", "set", f"eth{i}", "up")
             sh("ip", "-n", self.lan, "link", "set", f"peer{i}", "up")
         sh("ip", "-n", self.host, "link", "set", "lo", "up")
@@ -65,16 +79,21 @@ class Lab:
         return found[0] if found else None
 
     def addrs(self, name):
-        return [f"{a['local']}/{a['prefixlen']}" for link in self.j("addr", "show", "dev", name)
-                for a in link["addr_info"] if a["scope"] == "global"]
+        return [
+            f"{a['local']}/{a['prefixlen']}"
+            for link in self.j("addr", "show", "dev", name)
+            for a in link["addr_info"]
+            if a["scope"] == "global"
+        ]
 
     def default_dev(self):
         return [r["dev"] for r in self.j("route", "show", "default")]
 
     def ping(self, target="10.77.0.1"):
         """Reachable when a TCP connect to a closed port is refused (the gateway answered with a reset)."""
-        return sh("ip", "netns", "exec", self.host, sys.executable, "-c", PROBE, target, "1", check=False).stdout \
-            .split() == ["1", "0"]
+        return sh(
+            "ip", "netns", "exec", self.host, sys.executable, "-c", PROBE, target, "1", check=False
+        ).stdout.split() == ["1", "0"]
 
 
 # try ``count`` TCP connects to port 9 of the target: print how many were answered and how many timed out
@@ -120,8 +139,9 @@ def test_xenbr0_over_eth0_moves_address_and_route_and_is_idempotent(states, lab,
     ret = state(states, "bridge_present", "xenbr0", **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["comment"] == ("Bridge xenbr0 was created over eth0 in 8 steps and kept across reboots in "
-                              "/etc/network/interfaces.d/xenbr0.")
+    assert ret["comment"] == (
+        "Bridge xenbr0 was created over eth0 in 8 steps and kept across reboots in /etc/network/interfaces.d/xenbr0."
+    )
     assert lab.link("eth0")["master"] == "xenbr0"
     assert lab.link("xenbr0")["address"] == lab.link("eth0")["address"]
     assert lab.addrs("xenbr0") == ["10.77.0.2/24", "fd00:77::2/64"]
@@ -140,8 +160,12 @@ def test_xenbr0_over_eth0_moves_address_and_route_and_is_idempotent(states, lab,
 
 
 def test_connectivity_holds_while_the_nic_moves(modules, lab):
-    prober = subprocess.Popen(["ip", "netns", "exec", lab.host, sys.executable, "-c", PROBE, "10.77.0.1", "150"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    prober = subprocess.Popen(
+        ["ip", "netns", "exec", lab.host, sys.executable, "-c", PROBE, "10.77.0.1", "150"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.3)
         modules.xen_net.bridge_create("xenbr0", nic="eth0", netns=lab.host)
@@ -153,8 +177,17 @@ def test_connectivity_holds_while_the_nic_moves(modules, lab):
 
 
 def test_exercise_xenbr1_over_eth1_host_only_stp_mtu(states, lab):
-    ret = state(states, "bridge_present", "xenbr1", nic="eth1", stp=True, forward_delay=2, mtu=9000,
-                netns=lab.host, persist=False)
+    ret = state(
+        states,
+        "bridge_present",
+        "xenbr1",
+        nic="eth1",
+        stp=True,
+        forward_delay=2,
+        mtu=9000,
+        netns=lab.host,
+        persist=False,
+    )
     assert ret["result"] is True, ret["comment"]
     br = lab.link("xenbr1")
     assert br["mtu"] == 9000 and lab.link("eth1")["mtu"] == 9000
@@ -188,8 +221,9 @@ def test_bridge_that_does_not_come_up_in_time_is_rolled_back(modules, lab):
 
 @pytest.mark.lab  # the lab's dom0 kernel has 802.1q: there the VLAN branch runs
 def test_vlan_sub_interface_or_clean_rollback(modules, lab):
-    probe = sh("ip", "-n", lab.host, "link", "add", "link", "eth1", "name", "probe.5", "type", "vlan", "id", "5",
-               check=False)
+    probe = sh(
+        "ip", "-n", lab.host, "link", "add", "link", "eth1", "name", "probe.5", "type", "vlan", "id", "5", check=False
+    )
     if probe.returncode == 0:
         sh("ip", "-n", lab.host, "link", "del", "probe.5")
         modules.xen_net.bridge_create("xenbr10", nic="eth1", vlan=10, netns=lab.host)
@@ -218,8 +252,10 @@ def test_removal_is_refused_while_guests_use_it_then_forced(states, modules, lab
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["changes"]["files"] == {"/etc/network/interfaces.d/xenbr0": "removed",
-                                       "/etc/network/interfaces.d/eth0": "created"}
+    assert ret["changes"]["files"] == {
+        "/etc/network/interfaces.d/xenbr0": "removed",
+        "/etc/network/interfaces.d/eth0": "created",
+    }
     eth0 = (tmp_path / "etc/network/interfaces.d/eth0").read_text()
     assert "iface eth0 inet static\n    address 10.77.0.2/24\n    gateway 10.77.0.1\n" in eth0
     assert lab.link("xenbr0") is None
@@ -263,8 +299,12 @@ def test_plan_is_printed_without_changing_anything(modules, lab):
 
 
 def test_bridge_config_shows_the_files_per_style(modules):
-    files = modules.xen_net.bridge_config("xenbr1", "ifcfg-suse", nic="eth1", addresses=["10.1.0.5/24"],
-                                          gateway="10.1.0.1")
-    assert sorted(files) == ["/etc/sysconfig/network/ifcfg-eth1", "/etc/sysconfig/network/ifcfg-xenbr1",
-                             "/etc/sysconfig/network/ifroute-xenbr1"]
+    files = modules.xen_net.bridge_config(
+        "xenbr1", "ifcfg-suse", nic="eth1", addresses=["10.1.0.5/24"], gateway="10.1.0.1"
+    )
+    assert sorted(files) == [
+        "/etc/sysconfig/network/ifcfg-eth1",
+        "/etc/sysconfig/network/ifcfg-xenbr1",
+        "/etc/sysconfig/network/ifroute-xenbr1",
+    ]
     assert "BRIDGE_PORTS='eth1'" in files["/etc/sysconfig/network/ifcfg-xenbr1"]

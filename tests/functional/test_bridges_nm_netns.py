@@ -10,6 +10,7 @@ What these tests show is the library's side: what it reads from nmcli, which key
 it writes, which nmcli calls it makes in which order, and how it rolls back. How the
 real NetworkManager carries out ``connection up`` is for the lab tier (RHEL-like dom0).
 """
+
 import json
 import os
 import shutil
@@ -18,9 +19,7 @@ import sys
 
 import pytest
 
-from saltext_xen.networks import bridge_nm
-from saltext_xen.networks import bridge_persist
-from saltext_xen.networks import bridges
+from saltext_xen.networks import bridge_nm, bridge_persist, bridges
 from tests.functional.test_bridges_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
 
 pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")
@@ -52,7 +51,7 @@ class NM:
         self.lab, self.root = lab, root
         bindir = root / "bin"
         bindir.mkdir()
-        (bindir / "nmcli").write_text(f"#!/bin/sh\nexec {sys.executable} {STANDIN} \"$@\"\n")
+        (bindir / "nmcli").write_text(f'#!/bin/sh\nexec {sys.executable} {STANDIN} "$@"\n')
         (bindir / "nmcli").chmod(0o755)
         self.state_file = root / "nmcli.json"
         monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
@@ -123,8 +122,10 @@ def test_bridge_comes_up_through_networkmanager_and_second_run_changes_nothing(l
         "make NetworkManager read the keyfiles: nmcli connection reload",
         f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
     ]
-    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "created",
-                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "created"}
+    assert planned["file_changes"] == {
+        f"/{KEYDIR}/xenbr0.nmconnection": "created",
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "created",
+    }
     assert planned["previous"] == {"name": "Wired connection 1", "uuid": WIRED_UUID}
     assert nm.calls() == [] and lab.link("xenbr0") is None, "planning (test=True) changed nothing"
     assert nm.keyfiles() == ["Wired connection 1.nmconnection"]
@@ -156,10 +157,14 @@ def test_changed_setting_rewrites_the_keyfile_and_reactivates(lab, nm):
     bridge_nm.apply(nm_plan(lab, nm, spec()), run, netns=lab.host, root=str(nm.root))
     nm.forget_calls()
     planned = nm_plan(lab, nm, spec(mtu=1400))
-    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "updated",
-                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "updated"}
-    assert [s["cmd"][:3] for s in planned["steps"]] == [["nmcli", "connection", "reload"],
-                                                        ["nmcli", "connection", "up"]]
+    assert planned["file_changes"] == {
+        f"/{KEYDIR}/xenbr0.nmconnection": "updated",
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "updated",
+    }
+    assert [s["cmd"][:3] for s in planned["steps"]] == [
+        ["nmcli", "connection", "reload"],
+        ["nmcli", "connection", "up"],
+    ]
     assert planned["previous"] is None, "eth0 is already the bridge's port"
     bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
     assert lab.link("xenbr0")["mtu"] == 1400 and lab.link("eth0")["mtu"] == 1400
@@ -175,12 +180,18 @@ def test_port_that_does_not_attach_rolls_back_to_the_old_connection(lab, nm, mon
         bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
     message = str(caught.value)
     assert "connection up uuid" in message and "did not attach" in message
-    assert ("everything done before was undone (eth0 is back on its connection 'Wired connection 1'; "
-            "the keyfiles are as they were)") in message
+    assert (
+        "everything done before was undone (eth0 is back on its connection 'Wired connection 1'; "
+        "the keyfiles are as they were)"
+    ) in message
     uuid = bridge_persist.nm_uuid("xenbr0")
-    assert nm.calls() == ["connection reload", f"connection up uuid {uuid}",
-                          f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"], \
-        "the NIC's connection comes back first, then the bridge goes"
+    assert nm.calls() == [
+        "connection reload",
+        f"connection up uuid {uuid}",
+        f"connection up uuid {WIRED_UUID}",
+        f"connection down uuid {uuid}",
+        "connection reload",
+    ], "the NIC's connection comes back first, then the bridge goes"
     assert nm.keyfiles() == ["Wired connection 1.nmconnection"], "the new keyfiles are gone"
     assert lab.link("xenbr0") is None
     assert (lab.addrs("eth0"), lab.default_dev()) == before
@@ -191,8 +202,9 @@ def test_port_that_does_not_attach_rolls_back_to_the_old_connection(lab, nm, mon
 def test_bridge_that_does_not_forward_in_time_rolls_back(lab, nm):
     # with STP on, the port needs 2 x 2 s before it forwards: a 0.5 s wait fails on purpose
     planned = nm_plan(lab, nm, spec(stp=True, forward_delay=2))
-    with pytest.raises(bridges.BridgeError, match="did not come up: xenbr0 has no carrier.*everything done "
-                                                  "before was undone"):
+    with pytest.raises(
+        bridges.BridgeError, match="did not come up: xenbr0 has no carrier.*everything done before was undone"
+    ):
         bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root), timeout=0.5)
     assert lab.link("xenbr0") is None and lab.link("eth0").get("master") is None
     assert lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"] and lab.default_dev() == ["eth0"]
@@ -202,8 +214,10 @@ def test_bridge_that_does_not_forward_in_time_rolls_back(lab, nm):
 
 def test_live_only_bridge_goes_to_networkmanagers_runtime_directory(lab, nm):
     planned = nm_plan(lab, nm, spec(), persist=False)
-    assert sorted(planned["file_changes"]) == ["/run/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection",
-                                               "/run/NetworkManager/system-connections/xenbr0.nmconnection"]
+    assert sorted(planned["file_changes"]) == [
+        "/run/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection",
+        "/run/NetworkManager/system-connections/xenbr0.nmconnection",
+    ]
     bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root))
     assert lab.link("eth0")["master"] == "xenbr0" and lab.default_dev() == ["xenbr0"]
     assert nm.keyfiles() == ["Wired connection 1.nmconnection"], "nothing under /etc: gone after a reboot"
@@ -250,15 +264,18 @@ def test_bridge_goes_through_networkmanager_and_the_nic_is_back_on_its_own_conne
         "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
         "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload",
     ]
-    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "removed",
-                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"}
+    assert planned["file_changes"] == {
+        f"/{KEYDIR}/xenbr0.nmconnection": "removed",
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed",
+    }
     assert planned["original"] == {"name": "Wired connection 1", "uuid": WIRED_UUID}
     assert nm.calls() == [] and lab.link("xenbr0") is not None, "planning (test=True) changed nothing"
 
     done = bridge_nm.apply_remove(planned, run, netns=lab.host, root=str(nm.root))
     assert done == bridges.describe(planned["steps"]), "what was done is what test=True said"
-    assert nm.calls() == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"], \
+    assert nm.calls() == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"], (
         "the NIC's own connection first, then the bridge goes"
+    )
     assert lab.link("xenbr0") is None and lab.link("eth0").get("master") is None
     assert lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"] and lab.default_dev() == ["eth0"]
     assert lab.ping(), "the host reaches its gateway over eth0 again"
@@ -272,8 +289,9 @@ def test_bridge_goes_through_networkmanager_and_the_nic_is_back_on_its_own_conne
     again = bridge_nm.plan_remove(state, have, "xenbr0", root=str(nm.root))
     assert again["steps"] == [] and again["file_changes"] == {}, "second run: nothing to do"
     assert bridge_nm.apply_remove(again, run, netns=lab.host, root=str(nm.root)) == [] and nm.calls() == []
-    assert nm_plan(lab, nm, spec())["previous"] == {"name": "Wired connection 1", "uuid": WIRED_UUID}, \
+    assert nm_plan(lab, nm, spec())["previous"] == {"name": "Wired connection 1", "uuid": WIRED_UUID}, (
         "the bridge can be made again the same way"
+    )
 
 
 def test_nic_that_does_not_get_its_addresses_back_brings_the_bridge_back(lab, nm, monkeypatch):
@@ -286,11 +304,16 @@ def test_nic_that_does_not_get_its_addresses_back_brings_the_bridge_back(lab, nm
     assert str(caught.value) == (
         "eth0 did not get its addresses back on its connection 'Wired connection 1': eth0 does not hold "
         "10.77.0.2/24, fd00:77::2/64 yet; everything done before was undone (the keyfiles are as they were; "
-        "xenbr0 is up again through NetworkManager with eth0 as its port)")
-    assert nm.calls() == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload",
-                          "connection reload", f"connection up uuid {uuid}"]
-    assert nm.keyfiles() == ["Wired connection 1.nmconnection", "xenbr0-port-eth0.nmconnection",
-                             "xenbr0.nmconnection"]
+        "xenbr0 is up again through NetworkManager with eth0 as its port)"
+    )
+    assert nm.calls() == [
+        f"connection up uuid {WIRED_UUID}",
+        f"connection down uuid {uuid}",
+        "connection reload",
+        "connection reload",
+        f"connection up uuid {uuid}",
+    ]
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection", "xenbr0-port-eth0.nmconnection", "xenbr0.nmconnection"]
     assert lab.link("eth0")["master"] == "xenbr0" and lab.addrs("xenbr0") == ["10.77.0.2/24", "fd00:77::2/64"]
     assert lab.default_dev() == ["xenbr0"] and nm.device("eth0") == ("connected", "xenbr0-port-eth0")
     assert lab.ping(), "the host is reachable through the bridge again"
@@ -301,13 +324,18 @@ def test_nic_without_a_connection_of_its_own_gets_one_from_the_bridges_addresses
     os.unlink(nm.root / KEYDIR / "Wired connection 1.nmconnection")
     nm.nmcli("connection", "reload")  # NetworkManager forgets the NIC's old connection
     nm.forget_calls()
-    with pytest.raises(bridges.BridgeError, match="eth0 has no NetworkManager connection of its own to go back "
-                                                  "to, so the host would lose 10.77.0.2/24, fd00:77::2/64"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match="eth0 has no NetworkManager connection of its own to go back "
+        "to, so the host would lose 10.77.0.2/24, fd00:77::2/64",
+    ):
         rm_plan(lab, nm, restore_nic=False)
     planned = rm_plan(lab, nm)
     nic_uuid = bridge_persist.nm_uuid("eth0")
-    assert [s["cmd"] for s in planned["steps"]][:2] == [["nmcli", "connection", "reload"],
-                                                        ["nmcli", "connection", "up", "uuid", nic_uuid]]
+    assert [s["cmd"] for s in planned["steps"]][:2] == [
+        ["nmcli", "connection", "reload"],
+        ["nmcli", "connection", "up", "uuid", nic_uuid],
+    ]
     assert planned["file_changes"][f"/{KEYDIR}/eth0.nmconnection"] == "created"
     bridge_nm.apply_remove(planned, run, netns=lab.host, root=str(nm.root))
     assert lab.link("xenbr0") is None and lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"]

@@ -4,16 +4,19 @@ Real bridges, veths, addresses and routes in network namespaces the test creates
 ``nmcli`` is the stand-in of nmcli_standin.py (this machine has no NetworkManager
 and must not get one), which reads the keyfiles and does ``connection up`` with ``ip``.
 """
+
 import shutil
 
 import pytest
 
 from saltext_xen.networks import bridge_persist
-from tests.functional.test_bridges_nm_netns import KEYDIR
-from tests.functional.test_bridges_nm_netns import WIRED_UUID
-from tests.functional.test_bridges_nm_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
-from tests.functional.test_bridges_nm_netns import nm  # noqa: F401  pylint: disable=unused-import  (fixture)
 from tests.functional.test_bridges_netns import state
+from tests.functional.test_bridges_nm_netns import (
+    KEYDIR,
+    WIRED_UUID,
+    lab,  # noqa: F401  pylint: disable=unused-import  (fixture)
+    nm,  # noqa: F401  pylint: disable=unused-import  (fixture)
+)
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed"),
@@ -26,8 +29,10 @@ def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(
     predicted = state(states, "bridge_present", "xenbr0", test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
     assert predicted["changes"] == {
-        "steps": ["make NetworkManager read the keyfiles: nmcli connection reload",
-                  f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}"],
+        "steps": [
+            "make NetworkManager read the keyfiles: nmcli connection reload",
+            f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
+        ],
         "files": {f"/{KEYDIR}/xenbr0.nmconnection": "created", f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "created"},
     }
     assert lab.link("xenbr0") is None and nm.calls() == [], "test=True changed nothing"
@@ -35,8 +40,9 @@ def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(
     ret = state(states, "bridge_present", "xenbr0", **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["comment"].startswith("Bridge xenbr0 was created over eth0 in 2 steps through NetworkManager and "
-                                     "kept across reboots in ")
+    assert ret["comment"].startswith(
+        "Bridge xenbr0 was created over eth0 in 2 steps through NetworkManager and kept across reboots in "
+    )
     assert nm.calls() == ["connection reload", f"connection up uuid {uuid}"], "no ip behind NetworkManager's back"
     assert lab.link("eth0")["master"] == "xenbr0" and lab.addrs("eth0") == []
     assert lab.addrs("xenbr0") == ["10.77.0.2/24", "fd00:77::2/64"] and lab.default_dev() == ["xenbr0"]
@@ -52,8 +58,9 @@ def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(
 
 def test_state_rolls_back_to_the_nics_connection_when_the_port_does_not_attach(states, lab, nm, monkeypatch):
     monkeypatch.setenv("NMCLI_STANDIN_FAIL", "port")
-    ret = state(states, "bridge_present", "xenbr0", nic="eth0", netns=lab.host, persist="nm-keyfile",
-                config_root=str(nm.root))
+    ret = state(
+        states, "bridge_present", "xenbr0", nic="eth0", netns=lab.host, persist="nm-keyfile", config_root=str(nm.root)
+    )
     assert ret["result"] is False and ret["changes"] == {}
     assert ret["comment"].startswith("Bridge xenbr0 was not changed: 'nmcli connection up uuid ")
     assert "eth0 is back on its connection 'Wired connection 1'" in ret["comment"]
@@ -86,22 +93,26 @@ def test_state_removes_the_bridge_through_networkmanager_predicts_and_then_chang
     predicted = state(states, "bridge_absent", "xenbr0", force=True, test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
     assert predicted["changes"] == {
-        "steps": [f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}",
-                  f"take xenbr0 down through NetworkManager: nmcli connection down uuid {uuid}",
-                  "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
-                  "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: "
-                  "nmcli connection reload"],
+        "steps": [
+            f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}",
+            f"take xenbr0 down through NetworkManager: nmcli connection down uuid {uuid}",
+            "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
+            "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload",
+        ],
         "files": {f"/{KEYDIR}/xenbr0.nmconnection": "removed", f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"},
     }
-    assert predicted["comment"].startswith("Bridge xenbr0 would be removed through NetworkManager (eth0 would be "
-                                           "back on its connection 'Wired connection 1') and its config files ")
+    assert predicted["comment"].startswith(
+        "Bridge xenbr0 would be removed through NetworkManager (eth0 would be "
+        "back on its connection 'Wired connection 1') and its config files "
+    )
     assert nm.calls() == [] and lab.link("xenbr0") is not None, "test=True changed nothing"
 
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["comment"].startswith("Bridge xenbr0 was removed through NetworkManager (eth0 is back on its "
-                                     "connection 'Wired connection 1')")
+    assert ret["comment"].startswith(
+        "Bridge xenbr0 was removed through NetworkManager (eth0 is back on its connection 'Wired connection 1')"
+    )
     assert nm.calls() == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}", "connection reload"]
     assert lab.link("xenbr0") is None and lab.addrs("eth0") == ["10.77.0.2/24", "fd00:77::2/64"]
     assert lab.default_dev() == ["eth0"] and lab.ping()
@@ -121,14 +132,20 @@ def test_state_brings_the_bridge_back_when_the_nic_does_not_get_its_addresses(st
     monkeypatch.setenv("NMCLI_STANDIN_FAIL", "addresses")
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is False and ret["changes"] == {}
-    assert ret["comment"].startswith("Bridge xenbr0 was not removed: eth0 did not get its addresses back on its "
-                                     "connection 'Wired connection 1': eth0 does not hold ")
-    assert ret["comment"].endswith("(the keyfiles are as they were; xenbr0 is up again through NetworkManager "
-                                   "with eth0 as its port)")
+    assert ret["comment"].startswith(
+        "Bridge xenbr0 was not removed: eth0 did not get its addresses back on its "
+        "connection 'Wired connection 1': eth0 does not hold "
+    )
+    assert ret["comment"].endswith(
+        "(the keyfiles are as they were; xenbr0 is up again through NetworkManager with eth0 as its port)"
+    )
     assert lab.link("eth0")["master"] == "xenbr0" and lab.default_dev() == ["xenbr0"]
     assert nm.device("eth0") == ("connected", "xenbr0-port-eth0")
-    assert sorted(nm.keyfiles()) == ["Wired connection 1.nmconnection", "xenbr0-port-eth0.nmconnection",
-                                     "xenbr0.nmconnection"]
+    assert sorted(nm.keyfiles()) == [
+        "Wired connection 1.nmconnection",
+        "xenbr0-port-eth0.nmconnection",
+        "xenbr0.nmconnection",
+    ]
     assert lab.ping()
 
 

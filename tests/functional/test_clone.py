@@ -1,11 +1,11 @@
 """xen_guest.clone: the tutorial's virt-clone, through Salt's loader and libvirt's test driver."""
+
 import os
 
 import pytest
 
 from saltext_xen.core import connection
-from saltext_xen.disks import disk_copy
-from saltext_xen.disks import disk_image
+from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.guests import domain_xml
 from tests.functional.disk_helpers import MIB, define_guest, disk_sources
 
@@ -236,8 +236,11 @@ def test_cloned_converges_memory_vcpus_and_bridge_of_an_existing_clone(states, t
     assert real["result"] is True and real["changes"] == predicted["changes"], real
     after = spec_of(test_uri, "newvm05")
     assert (after["memory"], after["vcpus"], after["nics"][0]["bridge"]) == (1024, 4, "xenbr1")
-    assert (after["uuid"], after["nics"][0]["mac"], after["disks"]) == (before["uuid"], before["nics"][0]["mac"],
-                                                                       before["disks"])
+    assert (after["uuid"], after["nics"][0]["mac"], after["disks"]) == (
+        before["uuid"],
+        before["nics"][0]["mac"],
+        before["disks"],
+    )
     assert (disk.stat().st_mtime_ns, disk_image.allocated(str(disk))) == before_disk  # disks never touched
     from saltext_xen.guests import clone
 
@@ -252,8 +255,9 @@ def test_cloned_changes_a_running_clone_for_its_next_start(states, test_uri, tmp
     _state(states, "newvm05", source="vm05", start=True)
     ret = _state(states, "newvm05", source="vm05", memory=256)
     assert ret["result"] is True, ret
-    assert ret["changes"] == {"memory": {"old": 512, "new": 256,
-                                         "applied": "in the definition; the running guest sees it at its next start"}}
+    assert ret["changes"] == {
+        "memory": {"old": 512, "new": 256, "applied": "in the definition; the running guest sees it at its next start"}
+    }
     assert "next start" in ret["comment"]
     assert connection.connect(test_uri).lookupByName("newvm05").isActive()
     assert _state(states, "newvm05", source="vm05", memory=256)["changes"] == {}
@@ -340,8 +344,11 @@ def test_clone_progress_is_logged_at_info_with_bytes(modules, test_uri, tmp_path
     define_guest(test_uri, tmp_path, name="vm05")
     with caplog.at_level(logging.INFO):
         modules.xen_guest.clone("vm05", "newvm05")
-    lines = [r.getMessage() for r in caplog.records
-             if r.levelno == logging.INFO and r.getMessage().startswith("cloning vm05 xvda")]
+    lines = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.INFO and r.getMessage().startswith("cloning vm05 xvda")
+    ]
     assert lines, caplog.text
     done = re.search(r": (\d+) of (\d+) bytes", lines[-1])
     assert done and done.group(1) == done.group(2) and int(done.group(2)) > 0, lines
@@ -380,9 +387,8 @@ def test_failed_qcow2_conversion_leaves_no_clone(modules, test_uri, tmp_path, mo
         raise disk_copy.VerifyError("simulated: Content mismatch at offset 0!")
 
     monkeypatch.setattr(disk_copy, "compare", differs)
-    with loop_device(backing) as dev:
-        with pytest.raises(Exception, match="simulated"):
-            modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
+    with loop_device(backing) as dev, pytest.raises(Exception, match="simulated"):
+        modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dev})
     assert "newvm05" not in modules.xen_guest.list()
 
 
@@ -393,8 +399,9 @@ def test_qcow2_overlay_is_cloned_next_to_its_base_not_elsewhere(modules, test_ur
 
     _, image, _ = qcow2_guest(test_uri, tmp_path, name="vm05")
     os.rename(image, tmp_path / "base.qcow2")
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image],
-                   check=True, cwd=tmp_path)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image], check=True, cwd=tmp_path
+    )
     (tmp_path / "other").mkdir()
     with pytest.raises(Exception, match="qcow2 overlay on base.qcow2, named relative to its folder"):
         modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": str(tmp_path / "other" / "newvm05.qcow2")})

@@ -1,10 +1,11 @@
 """salt/xen/clones.sls driven by pillar xen:clones (the tutorial's virt-clone), through state.sls
 on libvirt's test driver with real image files."""
+
 import libvirt
 import yaml
 
-from saltext_xen.guests import clone
 from saltext_xen.core import connection
+from saltext_xen.guests import clone
 from tests.conftest import ROOT
 from tests.functional.disk_helpers import define_guest, disk_sources
 
@@ -94,8 +95,7 @@ def test_clone_runs_after_its_source_guest_state_and_xen_applies_it(modules, tes
             "host": {"manage": False},
             "guests": {"vm05": _vm05_spec(tmp_path)},
             "clones": {
-                "newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm05.img")},
-                            "memory": 768},
+                "newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm05.img")}, "memory": 768},
                 # a clone of a clone: made after it
                 "newvm06": {"source": "newvm05", "disks": {"xvda": str(tmp_path / "newvm06.img")}, "start": True},
             },
@@ -124,8 +124,9 @@ def test_clone_runs_after_its_source_guest_state_and_xen_applies_it(modules, tes
 
 def test_a_clone_also_in_xen_guests_is_made_before_its_guest_state(modules, test_uri, tmp_path):
     define_guest(test_uri, tmp_path, name="vm05")
-    pillar = {"xen": {"guests": {"newvm05": {"ensure": "defined", "memory": 512}},
-                      "clones": {"newvm05": {"source": "vm05"}}}}
+    pillar = {
+        "xen": {"guests": {"newvm05": {"ensure": "defined", "memory": 512}}, "clones": {"newvm05": {"source": "vm05"}}}
+    }
     shown = modules.state.show_sls("xen.clones", pillar=pillar)
     assert isinstance(shown, dict), shown
     assert {"xen_guest": "xen-guest-newvm05-defined"} in _arg(shown["xen-clone-newvm05-cloned"], "require_in")
@@ -137,8 +138,15 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
         "xen": {
             "guests": {"vm06": {"ensure": "absent"}},
             "clones": {
-                "newvm05": {"source": "vm05", "memory": "lots", "vcpus": 0, "sise": 1, "start": "yes",
-                            "disks": {"xvda": "newvm05.img"}, "bridge": ""},
+                "newvm05": {
+                    "source": "vm05",
+                    "memory": "lots",
+                    "vcpus": 0,
+                    "sise": 1,
+                    "start": "yes",
+                    "disks": {"xvda": "newvm05.img"},
+                    "bridge": "",
+                },
                 "nosource": {"disks": {"xvda": str(tmp_path / "x.img")}},
                 "gone": {"source": "vm06"},
                 "loop1": {"source": "loop2"},
@@ -151,7 +159,7 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
         ret = _apply(modules, pillar, test=test)
         comment = ret["xen-clone-newvm05-checked"]["comment"]
         for expected in (
-            "xen:clones:newvm05:memory: expected a whole number above 0 (MiB), got \"lots\"",
+            'xen:clones:newvm05:memory: expected a whole number above 0 (MiB), got "lots"',
             "xen:clones:newvm05:vcpus: expected a whole number above 0, got 0",
             "xen:clones:newvm05:sise: unknown key",
             "xen:clones:newvm05:start: expected true or false",
@@ -160,12 +168,18 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
         ):
             assert expected in comment, (expected, comment)
         assert comment.endswith("nothing was changed for this clone")
-        assert "xen:clones:nosource:source: expected the name of the guest to clone" in \
-            ret["xen-clone-nosource-checked"]["comment"]
-        assert "xen:clones:gone:source: vm06 is removed by xen:guests:vm06:ensure: absent" in \
-            ret["xen-clone-gone-checked"]["comment"]
-        assert "xen:clones:loop1:source: loop2 is itself (through xen:clones) a clone of loop1" in \
-            ret["xen-clone-loop1-checked"]["comment"]
+        assert (
+            "xen:clones:nosource:source: expected the name of the guest to clone"
+            in ret["xen-clone-nosource-checked"]["comment"]
+        )
+        assert (
+            "xen:clones:gone:source: vm06 is removed by xen:guests:vm06:ensure: absent"
+            in ret["xen-clone-gone-checked"]["comment"]
+        )
+        assert (
+            "xen:clones:loop1:source: loop2 is itself (through xen:clones) a clone of loop1"
+            in ret["xen-clone-loop1-checked"]["comment"]
+        )
         for sid, r in ret.items():
             assert r["result"] is (None if test and sid == "xen-clone-ok-cloned" else sid == "xen-clone-ok-cloned"), sid
             if sid.endswith("-checked"):

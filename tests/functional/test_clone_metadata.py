@@ -1,11 +1,12 @@
 """A clone made by xen_guest.clone keeps the record of its source (and other tools' <metadata>)
 when the guest states later rebuild its definition from a spec, on libvirt's test driver."""
+
 import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.guests import clone
 from saltext_xen.core import connection
+from saltext_xen.guests import clone
 from tests.functional.disk_helpers import define_guest
 
 OTHER_NS = "https://example.org/other-tool/1"
@@ -24,10 +25,20 @@ def test_guest_states_keep_a_clones_record_and_other_metadata(modules, states, t
     source_uuid = connection.connect(test_uri).lookupByName("vm05").UUIDString()
     modules.xen_guest.clone("vm05", "newvm05")
     dom = connection.connect(test_uri).lookupByName("newvm05")
-    dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, '<note owner="ops">keep me</note>', "other", OTHER_NS,
-                    libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-    spec = {"memory": 768, "maxmem": 1024, "vcpus": 2, "disks": [str(tmp_path / "newvm05.img")],
-            "nics": [{"bridge": "xenbr0", "script": "vif-bridge"}]}
+    dom.setMetadata(
+        libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+        '<note owner="ops">keep me</note>',
+        "other",
+        OTHER_NS,
+        libvirt.VIR_DOMAIN_AFFECT_CONFIG,
+    )
+    spec = {
+        "memory": 768,
+        "maxmem": 1024,
+        "vcpus": 2,
+        "disks": [str(tmp_path / "newvm05.img")],
+        "nics": [{"bridge": "xenbr0", "script": "vif-bridge"}],
+    }
 
     predicted = _running(states, spec, test=True)
     real = _running(states, spec)

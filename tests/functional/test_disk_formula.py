@@ -1,4 +1,5 @@
 """salt/xen/disks.sls driven by pillar xen:disks, through state.sls (real images, loop devices)."""
+
 import os
 
 import pytest
@@ -36,8 +37,12 @@ def test_tutorial_disk_pillar_applies_then_changes_nothing(modules, test_uri, tm
     }
     predicted = apply(modules, pillar, test=True)
     assert set(predicted) == {
-        "xen-disk-newvm-data-present", "xen-disk-newvm-data-partitioned", "xen-disk-newvm-data-part1-formatted",
-        "xen-disk-newvm-data-part2-formatted", "xen-disk-newvm-data-attached", "xen-disk-newvm-root-moved",
+        "xen-disk-newvm-data-present",
+        "xen-disk-newvm-data-partitioned",
+        "xen-disk-newvm-data-part1-formatted",
+        "xen-disk-newvm-data-part2-formatted",
+        "xen-disk-newvm-data-attached",
+        "xen-disk-newvm-root-moved",
     }
     for sid, ret in predicted.items():
         assert ret["result"] is None and ret["changes"], (sid, ret["comment"])
@@ -78,7 +83,9 @@ def test_pools_from_pillar(modules, test_uri, tmp_path):
     pillar = {"xen": {"pools": {"scratch": {"path": folder}, "vol0": {"type": "logical"}}}}
     first = apply(modules, pillar)
     assert {sid: r["result"] for sid, r in first.items()} == {
-        "xen-disk-pool-scratch-present": True, "xen-disk-pool-vol0-present": True}
+        "xen-disk-pool-scratch-present": True,
+        "xen-disk-pool-vol0-present": True,
+    }
     assert os.path.isdir(folder)
     second = apply(modules, pillar)
     assert all(r["changes"] == {} for r in second.values())

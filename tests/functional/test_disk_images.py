@@ -1,4 +1,5 @@
 """xen_disk images through Salt's loader: create, grow, delete, attach, detach."""
+
 import os
 
 import pytest

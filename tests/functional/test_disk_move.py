@@ -4,6 +4,7 @@ A loop device over a sparse file stands in for the LV here (a block device the
 move does not have to create); real LV creation needs device-mapper and is in
 the needs_dm tests at the end.
 """
+
 import os
 import re
 import shutil
@@ -12,8 +13,7 @@ import subprocess
 import pytest
 
 from saltext_xen.core import connection
-from saltext_xen.disks import disk_copy
-from saltext_xen.disks import disk_image
+from saltext_xen.disks import disk_copy, disk_image
 from tests.functional.disk_helpers import GUEST, MIB, define_guest, disk_sources, loop_device
 
 needs_loop = pytest.mark.skipif(
@@ -124,9 +124,8 @@ def test_block_device_too_small_is_refused(modules, test_uri, tmp_path):
     _, src = define_guest(test_uri, tmp_path)
     backing = tmp_path / "small"
     disk_image.create(str(backing), 32 * MIB)
-    with loop_device(backing) as dev:
-        with pytest.raises(Exception, match="is smaller than"):
-            modules.xen_disk.move("newvm", "xvda", dev)
+    with loop_device(backing) as dev, pytest.raises(Exception, match="is smaller than"):
+        modules.xen_disk.move("newvm", "xvda", dev)
     assert disk_sources(test_uri, "newvm")["xvda"] == src
 
 
@@ -340,8 +339,12 @@ def test_failed_conversion_removes_the_block_device_the_move_made(test_uri, tmp_
 
         monkeypatch.setattr(disk_copy, "compare", differs)
         with pytest.raises(disk_copy.VerifyError):
-            disk_move.execute(conn, step, make_block=lambda p, n: calls.append(("make", p, n)),
-                                 drop_block=lambda p: calls.append(("drop", p)))
+            disk_move.execute(
+                conn,
+                step,
+                make_block=lambda p, n: calls.append(("make", p, n)),
+                drop_block=lambda p: calls.append(("drop", p)),
+            )
     assert calls == [("make", dev, 64 * MIB), ("drop", dev)]
     assert conn.lookupByName("newvm").XMLDesc(2) == before
     assert os.path.exists(image)
@@ -405,8 +408,9 @@ def test_qcow2_overlay_is_not_moved_away_from_its_relative_backing_file(modules,
     _, image, reference = qcow2_guest(test_uri, tmp_path)
     base = tmp_path / "base.qcow2"
     os.rename(image, base)
-    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image],
-                   check=True, cwd=tmp_path)
+    subprocess.run(
+        ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", image], check=True, cwd=tmp_path
+    )
     (tmp_path / "other").mkdir()
     with pytest.raises(Exception, match="qcow2 overlay on base.qcow2, named relative to its folder"):
         modules.xen_disk.move("newvm", "xvda", str(tmp_path / "other" / "newvm.qcow2"))

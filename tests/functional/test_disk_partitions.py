@@ -1,4 +1,5 @@
 """GPT labels, partitions and filesystems on images, through loop devices and Salt's parted/extfs."""
+
 import os
 import shutil
 import subprocess

@@ -1,4 +1,5 @@
 """libvirt storage pools for guest disks (directory and volume group), through the loader."""
+
 import os
 
 from saltext_xen.core import connection

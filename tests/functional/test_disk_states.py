@@ -1,4 +1,5 @@
 """xen_disk states: test=True predicts exactly, second apply changes nothing, nothing destroyed unasked."""
+
 import os
 
 import pytest
@@ -134,8 +135,7 @@ def test_moved_file_to_file(states, test_uri, tmp_path):
     dest = str(tmp_path / "moved.img")
     refused = run(states, "moved", "newvm", disk="xvda", to=dest)
     assert refused["result"] is False and "shutdown=True" in refused["comment"]
-    _, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest, shutdown=True,
-                                   remove_source=True)
+    _, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest, shutdown=True, remove_source=True)
     assert real["changes"] == {"xvda": {"old": src, "new": dest, "source_removed": True, "restarted": True}}
     assert disk_sources(test_uri, "newvm")["xvda"] == dest
     assert connection.connect(test_uri).lookupByName("newvm").isActive()
@@ -184,8 +184,9 @@ def test_moved_qcow2_into_block_device_converts_and_restarts(states, test_uri, t
     os.truncate(backing, 80 * MIB)
     with loop_device(backing) as dev:
         predicted, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dev, shutdown=True)
-        assert real["changes"] == {"xvda": {"old": image, "new": dev, "format": {"old": "qcow2", "new": "raw"},
-                                            "restarted": True}}
+        assert real["changes"] == {
+            "xvda": {"old": image, "new": dev, "format": {"old": "qcow2", "new": "raw"}, "restarted": True}
+        }
         assert "converting qcow2 to raw" in predicted["comment"]
         assert disk_formats(test_uri, "newvm")["xvda"] == "raw"
         assert same_image(image, "qcow2", dev, "raw")

@@ -1,4 +1,5 @@
 """The xen_guest_events beacon and the boot/crash functions, through Salt's loader on libvirt's test driver."""
+
 import pytest
 import salt.beacons
 import salt.loader
@@ -55,9 +56,7 @@ def test_states_filter_and_restart_list_from_pillar_or_config(beacons, loaders, 
         events = _pass(beacons, {"states": ["crashed"]})
     finally:
         del loaders.opts["xen"]["reactor"]
-    assert [(e["name"], e["new"], e["autostart"], e["restart"]) for e in events] == [
-        ("vm03", "crashed", False, True)
-    ]
+    assert [(e["name"], e["new"], e["autostart"], e["restart"]) for e in events] == [("vm03", "crashed", False, True)]
 
 
 def test_emit_at_start_reports_every_guest(beacons):

@@ -5,13 +5,16 @@ same), then clean: test=True predicts exactly, the real run stops and undefines
 every pillar guest, keeps disks unless the guest says remove_disks: true, and a
 second clean changes nothing.
 """
+
 import libvirt
 import pytest
 
 from saltext_xen.core import connection
 from tests.conftest import ROOT
-from tests.functional.test_guest_install import _example_pillar
-from tests.functional.test_guest_install import tree  # noqa: F401  pylint: disable=unused-import  (fixture)
+from tests.functional.test_guest_install import (
+    _example_pillar,
+    tree,  # noqa: F401  pylint: disable=unused-import  (fixture)
+)
 
 
 def _by_id(ret):
@@ -46,7 +49,10 @@ def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path,
     for sid, ret in cleaned.items():
         assert ret["changes"] == predicted[sid]["changes"], sid
     assert cleaned["xen-guest-vm02-absent"]["changes"]["state"]["old"] == "running"
-    assert cleaned["xen-guest-winxp-absent"]["changes"]["disks:hda"] == {"old": str(tmp_path / "winxp.img"), "new": None}
+    assert cleaned["xen-guest-winxp-absent"]["changes"]["disks:hda"] == {
+        "old": str(tmp_path / "winxp.img"),
+        "new": None,
+    }
     for name in ("vm02", "winxp", "newvm"):
         assert not _defined(test_uri, name), name
     assert _defined(test_uri, "vm03")  # not in the pillar: left alone
@@ -74,10 +80,10 @@ def test_clean_includes_only_the_clean_files_that_exist(modules, minion_opts, tm
     assert shown["xen-guest-g1-absent"]["__sls__"] == "xen.guests-clean"
 
     # a formula where networks-clean.sls exists too: included, after the guests
-    import copy  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
+    import copy
+    import shutil
 
-    from saltfactories.utils.functional import Loaders  # noqa: PLC0415
+    from saltfactories.utils.functional import Loaders
 
     roots = tmp_path / "roots"
     shutil.copytree(ROOT / "salt" / "xen", roots / "xen")

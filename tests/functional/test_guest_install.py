@@ -1,4 +1,5 @@
 """Installing new guests as virt-install did, from a tiny install tree on a loopback HTTP server."""
+
 import functools
 import http.server
 import threading
@@ -121,9 +122,9 @@ def test_hvm_from_iso_cdrom_first_with_vnc_then_disk_boot(states, tmp_path, test
 
 def _example_pillar(tmp_path, tree):
     """pillar/xen/guests.sls as shipped, with paths under tmp_path and the loopback tree."""
-    import yaml  # noqa: PLC0415
+    import yaml
 
-    from tests.conftest import ROOT  # noqa: PLC0415
+    from tests.conftest import ROOT
 
     pillar = yaml.safe_load((ROOT / "pillar" / "xen" / "guests.sls").read_text())
     guests = pillar["xen"]["guests"]
@@ -173,7 +174,10 @@ def test_formula_names_a_mac_shared_by_two_guests(modules, tmp_path, tree, test_
     pillar["xen"]["guests"]["vm02"]["nics"][0]["mac"] = "00:16:36:88:76:d4"  # newvm's first NIC
     ret = _by_id(modules.state.sls("xen.guests", pillar=pillar))
     assert ret["xen-guest-vm02-running"]["result"] is False
-    assert "xen:guests:vm02:nics:0:mac: 00:16:36:88:76:d4 is also given to guest newvm" in ret["xen-guest-vm02-running"]["comment"]
+    assert (
+        "xen:guests:vm02:nics:0:mac: 00:16:36:88:76:d4 is also given to guest newvm"
+        in ret["xen-guest-vm02-running"]["comment"]
+    )
     assert ret["xen-guest-newvm-running"]["result"] is False
 
 
@@ -183,8 +187,10 @@ def test_install_tree_in_a_local_directory_or_file_url(states, tmp_path, test_ur
     (root / "images" / "xen" / "vmlinuz").write_bytes(b"k")
     (root / "images" / "xen" / "initrd.img").write_bytes(b"i")
     for name, location in (("loc1", str(root)), ("loc2", f"file://{root}")):
-        spec = {"disks": [{"source": str(tmp_path / f"{name}.img"), "size": 64}],
-                "install": {"location": location, "extra_args": "text console=hvc0"}}
+        spec = {
+            "disks": [{"source": str(tmp_path / f"{name}.img"), "size": 64}],
+            "install": {"location": location, "extra_args": "text console=hvc0"},
+        }
         ret = _run(states, "running", name, spec=spec, boot_dir=str(tmp_path / "boot"))
         assert ret["result"] is True, ret["comment"]
         assert (tmp_path / "boot" / f"{name}-vmlinuz").read_bytes() == b"k"

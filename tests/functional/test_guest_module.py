@@ -1,4 +1,5 @@
 """xen_guest execution functions through Salt's loader, against libvirt's test driver."""
+
 import pytest
 from salt.exceptions import CommandExecutionError
 
@@ -116,9 +117,7 @@ def test_rename_only_when_shut_off(modules):
 
 
 def test_autostart_on_and_off(modules):
-    assert modules.xen_guest.autostart("vm02") == {
-        "vm02": {"old": {"autostart": False}, "new": {"autostart": True}}
-    }
+    assert modules.xen_guest.autostart("vm02") == {"vm02": {"old": {"autostart": False}, "new": {"autostart": True}}}
     assert modules.xen_guest.autostart("vm02") == {}
     assert modules.xen_guest.info("vm02")["autostart"] is True
     assert modules.xen_guest.autostart("vm02", enable=False)["vm02"]["new"] == {"autostart": False}

@@ -1,4 +1,5 @@
 """xen_guest.nic_attach / nic_detach against the test driver (vm02 running, vm03 shut off)."""
+
 import libvirt
 import pytest
 from salt.exceptions import CommandExecutionError
@@ -20,10 +21,18 @@ def nics(conn, name):
 def test_second_nic_like_the_tutorial_gets_a_unique_xen_mac(modules, conn):
     ret = modules.xen_guest.nic_attach("vm03", bridge="xenbr0", script="vif-bridge")
     assert ret["mac"].startswith("00:16:3e:") and ret["mac"] not in ("00:16:3e:02:00:01", "00:16:3e:03:00:01")
-    assert ret == {"name": "vm03", "mac": ret["mac"], "bridge": "xenbr0", "network": None, "live": False,
-                   "persistent": True}
-    assert [(n["mac"], n["bridge"]) for n in nics(conn, "vm03")] == [("00:16:3e:03:00:01", "xenbr0"),
-                                                                     (ret["mac"], "xenbr0")]
+    assert ret == {
+        "name": "vm03",
+        "mac": ret["mac"],
+        "bridge": "xenbr0",
+        "network": None,
+        "live": False,
+        "persistent": True,
+    }
+    assert [(n["mac"], n["bridge"]) for n in nics(conn, "vm03")] == [
+        ("00:16:3e:03:00:01", "xenbr0"),
+        (ret["mac"], "xenbr0"),
+    ]
 
 
 def test_nic_on_a_libvirt_network_and_explicit_mac(modules, conn):
@@ -48,8 +57,12 @@ def test_detach_by_mac_or_bridge(modules, conn):
     added = modules.xen_guest.nic_attach("vm03", bridge="xenbr1")["mac"]
     with pytest.raises(CommandExecutionError, match="name the NIC"):
         modules.xen_guest.nic_detach("vm03")
-    assert modules.xen_guest.nic_detach("vm03", bridge="xenbr1") == {"name": "vm03", "mac": added, "live": False,
-                                                                     "persistent": True}
+    assert modules.xen_guest.nic_detach("vm03", bridge="xenbr1") == {
+        "name": "vm03",
+        "mac": added,
+        "live": False,
+        "persistent": True,
+    }
     assert [n["mac"] for n in nics(conn, "vm03")] == ["00:16:3e:03:00:01"]
     assert modules.xen_guest.nic_detach("vm03", mac=added) == {}
     modules.xen_guest.nic_attach("vm03", bridge="xenbr0")
@@ -63,4 +76,3 @@ def test_running_guest_needs_hotplug_which_the_test_driver_lacks(modules, conn):
     with pytest.raises(CommandExecutionError, match="could not add the NIC to vm02: .*not supported"):
         modules.xen_guest.nic_attach("vm02", bridge="xenbr1")
     assert len(nics(conn, "vm02")) == 1
-

@@ -4,6 +4,7 @@ A change that a running guest gets only by a restart is reported as pending on
 every run until the guest restarts, with nothing reported as changed; a no-op
 re-apply through a state run reads each guest with at most 3 libvirt calls.
 """
+
 import collections
 import functools
 
@@ -57,7 +58,10 @@ def test_a_change_for_the_next_boot_stays_pending_until_the_guest_restarts(state
         later = _run(states, fn, "vm20", spec=changed)
         assert later["result"] is True
         assert later["changes"] == {}, later
-        assert "maxvcpus, on_crash, vcpus wait for a restart (the running guest does not have them yet)" in later["comment"]
+        assert (
+            "maxvcpus, on_crash, vcpus wait for a restart (the running guest does not have them yet)"
+            in later["comment"]
+        )
         assert "restart_on_change: True restarts it" in later["comment"]
         assert "s3cret" not in repr(later)
 
@@ -101,15 +105,23 @@ def test_a_running_installer_is_not_a_pending_change(states, images, tmp_path, t
     if how == "iso":
         iso = tmp_path / "inst.iso"
         iso.write_bytes(b"CD001")
-        spec = {"type": "hvm", "memory": 1024, "disks": [{"source": str(images / "inst.img"), "size": 64}],
-                "nics": [{"bridge": "xenbr0"}], "install": {"iso": str(iso)}}
+        spec = {
+            "type": "hvm",
+            "memory": 1024,
+            "disks": [{"source": str(images / "inst.img"), "size": 64}],
+            "nics": [{"bridge": "xenbr0"}],
+            "install": {"iso": str(iso)},
+        }
     else:
         tree = tmp_path / "tree"
         (tree / "images" / "xen").mkdir(parents=True)
         (tree / "images" / "xen" / "vmlinuz").write_bytes(b"k")
         (tree / "images" / "xen" / "initrd.img").write_bytes(b"i")
-        spec = {"disks": [{"source": str(images / "inst.img"), "size": 64}], "nics": [{"bridge": "xenbr0"}],
-                "install": {"location": str(tree), "extra_args": "console=hvc0"}}
+        spec = {
+            "disks": [{"source": str(images / "inst.img"), "size": 64}],
+            "nics": [{"bridge": "xenbr0"}],
+            "install": {"location": str(tree), "extra_args": "console=hvc0"},
+        }
     kwargs = {"boot_dir": str(tmp_path / "boot")}
     assert _run(states, "running", "inst", spec=spec, **kwargs)["result"] is True
     again = _run(states, "running", "inst", spec=spec, restart_on_change=True, **kwargs)
@@ -163,7 +175,9 @@ def test_a_no_op_re_apply_costs_at_most_3_libvirt_calls_per_guest(modules, image
         modules.state.sls("xen.guests", pillar=_pillar(images, n, ensure, on_crash="destroy"))
         calls.clear()
         pending = _by_id(modules.state.sls("xen.guests", pillar=_pillar(images, n, ensure, on_crash="destroy")))
-        assert all(r["changes"] == {} and "on_crash waits for a restart" in r["comment"] for r in pending.values()), pending
+        assert all(r["changes"] == {} and "on_crash waits for a restart" in r["comment"] for r in pending.values()), (
+            pending
+        )
         assert sum(calls.values()) - 2 <= 3 * n, calls
 
 

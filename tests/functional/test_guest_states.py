@@ -1,4 +1,5 @@
 """xen_guest states on libvirt's test driver: what an operator sees on the first and second run."""
+
 import os
 import stat
 
@@ -98,7 +99,10 @@ def test_running_guest_gets_memory_live_and_disk_pending(states, images, test_ur
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"]["memory"] == {"old": 512, "new": 768, "applied": "live and in the definition"}
     # the test driver cannot hot-plug: said so, and not reported as plugged in
-    assert ret["changes"]["disks:xvdb"]["applied"] == "in the definition; waits for a restart (this hypervisor cannot hot-plug it)"
+    assert (
+        ret["changes"]["disks:xvdb"]["applied"]
+        == "in the definition; waits for a restart (this hypervisor cannot hot-plug it)"
+    )
     assert dom.info()[2] == 768 * 1024
     again = _run(states, "running", "vm10", spec=_vm10(images, memory=768, disks=_vm10(images)["disks"] + [extra_disk]))
     assert again["changes"] == {}, again
@@ -109,7 +113,9 @@ def test_memory_above_running_maximum_is_not_reported_as_done(states, images, te
     bigger = _vm10(images, memory=2048, maxmem=2048)
     ret = _run(states, "running", "vm10", spec=bigger)
     assert ret["result"] is True
-    assert ret["changes"]["memory"]["applied"].startswith("in the definition; waits for a restart (above the running guest's maximum of 1024 MiB")
+    assert ret["changes"]["memory"]["applied"].startswith(
+        "in the definition; waits for a restart (above the running guest's maximum of 1024 MiB"
+    )
     dom = _conn(test_uri).lookupByName("vm10")
     assert dom.info()[2] == 512 * 1024  # the running guest did not change
     again = _run(states, "running", "vm10", spec=bigger)
@@ -153,7 +159,16 @@ def test_absent_keeps_disks_unless_asked(states, images, test_uri):
 
 
 def test_uuid_change_is_refused_in_plain_words(states, test_uri):
-    ret = _run(states, "defined", "vm03", spec={"uuid": "2aa1fae5-8550-affd-866f-27a9d6977d16", "disks": ["/var/lib/xen/images/vm03.img"], "nics": [{"bridge": "xenbr0"}]})
+    ret = _run(
+        states,
+        "defined",
+        "vm03",
+        spec={
+            "uuid": "2aa1fae5-8550-affd-866f-27a9d6977d16",
+            "disks": ["/var/lib/xen/images/vm03.img"],
+            "nics": [{"bridge": "xenbr0"}],
+        },
+    )
     assert ret["result"] is False
     assert "uuid cannot change in place" in ret["comment"]
 
@@ -189,7 +204,7 @@ def test_import_tutorial_newvm_then_state_agrees(modules, states, test_uri):
 
 
 def test_import_names_the_settings_it_has_no_place_for(modules, tmp_path, test_uri, caplog):
-    from tests.unit.test_xlcfg import TUTORIAL_ERA  # noqa: PLC0415
+    from tests.unit.test_xlcfg import TUTORIAL_ERA
 
     cfg = tmp_path / "oldvm"
     cfg.write_text(TUTORIAL_ERA)
@@ -210,7 +225,7 @@ def test_import_names_the_settings_it_has_no_place_for(modules, tmp_path, test_u
 def test_import_reports_every_problem(modules, tmp_path):
     bad = tmp_path / "bad"
     bad.write_text('name = "bad"\nmemory = "5l2"\nvfb = [ "type=vnc,vnclisten=0.0.0.0" ]\n')
-    from salt.exceptions import CommandExecutionError  # noqa: PLC0415
+    from salt.exceptions import CommandExecutionError
 
     with pytest.raises(CommandExecutionError) as info:
         modules.xen_guest.import_config(str(bad))
@@ -225,7 +240,7 @@ def test_export_writes_0600_when_a_password_is_there(modules, states, images, tm
     assert ret == {"path": str(path), "changed": True, "mode": "0600"}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert modules.xen_guest.export_config("vm10", config_dir=str(tmp_path))["changed"] is False
-    from saltext_xen.guests import xlcfg  # noqa: PLC0415
+    from saltext_xen.guests import xlcfg
 
     spec, problems = xlcfg.parse(path.read_text())
     assert problems == [] and spec["graphics"]["password"] == "s3cret"
@@ -247,10 +262,13 @@ def test_new_nic_on_running_guest_gets_a_mac_and_test_mode_agrees(states, images
 
 
 # --------------------------------------------------------------------------- properties
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st
 
-from saltext_xen.guests import guest_apply
-from saltext_xen.guests import guest_spec  # noqa: E402
+from saltext_xen.guests import (
+    guest_apply,
+    guest_spec,
+)
 from tests.unit.test_guest_spec import guest_data  # noqa: E402
 
 
@@ -299,11 +317,20 @@ def test_any_change_is_predicted_exactly_and_then_settled(test_uri, first, secon
 
 
 def test_define_function_reports_changes_then_nothing(modules, images, test_uri):
-    changes = modules.xen_guest.define("vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}})
+    changes = modules.xen_guest.define(
+        "vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}}
+    )
     assert changes["memory"] == {"old": None, "new": 256}
     assert changes["graphics:password"] == {"old": None, "new": "********"}
-    assert modules.xen_guest.define("vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}}) == {}
-    assert modules.xen_guest.define("vm11", memory=384, maxmem=384, disks=[str(images / "vm11.img")], graphics={"password": "pw"}) == {
+    assert (
+        modules.xen_guest.define(
+            "vm11", spec={"memory": 256, "disks": [str(images / "vm11.img")], "graphics": {"password": "pw"}}
+        )
+        == {}
+    )
+    assert modules.xen_guest.define(
+        "vm11", memory=384, maxmem=384, disks=[str(images / "vm11.img")], graphics={"password": "pw"}
+    ) == {
         "memory": {"old": 256, "new": 384},
         "maxmem": {"old": 256, "new": 384},
     }

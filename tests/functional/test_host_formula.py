@@ -1,4 +1,5 @@
 """salt/xen/host.sls renders what each OS family needs, and refuses a CPU that cannot run Xen."""
+
 import pytest
 
 

@@ -1,4 +1,5 @@
 """libvirt networks through the loader against the test driver (seeded with 'default' on virbr0)."""
+
 import libvirt
 import pytest
 
@@ -26,8 +27,11 @@ def test_tutorial_virbr1_is_defined_started_and_autostarted(states, conn):
     ret = run_state(states, "network_running", "virbr1", test=True, autostart=True, **VIRBR1)
     assert ret["result"] is None
     predicted = ret["changes"]
-    assert predicted == {"defined": {"old": False, "new": True}, "autostart": {"old": False, "new": True},
-                         "running": {"old": False, "new": True}}
+    assert predicted == {
+        "defined": {"old": False, "new": True},
+        "autostart": {"old": False, "new": True},
+        "running": {"old": False, "new": True},
+    }
     with pytest.raises(libvirt.libvirtError):
         conn.networkLookupByName("virbr1")
 
@@ -45,12 +49,20 @@ def test_tutorial_virbr1_is_defined_started_and_autostarted(states, conn):
 
 def test_dhcp_range_and_static_host_change_live_without_restart(states, conn):
     assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
-    changed = dict(VIRBR1, ipv4={"address": "192.168.123.1/24", "dhcp": ["192.168.123.100-192.168.123.200"],
-                                 "hosts": [{"mac": "00:16:3e:02:00:01", "ip": "192.168.123.10", "name": "vm02"}]},
-                   dns={"hosts": [{"ip": "192.168.123.10", "names": ["vm02"]}]})
+    changed = dict(
+        VIRBR1,
+        ipv4={
+            "address": "192.168.123.1/24",
+            "dhcp": ["192.168.123.100-192.168.123.200"],
+            "hosts": [{"mac": "00:16:3e:02:00:01", "ip": "192.168.123.10", "name": "vm02"}],
+        },
+        dns={"hosts": [{"ip": "192.168.123.10", "names": ["vm02"]}]},
+    )
     ret = run_state(states, "network_running", "virbr1", test=True, **changed)
     assert ret["result"] is None and set(ret["changes"]) == {"ipv4", "dns"}
-    assert ret["comment"] == "Network virbr1 would be changed (ipv4, dns). The running network takes the change at once."
+    assert (
+        ret["comment"] == "Network virbr1 would be changed (ipv4, dns). The running network takes the change at once."
+    )
     ret = run_state(states, "network_running", "virbr1", **changed)
     assert ret["result"] is True, ret["comment"]
     live = network_xml.parse(conn.networkLookupByName("virbr1").XMLDesc(0))
@@ -78,26 +90,60 @@ def test_change_that_needs_a_restart_waits_for_it_or_restarts(states, conn):
 
 
 def test_bad_pillar_is_refused_with_key_paths_and_nothing_defined(states, conn):
-    ret = run_state(states, "network_defined", "virbr1", bridge="virbr0",
-                    ipv4={"address": "192.168.123.1/24",
-                          "dhcp": ["192.168.123.2-192.168.123.100", "192.168.123.50-192.168.124.9"]})
+    ret = run_state(
+        states,
+        "network_defined",
+        "virbr1",
+        bridge="virbr0",
+        ipv4={"address": "192.168.123.1/24", "dhcp": ["192.168.123.2-192.168.123.100", "192.168.123.50-192.168.124.9"]},
+    )
     assert ret["result"] is False
     assert "xen:networks:virbr1.bridge: virbr0 is already the bridge of network default" in ret["comment"]
     assert "xen:networks:virbr1.ipv4.dhcp[1]: range 192.168.123.50 - 192.168.124.9 is not inside" in ret["comment"]
     assert "virbr1" not in [n.name() for n in conn.listAllNetworks(0)]
 
 
-@pytest.mark.parametrize("name,data", [
-    ("routed", {"forward": "route", "bridge": "virbr2", "ipv4": {"address": "10.20.0.1/24"},
-                "ipv6": {"address": "fd00:20::1/64", "dhcp": ["fd00:20::100-fd00:20::1ff"]}}),
-    ("isolated", {"forward": "isolated", "bridge": "virbr3", "ipv4": {"address": "10.30.0.1/24",
-                  "dhcp": ["10.30.0.10-10.30.0.20"], "hosts": [{"mac": "00:16:3e:00:30:01", "ip": "10.30.0.5",
-                                                                "name": "vm03"}]},
-                  "dns": {"hosts": [{"ip": "10.30.0.5", "names": ["vm03"]}], "forwarders": ["192.0.2.53"]}}),
-    ("lan", {"forward": "bridge", "bridge": "xenbr0"}),
-    ("natdev", {"forward": "nat", "bridge": "virbr4", "dev": "eth0", "mtu": 1400, "domain": "lab.example",
-                "stp": False, "delay": 3, "ipv4": {"address": "10.40.0.1/24"}}),
-])
+@pytest.mark.parametrize(
+    "name,data",
+    [
+        (
+            "routed",
+            {
+                "forward": "route",
+                "bridge": "virbr2",
+                "ipv4": {"address": "10.20.0.1/24"},
+                "ipv6": {"address": "fd00:20::1/64", "dhcp": ["fd00:20::100-fd00:20::1ff"]},
+            },
+        ),
+        (
+            "isolated",
+            {
+                "forward": "isolated",
+                "bridge": "virbr3",
+                "ipv4": {
+                    "address": "10.30.0.1/24",
+                    "dhcp": ["10.30.0.10-10.30.0.20"],
+                    "hosts": [{"mac": "00:16:3e:00:30:01", "ip": "10.30.0.5", "name": "vm03"}],
+                },
+                "dns": {"hosts": [{"ip": "10.30.0.5", "names": ["vm03"]}], "forwarders": ["192.0.2.53"]},
+            },
+        ),
+        ("lan", {"forward": "bridge", "bridge": "xenbr0"}),
+        (
+            "natdev",
+            {
+                "forward": "nat",
+                "bridge": "virbr4",
+                "dev": "eth0",
+                "mtu": 1400,
+                "domain": "lab.example",
+                "stp": False,
+                "delay": 3,
+                "ipv4": {"address": "10.40.0.1/24"},
+            },
+        ),
+    ],
+)
 def test_every_kind_is_accepted_by_libvirt_and_idempotent(states, conn, name, data):
     ret = run_state(states, "network_defined", name, **data)
     assert ret["result"] is True, ret["comment"]
@@ -110,8 +156,10 @@ def test_every_kind_is_accepted_by_libvirt_and_idempotent(states, conn, name, da
 def test_network_absent_refuses_while_a_guest_uses_it(states, modules, conn):
     assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
     dom = conn.lookupByName("vm03")
-    xml = dom.XMLDesc(0).replace("</devices>", "<interface type='network'><mac address='00:16:3e:03:00:09'/>"
-                                               "<source network='virbr1'/></interface></devices>")
+    xml = dom.XMLDesc(0).replace(
+        "</devices>",
+        "<interface type='network'><mac address='00:16:3e:03:00:09'/><source network='virbr1'/></interface></devices>",
+    )
     conn.defineXML(xml)
     ret = run_state(states, "network_absent", "virbr1")
     assert ret["result"] is False and "vm03" in ret["comment"]
@@ -124,10 +172,14 @@ def test_network_absent_refuses_while_a_guest_uses_it(states, modules, conn):
 
 
 def test_module_functions(modules, conn):
-    assert modules.xen_net.network_list()["default"] == {"active": True, "autostart": False, "bridge": "virbr0",
-                                                         "forward": "nat"}
+    assert modules.xen_net.network_list()["default"] == {
+        "active": True,
+        "autostart": False,
+        "bridge": "virbr0",
+        "forward": "nat",
+    }
     xml = modules.xen_net.network_xml("virbr1", **VIRBR1)
-    assert "<range start=\"192.168.123.2\" end=\"192.168.123.254\" />" in xml
+    assert '<range start="192.168.123.2" end="192.168.123.254" />' in xml
     info = modules.xen_net.network_define("virbr1", start=True, autostart=True, **VIRBR1)
     assert info["active"] and info["autostart"] and info["bridge"] == "virbr1"
     assert modules.xen_net.network_autostart("virbr1", enable=False) is True

@@ -1,4 +1,5 @@
 """salt/xen/networks.sls with the example pillar: bridges in a network namespace, networks on the test driver."""
+
 import copy
 
 import pytest
@@ -51,8 +52,12 @@ def results(ret):
 def test_example_pillar_applies_predicts_and_settles(modules, lab, tmp_path):
     pillar = example_pillar(lab, tmp_path)
     predicted = results(modules.state.sls("xen.networks", pillar=pillar, test=True))
-    assert set(predicted) == {"xen-net-bridge-xenbr0-present", "xen-net-bridge-xenbr1-present",
-                              "xen-net-network-default-running", "xen-net-network-virbr1-running"}
+    assert set(predicted) == {
+        "xen-net-bridge-xenbr0-present",
+        "xen-net-bridge-xenbr1-present",
+        "xen-net-network-default-running",
+        "xen-net-network-virbr1-running",
+    }
     assert all(r["result"] is None for r in predicted.values()), predicted
     assert predicted["xen-net-network-default-running"]["changes"] == {"autostart": {"old": False, "new": True}}
     assert lab.link("xenbr0") is None

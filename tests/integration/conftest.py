@@ -12,6 +12,7 @@ borrow from the other. Minions run jobs in threads (``multiprocessing: False``)
 so consecutive jobs share one libvirt test-driver connection, as they would
 share one real hypervisor.
 """
+
 import copy
 import os
 import subprocess
@@ -19,8 +20,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.conftest import TEST_URI
+from tests.conftest import ROOT, TEST_URI
 
 MINION_DEFAULTS = {
     "multiprocessing": False,

@@ -1,4 +1,5 @@
 """The formula applied from a real master: guests from pillar, idempotent and honest."""
+
 import json
 
 

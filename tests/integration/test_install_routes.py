@@ -1,7 +1,6 @@
 """Both ways Salt users install the extension work with a real master and minion."""
-import os
-import subprocess
 
+import os
 
 from tests.conftest import ROOT
 

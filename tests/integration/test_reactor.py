@@ -12,6 +12,7 @@ state itself; no event is faked. Only the minion-start event for the autostart
 reactor is sent by hand (``event.fire_master``), because restarting the minion
 would also reset the test driver's host to its seed.
 """
+
 import copy
 import os
 import subprocess
@@ -20,8 +21,7 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.conftest import TEST_URI
+from tests.conftest import ROOT, TEST_URI
 from tests.integration.conftest import MINION_DEFAULTS
 
 PILLAR_TOP = "base:\n  '*':\n    - reactor_test\n"
@@ -154,9 +154,14 @@ def test_pip_install_carries_the_beacon_and_the_runner(wheel_dir):
     assert (package / "beacons" / "xen_guest_events.py").is_file()
     assert (package / "runners" / "xen.py").is_file()
     # and the salt.loader entry point hands them to Salt
-    code = "from saltext_xen import loader; d = loader.loader_dirs(); print(sorted(d), d['beacons'][0], d['runners'][0])"
+    code = (
+        "from saltext_xen import loader; d = loader.loader_dirs(); print(sorted(d), d['beacons'][0], d['runners'][0])"
+    )
     out = subprocess.run(
-        [sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=str(wheel_dir)), capture_output=True,
-        text=True, check=True,
+        [sys.executable, "-c", code],
+        env=dict(os.environ, PYTHONPATH=str(wheel_dir)),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out[-2:] == [str(package / "beacons"), str(package / "runners")], out

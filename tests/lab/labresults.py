@@ -3,6 +3,7 @@
 Used by ``tests/lab/run`` (``python labresults.py RESULTS_DIR``) and by ``test_lab.py``.
 Plain Python: the host runs it with any Python 3.
 """
+
 import argparse
 import pathlib
 import sys
@@ -65,8 +66,7 @@ def read_junit(path):
                     break
         classname = tc.get("classname", "")
         cases.append(
-            Case(suite_of(classname), classname, tc.get("name", ""), outcome, message, text,
-                 float(tc.get("time") or 0))
+            Case(suite_of(classname), classname, tc.get("name", ""), outcome, message, text, float(tc.get("time") or 0))
         )
     return cases
 

@@ -6,6 +6,7 @@ one group of inner tests passed and shows the inner failures when not.
 ``XEN_LAB=1`` runs the tier (``.ci/run`` sets it); without it the tier is skipped and
 says so. Once asked for, a lab that cannot boot fails.
 """
+
 import os
 import pathlib
 import subprocess
@@ -43,22 +44,23 @@ def lab_run(tmp_path_factory):
     sys.stderr.write(proc.stdout[-4000:])
     results_dir = out / "results"
     if not results_dir.is_dir():
-        pytest.fail(f"the lab did not run (tests/lab/run exited {proc.returncode}):\n{proc.stdout[-6000:]}",
-                    pytrace=False)
+        pytest.fail(
+            f"the lab did not run (tests/lab/run exited {proc.returncode}):\n{proc.stdout[-6000:]}", pytrace=False
+        )
     return labresults.Results(results_dir), proc, out
 
 
 def _check(results, cases, what):
     if not cases:
         pytest.fail(
-            f"{what}: no results came back from dom0\n{results.summary()}\n--- lab.log tail ---\n"
-            + results.log_tail(),
+            f"{what}: no results came back from dom0\n{results.summary()}\n--- lab.log tail ---\n" + results.log_tail(),
             pytrace=False,
         )
     bad = [c for c in cases if c.outcome in ("failed", "error")]
     if bad:
-        pytest.fail(f"{what}: {len(bad)} of {len(cases)} failed in dom0\n" + results.describe_failures(bad),
-                    pytrace=False)
+        pytest.fail(
+            f"{what}: {len(bad)} of {len(cases)} failed in dom0\n" + results.describe_failures(bad), pytrace=False
+        )
     skipped = [f"{c.nodeid}: {c.message}" for c in cases if c.outcome == "skipped"]
     if skipped:
         pytest.fail(f"{what}: skipped in dom0, where they exist to run:\n" + "\n".join(skipped), pytrace=False)

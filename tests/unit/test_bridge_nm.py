@@ -1,9 +1,8 @@
 """The NetworkManager way for bridges, from a described host and nmcli output: read, plan, roll back."""
+
 import pytest
 
-from saltext_xen.networks import bridge_nm
-from saltext_xen.networks import bridge_persist
-from saltext_xen.networks import bridges
+from saltext_xen.networks import bridge_nm, bridge_persist, bridges
 
 BR_UUID = bridge_persist.nm_uuid("xenbr0")
 PORT_UUID = bridge_persist.nm_uuid("xenbr0-port-eth0")
@@ -19,26 +18,36 @@ def link(kind=None, master=None, mac="52:54:00:aa:bb:cc", **extra):
 
 
 def before():
-    return {"links": {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(), "eth1": link(mac="52:54:00:aa:bb:cd")},
-            "addrs": {"eth0": ["192.168.0.10/24"]},
-            "routes": [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}]}
+    return {
+        "links": {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(), "eth1": link(mac="52:54:00:aa:bb:cd")},
+        "addrs": {"eth0": ["192.168.0.10/24"]},
+        "routes": [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}],
+    }
 
 
 def after():
-    return {"links": {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(master="xenbr0"),
-                      "xenbr0": link(kind="bridge"), "eth1": link(mac="52:54:00:aa:bb:cd")},
-            "addrs": {"eth0": [], "xenbr0": ["192.168.0.10/24"]},
-            "routes": [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254", "metric": 425}]}
+    return {
+        "links": {
+            "lo": link(mac="00:00:00:00:00:00"),
+            "eth0": link(master="xenbr0"),
+            "xenbr0": link(kind="bridge"),
+            "eth1": link(mac="52:54:00:aa:bb:cd"),
+        },
+        "addrs": {"eth0": [], "xenbr0": ["192.168.0.10/24"]},
+        "routes": [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254", "metric": 425}],
+    }
 
 
 NM_BEFORE = bridge_nm.parse(
     "lo:unmanaged:\neth0:connected:Wired connection 1\neth1:unmanaged:\n",
-    f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/etc/NetworkManager/system-connections/w.nmconnection\n")
+    f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/etc/NetworkManager/system-connections/w.nmconnection\n",
+)
 NM_AFTER = bridge_nm.parse(
     "lo:unmanaged:\nxenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\neth1:unmanaged:\n",
     f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:/etc/NetworkManager/system-connections/xenbr0.nmconnection\n"
     f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:/x/xenbr0-port-eth0.nmconnection\n"
-    f"Wired connection 1:{WIRED}:802-3-ethernet::no:/etc/NetworkManager/system-connections/w.nmconnection\n")
+    f"Wired connection 1:{WIRED}:802-3-ethernet::no:/etc/NetworkManager/system-connections/w.nmconnection\n",
+)
 
 
 def spec(**data):
@@ -50,8 +59,10 @@ def spec(**data):
 def test_terse_output_escapes_colons_and_backslashes():
     assert bridge_nm.split_terse(r"Wired\: office:abc\\d:") == ["Wired: office", "abc\\d", ""]
     nm = bridge_nm.parse("eth0:connected:Wired\\: office\nlo:unmanaged:--\n", "")
-    assert nm["devices"] == {"eth0": {"state": "connected", "connection": "Wired: office"},
-                             "lo": {"state": "unmanaged", "connection": None}}
+    assert nm["devices"] == {
+        "eth0": {"state": "connected", "connection": "Wired: office"},
+        "lo": {"state": "unmanaged", "connection": None},
+    }
 
 
 def test_networkmanager_way_only_for_a_nic_it_manages():
@@ -98,12 +109,17 @@ def test_plan_on_the_finished_host_is_empty_and_notices_what_drifted(tmp_path):
     assert planned["bridge_active"] is True and planned["previous"] is None
 
     not_loaded = {"devices": NM_AFTER["devices"], "connections": {}}
-    assert [s["cmd"][2] for s in bridge_nm.plan(after(), not_loaded, spec(), files, str(tmp_path))["steps"]] == \
-        ["reload", "up"], "NetworkManager has not read the keyfiles"
-    external = bridge_nm.parse("xenbr0:connected (externally):xenbr0\neth0:connected:Wired connection 1\n",
-                               f"xenbr0:{BR_UUID}:bridge::no:/k\nxenbr0-port-eth0:{PORT_UUID}:e::no:/k\n")
-    assert [s["cmd"][2] for s in bridge_nm.plan(after(), external, spec(), files, str(tmp_path))["steps"]] == \
-        ["up"], "the bridge was made behind NetworkManager's back (the ip way): hand it over"
+    assert [s["cmd"][2] for s in bridge_nm.plan(after(), not_loaded, spec(), files, str(tmp_path))["steps"]] == [
+        "reload",
+        "up",
+    ], "NetworkManager has not read the keyfiles"
+    external = bridge_nm.parse(
+        "xenbr0:connected (externally):xenbr0\neth0:connected:Wired connection 1\n",
+        f"xenbr0:{BR_UUID}:bridge::no:/k\nxenbr0-port-eth0:{PORT_UUID}:e::no:/k\n",
+    )
+    assert [s["cmd"][2] for s in bridge_nm.plan(after(), external, spec(), files, str(tmp_path))["steps"]] == ["up"], (
+        "the bridge was made behind NetworkManager's back (the ip way): hand it over"
+    )
     lost = after()
     lost["addrs"]["xenbr0"] = []
     assert [s["cmd"][2] for s in bridge_nm.plan(lost, NM_AFTER, spec(), files, str(tmp_path))["steps"]] == ["up"]
@@ -139,12 +155,19 @@ def test_failed_activation_rolls_back_connectivity_first_and_restores_old_keyfil
     planned = bridge_nm.plan(before(), NM_BEFORE, spec(), files, str(tmp_path))
     assert planned["file_changes"][old] == "updated"
     runner = FakeNM(before(), fail={"nmcli connection up uuid " + BR_UUID: "Error: Connection activation failed"})
-    with pytest.raises(bridges.BridgeError, match="activation failed; everything done before was undone "
-                                                  r"\(eth0 is back on its connection 'Wired connection 1'"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match="activation failed; everything done before was undone "
+        r"\(eth0 is back on its connection 'Wired connection 1'",
+    ):
         bridge_nm.apply(planned, runner, root=str(tmp_path))
-    assert runner.calls == ["nmcli connection reload", f"nmcli connection up uuid {BR_UUID}",
-                            f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
-                            "nmcli connection reload"]
+    assert runner.calls == [
+        "nmcli connection reload",
+        f"nmcli connection up uuid {BR_UUID}",
+        f"nmcli connection up uuid {WIRED}",
+        f"nmcli connection down uuid {BR_UUID}",
+        "nmcli connection reload",
+    ]
     assert (tmp_path / old.lstrip("/")).read_text() == "[connection]\nid=xenbr0\n", "the old keyfile is back"
     assert not (tmp_path / "etc/NetworkManager/system-connections/xenbr0-port-eth0.nmconnection").exists()
 
@@ -152,8 +175,10 @@ def test_failed_activation_rolls_back_connectivity_first_and_restores_old_keyfil
 def test_rollback_that_fails_says_the_host_needs_a_hand(tmp_path):
     planned = bridge_nm.plan(before(), NM_BEFORE, spec(), bridge_nm.keyfiles(before(), spec()), str(tmp_path))
     runner = FakeNM(before(), fail={"nmcli connection up": "Error: Connection activation failed"})
-    with pytest.raises(bridges.BridgeError, match=f"rolling back also failed, the host may need a hand: "
-                                                  f"'nmcli connection up uuid {WIRED}'"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match=f"rolling back also failed, the host may need a hand: 'nmcli connection up uuid {WIRED}'",
+    ):
         bridge_nm.apply(planned, runner, root=str(tmp_path))
 
 
@@ -172,8 +197,11 @@ def test_keyfiles_that_cannot_be_written_leave_networkmanager_alone(tmp_path):
     planned = bridge_nm.plan(before(), NM_BEFORE, spec(), bridge_nm.keyfiles(before(), spec()), str(tmp_path))
     (tmp_path / "etc").write_text("not a directory")
     runner = FakeNM(before())
-    with pytest.raises(bridges.BridgeError, match="the keyfiles could not be written: .*everything done before "
-                                                  r"was undone \(the keyfiles are as they were\)"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match="the keyfiles could not be written: .*everything done before "
+        r"was undone \(the keyfiles are as they were\)",
+    ):
         bridge_nm.apply(planned, runner, root=str(tmp_path))
     assert runner.calls == [], "no nmcli call: NetworkManager saw nothing"
 
@@ -181,23 +209,32 @@ def test_keyfiles_that_cannot_be_written_leave_networkmanager_alone(tmp_path):
 def test_failed_change_of_a_running_bridge_brings_it_back_with_its_old_settings(tmp_path):
     old_files = bridge_nm.keyfiles(after(), spec())
     bridge_persist.write(old_files, str(tmp_path))
-    planned = bridge_nm.plan(after(), NM_AFTER, spec(mtu=1400), bridge_nm.keyfiles(after(), spec(mtu=1400)),
-                             str(tmp_path))
+    planned = bridge_nm.plan(
+        after(), NM_AFTER, spec(mtu=1400), bridge_nm.keyfiles(after(), spec(mtu=1400)), str(tmp_path)
+    )
     assert planned["bridge_active"] is True and planned["previous"] is None
     runner = FakeNM(after(), fail={"nmcli connection up": "Error: Connection activation failed"}, once=True)
-    with pytest.raises(bridges.BridgeError, match=r"undone \(the keyfiles are as they were; xenbr0 runs with its "
-                                                  r"old settings\)"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match=r"undone \(the keyfiles are as they were; xenbr0 runs with its "
+        r"old settings\)",
+    ):
         bridge_nm.apply(planned, runner, root=str(tmp_path))
-    assert runner.calls == ["nmcli connection reload", f"nmcli connection up uuid {BR_UUID}",
-                            "nmcli connection reload", f"nmcli connection up uuid {BR_UUID}"]
+    assert runner.calls == [
+        "nmcli connection reload",
+        f"nmcli connection up uuid {BR_UUID}",
+        "nmcli connection reload",
+        f"nmcli connection up uuid {BR_UUID}",
+    ]
     assert bridge_persist.pending(old_files, str(tmp_path)) == {}, "the old keyfiles are back"
 
 
 def test_nic_on_dhcp_gives_a_bridge_on_dhcp_not_a_frozen_lease(tmp_path):
     wired = tmp_path / "Wired connection 1.nmconnection"
     wired.write_text("[connection]\nid=Wired connection 1\n\n[ipv4]\nmethod=auto\n")
-    nm = bridge_nm.parse("eth0:connected:Wired connection 1\n",
-                         f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:{wired}\n")
+    nm = bridge_nm.parse(
+        "eth0:connected:Wired connection 1\n", f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:{wired}\n"
+    )
     files = bridge_nm.keyfiles(before(), spec(), dhcp=None, nm=nm)
     text = files["/etc/NetworkManager/system-connections/xenbr0.nmconnection"][0]
     assert "[ipv4]\nmethod=auto\n" in text and "192.168.0.10" not in text
@@ -214,12 +251,14 @@ def test_nic_on_dhcp_gives_a_bridge_on_dhcp_not_a_frozen_lease(tmp_path):
     nm_after = bridge_nm.parse(
         "xenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\n",
         f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:{keydir}/xenbr0.nmconnection\n"
-        f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:{keydir}/xenbr0-port-eth0.nmconnection\n")
+        f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:{keydir}/xenbr0-port-eth0.nmconnection\n",
+    )
     again = bridge_nm.keyfiles(after(), spec(), dhcp=None, nm=nm_after)
     assert again == files
     assert bridge_nm.plan(after(), nm_after, spec(), again, str(tmp_path))["steps"] == []
-    assert bridge_nm.keyfiles(before(), spec(addresses=["192.168.0.10/24"]), dhcp=None, nm=nm) != files, \
+    assert bridge_nm.keyfiles(before(), spec(addresses=["192.168.0.10/24"]), dhcp=None, nm=nm) != files, (
         "addresses given: static, whatever the NIC did"
+    )
 
 
 def test_rhel8_ifcfg_connection_on_dhcp_counts_too(tmp_path):
@@ -235,8 +274,10 @@ def test_rhel8_ifcfg_connection_on_dhcp_counts_too(tmp_path):
 # ---------------------------------------------------------------- bridge_absent through NetworkManager
 
 KEYDIR = "etc/NetworkManager/system-connections"
-WIRED_TEXT = ("[connection]\nid=Wired connection 1\nuuid=" + WIRED + "\ntype=ethernet\ninterface-name=eth0\n\n"
-              "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n")
+WIRED_TEXT = (
+    "[connection]\nid=Wired connection 1\nuuid=" + WIRED + "\ntype=ethernet\ninterface-name=eth0\n\n"
+    "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n"
+)
 
 
 def nm_host(tmp_path, wired=WIRED_TEXT, wired_name="Wired connection 1.nmconnection"):
@@ -248,7 +289,8 @@ def nm_host(tmp_path, wired=WIRED_TEXT, wired_name="Wired connection 1.nmconnect
         "lo:unmanaged:\nxenbr0:connected:xenbr0\neth0:connected:xenbr0-port-eth0\n",
         f"xenbr0:{BR_UUID}:bridge:xenbr0:yes:{keydir}/xenbr0.nmconnection\n"
         f"xenbr0-port-eth0:{PORT_UUID}:802-3-ethernet:eth0:yes:{keydir}/xenbr0-port-eth0.nmconnection\n"
-        f"Wired connection 1:{WIRED}:802-3-ethernet::no:{keydir}/{wired_name}\n")
+        f"Wired connection 1:{WIRED}:802-3-ethernet::no:{keydir}/{wired_name}\n",
+    )
 
 
 def gone():
@@ -265,10 +307,15 @@ def test_removal_plan_brings_the_nics_own_connection_back_first_then_the_bridge_
     assert bridge_nm.manages_bridge(nm, after(), "xenbr0", str(tmp_path)) is True
     planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
     assert [s["cmd"] for s in planned["steps"]] == [
-        ["nmcli", "connection", "up", "uuid", WIRED], ["nmcli", "connection", "down", "uuid", BR_UUID],
-        ["ip", "link", "del", "xenbr0"], ["nmcli", "connection", "reload"]]
-    assert planned["file_changes"] == {f"/{KEYDIR}/xenbr0.nmconnection": "removed",
-                                       f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"}
+        ["nmcli", "connection", "up", "uuid", WIRED],
+        ["nmcli", "connection", "down", "uuid", BR_UUID],
+        ["ip", "link", "del", "xenbr0"],
+        ["nmcli", "connection", "reload"],
+    ]
+    assert planned["file_changes"] == {
+        f"/{KEYDIR}/xenbr0.nmconnection": "removed",
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed",
+    }
     assert planned["original"] == {"name": "Wired connection 1", "uuid": WIRED}
     assert planned["expect"] == {"dhcp": False, "addresses": ["192.168.0.10/24"], "gateways": ("192.168.0.254", None)}
     assert bridge_nm.check_removed(after(), planned) == "xenbr0 still exists"
@@ -280,8 +327,11 @@ def test_removal_plan_brings_the_nics_own_connection_back_first_then_the_bridge_
     runner = FakeNM(after())
     monkeypatch.setattr(bridges, "read", lambda runner, netns=None: gone())  # the host once NetworkManager is done
     assert bridge_nm.apply_remove(planned, runner, root=str(tmp_path)) == bridges.describe(planned["steps"])
-    assert runner.calls == [f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
-                            "nmcli connection reload"], "a bridge NetworkManager deleted needs no ip link del"
+    assert runner.calls == [
+        f"nmcli connection up uuid {WIRED}",
+        f"nmcli connection down uuid {BR_UUID}",
+        "nmcli connection reload",
+    ], "a bridge NetworkManager deleted needs no ip link del"
     assert sorted(p.name for p in (tmp_path / KEYDIR).iterdir()) == ["Wired connection 1.nmconnection"]
 
 
@@ -291,8 +341,9 @@ def test_removal_is_refused_while_guests_use_the_bridge(tmp_path):
     with_guest["links"]["vif1.0"] = link(master="xenbr0", mac="fe:ff:ff:ff:ff:ff")
     with pytest.raises(bridges.BridgeInUse, match="xenbr0 is still used by vif1.0, vm02"):
         bridge_nm.plan_remove(with_guest, nm, "xenbr0", guests=["vm02"], root=str(tmp_path))
-    assert bridge_nm.plan_remove(with_guest, nm, "xenbr0", guests=["vm02"], force=True,
-                                 root=str(tmp_path))["steps"], "force: it goes all the same"
+    assert bridge_nm.plan_remove(with_guest, nm, "xenbr0", guests=["vm02"], force=True, root=str(tmp_path))["steps"], (
+        "force: it goes all the same"
+    )
 
 
 def test_only_leftovers_are_cleaned_and_then_nothing_is_left_to_do(tmp_path):
@@ -302,10 +353,12 @@ def test_only_leftovers_are_cleaned_and_then_nothing_is_left_to_do(tmp_path):
     assert bridge_nm.manages_bridge(nm, gone(), "xenbr0", str(tmp_path)), "its keyfiles and connections are left"
     planned = bridge_nm.plan_remove(gone(), nm, "xenbr0", root=str(tmp_path))
     assert bridges.describe(planned["steps"]) == [
-        "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload"]
+        "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload"
+    ]
     bridge_nm.apply_remove(planned, FakeNM(gone()), root=str(tmp_path))
-    clean = bridge_nm.parse("eth0:connected:Wired connection 1\n",
-                            f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/k\n")
+    clean = bridge_nm.parse(
+        "eth0:connected:Wired connection 1\n", f"Wired connection 1:{WIRED}:802-3-ethernet:eth0:yes:/k\n"
+    )
     assert bridge_nm.manages_bridge(clean, gone(), "xenbr0", str(tmp_path)) is False
     assert bridge_nm.manages_bridge(None, after(), "xenbr0", str(tmp_path)) is False, "no NetworkManager: ip way"
     made_by_ip = bridge_nm.parse("xenbr0:connected (externally):xenbr0\n", "")
@@ -325,12 +378,17 @@ def test_original_connection_by_name_or_mac_never_a_port_and_rhel8_ifcfg(tmp_pat
     by_mac = "[connection]\nid=m\n\n[ethernet]\nmac-address=52:54:00:AA:BB:CC\n\n[ipv4]\nmethod=auto\n"
     by_name = "[connection]\nid=n\ninterface-name=eth0\n\n[ipv4]\nmethod=manual\naddress1=10.0.0.2/24,10.0.0.1\n"
     assert bridge_nm.original(conns(("p", "802-3-ethernet", port_of_other, None)), "eth0") is None
-    found = bridge_nm.original(conns(("m", "802-3-ethernet", by_mac, None), ("n", "802-3-ethernet", by_name, None)),
-                               "eth0", "52:54:00:aa:bb:cc")
+    found = bridge_nm.original(
+        conns(("m", "802-3-ethernet", by_mac, None), ("n", "802-3-ethernet", by_name, None)),
+        "eth0",
+        "52:54:00:aa:bb:cc",
+    )
     assert found["name"] == "n", "bound to the interface name beats bound to the MAC"
     assert found["ip"] == {"dhcp": False, "addresses": ["10.0.0.2/24"], "gateways": ("10.0.0.1", None)}
-    assert bridge_nm.original(conns(("m", "802-3-ethernet", by_mac, None)), "eth0", "52:54:00:aa:bb:cc")["ip"][
-        "dhcp"] is True
+    assert (
+        bridge_nm.original(conns(("m", "802-3-ethernet", by_mac, None)), "eth0", "52:54:00:aa:bb:cc")["ip"]["dhcp"]
+        is True
+    )
     ifcfg = 'DEVICE=eth0\nBOOTPROTO=none\nIPADDR=10.0.0.2\nNETMASK=255.255.255.0\nGATEWAY="10.0.0.1"\n'
     found = bridge_nm.original(conns(("System eth0", "802-3-ethernet", ifcfg, "ifcfg-eth0")), "eth0")
     assert found["ip"] == {"dhcp": False, "addresses": ["10.0.0.2/24"], "gateways": ("10.0.0.1", None)}
@@ -339,8 +397,10 @@ def test_original_connection_by_name_or_mac_never_a_port_and_rhel8_ifcfg(tmp_pat
 
 
 def test_nic_on_dhcp_waits_for_a_lease(tmp_path):
-    nm = nm_host(tmp_path, wired=WIRED_TEXT.replace("method=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n",
-                                                     "method=auto\n"))
+    nm = nm_host(
+        tmp_path,
+        wired=WIRED_TEXT.replace("method=manual\naddress1=192.168.0.10/24\ngateway=192.168.0.254\n", "method=auto\n"),
+    )
     planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
     assert planned["expect"]["dhcp"] is True
     no_lease = gone()
@@ -353,13 +413,19 @@ def test_failed_removal_step_brings_the_bridge_back_and_keeps_the_keyfiles(tmp_p
     nm = nm_host(tmp_path)
     planned = bridge_nm.plan_remove(after(), nm, "xenbr0", root=str(tmp_path))
     runner = FakeNM(after(), fail={f"nmcli connection down uuid {BR_UUID}": "Error: not an active connection"})
-    with pytest.raises(bridges.BridgeError, match=r"down uuid .* failed: Error: not an active connection; everything "
-                                                  r"done before was undone \(xenbr0 is up again through "
-                                                  r"NetworkManager with eth0 as its port; the keyfiles are as"):
+    with pytest.raises(
+        bridges.BridgeError,
+        match=r"down uuid .* failed: Error: not an active connection; everything "
+        r"done before was undone \(xenbr0 is up again through "
+        r"NetworkManager with eth0 as its port; the keyfiles are as",
+    ):
         bridge_nm.apply_remove(planned, runner, root=str(tmp_path))
-    assert runner.calls == [f"nmcli connection up uuid {WIRED}", f"nmcli connection down uuid {BR_UUID}",
-                            f"nmcli connection up uuid {BR_UUID}", "nmcli connection reload"], \
-        "the bridge (still loaded) comes back first"
+    assert runner.calls == [
+        f"nmcli connection up uuid {WIRED}",
+        f"nmcli connection down uuid {BR_UUID}",
+        f"nmcli connection up uuid {BR_UUID}",
+        "nmcli connection reload",
+    ], "the bridge (still loaded) comes back first"
     assert bridge_persist.pending(bridge_nm.keyfiles(after(), spec()), str(tmp_path)) == {}
 
 

@@ -1,4 +1,5 @@
 """Persistent bridge config for each OS family, written atomically under a test root."""
+
 import os
 
 import pytest
@@ -15,7 +16,7 @@ def spec(**data):
 
 def test_debian_ifupdown_stanza():
     files = bp.render("ifupdown", spec(), gateway="192.168.0.254")
-    (path, (text, mode)), = files.items()
+    ((path, (text, mode)),) = files.items()
     assert path == "/etc/network/interfaces.d/xenbr0" and mode == 0o644
     assert text.splitlines()[1:] == [
         "",
@@ -31,8 +32,9 @@ def test_debian_ifupdown_stanza():
 
 
 def test_debian_vlan_dhcp_and_ipv6():
-    files = bp.render("ifupdown", spec(nic="eth1", vlan=10, addresses=["fd00:1::5/64"], mtu=9000),
-                      gateway6="fd00:1::1", dhcp=True)
+    files = bp.render(
+        "ifupdown", spec(nic="eth1", vlan=10, addresses=["fd00:1::5/64"], mtu=9000), gateway6="fd00:1::1", dhcp=True
+    )
     text = files["/etc/network/interfaces.d/xenbr0"][0]
     assert "auto eth1.10\niface eth1.10 inet manual\n    vlan-raw-device eth1\n    mtu 9000\n" in text
     assert "iface xenbr0 inet dhcp\n    bridge_ports eth1.10\n" in text
@@ -43,8 +45,16 @@ def test_rhel_ifcfg_pair():
     files = bp.render("ifcfg-rhel", spec(stp=True, forward_delay=4), gateway="192.168.0.254")
     bridge = files["/etc/sysconfig/network-scripts/ifcfg-xenbr0"][0]
     port = files["/etc/sysconfig/network-scripts/ifcfg-eth0"][0]
-    for line in ("DEVICE=xenbr0", "TYPE=Bridge", "BOOTPROTO=none", "STP=yes", "DELAY=4", "IPADDR0=192.168.0.10",
-                 "PREFIX0=24", "GATEWAY=192.168.0.254"):
+    for line in (
+        "DEVICE=xenbr0",
+        "TYPE=Bridge",
+        "BOOTPROTO=none",
+        "STP=yes",
+        "DELAY=4",
+        "IPADDR0=192.168.0.10",
+        "PREFIX0=24",
+        "GATEWAY=192.168.0.254",
+    ):
         assert line in bridge.splitlines()
     assert "BRIDGE=xenbr0" in port.splitlines()
 
@@ -98,41 +108,58 @@ def test_every_style_writes_only_the_paths_it_owns():
 
 def test_write_is_atomic_reports_and_is_idempotent(tmp_path):
     files = bp.render("nm-keyfile", spec(), gateway="192.168.0.254")
-    assert bp.pending(files, str(tmp_path)) == {p: "created" for p in files}
-    assert bp.write(files, str(tmp_path)) == {p: "created" for p in files}
+    assert bp.pending(files, str(tmp_path)) == dict.fromkeys(files, "created")
+    assert bp.write(files, str(tmp_path)) == dict.fromkeys(files, "created")
     path = tmp_path / "etc/NetworkManager/system-connections/xenbr0.nmconnection"
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
     assert bp.write(files, str(tmp_path)) == {}
-    assert sorted(os.listdir(path.parent)) == ["xenbr0-port-eth0.nmconnection", "xenbr0.nmconnection"], \
+    assert sorted(os.listdir(path.parent)) == ["xenbr0-port-eth0.nmconnection", "xenbr0.nmconnection"], (
         "no temporary files left"
+    )
     changed = bp.render("nm-keyfile", spec(mtu=9000), gateway="192.168.0.254")
-    assert bp.write(changed, str(tmp_path)) == {p: "updated" for p in changed}
-    assert bp.remove(bp.owned_paths("nm-keyfile", "xenbr0", "eth0"), str(tmp_path)) == {p: "removed" for p in files}
+    assert bp.write(changed, str(tmp_path)) == dict.fromkeys(changed, "updated")
+    assert bp.remove(bp.owned_paths("nm-keyfile", "xenbr0", "eth0"), str(tmp_path)) == dict.fromkeys(files, "removed")
 
 
 def test_conflicting_main_interfaces_file_is_pointed_out(tmp_path):
     (tmp_path / "etc/network").mkdir(parents=True)
-    (tmp_path / "etc/network/interfaces").write_text("auto lo\niface lo inet loopback\n\nauto eth0\n"
-                                                     "iface eth0 inet dhcp\n")
+    (tmp_path / "etc/network/interfaces").write_text(
+        "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet dhcp\n"
+    )
     warnings = bp.conflicts("ifupdown", spec(), str(tmp_path))
-    assert warnings == ["/etc/network/interfaces line 5 still gives eth0 an address (iface eth0 inet dhcp); "
-                        "change it to 'iface eth0 inet manual' so the address lives on xenbr0 after a reboot",
-                        "/etc/network/interfaces does not read /etc/network/interfaces.d (add "
-                        "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot"]
-    (tmp_path / "etc/network/interfaces").write_text("source /etc/network/interfaces.d/*\nauto lo\n"
-                                                     "iface lo inet loopback\n")
+    assert warnings == [
+        "/etc/network/interfaces line 5 still gives eth0 an address (iface eth0 inet dhcp); "
+        "change it to 'iface eth0 inet manual' so the address lives on xenbr0 after a reboot",
+        "/etc/network/interfaces does not read /etc/network/interfaces.d (add "
+        "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot",
+    ]
+    (tmp_path / "etc/network/interfaces").write_text(
+        "source /etc/network/interfaces.d/*\nauto lo\niface lo inet loopback\n"
+    )
     assert bp.conflicts("ifupdown", spec(), str(tmp_path)) == []
 
 
-@pytest.mark.parametrize("style,path,expect", [
-    ("ifupdown", "/etc/network/interfaces.d/eth0", "iface eth0 inet static\n    address 192.168.0.10/24\n"
-                                                   "    gateway 192.168.0.254\n"),
-    ("ifcfg-rhel", "/etc/sysconfig/network-scripts/ifcfg-eth0", "IPADDR0=192.168.0.10\nPREFIX0=24\n"
-                                                                "GATEWAY=192.168.0.254\n"),
-    ("nm-keyfile", "/etc/NetworkManager/system-connections/eth0.nmconnection",
-     "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24,192.168.0.254\n"),
-    ("ifcfg-suse", "/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.0.10/24'\n"),
-])
+@pytest.mark.parametrize(
+    "style,path,expect",
+    [
+        (
+            "ifupdown",
+            "/etc/network/interfaces.d/eth0",
+            "iface eth0 inet static\n    address 192.168.0.10/24\n    gateway 192.168.0.254\n",
+        ),
+        (
+            "ifcfg-rhel",
+            "/etc/sysconfig/network-scripts/ifcfg-eth0",
+            "IPADDR0=192.168.0.10\nPREFIX0=24\nGATEWAY=192.168.0.254\n",
+        ),
+        (
+            "nm-keyfile",
+            "/etc/NetworkManager/system-connections/eth0.nmconnection",
+            "[ipv4]\nmethod=manual\naddress1=192.168.0.10/24,192.168.0.254\n",
+        ),
+        ("ifcfg-suse", "/etc/sysconfig/network/ifcfg-eth0", "BOOTPROTO='static'\nIPADDR='192.168.0.10/24'\n"),
+    ],
+)
 def test_nic_gets_its_address_back_after_the_bridge(style, path, expect):
     files = bp.render_nic(style, "eth0", "xenbr0", ["192.168.0.10/24"], gateway="192.168.0.254")
     assert expect in files[path][0]

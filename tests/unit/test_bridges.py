@@ -1,4 +1,5 @@
 """Bridge plans from a described host: order of steps, undo, validation, removal, topology."""
+
 import pytest
 
 from saltext_xen.networks import bridges
@@ -20,7 +21,11 @@ def host(links, addrs=None, routes=None):
 def tutorial_host():
     """dom0 before: eth0 holds 192.168.0.10/24 and the default route."""
     return host(
-        {"lo": link(mac="00:00:00:00:00:00"), "eth0": link(mac="00:1e:c9:aa:bb:cc"), "eth1": link(mac="00:1e:c9:aa:bb:cd")},
+        {
+            "lo": link(mac="00:00:00:00:00:00"),
+            "eth0": link(mac="00:1e:c9:aa:bb:cc"),
+            "eth1": link(mac="00:1e:c9:aa:bb:cd"),
+        },
         {"eth0": ["192.168.0.10/24"], "eth1": []},
         [{"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"}],
     )
@@ -71,8 +76,9 @@ def test_bridge_already_as_wanted_plans_nothing():
 
 
 def test_host_only_bridge_with_address_stp_and_mtu():
-    steps = bridges.plan(tutorial_host(), spec(name="xenbr9", stp=True, forward_delay=4, mtu=9000,
-                                               addresses=["10.99.0.1/24"]))
+    steps = bridges.plan(
+        tutorial_host(), spec(name="xenbr9", stp=True, forward_delay=4, mtu=9000, addresses=["10.99.0.1/24"])
+    )
     assert cmds(steps) == [
         "ip link add name xenbr9 type bridge stp_state 1 forward_delay 400",
         "ip link set dev xenbr9 up",
@@ -120,22 +126,40 @@ def test_missing_nic_is_named():
 
 
 def test_validation_names_every_problem_with_its_key_path():
-    _, problems = bridges.validate({"name": "a-name-far-too-long", "vlan": 5000, "stp": "yes",
-                                    "forward_delay": 99, "mtu": 10, "addresses": ["10.0.0.1", "bogus"],
-                                    "colour": "blue"}, path="xen:bridges:x")
+    _, problems = bridges.validate(
+        {
+            "name": "a-name-far-too-long",
+            "vlan": 5000,
+            "stp": "yes",
+            "forward_delay": 99,
+            "mtu": 10,
+            "addresses": ["10.0.0.1", "bogus"],
+            "colour": "blue",
+        },
+        path="xen:bridges:x",
+    )
     text = "\n".join(problems)
-    for key in ("xen:bridges:x.name", "xen:bridges:x.vlan", "xen:bridges:x.stp", "xen:bridges:x.forward_delay",
-                "xen:bridges:x.mtu", "xen:bridges:x.addresses[0]", "xen:bridges:x.addresses[1]",
-                "xen:bridges:x.colour"):
+    for key in (
+        "xen:bridges:x.name",
+        "xen:bridges:x.vlan",
+        "xen:bridges:x.stp",
+        "xen:bridges:x.forward_delay",
+        "xen:bridges:x.mtu",
+        "xen:bridges:x.addresses[0]",
+        "xen:bridges:x.addresses[1]",
+        "xen:bridges:x.colour",
+    ):
         assert key in text
     _, problems = bridges.validate({"name": "xenbr0", "stp": True, "forward_delay": 0})
     assert problems == ["bridge.forward_delay: with stp on the kernel needs 2 to 30 seconds, got 0"]
 
 
 def test_removal_refused_while_guests_use_the_bridge_unless_forced():
-    state = host({"eth0": link(master="xenbr0"), "vif3.0": link(master="xenbr0"), "xenbr0": link(kind="bridge")},
-                 {"xenbr0": ["192.168.0.10/24"]},
-                 [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254"}])
+    state = host(
+        {"eth0": link(master="xenbr0"), "vif3.0": link(master="xenbr0"), "xenbr0": link(kind="bridge")},
+        {"xenbr0": ["192.168.0.10/24"]},
+        [{"family": 4, "dst": "default", "dev": "xenbr0", "gateway": "192.168.0.254"}],
+    )
     with pytest.raises(bridges.BridgeInUse) as err:
         bridges.plan_remove(state, "xenbr0", guests=["vm03"])
     assert err.value.guests == ["vif3.0", "vm03"]
@@ -181,7 +205,7 @@ def test_bridge_that_does_not_come_up_is_rolled_back():
     runner = FakeRunner()
     with pytest.raises(bridges.BridgeError, match="did not come up: no carrier"):
         bridges.apply(steps, runner, verify=lambda: "no carrier", timeout=0, sleep=lambda _s: None)
-    assert runner.calls[len(steps):] == [
+    assert runner.calls[len(steps) :] == [
         "ip addr add 192.168.0.10/24 dev eth0",
         "ip -4 route replace default via 192.168.0.254 dev eth0",
         "ip link set dev eth0 nomaster",
@@ -192,18 +216,43 @@ def test_bridge_that_does_not_come_up_is_rolled_back():
 
 def test_parse_reads_ip_json():
     links = [
-        {"ifname": "eth0", "flags": ["BROADCAST", "UP", "LOWER_UP"], "mtu": 1500, "master": "xenbr0",
-         "address": "00:1e:c9:aa:bb:cc", "linkinfo": {"info_slave_kind": "bridge"}},
-        {"ifname": "xenbr0", "flags": ["UP", "LOWER_UP"], "mtu": 1500, "address": "00:1e:c9:aa:bb:cc",
-         "linkinfo": {"info_kind": "bridge", "info_data": {"stp_state": 1, "forward_delay": 1500}}},
-        {"ifname": "eth1.10", "flags": [], "mtu": 1500, "link": "eth1", "address": "00:1e:c9:aa:bb:cd",
-         "linkinfo": {"info_kind": "vlan", "info_data": {"id": 10}}},
+        {
+            "ifname": "eth0",
+            "flags": ["BROADCAST", "UP", "LOWER_UP"],
+            "mtu": 1500,
+            "master": "xenbr0",
+            "address": "00:1e:c9:aa:bb:cc",
+            "linkinfo": {"info_slave_kind": "bridge"},
+        },
+        {
+            "ifname": "xenbr0",
+            "flags": ["UP", "LOWER_UP"],
+            "mtu": 1500,
+            "address": "00:1e:c9:aa:bb:cc",
+            "linkinfo": {"info_kind": "bridge", "info_data": {"stp_state": 1, "forward_delay": 1500}},
+        },
+        {
+            "ifname": "eth1.10",
+            "flags": [],
+            "mtu": 1500,
+            "link": "eth1",
+            "address": "00:1e:c9:aa:bb:cd",
+            "linkinfo": {"info_kind": "vlan", "info_data": {"id": 10}},
+        },
     ]
-    addrs = [{"ifname": "xenbr0", "addr_info": [
-        {"family": "inet", "local": "192.168.0.10", "prefixlen": 24, "scope": "global"},
-        {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"}]}]
-    routes = [{"dst": "default", "gateway": "192.168.0.254", "dev": "xenbr0", "flags": []},
-              {"dst": "192.168.0.0/24", "dev": "xenbr0", "protocol": "kernel", "scope": "link"}]
+    addrs = [
+        {
+            "ifname": "xenbr0",
+            "addr_info": [
+                {"family": "inet", "local": "192.168.0.10", "prefixlen": 24, "scope": "global"},
+                {"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"},
+            ],
+        }
+    ]
+    routes = [
+        {"dst": "default", "gateway": "192.168.0.254", "dev": "xenbr0", "flags": []},
+        {"dst": "192.168.0.0/24", "dev": "xenbr0", "protocol": "kernel", "scope": "link"},
+    ]
     state = bridges.parse(links, addrs, routes, [])
     assert state["links"]["xenbr0"]["stp"] is True and state["links"]["xenbr0"]["forward_delay"] == 15
     assert state["links"]["eth1.10"]["vlan"] == 10 and state["links"]["eth1.10"]["parent"] == "eth1"
@@ -212,12 +261,26 @@ def test_parse_reads_ip_json():
 
 
 def test_topology_reads_like_the_tutorial():
-    state = host({"peth0": link(master="xenbr0"), "vif1.0": link(master="xenbr0"), "vif1.1": link(master="virbr0"),
-                  "xenbr0": link(kind="bridge"), "virbr0": link(kind="bridge")})
-    guests = [{"name": "vm02", "domid": 1, "nics": [
-        {"mac": "00:16:3e:02:00:01", "bridge": "xenbr0"},
-        {"mac": "00:16:3e:02:00:02", "network": "default"}]},
-        {"name": "vm03", "domid": None, "nics": [{"mac": "00:16:3e:03:00:01", "bridge": "xenbr0"}]}]
+    state = host(
+        {
+            "peth0": link(master="xenbr0"),
+            "vif1.0": link(master="xenbr0"),
+            "vif1.1": link(master="virbr0"),
+            "xenbr0": link(kind="bridge"),
+            "virbr0": link(kind="bridge"),
+        }
+    )
+    guests = [
+        {
+            "name": "vm02",
+            "domid": 1,
+            "nics": [
+                {"mac": "00:16:3e:02:00:01", "bridge": "xenbr0"},
+                {"mac": "00:16:3e:02:00:02", "network": "default"},
+            ],
+        },
+        {"name": "vm03", "domid": None, "nics": [{"mac": "00:16:3e:03:00:01", "bridge": "xenbr0"}]},
+    ]
     topo = bridges.topology(state, guests, networks={"default": "virbr0"})
     assert topo["lines"] == [
         "vm02 nic0 00:16:3e:02:00:01 -> vif1.0 -> xenbr0 -> peth0",
@@ -249,14 +312,20 @@ def simulate(state, argvs):
         if argv[1:3] == ["link", "add"] and "bridge" in argv:
             name = _opt(argv, "name")
             assert name not in links, argv
-            links[name] = link(kind="bridge", up=False, mac=_opt(argv, "address", "02:00:00:00:00:99"),
-                               stp=_opt(argv, "stp_state") == "1", forward_delay=int(_opt(argv, "forward_delay")) // 100)
+            links[name] = link(
+                kind="bridge",
+                up=False,
+                mac=_opt(argv, "address", "02:00:00:00:00:99"),
+                stp=_opt(argv, "stp_state") == "1",
+                forward_delay=int(_opt(argv, "forward_delay")) // 100,
+            )
             addrs[name] = []
         elif argv[1:3] == ["link", "add"] and "vlan" in argv:
             name, parent = _opt(argv, "name"), _opt(argv[3:], "link")
             assert parent in links and name not in links, argv
-            links[name] = link(kind="vlan", up=False, vlan=int(_opt(argv, "id")), parent=parent,
-                               mtu=links[parent]["mtu"])
+            links[name] = link(
+                kind="vlan", up=False, vlan=int(_opt(argv, "id")), parent=parent, mtu=links[parent]["mtu"]
+            )
             addrs[name] = []
         elif argv[1:3] == ["link", "del"]:
             name = argv[3]
@@ -319,10 +388,12 @@ def normal(state):
 
 @st.composite
 def hosts_and_wishes(draw):
-    links = {"lo": link(), "eth0": link(mac="00:1e:c9:00:00:01"), "eth1": link(mac="00:1e:c9:00:00:02",
-                                                                             up=draw(st.booleans()))}
-    addrs = {"eth0": draw(st.sampled_from([[], ["192.168.0.10/24"], ["192.168.0.10/24", "fd00::10/64"]])),
-             "eth1": []}
+    links = {
+        "lo": link(),
+        "eth0": link(mac="00:1e:c9:00:00:01"),
+        "eth1": link(mac="00:1e:c9:00:00:02", up=draw(st.booleans())),
+    }
+    addrs = {"eth0": draw(st.sampled_from([[], ["192.168.0.10/24"], ["192.168.0.10/24", "fd00::10/64"]])), "eth1": []}
     routes = []
     if addrs["eth0"]:
         routes.append({"family": 4, "dst": "default", "dev": "eth0", "gateway": "192.168.0.254"})
@@ -330,15 +401,25 @@ def hosts_and_wishes(draw):
             routes.append({"family": 6, "dst": "default", "dev": "eth0", "gateway": "fd00::1", "metric": 1024})
     if draw(st.booleans()):  # a bridge already there, as some earlier run or hand left it
         stp = draw(st.booleans())
-        links["xenbr0"] = link(kind="bridge", stp=stp, forward_delay=draw(st.integers(2 if stp else 0, 30)),
-                               mtu=draw(st.sampled_from([1500, 9000])), up=draw(st.booleans()))
+        links["xenbr0"] = link(
+            kind="bridge",
+            stp=stp,
+            forward_delay=draw(st.integers(2 if stp else 0, 30)),
+            mtu=draw(st.sampled_from([1500, 9000])),
+            up=draw(st.booleans()),
+        )
         addrs["xenbr0"] = draw(st.sampled_from([[], ["10.1.0.1/24"]]))
     nic = draw(st.sampled_from([None, "eth0", "eth1"]))
     stp = draw(st.booleans())
-    wish = {"name": "xenbr0", "nic": nic, "stp": stp, "forward_delay": draw(st.integers(2 if stp else 0, 30)),
-            "mtu": draw(st.sampled_from([None, 1500, 9000])),
-            "vlan": draw(st.sampled_from([None, 10])) if nic else None,
-            "addresses": draw(st.sampled_from([None, ["10.9.0.1/24"]]))}
+    wish = {
+        "name": "xenbr0",
+        "nic": nic,
+        "stp": stp,
+        "forward_delay": draw(st.integers(2 if stp else 0, 30)),
+        "mtu": draw(st.sampled_from([None, 1500, 9000])),
+        "vlan": draw(st.sampled_from([None, 10])) if nic else None,
+        "addresses": draw(st.sampled_from([None, ["10.9.0.1/24"]])),
+    }
     return host(links, addrs, routes), wish
 
 
@@ -367,9 +448,17 @@ def test_plan_reaches_the_wish_then_plans_nothing_and_undo_restores(case):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["name", "nic", "vlan", "stp", "forward_delay", "mtu", "addresses", "x"]),
-                       st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=20)
-                       | st.lists(st.text(max_size=12), max_size=3), max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "nic", "vlan", "stp", "forward_delay", "mtu", "addresses", "x"]),
+        st.none()
+        | st.booleans()
+        | st.integers(-5, 70000)
+        | st.text(max_size=20)
+        | st.lists(st.text(max_size=12), max_size=3),
+        max_size=6,
+    )
+)
 def test_any_bridge_pillar_gives_problems_not_a_traceback(data):
     _, problems = bridges.validate(data, path="xen:bridges:b")
     assert all(p.startswith("xen:bridges:b.") for p in problems)

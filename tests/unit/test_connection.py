@@ -1,4 +1,5 @@
 """One libvirt connection per process and URI, reopened when it has dropped."""
+
 import pytest
 
 from saltext_xen.core import connection
@@ -43,4 +44,3 @@ def test_virtual_says_why_when_libvirt_python_is_missing(monkeypatch):
     ok, reason = module.__virtual__()
     assert ok is False
     assert "libvirt-python" in reason
-

@@ -3,6 +3,7 @@
 Real sparse files, real loop devices (as stand-ins for LVs: a loop device over a
 sparse file deallocates on hole punching like a thin LV), a real XFS for reflink.
 """
+
 import contextlib
 import os
 import shutil
@@ -14,8 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saltext_xen.disks import disk_copy
-from saltext_xen.disks import disk_image
+from saltext_xen.disks import disk_copy, disk_image
 from tests.functional.disk_helpers import loop_device
 
 MIB = 1024 * 1024
@@ -61,15 +61,15 @@ def mounted(fstype, image, mountpoint, size="300M", mkfs=None):
 
 
 def test_sparse_copy_keeps_holes_and_bytes(tmp_path):
-    src = sparse_image(tmp_path / "vm03.img", 1024 * MIB,
-                       {0: b"MBR" * 1000, 300 * MIB: os.urandom(3 * MIB), 1024 * MIB - 5: b"tail!"})
+    src = sparse_image(
+        tmp_path / "vm03.img", 1024 * MIB, {0: b"MBR" * 1000, 300 * MIB: os.urandom(3 * MIB), 1024 * MIB - 5: b"tail!"}
+    )
     dst = str(tmp_path / "newvm03.img")
     seen = []
     got = disk_copy.copy(src, dst, progress=lambda done, total: seen.append((done, total)))
     assert got["verified"] is True
     assert got["size"] == os.path.getsize(dst) == 1024 * MIB
-    assert got["method"] in ("reflink", "extents (copy_file_range)", "extents (sendfile)",
-                             "extents (read/write)")
+    assert got["method"] in ("reflink", "extents (copy_file_range)", "extents (sendfile)", "extents (read/write)")
     assert disk_image.allocated(dst) <= disk_image.allocated(src) + 64 * 1024
     assert disk_image.allocated(dst) < 8 * MIB
     assert subprocess.run(["cmp", src, dst], check=False).returncode == 0
@@ -180,9 +180,8 @@ def test_block_device_source_to_file_skips_zero_chunks(tmp_path):
 def test_block_target_smaller_than_source_is_refused(tmp_path):
     src = sparse_image(tmp_path / "vm.img", 64 * MIB, {0: b"x"})
     backing = sparse_image(tmp_path / "small.img", 32 * MIB, {0: b"keep me"})
-    with loop_device(backing) as dev:
-        with pytest.raises(disk_copy.CopyError, match="is smaller than"):
-            disk_copy.copy(src, dev)
+    with loop_device(backing) as dev, pytest.raises(disk_copy.CopyError, match="is smaller than"):
+        disk_copy.copy(src, dev)
     with open(backing, "rb") as fh:
         assert fh.read(7) == b"keep me"
 
@@ -203,8 +202,7 @@ def test_reflink_on_xfs_shares_blocks(tmp_path):
 @given(st.lists(st.tuples(st.integers(0, 63), st.binary(min_size=1, max_size=5000)), max_size=6))
 def test_any_layout_round_trips(writes):
     with tempfile.TemporaryDirectory() as tmp:
-        src = sparse_image(os.path.join(tmp, "a.img"), 64 * 65536,
-                           {block * 65536: data for block, data in writes})
+        src = sparse_image(os.path.join(tmp, "a.img"), 64 * 65536, {block * 65536: data for block, data in writes})
         dst = os.path.join(tmp, "b.img")
         disk_copy.copy(src, dst)
         with open(src, "rb") as a, open(dst, "rb") as b:
@@ -323,17 +321,17 @@ def test_convert_refuses_a_block_device_smaller_than_the_virtual_size(tmp_path):
     image, _ = qcow2_image(tmp_path, size=64 * MIB)
     backing = tmp_path / "small"
     disk_image.create(str(backing), 32 * MIB)
-    with loop_device(backing) as dev:
-        with pytest.raises(disk_copy.CopyError, match="is smaller than"):
-            disk_copy.convert(image, "qcow2", dev, "raw")
+    with loop_device(backing) as dev, pytest.raises(disk_copy.CopyError, match="is smaller than"):
+        disk_copy.convert(image, "qcow2", dev, "raw")
 
 
 @needs_qemu_img
 def test_convert_of_an_image_in_use_reads_it_without_its_lock(tmp_path):
     """A crash-consistent clone: a qemu process holds the image's write lock, qemu-img -U still reads it."""
     image, ref = qcow2_image(tmp_path, size=64 * MIB, chunks={0: b"boot", 10 * MIB: b"data"})
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", image], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(
+        ["qemu-io", "-f", "qcow2", image], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         time.sleep(0.5)  # qemu-io has opened (and locked) the image
         if holder.poll() is not None:

@@ -1,4 +1,5 @@
 """Disk images: what an operator sees when making and growing them (real files)."""
+
 import os
 import shutil
 import time

@@ -1,11 +1,11 @@
 """The partition-table logic of disk_parts and the definition edits of disk_move, alone."""
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saltext_xen.guests import clone
 from saltext_xen.disks import disk_parts
-from saltext_xen.guests import disk_move
+from saltext_xen.guests import clone, disk_move
 
 GB = 1000**3
 
@@ -13,7 +13,9 @@ GB = 1000**3
 def listing(table, parts, size=2 * 1000**4):
     return {
         "info": {"partition table": table, "size": f"{size}B"},
-        "partitions": {str(i): {"number": str(i), "start": f"{s}B", "end": f"{e}B"} for i, (s, e) in enumerate(parts, 1)},
+        "partitions": {
+            str(i): {"number": str(i), "start": f"{s}B", "end": f"{e}B"} for i, (s, e) in enumerate(parts, 1)
+        },
     }
 
 
@@ -76,17 +78,29 @@ DOMAIN = """<domain type='xen'><name>newvm</name><devices>
 
 
 def test_replace_disk_keeps_everything_else():
-    disk = {"source": "/dev/vol0/lv_for_newvm", "target": "xvda", "format": "raw", "readonly": False,
-            "size": None, "device": "disk"}
+    disk = {
+        "source": "/dev/vol0/lv_for_newvm",
+        "target": "xvda",
+        "format": "raw",
+        "readonly": False,
+        "size": None,
+        "device": "disk",
+    }
     out = disk_move.replace_disk(DOMAIN, "xvda", disk)
-    assert "<source dev=\"/dev/vol0/lv_for_newvm\"" in out and "phy" in out
+    assert '<source dev="/dev/vol0/lv_for_newvm"' in out and "phy" in out
     assert "/img/newvm.img" not in out
     assert "00:16:36:88:76:d4" in out and "<console" in out
 
 
 def test_add_and_remove_disk():
-    disk = {"source": "/img/newvm-1.img", "target": "xvdb", "format": "raw", "readonly": False,
-            "size": None, "device": "disk"}
+    disk = {
+        "source": "/img/newvm-1.img",
+        "target": "xvdb",
+        "format": "raw",
+        "readonly": False,
+        "size": None,
+        "device": "disk",
+    }
     added = disk_move.add_disk(DOMAIN, disk)
     assert added.index("xvdb") < added.index("<interface")
     removed = disk_move.remove_disk(added, "xvdb")

@@ -1,4 +1,5 @@
 """Spec <-> libvirt domain XML: what libvirt is given, and what we read back from it."""
+
 import pathlib
 import string
 import xml.etree.ElementTree as ET
@@ -9,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from saltext_xen.core import connection
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import guest_spec
+from saltext_xen.guests import domain_xml, guest_spec
 from tests.unit.test_guest_spec import specs
 
 NODE_XML = pathlib.Path(__file__).resolve().parent.parent / "data" / "node.xml"
@@ -41,10 +41,16 @@ def test_block_devices_use_phy_and_images_use_qdisk():
 
 
 def test_nic_xml_for_bridge_and_network():
-    nic = ET.fromstring(domain_xml.nic_xml({"mac": "00:16:3e:00:00:01", "bridge": "xenbr0", "network": None, "model": None, "script": "vif-bridge"}))
+    nic = ET.fromstring(
+        domain_xml.nic_xml(
+            {"mac": "00:16:3e:00:00:01", "bridge": "xenbr0", "network": None, "model": None, "script": "vif-bridge"}
+        )
+    )
     assert nic.get("type") == "bridge" and nic.find("source").get("bridge") == "xenbr0"
     assert nic.find("script").get("path") == "vif-bridge"
-    nic = ET.fromstring(domain_xml.nic_xml({"mac": None, "bridge": None, "network": "default", "model": "e1000", "script": None}))
+    nic = ET.fromstring(
+        domain_xml.nic_xml({"mac": None, "bridge": None, "network": "default", "model": "e1000", "script": None})
+    )
     assert nic.get("type") == "network" and nic.find("mac") is None and nic.find("model").get("type") == "e1000"
 
 
@@ -52,7 +58,9 @@ def test_seeded_vm02_reads_as_the_tutorial_guest(conn):
     spec = domain_xml.parse(conn.lookupByName("vm02").XMLDesc(0))
     assert spec["memory"] == 512 and spec["vcpus"] == 2 and spec["type"] == "pv"
     assert spec["boot"]["bootloader"] == "/usr/bin/pygrub"
-    assert spec["nics"] == [{"mac": "00:16:3e:02:00:01", "bridge": "xenbr0", "network": None, "model": None, "script": "vif-bridge"}]
+    assert spec["nics"] == [
+        {"mac": "00:16:3e:02:00:01", "bridge": "xenbr0", "network": None, "model": None, "script": "vif-bridge"}
+    ]
     assert spec["graphics"] == {"type": "vnc", "display": 1, "listen": "127.0.0.1", "password": None, "keymap": "en-us"}
 
 
@@ -60,7 +68,12 @@ def test_password_only_with_secure_flag(conn):
     spec = guest_spec.fill_new(_spec("vm09", {"graphics": {"password": "123", "listen": "0.0.0.0"}}))
     dom = conn.defineXML(domain_xml.render(spec))
     assert domain_xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))["graphics"]["password"] is None
-    assert domain_xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))["graphics"]["password"] == "123"
+    assert (
+        domain_xml.parse(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE))["graphics"][
+            "password"
+        ]
+        == "123"
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -129,8 +142,7 @@ def test_a_clone_keeps_its_record_and_other_tools_metadata_when_rendered_from_a_
     current = domain_xml.parse(CLONE_XML)
     assert len(current[domain_xml.KEPT_METADATA]) == 2
     # what the guest states do: the pillar's spec, with what it leaves open taken from the guest
-    wanted = guest_spec.adopt(_spec("newvm05", {"memory": 768, "disks": ["/var/lib/xen/images/newvm05.img"]}),
-                              current)
+    wanted = guest_spec.adopt(_spec("newvm05", {"memory": 768, "disks": ["/var/lib/xen/images/newvm05.img"]}), current)
     assert set(guest_spec.diff(current, wanted)) == {"memory", "maxmem"}  # the kept metadata is no change
     xml = domain_xml.render(wanted)
     assert clone.origin(xml) == {"name": "vm05", "uuid": "5e4d3c2b-0000-4000-8000-000000000005"}
@@ -173,8 +185,15 @@ _NAME = st.from_regex(r"[a-z][a-z0-9_-]{0,8}", fullmatch=True)
 @st.composite
 def foreign_metadata(draw):
     """A <metadata> child of another tool (its own namespace), as parse gives it: XML text."""
-    ns = draw(st.sampled_from(["https://github.com/saltext-xen/clone/1", "https://example.org/other/1",
-                               "http://libosinfo.org/xmlns/libvirt/domain/1.0"]))
+    ns = draw(
+        st.sampled_from(
+            [
+                "https://github.com/saltext-xen/clone/1",
+                "https://example.org/other/1",
+                "http://libosinfo.org/xmlns/libvirt/domain/1.0",
+            ]
+        )
+    )
     el = ET.Element(f"{{{ns}}}{draw(_NAME)}", draw(st.dictionaries(_NAME, _TEXT, max_size=3)))
     el.text = draw(st.none() | _TEXT)
     for _ in range(draw(st.integers(0, 2))):

@@ -1,10 +1,10 @@
 """Guest state changes to events, and the xendomains boot plan, as plain data."""
+
 import libvirt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from saltext_xen.events import autostart
-from saltext_xen.events import guest_events
+from saltext_xen.events import autostart, guest_events
 
 
 def test_first_pass_reports_nothing_it_is_the_baseline():

@@ -1,9 +1,9 @@
 """xen_guest.info's view of a guest: the spec's disks and NICs plus what only the live definition has."""
+
 import pytest
 
 from saltext_xen.core import connection
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import lifecycle
+from saltext_xen.guests import domain_xml, lifecycle
 
 HVM = """<domain type='xen'><name>vmx</name><memory unit='KiB'>262144</memory>
 <os><type arch='x86_64' machine='xenfv'>hvm</type></os>
@@ -43,9 +43,7 @@ def test_info_joins_the_spec_and_the_live_parts(test_uri):
         {"device": "disk", "source": "/var/lib/xen/images/vm02.img", "target": "xvda", "readonly": False}
     ]
     assert info["nics"] == [{"mac": "00:16:3e:02:00:01", "bridge": "xenbr0", "network": None, "vif": "testnet0"}]
-    assert info["graphics"] == [
-        {"type": "vnc", "port": 5901, "display": 1, "listen": "127.0.0.1", "autoport": False}
-    ]
+    assert info["graphics"] == [{"type": "vnc", "port": 5901, "display": 1, "listen": "127.0.0.1", "autoport": False}]
 
 
 def test_info_of_a_network_nic_names_the_network_and_disks_come_in_spec_order(test_uri):

@@ -1,7 +1,9 @@
 """The guest spec: what an operator writes in pillar, what they are told when it is wrong."""
+
 import string
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saltext_xen.guests import guest_spec
 
@@ -82,7 +84,9 @@ def guest_data(draw, gtype=None):
         nics.append(nic)
     data["nics"] = nics
     if draw(st.booleans()):
-        password = draw(st.one_of(st.none(), st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8)))
+        password = draw(
+            st.one_of(st.none(), st.text(alphabet=string.ascii_letters + string.digits, min_size=1, max_size=8))
+        )
         listen = draw(st.sampled_from(["127.0.0.1", "0.0.0.0", "192.168.0.10"])) if password else "127.0.0.1"
         data["graphics"] = {
             "display": draw(st.one_of(st.none(), st.integers(0, 99))),
@@ -116,7 +120,14 @@ def test_tutorial_vm02_gets_defaults():
     assert spec["maxmem"] == 512 and spec["maxvcpus"] == 2
     assert spec["boot"]["bootloader"] == "/usr/bin/pygrub"
     assert spec["disks"] == [
-        {"source": "/var/lib/xen/images/vm02.img", "target": "xvda", "format": "raw", "readonly": False, "size": None, "device": "disk"}
+        {
+            "source": "/var/lib/xen/images/vm02.img",
+            "target": "xvda",
+            "format": "raw",
+            "readonly": False,
+            "size": None,
+            "device": "disk",
+        }
     ]
     assert spec["nics"] == [{"mac": None, "bridge": "xenbr0", "network": None, "model": None, "script": None}]
     assert spec["graphics"] is None
@@ -140,7 +151,12 @@ def test_every_problem_is_reported_at_once():
             "maxvcpus": 2,
             "memroy": 1,
             "disks": [{"source": "/a.img", "target": "xvda"}, {"source": "/b.img", "target": "xvda"}],
-            "nics": [{"mac": "01:00:5e:00:00:01"}, {"mac": "00:16:3e:00:00:01"}, {"mac": "00:16:3E:00:00:01"}, {"mac": "zz"}],
+            "nics": [
+                {"mac": "01:00:5e:00:00:01"},
+                {"mac": "00:16:3e:00:00:01"},
+                {"mac": "00:16:3E:00:00:01"},
+                {"mac": "zz"},
+            ],
             "graphics": {"listen": "0.0.0.0"},
             "on_crash": "explode",
         },
@@ -159,7 +175,9 @@ def test_every_problem_is_reported_at_once():
 
 
 def test_sizes_accept_units():
-    spec, problems = guest_spec.validate("vm02", {"memory": "1G", "maxmem": "2GiB", "disks": [{"source": "/x.img", "size": "8G"}]})
+    spec, problems = guest_spec.validate(
+        "vm02", {"memory": "1G", "maxmem": "2GiB", "disks": [{"source": "/x.img", "size": "8G"}]}
+    )
     assert problems == []
     assert (spec["memory"], spec["maxmem"], spec["disks"][0]["size"]) == (1024, 2048, 8192)
 
@@ -168,8 +186,12 @@ def test_vnc_is_local_by_default_and_password_is_bounded():
     spec, _ = guest_spec.validate("vm02", {"graphics": "vnc"})
     assert spec["graphics"] == {"type": "vnc", "display": None, "listen": "127.0.0.1", "password": None, "keymap": None}
     _, problems = guest_spec.validate("vm02", {"graphics": {"password": "far-too-long"}})
-    assert problems == ["xen:guests:vm02:graphics:password: VNC uses only the first 8 characters of a password; give at most 8"]
-    spec, problems = guest_spec.validate("vm02", {"graphics": {"listen": "0.0.0.0", "password": "123", "display": "01"}})
+    assert problems == [
+        "xen:guests:vm02:graphics:password: VNC uses only the first 8 characters of a password; give at most 8"
+    ]
+    spec, problems = guest_spec.validate(
+        "vm02", {"graphics": {"listen": "0.0.0.0", "password": "123", "display": "01"}}
+    )
     assert problems == [] and spec["graphics"]["display"] == 1
 
 
@@ -179,22 +201,37 @@ def test_hvm_cdrom_shortcut_becomes_a_disk_and_boots_first():
     )
     assert problems == []
     assert spec["boot"]["order"] == ["cdrom", "hd"]
-    assert spec["disks"][1] == {"source": "/srv/iso/w.iso", "target": "hdc", "format": "raw", "readonly": True, "size": None, "device": "cdrom"}
+    assert spec["disks"][1] == {
+        "source": "/srv/iso/w.iso",
+        "target": "hdc",
+        "format": "raw",
+        "readonly": True,
+        "size": None,
+        "device": "cdrom",
+    }
 
 
 def test_pv_sda_and_xvda_are_different_disks_but_not_on_hvm():
-    _, problems = guest_spec.validate("newvm", {"disks": [{"source": "/a", "target": "xvda"}, {"source": "/b", "target": "sda"}]})
+    _, problems = guest_spec.validate(
+        "newvm", {"disks": [{"source": "/a", "target": "xvda"}, {"source": "/b", "target": "sda"}]}
+    )
     assert problems == []
-    _, problems = guest_spec.validate("w", {"type": "hvm", "disks": [{"source": "/a", "target": "xvda"}, {"source": "/b", "target": "hda"}]})
+    _, problems = guest_spec.validate(
+        "w", {"type": "hvm", "disks": [{"source": "/a", "target": "xvda"}, {"source": "/b", "target": "hda"}]}
+    )
     assert problems == ["xen:guests:w:disks:1:target: hda is already used by disk 0 (xvda)"]
 
 
 def test_install_needs_what_it_uses():
     _, problems = guest_spec.validate("vm02", {"install": {"kickstart": "http://x/ks.cfg"}})
-    assert problems == ["xen:guests:vm02:install:location: a network install needs the install tree's URL (http://, ftp://, file:// or a directory)"]
+    assert problems == [
+        "xen:guests:vm02:install:location: a network install needs the install tree's URL (http://, ftp://, file:// or a directory)"
+    ]
     _, problems = guest_spec.validate("vm02", {"type": "pv", "install": {"iso": "/srv/x.iso"}})
     assert problems == ["xen:guests:vm02:install:method: installing from an ISO needs an hvm guest (type: hvm)"]
-    spec, problems = guest_spec.validate("vm02", {"install": {"location": "ftp://192.168.0.254/pub", "ks": "ftp://192.168.0.254/pub/ks.cfg"}})
+    spec, problems = guest_spec.validate(
+        "vm02", {"install": {"location": "ftp://192.168.0.254/pub", "ks": "ftp://192.168.0.254/pub/ks.cfg"}}
+    )
     assert problems == []
     assert spec["install"]["kernel_path"] == "images/xen/vmlinuz"
     assert spec["install"]["initrd_path"] == "images/xen/initrd.img"
@@ -204,7 +241,13 @@ def test_validate_disk_and_nic_alone():
     disk, problems = guest_spec.validate_disk({"source": "/var/lib/xen/images/d.qcow2"}, "xen:guests:vm02:disks:1")
     assert problems == [] and disk["format"] == "qcow2" and disk["target"] is None
     nic, problems = guest_spec.validate_nic({"mac": "00-16-3E-AA-BB-CC", "network": "default"}, "p")
-    assert problems == [] and nic == {"mac": "00:16:3e:aa:bb:cc", "bridge": None, "network": "default", "model": None, "script": None}
+    assert problems == [] and nic == {
+        "mac": "00:16:3e:aa:bb:cc",
+        "bridge": None,
+        "network": "default",
+        "model": None,
+        "script": None,
+    }
     _, problems = guest_spec.validate_nic({"bridge": "xenbr0", "network": "default"}, "p")
     assert problems == ["p: give either bridge ('xenbr0') or network ('default'), not both"]
 
@@ -224,7 +267,9 @@ def test_diff_masks_the_vnc_password():
 
 def test_adopt_keeps_existing_uuid_and_macs():
     wanted, _ = guest_spec.validate("vm02", {"nics": [{"bridge": "xenbr0"}]})
-    existing = dict(wanted, uuid="5c9d6d60-6f2b-4a39-9a47-30b3f3c3a002", nics=[dict(wanted["nics"][0], mac="00:16:3e:02:00:01")])
+    existing = dict(
+        wanted, uuid="5c9d6d60-6f2b-4a39-9a47-30b3f3c3a002", nics=[dict(wanted["nics"][0], mac="00:16:3e:02:00:01")]
+    )
     adopted = guest_spec.adopt(wanted, existing)
     assert guest_spec.diff(existing, adopted) == {}
     fresh = guest_spec.fill_new(wanted, taken_macs=["00:16:3e:02:00:01"])
@@ -243,16 +288,30 @@ def test_validating_a_spec_again_changes_nothing(spec):
 def test_a_mac_given_to_two_guests_is_named():
     spec, _ = guest_spec.validate("vm02", {"nics": [{"mac": "00:16:3E:02:00:01"}]})
     others = {"vm02": {"nics": [{"mac": "00:16:3e:02:00:01"}]}, "newvm": {"nics": [{"mac": "00-16-3e-02-00-01"}]}}
-    assert guest_spec.mac_clashes("vm02", spec, others) == ["xen:guests:vm02:nics:0:mac: 00:16:3e:02:00:01 is also given to guest newvm"]
+    assert guest_spec.mac_clashes("vm02", spec, others) == [
+        "xen:guests:vm02:nics:0:mac: 00:16:3e:02:00:01 is also given to guest newvm"
+    ]
     assert guest_spec.mac_clashes("vm02", spec, {"newvm": {"nics": "bad"}}) == []
 
 
 _junk = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(-3, 70000), st.text(max_size=12), st.floats(allow_nan=False)),
-    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(
-        list(guest_spec.TOP_KEYS) + list(guest_spec.DISK_KEYS) + list(guest_spec.NIC_KEYS)
-        + list(guest_spec.GRAPHICS_KEYS) + list(guest_spec.BOOT_KEYS) + list(guest_spec.INSTALL_KEYS) + ["junk"]),
-        inner, max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.sampled_from(
+                list(guest_spec.TOP_KEYS)
+                + list(guest_spec.DISK_KEYS)
+                + list(guest_spec.NIC_KEYS)
+                + list(guest_spec.GRAPHICS_KEYS)
+                + list(guest_spec.BOOT_KEYS)
+                + list(guest_spec.INSTALL_KEYS)
+                + ["junk"]
+            ),
+            inner,
+            max_size=5,
+        ),
+    ),
     max_leaves=12,
 )
 

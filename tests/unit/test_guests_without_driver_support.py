@@ -3,12 +3,13 @@ virDomainSaveImageGetXMLDesc): the fallbacks, exercised on the test driver, whic
 has both calls, so the tests take the fallback path directly; the lab tier runs
 them for real on Xen.
 """
+
 import libvirt
 import pytest
 
 from saltext_xen.core import connection
-from saltext_xen.guests import lifecycle
 from saltext_xen.core.errors import XenError
+from saltext_xen.guests import lifecycle
 
 
 @pytest.fixture

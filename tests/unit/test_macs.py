@@ -1,4 +1,5 @@
 """MAC policy: what is refused, and what new addresses look like."""
+
 import random
 
 import pytest

@@ -1,4 +1,5 @@
 """libvirt network specs: validation with key paths, XML out, XML back in, diff."""
+
 import ipaddress
 
 from hypothesis import given, settings
@@ -43,8 +44,19 @@ def test_short_range_form_and_autostart_are_accepted():
 
 
 def test_overlapping_ranges_and_range_outside_subnet_are_named_by_path():
-    _, problems = nx.validate("virbr1", {"ipv4": {"address": "192.168.123.1/24", "dhcp": [
-        "192.168.123.2-192.168.123.100", "192.168.123.50-192.168.123.150", "192.168.124.2-192.168.124.9"]}})
+    _, problems = nx.validate(
+        "virbr1",
+        {
+            "ipv4": {
+                "address": "192.168.123.1/24",
+                "dhcp": [
+                    "192.168.123.2-192.168.123.100",
+                    "192.168.123.50-192.168.123.150",
+                    "192.168.124.2-192.168.124.9",
+                ],
+            }
+        },
+    )
     assert problems == [
         "xen:networks:virbr1.ipv4.dhcp[1]: range 192.168.123.50 - 192.168.123.150 overlaps "
         "xen:networks:virbr1.ipv4.dhcp[0] (192.168.123.2 - 192.168.123.100)",
@@ -59,16 +71,22 @@ def test_bridge_taken_by_another_network_is_refused():
 
 
 def test_host_bridge_cannot_be_taken_by_a_nat_network():
-    _, problems = nx.validate("lan", {"forward": "nat", "bridge": "xenbr0", "ipv4": {"address": "10.0.0.1/24"}},
-                              host_bridges=["xenbr0", "xenbr1"])
-    assert problems == ["xen:networks:lan.bridge: xenbr0 is a host bridge (xen:bridges); a nat network makes a "
-                        "bridge of its own, so name another one, or use forward: bridge to put guests on xenbr0"]
+    _, problems = nx.validate(
+        "lan",
+        {"forward": "nat", "bridge": "xenbr0", "ipv4": {"address": "10.0.0.1/24"}},
+        host_bridges=["xenbr0", "xenbr1"],
+    )
+    assert problems == [
+        "xen:networks:lan.bridge: xenbr0 is a host bridge (xen:bridges); a nat network makes a "
+        "bridge of its own, so name another one, or use forward: bridge to put guests on xenbr0"
+    ]
     assert nx.validate("lan", {"forward": "bridge", "bridge": "xenbr0"}, host_bridges=["xenbr0"])[1] == []
 
 
 def test_many_problems_at_once():
-    _, problems = nx.validate("lan", {"forward": "bridge", "ipv4": {"address": "10.0.0.1/24"}, "dev": "eth0",
-                                      "colour": "red"})
+    _, problems = nx.validate(
+        "lan", {"forward": "bridge", "ipv4": {"address": "10.0.0.1/24"}, "dev": "eth0", "colour": "red"}
+    )
     text = "\n".join(problems)
     assert "xen:networks:lan.colour: unknown key" in text
     assert "xen:networks:lan.bridge: a bridge-backed network needs the host bridge's name" in text
@@ -77,10 +95,20 @@ def test_many_problems_at_once():
 
 
 def test_static_hosts_checked():
-    _, problems = nx.validate("n", {"ipv4": {"address": "10.0.0.1/24", "dhcp": ["10.0.0.1-10.0.0.9"], "hosts": [
-        {"mac": "00:16:3e:00:00:01", "ip": "10.0.0.20"},
-        {"mac": "00:16:3E:00:00:01", "ip": "10.0.1.20"},
-        {"mac": "01:00:5e:00:00:01", "ip": "10.0.0.20"}]}})
+    _, problems = nx.validate(
+        "n",
+        {
+            "ipv4": {
+                "address": "10.0.0.1/24",
+                "dhcp": ["10.0.0.1-10.0.0.9"],
+                "hosts": [
+                    {"mac": "00:16:3e:00:00:01", "ip": "10.0.0.20"},
+                    {"mac": "00:16:3E:00:00:01", "ip": "10.0.1.20"},
+                    {"mac": "01:00:5e:00:00:01", "ip": "10.0.0.20"},
+                ],
+            }
+        },
+    )
     assert problems == [
         "xen:networks:n.ipv4.dhcp[0]: range 10.0.0.1 - 10.0.0.9 holds the network's own address 10.0.0.1",
         "xen:networks:n.ipv4.hosts[1].ip: '10.0.1.20' is not usable (outside the network 10.0.0.0/24)",
@@ -103,15 +131,26 @@ def test_parse_of_libvirt_output_diffs_empty_against_the_spec():
   </ip>
 </network>"""
     have = nx.parse(libvirt_xml)
-    want = valid("default", {"bridge": "virbr0", "ipv4": {"address": "192.168.122.1/24",
-                                                          "dhcp": ["192.168.122.2-192.168.122.254"]}})
+    want = valid(
+        "default",
+        {"bridge": "virbr0", "ipv4": {"address": "192.168.122.1/24", "dhcp": ["192.168.122.2-192.168.122.254"]}},
+    )
     assert nx.diff(have, want) == {}
     want = valid("default", {"ipv4": {"address": "192.168.122.1/24", "dhcp": ["192.168.122.2-192.168.122.128"]}})
-    assert nx.diff(have, want) == {"ipv4": {
-        "old": {"address": "192.168.122.1/24", "dhcp": [{"start": "192.168.122.2", "end": "192.168.122.254"}],
-                "hosts": []},
-        "new": {"address": "192.168.122.1/24", "dhcp": [{"start": "192.168.122.2", "end": "192.168.122.128"}],
-                "hosts": []}}}
+    assert nx.diff(have, want) == {
+        "ipv4": {
+            "old": {
+                "address": "192.168.122.1/24",
+                "dhcp": [{"start": "192.168.122.2", "end": "192.168.122.254"}],
+                "hosts": [],
+            },
+            "new": {
+                "address": "192.168.122.1/24",
+                "dhcp": [{"start": "192.168.122.2", "end": "192.168.122.128"}],
+                "hosts": [],
+            },
+        }
+    }
 
 
 @st.composite
@@ -143,10 +182,26 @@ def test_round_trip_spec_xml_spec(data):
 
 
 def test_live_updates_cover_dhcp_and_dns_hosts_only():
-    old = valid("n", {"ipv4": {"address": "10.0.0.1/24", "dhcp": ["10.0.0.10-10.0.0.20"],
-                               "hosts": [{"mac": "00:16:3e:00:00:01", "ip": "10.0.0.5"}]}})
-    new = valid("n", {"ipv4": {"address": "10.0.0.1/24", "dhcp": ["10.0.0.10-10.0.0.30"],
-                               "hosts": [{"mac": "00:16:3e:00:00:02", "ip": "10.0.0.6"}]}})
+    old = valid(
+        "n",
+        {
+            "ipv4": {
+                "address": "10.0.0.1/24",
+                "dhcp": ["10.0.0.10-10.0.0.20"],
+                "hosts": [{"mac": "00:16:3e:00:00:01", "ip": "10.0.0.5"}],
+            }
+        },
+    )
+    new = valid(
+        "n",
+        {
+            "ipv4": {
+                "address": "10.0.0.1/24",
+                "dhcp": ["10.0.0.10-10.0.0.30"],
+                "hosts": [{"mac": "00:16:3e:00:00:02", "ip": "10.0.0.6"}],
+            }
+        },
+    )
     ops = nx.live_updates(old, new)
     assert [(op[0], op[1]) for op in ops] == [
         (nx.COMMAND_DELETE, nx.SECTION_IP_DHCP_HOST),
@@ -162,18 +217,35 @@ def test_live_updates_cover_dhcp_and_dns_hosts_only():
 
 
 _junk = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 70000) | st.text(max_size=20)
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 70000)
+    | st.text(max_size=20)
     | st.sampled_from(["10.0.0.1/24", "10.0.0.5", "fd00::1/64", "10.0.0.2-10.0.0.9", "00:16:3e:00:00:01"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(["address", "dhcp", "hosts", "start", "end", "mac", "ip", "name", "names", "forwarders",
-                         "x"]), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["address", "dhcp", "hosts", "start", "end", "mac", "ip", "name", "names", "forwarders", "x"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=12,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6",
-                                        "dns", "autostart", "colour"]), _junk, max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6", "dns", "autostart", "colour"]
+        ),
+        _junk,
+        max_size=6,
+    )
+)
 def test_any_pillar_gives_problems_not_a_traceback(data):
     spec, problems = nx.validate("n1", data)
     assert all(p.startswith("xen:networks:n1") for p in problems)

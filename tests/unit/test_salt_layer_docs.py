@@ -1,4 +1,5 @@
 """Every public function of the Salt-facing layer tells a user how to call it."""
+
 import ast
 
 import pytest

@@ -1,4 +1,5 @@
 """The shared end of a state: nothing to do, test=True, apply, and the ways applying fails."""
+
 import pytest
 
 from saltext_xen.core import state_pattern
@@ -71,4 +72,8 @@ def test_an_unexpected_error_is_not_swallowed():
 
 def test_predicted_sets_result_none_changes_and_comment():
     assert state_pattern.predicted(fresh(), PLAN, "d would be made") == {
-        "name": "d", "result": None, "changes": PLAN, "comment": "d would be made"}
+        "name": "d",
+        "result": None,
+        "changes": PLAN,
+        "comment": "d would be made",
+    }

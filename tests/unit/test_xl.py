@@ -1,4 +1,5 @@
 """Parsing what Xen's xl toolstack prints, and reading log tails."""
+
 from saltext_xen.host import xl
 
 UPTIME = """\

@@ -1,11 +1,11 @@
 """xl.cfg and the tutorial's xm configs <-> the guest spec."""
+
 import pathlib
 
 import pytest
 from hypothesis import given, settings
 
-from saltext_xen.guests import guest_spec
-from saltext_xen.guests import xlcfg
+from saltext_xen.guests import guest_spec, xlcfg
 from tests.unit.test_guest_spec import specs
 
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "data" / "xen-configs"
@@ -53,7 +53,14 @@ def test_xm_hvm_guest():
     spec = _read("winxp-hvm")
     assert spec["type"] == "hvm" and spec["boot"]["order"] == ["cdrom", "hd"] and spec["boot"]["kernel"] is None
     assert spec["disks"][0]["source"] == "/dev/vol0/winxp"
-    assert spec["disks"][1] == {"source": "/srv/iso/winxp.iso", "target": "hdc", "format": "raw", "readonly": True, "size": None, "device": "cdrom"}
+    assert spec["disks"][1] == {
+        "source": "/srv/iso/winxp.iso",
+        "target": "hdc",
+        "format": "raw",
+        "readonly": True,
+        "size": None,
+        "device": "cdrom",
+    }
     assert spec["nics"][0]["model"] == "rtl8139"
     assert spec["graphics"]["listen"] == "127.0.0.1" and spec["graphics"]["display"] is None
 
@@ -68,12 +75,36 @@ def test_vnc_on_every_address_without_password_is_refused():
 @pytest.mark.parametrize(
     "text,expected",
     [
-        ("tap:aio:/var/lib/xen/images/a.img,xvda,w", {"source": "/var/lib/xen/images/a.img", "target": "xvda", "format": "raw", "device": "disk", "readonly": False}),
-        ("file:/srv/a.iso,hdc:cdrom,r", {"source": "/srv/a.iso", "target": "hdc", "format": "raw", "device": "cdrom", "readonly": True}),
-        ("phy:/dev/vol0/lv,xvdb,w", {"source": "/dev/vol0/lv", "target": "xvdb", "format": "raw", "device": "disk", "readonly": False}),
-        ("tap:qcow2:/srv/a.qcow2,xvdc,w", {"source": "/srv/a.qcow2", "target": "xvdc", "format": "qcow2", "device": "disk", "readonly": False}),
-        ("/dev/vg/guest-volume,raw,xvda,rw", {"source": "/dev/vg/guest-volume", "target": "xvda", "format": "raw", "device": "disk", "readonly": False}),
-        ("format=qcow2, vdev=xvdb, access=ro, target=/srv/a,b.qcow2", {"source": "/srv/a,b.qcow2", "target": "xvdb", "format": "qcow2", "device": "disk", "readonly": True}),
+        (
+            "tap:aio:/var/lib/xen/images/a.img,xvda,w",
+            {
+                "source": "/var/lib/xen/images/a.img",
+                "target": "xvda",
+                "format": "raw",
+                "device": "disk",
+                "readonly": False,
+            },
+        ),
+        (
+            "file:/srv/a.iso,hdc:cdrom,r",
+            {"source": "/srv/a.iso", "target": "hdc", "format": "raw", "device": "cdrom", "readonly": True},
+        ),
+        (
+            "phy:/dev/vol0/lv,xvdb,w",
+            {"source": "/dev/vol0/lv", "target": "xvdb", "format": "raw", "device": "disk", "readonly": False},
+        ),
+        (
+            "tap:qcow2:/srv/a.qcow2,xvdc,w",
+            {"source": "/srv/a.qcow2", "target": "xvdc", "format": "qcow2", "device": "disk", "readonly": False},
+        ),
+        (
+            "/dev/vg/guest-volume,raw,xvda,rw",
+            {"source": "/dev/vg/guest-volume", "target": "xvda", "format": "raw", "device": "disk", "readonly": False},
+        ),
+        (
+            "format=qcow2, vdev=xvdb, access=ro, target=/srv/a,b.qcow2",
+            {"source": "/srv/a,b.qcow2", "target": "xvdb", "format": "qcow2", "device": "disk", "readonly": True},
+        ),
     ],
 )
 def test_disk_strings(text, expected):
@@ -88,7 +119,9 @@ def test_syntax_errors_name_the_line():
 
 
 def test_python_list_syntax_with_trailing_commas_and_comments():
-    settings_, _ = xlcfg.load('vif = [ "mac=00:16:3e:00:00:01",  # first\n   "bridge=xenbr1", ]\nvcpus=2; memory="512"\n')
+    settings_, _ = xlcfg.load(
+        'vif = [ "mac=00:16:3e:00:00:01",  # first\n   "bridge=xenbr1", ]\nvcpus=2; memory="512"\n'
+    )
     assert settings_ == {"vif": ["mac=00:16:3e:00:00:01", "bridge=xenbr1"], "vcpus": 2, "memory": "512"}
 
 
@@ -146,9 +179,34 @@ _values = st.recursive(
     max_leaves=8,
 )
 _keys = st.sampled_from(
-    ["name", "memory", "maxmem", "vcpus", "maxvcpus", "uuid", "type", "builder", "kernel", "ramdisk", "extra", "root",
-     "bootloader", "boot", "disk", "vif", "vfb", "vnc", "vncdisplay", "vnclisten", "vncpasswd", "cdrom", "on_crash",
-     "keymap", "localtime", "device_model"]
+    [
+        "name",
+        "memory",
+        "maxmem",
+        "vcpus",
+        "maxvcpus",
+        "uuid",
+        "type",
+        "builder",
+        "kernel",
+        "ramdisk",
+        "extra",
+        "root",
+        "bootloader",
+        "boot",
+        "disk",
+        "vif",
+        "vfb",
+        "vnc",
+        "vncdisplay",
+        "vnclisten",
+        "vncpasswd",
+        "cdrom",
+        "on_crash",
+        "keymap",
+        "localtime",
+        "device_model",
+    ]
 )
 
 

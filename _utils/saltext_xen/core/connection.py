@@ -4,6 +4,7 @@ libvirt's ``test:///`` driver keeps its state inside the connection, so reusing
 one connection per process is also what makes consecutive calls in one process
 (``salt-call``, a minion with ``multiprocessing: False``) see each other's work.
 """
+
 import threading
 
 try:

@@ -3,6 +3,7 @@
 Xen's OUI is ``00:16:3e``; a clone keeps its source's first three octets (the
 vendor prefix) and gets new low bytes, as operators did by hand.
 """
+
 import random
 import re
 

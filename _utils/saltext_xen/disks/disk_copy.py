@@ -23,6 +23,7 @@ qcow2 file) with ``qemu-img convert``, which skips zero clusters and writes
 zeros as holes (``fallocate``/``BLKZEROOUT``, never byte by byte), and checks
 the result with ``qemu-img compare``.
 """
+
 import ctypes
 import ctypes.util
 import errno
@@ -42,8 +43,7 @@ FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 FALLOC_FL_ZERO_RANGE = 0x10
 CHUNK = 16 * 1024 * 1024
-_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS,
-                  errno.EBADF, errno.EPERM}
+_NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF, errno.EPERM}
 
 _libc = None
 
@@ -175,8 +175,7 @@ def _copy_skipping_zeros(src, dst, start, end, progress, dst_kind):
 
 def _make_hole(fd, offset, length):
     """Make [offset, offset+length) of a block device read as zeros, deallocating if it can."""
-    for mode in (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                 FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE):
+    for mode in (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE):
         try:
             _fallocate(fd, mode, offset, length)
             return
@@ -223,9 +222,7 @@ def verify(src_path, dst_path, size=None, progress=None):
                     a = os.pread(src, count, pos)
                     b = os.pread(dst, count, pos)
                     if a != b:
-                        raise VerifyError(
-                            f"{dst_path} differs from {src_path} between bytes {pos} and {pos + count}"
-                        )
+                        raise VerifyError(f"{dst_path} differs from {src_path} between bytes {pos} and {pos + count}")
                     pos += count
                     compared += count
                     prog.add(count)
@@ -279,9 +276,7 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True):
             dsize = _size(dst)
             if dsize < size:
                 os.close(dst)
-                raise CopyError(
-                    f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})"
-                )
+                raise CopyError(f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})")
         else:
             dst_kind = "file"
             dst = _create(dst_path, stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600)
@@ -322,14 +317,20 @@ def _failed(exc, doing, dst_path, created):
         except FileNotFoundError:
             pass
     if isinstance(exc, OSError) and not isinstance(exc, CopyError):
-        raise CopyError(f"{doing} failed: {exc.strerror or exc}"
-                        + ("; the partial copy was removed" if created else "")) from None
+        raise CopyError(
+            f"{doing} failed: {exc.strerror or exc}" + ("; the partial copy was removed" if created else "")
+        ) from None
 
 
 def _result(method, size, started, verified):
     name, copied = method
-    return {"method": name, "size": size, "copied": copied,
-            "seconds": round(time.monotonic() - started, 3), "verified": verified}
+    return {
+        "method": name,
+        "size": size,
+        "copied": copied,
+        "seconds": round(time.monotonic() - started, 3),
+        "verified": verified,
+    }
 
 
 def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
@@ -496,8 +497,11 @@ def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None
     """``qemu-img compare`` the two images (as the guest sees them); :class:`VerifyError` if they differ."""
     if size is None:
         size = disk_image.info(src_path)["size"]
-    argv = ["qemu-img", "compare", "-p"] + (["-U"] if in_use else []) + [
-        "-f", src_format, "-F", dst_format, src_path, dst_path]
+    argv = (
+        ["qemu-img", "compare", "-p"]
+        + (["-U"] if in_use else [])
+        + ["-f", src_format, "-F", dst_format, src_path, dst_path]
+    )
     code, message = _qemu_img(argv, f"comparing {dst_path} with {src_path}", progress, size)
     if code == 1:
         where = message.splitlines()[-1] if message else "their contents differ"

@@ -9,6 +9,7 @@ allocated image uses ``posix_fallocate``; qcow2 images are made by
 Commands run through a ``run(argv) -> {"retcode", "stdout", "stderr"}`` callable
 so the Salt layer can pass ``cmd.run_all``; the default runs them directly.
 """
+
 import os
 import re
 import stat
@@ -118,16 +119,14 @@ def info(path):
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return {"path": path, "exists": False, "kind": None, "format": None, "size": None,
-                "allocated": None}
+        return {"path": path, "exists": False, "kind": None, "format": None, "size": None, "allocated": None}
     if stat.S_ISBLK(st.st_mode):
         fd = os.open(path, os.O_RDONLY)
         try:
             size = os.lseek(fd, 0, os.SEEK_END)
         finally:
             os.close(fd)
-        return {"path": path, "exists": True, "kind": "block", "format": "raw", "size": size,
-                "allocated": None}
+        return {"path": path, "exists": True, "kind": "block", "format": "raw", "size": size, "allocated": None}
     if not stat.S_ISREG(st.st_mode):
         raise DiskError(f"{path} is neither a regular file nor a block device")
     vsize = _qcow2_virtual_size(path)
@@ -209,8 +208,7 @@ def grow(path, size, allocation="sparse", run=run_local):
     old = cur["size"]
     if size < old:
         raise ShrinkRefused(
-            f"refusing to shrink {path} from {human(old)} to {human(size)}: "
-            "data beyond the new end would be lost"
+            f"refusing to shrink {path} from {human(old)} to {human(size)}: data beyond the new end would be lost"
         )
     if size == old:
         return old, old

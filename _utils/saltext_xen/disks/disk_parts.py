@@ -13,6 +13,7 @@ Wanted partitions are written as the tutorial's parted commands were::
     mkpart primary 0 -1       ->  {"start": 0, "end": -1}      (-1: to the end of the disk)
     also "2TB", "512MiB", "100%" as start/end
 """
+
 import contextlib
 import os
 import re
@@ -23,8 +24,17 @@ from saltext_xen.disks.disk_image import DiskError, run_local
 LABELS = ("gpt", "msdos")
 FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs")
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|B|kB|MB|MiB|GB|GiB|TB|TiB|%)?\s*$")
-_UNIT = {"B": 1, "kB": 1000, "MB": 1000**2, "MiB": 1024**2, "GB": 1000**3, "GiB": 1024**3,
-         "TB": 1000**4, "TiB": 1024**4, "s": 512}
+_UNIT = {
+    "B": 1,
+    "kB": 1000,
+    "MB": 1000**2,
+    "MiB": 1024**2,
+    "GB": 1000**3,
+    "GiB": 1024**3,
+    "TB": 1000**4,
+    "TiB": 1024**4,
+    "s": 512,
+}
 END = "100%"
 
 

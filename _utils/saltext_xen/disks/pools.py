@@ -8,6 +8,7 @@ Spec: ``{"name", "type": "dir" | "logical", "path", "vg", "autostart"}`` --
 from ``vg`` when not given). A logical pool uses an existing volume group; it
 is never built (that would run ``vgcreate`` on devices).
 """
+
 import os
 import xml.etree.ElementTree as ET
 
@@ -51,8 +52,13 @@ def validate(name, data, path="xen:pools"):
     autostart = data.get("autostart", True)
     if not isinstance(autostart, bool):
         problems.append(f"{where}:autostart: expected true or false, got {autostart!r}")
-    spec = {"name": name, "type": ptype, "path": os.path.normpath(target) if target else None,
-            "vg": vg if ptype == "logical" else None, "autostart": bool(autostart)}
+    spec = {
+        "name": name,
+        "type": ptype,
+        "path": os.path.normpath(target) if target else None,
+        "vg": vg if ptype == "logical" else None,
+        "autostart": bool(autostart),
+    }
     return spec, problems
 
 
@@ -103,8 +109,11 @@ def plan(spec, have, dir_exists):
     """
     name = spec["name"]
     if have is None:
-        changes = {"defined": {"old": False, "new": True}, "active": {"old": False, "new": True},
-                   "autostart": {"old": False, "new": spec["autostart"]}}
+        changes = {
+            "defined": {"old": False, "new": True},
+            "active": {"old": False, "new": True},
+            "autostart": {"old": False, "new": spec["autostart"]},
+        }
         if not spec["autostart"]:
             del changes["autostart"]
         if spec["type"] == "dir" and not dir_exists:
@@ -113,8 +122,9 @@ def plan(spec, have, dir_exists):
     problems = []
     for key in ("type", "path", "vg"):
         if have[key] != spec[key]:
-            problems.append(f"pool {name} exists with {key} {have[key]!r}, not {spec[key]!r}; "
-                            "it is not redefined (remove it first)")
+            problems.append(
+                f"pool {name} exists with {key} {have[key]!r}, not {spec[key]!r}; it is not redefined (remove it first)"
+            )
     if problems:
         return {}, problems
     changes = {}
@@ -146,6 +156,7 @@ def apply(conn, spec, changes):
             pool.setAutostart(1 if spec["autostart"] else 0)
             done["autostart"] = changes["autostart"]
     except libvirt.libvirtError as exc:
-        raise PoolError(f"pool {spec['name']}: {exc.get_error_message()} (done so far: "
-                        f"{', '.join(done) or 'nothing'})") from None
+        raise PoolError(
+            f"pool {spec['name']}: {exc.get_error_message()} (done so far: {', '.join(done) or 'nothing'})"
+        ) from None
     return done

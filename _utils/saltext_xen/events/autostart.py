@@ -8,12 +8,13 @@ started the guests linked in ``/etc/xen/auto`` that were not running. Here
 save files found, it lists the steps. ``execute`` carries them out with the
 lifecycle functions of ``saltext_xen.guests.lifecycle``.
 """
+
 import os
 
 import libvirt
 
-from saltext_xen.guests import lifecycle
 from saltext_xen.core.errors import XenError
+from saltext_xen.guests import lifecycle
 
 # States in which a guest is off and may be started or restored.
 OFF = ("shutoff", "crashed", "nostate")

@@ -9,6 +9,7 @@ snapshots changes from or to ``absent``.
 ``read_states`` is the only function here that talks to libvirt: one list call
 plus one state call per guest. Everything else is plain data, tested alone.
 """
+
 try:
     import libvirt
 except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports it
@@ -119,8 +120,7 @@ def events(changes, autostart_of, restart=()):
 def wanted(event_list, states=None, names=None):
     """Only the events whose new state is in ``states`` and guest in ``names`` (None = all)."""
     return [
-        ev for ev in event_list
-        if (states is None or ev["new"] in states) and (names is None or ev["name"] in names)
+        ev for ev in event_list if (states is None or ev["new"] in states) and (names is None or ev["name"] in names)
     ]
 
 

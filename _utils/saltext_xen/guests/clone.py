@@ -23,6 +23,7 @@ guest is a clone of a given source, and what of the asked-for memory, vcpus
 and bridge differs; :func:`converge` changes those in the persistent
 definition, never the disks.
 """
+
 import copy
 import os
 import random
@@ -31,15 +32,11 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.disks import disk_copy
-from saltext_xen.disks import disk_image
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import guest_spec
-from saltext_xen.guests import lifecycle
 from saltext_xen.core import macs
-from saltext_xen.guests import disk_move
-from saltext_xen.disks.disk_image import DiskError
 from saltext_xen.core.errors import InvalidState, XenError
+from saltext_xen.disks import disk_copy, disk_image
+from saltext_xen.disks.disk_image import DiskError
+from saltext_xen.guests import disk_move, domain_xml, guest_spec, lifecycle
 
 _CLONE_NS = uuidlib.UUID("6f1d5c1e-1f8e-4c4e-9d7a-2b8e5a0c0e11")
 ORIGIN_NS = "https://github.com/saltext-xen/clone/1"
@@ -147,8 +144,18 @@ def origin(xml_text):
     return {"name": el.get("name"), "uuid": el.get("uuid") or None}
 
 
-def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
-         crash_consistent=False, force=False, run=disk_image.run_local):
+def plan(
+    conn,
+    source,
+    name,
+    disks=None,
+    memory=None,
+    vcpus=None,
+    bridge=None,
+    crash_consistent=False,
+    force=False,
+    run=disk_image.run_local,
+):
     """Everything the clone will do, as a dict; CloneError/InvalidState if it cannot be done.
 
     ``disks`` maps a disk target (``xvda``) to the path of its copy; others go
@@ -197,8 +204,10 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
         if disk["target"] in disks:
             dest = disks[disk["target"]]
         elif guest_spec.is_block(src):
-            problems.append(f"disks:{disk['target']}: {src} is a block device; give the path of "
-                            "the device (e.g. a new LV) to copy it to")
+            problems.append(
+                f"disks:{disk['target']}: {src} is a block device; give the path of "
+                "the device (e.g. a new LV) to copy it to"
+            )
             continue
         else:
             dest = default_path(src, source, name, disk["target"])
@@ -218,8 +227,10 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
             if disk["format"] == "qcow2" and src_info["exists"] and os.path.dirname(dest) != os.path.dirname(src):
                 backing = disk_move.backing_file(src, run)
                 if backing and not os.path.isabs(backing):
-                    problems.append(f"disks:{disk['target']}: {src} is a qcow2 overlay on {backing}, named "
-                                    f"relative to its folder; a copy in {os.path.dirname(dest)} would not find it")
+                    problems.append(
+                        f"disks:{disk['target']}: {src} is a qcow2 overlay on {backing}, named "
+                        f"relative to its folder; a copy in {os.path.dirname(dest)} would not find it"
+                    )
         else:
             if disk["format"] == "qcow2":
                 # an LV holds raw data: qemu-img convert, the LV at least the image's virtual size
@@ -235,8 +246,10 @@ def plan(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None,
             elif item["size"] is not None and dest_info["size"] < item["size"]:
                 problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
             elif not force and disk_image.signature(dest, run=run):
-                problems.append(f"disks:{disk['target']}: {dest} already holds "
-                                f"{disk_image.signature(dest, run=run)}; it is not overwritten unless force=True")
+                problems.append(
+                    f"disks:{disk['target']}: {dest} already holds "
+                    f"{disk_image.signature(dest, run=run)}; it is not overwritten unless force=True"
+                )
         if dest in [c["dest"] for c in copies]:
             problems.append(f"disks:{disk['target']}: {dest} is used for two disks")
         copies.append(item)
@@ -286,8 +299,15 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
             if progress is not None:
                 cb = lambda done, total, t=item["target"]: progress(t, done, total)  # noqa: E731
             if item.get("convert"):  # qcow2 -> raw LV; removes its own partial file
-                res = disk_copy.convert(item["source"], item["convert"]["old"], item["dest"], item["convert"]["new"],
-                                        size=item["size"], progress=cb, in_use=step["state"] != "shutoff")
+                res = disk_copy.convert(
+                    item["source"],
+                    item["convert"]["old"],
+                    item["dest"],
+                    item["convert"]["new"],
+                    size=item["size"],
+                    progress=cb,
+                    in_use=step["state"] != "shutoff",
+                )
             else:
                 res = disk_copy.copy(item["source"], item["dest"], progress=cb)  # removes its own partial file
             if not guest_spec.is_block(item["dest"]):
@@ -355,21 +375,30 @@ def compare(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None
             problems.append(f"{name} has the same UUID as {source} ({spec['uuid']}); a clone needs its own")
         shared = sorted({n["mac"] for n in spec["nics"] if n["mac"]} & {n["mac"] for n in src_spec["nics"] if n["mac"]})
         if shared:
-            problems.append(f"{name} has the same MAC{'s' if len(shared) > 1 else ''} as {source} "
-                            f"({', '.join(shared)}); a clone needs its own")
+            problems.append(
+                f"{name} has the same MAC{'s' if len(shared) > 1 else ''} as {source} "
+                f"({', '.join(shared)}); a clone needs its own"
+            )
     if record is not None:
         same = record["name"] == source or (src_spec is not None and record["uuid"] == src_spec["uuid"])
         if not same:
-            problems.append(f"{name} was cloned from {record['name']}"
-                            + (f" (uuid {record['uuid']})" if record["uuid"] else "") + f", not from {source}")
+            problems.append(
+                f"{name} was cloned from {record['name']}"
+                + (f" (uuid {record['uuid']})" if record["uuid"] else "")
+                + f", not from {source}"
+            )
         elif src_spec is None:
             notes.append(f"{source}, which {name} was cloned from, no longer exists")
     elif src_spec is None:
-        problems.append(f"{name} exists, {source} does not, and {name} records no source: "
-                        f"it cannot be told to be a clone of {source}")
+        problems.append(
+            f"{name} exists, {source} does not, and {name} records no source: "
+            f"it cannot be told to be a clone of {source}"
+        )
     elif spec["uuid"] != clone_uuid(src_spec["uuid"], name):
-        problems.append(f"{name} exists but does not look like a clone of {source}: its definition records "
-                        f"no source and its UUID is not the one a clone of {source} gets")
+        problems.append(
+            f"{name} exists but does not look like a clone of {source}: its definition records "
+            f"no source and its UUID is not the one a clone of {source} gets"
+        )
     changes = _settings_diff(spec, with_settings(spec, memory=memory, vcpus=vcpus, bridge=bridge))
     if active:
         for change in changes.values():
@@ -377,13 +406,23 @@ def compare(conn, source, name, disks=None, memory=None, vcpus=None, bridge=None
     have = {d["target"]: d["source"] for d in spec["disks"]}
     for target, path in sorted((disks or {}).items()):
         if target not in have:
-            notes.append(f"{name} has no disk {target} (asked for at {path}); the disks of an existing clone "
-                         "are never touched")
+            notes.append(
+                f"{name} has no disk {target} (asked for at {path}); the disks of an existing clone are never touched"
+            )
         elif have[target] != path:
-            notes.append(f"{target} of {name} is at {have[target]}, not at {path}; the disks of an existing "
-                         "clone are never touched")
-    return {"name": name, "source": source, "problems": problems, "changes": changes, "notes": notes,
-            "active": active, "xml": xml}
+            notes.append(
+                f"{target} of {name} is at {have[target]}, not at {path}; the disks of an existing "
+                "clone are never touched"
+            )
+    return {
+        "name": name,
+        "source": source,
+        "problems": problems,
+        "changes": changes,
+        "notes": notes,
+        "active": active,
+        "xml": xml,
+    }
 
 
 def _settings_diff(spec, wanted):
@@ -445,6 +484,7 @@ def converge(conn, found, memory=None, vcpus=None, bridge=None):
     try:
         conn.defineXML(_set_settings(found["xml"], wanted))
     except libvirt.libvirtError as exc:
-        raise CloneError(f"libvirt refused the changed definition of {found['name']}: "
-                         f"{exc.get_error_message()}") from None
+        raise CloneError(
+            f"libvirt refused the changed definition of {found['name']}: {exc.get_error_message()}"
+        ) from None
     return copy.deepcopy(found["changes"])

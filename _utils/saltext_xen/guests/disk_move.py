@@ -24,19 +24,17 @@ Block devices (LVs) are made and removed by callables from the caller
 (``make_block(path, size_bytes)``, ``drop_block(path)``) because that is LVM's
 business, done through Salt's ``lvm`` module in the Salt layer.
 """
+
 import json
 import os
 import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.disks import disk_copy
-from saltext_xen.disks import disk_image
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import guest_spec
-from saltext_xen.guests import lifecycle
-from saltext_xen.disks.disk_image import DiskError, human
 from saltext_xen.core.errors import InvalidState, XenError
+from saltext_xen.disks import disk_copy, disk_image
+from saltext_xen.disks.disk_image import DiskError, human
+from saltext_xen.guests import domain_xml, guest_spec, lifecycle
 
 
 class MoveError(DiskError):
@@ -105,10 +103,19 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     # the format the guest reads the disk as: its definition, never guessed from the bytes
     src_format = item["format"]
     result = {
-        "guest": name, "target": item["target"], "source": src, "dest": dest,
-        "format": src_format, "dest_format": src_format, "convert": False,
-        "state": lifecycle.state_of(dom), "nothing_to_do": False,
-        "stop": False, "make_block": False, "dest_kind": None, "size": None,
+        "guest": name,
+        "target": item["target"],
+        "source": src,
+        "dest": dest,
+        "format": src_format,
+        "dest_format": src_format,
+        "convert": False,
+        "state": lifecycle.state_of(dom),
+        "nothing_to_do": False,
+        "stop": False,
+        "make_block": False,
+        "dest_kind": None,
+        "size": None,
     }
     if not dest or not os.path.isabs(dest):
         raise MoveError(f"the destination must be an absolute path, got '{dest}'")
@@ -155,9 +162,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             if dest_info["kind"] != "block":
                 raise MoveError(f"{dest} exists and is not a block device")
             if dest_info["size"] < result["size"]:
-                raise MoveError(
-                    f"{dest} ({human(dest_info['size'])}) is smaller than {src} ({human(result['size'])})"
-                )
+                raise MoveError(f"{dest} ({human(dest_info['size'])}) is smaller than {src} ({human(result['size'])})")
             found = None if force else disk_image.signature(dest, run=run)
             if found:
                 raise MoveError(f"{dest} already holds {found}; it is not overwritten unless force=True")
@@ -179,8 +184,7 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     return result
 
 
-def execute(conn, step, remove_source=False, make_block=None, drop_block=None, progress=None,
-            timeout=120, gtype=None):
+def execute(conn, step, remove_source=False, make_block=None, drop_block=None, progress=None, timeout=120, gtype=None):
     """Carry out a :func:`plan`; returns the changes dict. See the module doc for failure handling."""
     if step["nothing_to_do"]:
         return {}
@@ -204,8 +208,9 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
             lifecycle.shutdown(dom, timeout=timeout, force=False)
             stopped = True
         if step.get("convert"):
-            copied = disk_copy.convert(src, step["format"], dest, step["dest_format"], size=step["size"],
-                                       progress=progress)
+            copied = disk_copy.convert(
+                src, step["format"], dest, step["dest_format"], size=step["size"], progress=progress
+            )
         else:
             copied = disk_copy.copy(src, dest, progress=progress)
         copied_file = step["dest_kind"] == "file"
@@ -220,8 +225,16 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
             lifecycle.start(lifecycle.lookup(conn, name))
             stopped = False
     except BaseException as exc:
-        _undo(conn, name, old_xml if switched else None, dest, made_block, copied_file,
-              drop_block, stopped or (switched and step["stop"]))
+        _undo(
+            conn,
+            name,
+            old_xml if switched else None,
+            dest,
+            made_block,
+            copied_file,
+            drop_block,
+            stopped or (switched and step["stop"]),
+        )
         if isinstance(exc, (XenError, KeyboardInterrupt, SystemExit)):
             raise
         if isinstance(exc, libvirt.libvirtError):

@@ -19,11 +19,12 @@ wanted spec.
 Disk backends: block devices and LVs (``/dev/...``) use ``phy`` (blkback);
 raw image files and qcow2 use ``qemu`` (qdisk) with the matching type.
 """
+
 import json
 import xml.etree.ElementTree as ET
 
-from saltext_xen.guests import guest_spec
 from saltext_xen.core.errors import XenError
+from saltext_xen.guests import guest_spec
 
 META_NS = "https://github.com/saltext-xen/guest/1"
 ET.register_namespace("saltext", META_NS)
@@ -225,8 +226,19 @@ def _mib(el):
         return None
     value = _int(el.text, 0)
     unit = (el.get("unit") or "KiB").lower()
-    factor = {"b": 1 / 1048576, "bytes": 1 / 1048576, "k": 1 / 1024, "kib": 1 / 1024, "kb": 1000 / 1048576,
-              "m": 1, "mib": 1, "mb": 1000000 / 1048576, "g": 1024, "gib": 1024, "gb": 1e9 / 1048576}.get(unit, 1 / 1024)
+    factor = {
+        "b": 1 / 1048576,
+        "bytes": 1 / 1048576,
+        "k": 1 / 1024,
+        "kib": 1 / 1024,
+        "kb": 1000 / 1048576,
+        "m": 1,
+        "mib": 1,
+        "mb": 1000000 / 1048576,
+        "g": 1024,
+        "gib": 1024,
+        "gb": 1e9 / 1048576,
+    }.get(unit, 1 / 1024)
     return int(round(value * factor))
 
 
@@ -371,17 +383,23 @@ def live_parts(xml_text):
     interfaces = []
     for el in root.findall("devices/interface"):
         source, target = el.find("source"), el.find("target")
-        interfaces.append({"vif": target.get("dev") if target is not None else None,
-                           "bridge": source.get("bridge") if source is not None else None})
+        interfaces.append(
+            {
+                "vif": target.get("dev") if target is not None else None,
+                "bridge": source.get("bridge") if source is not None else None,
+            }
+        )
     graphics = []
     for el in root.findall("devices/graphics"):
         port = _int(el.get("port"), 0)
         port = port if port > 0 else None
-        graphics.append({
-            "type": el.get("type"),
-            "port": port,
-            "display": port - 5900 if port and el.get("type") == "vnc" else None,
-            "listen": el.get("listen"),
-            "autoport": el.get("autoport") == "yes",
-        })
+        graphics.append(
+            {
+                "type": el.get("type"),
+                "port": port,
+                "display": port - 5900 if port and el.get("type") == "vnc" else None,
+                "listen": el.get("listen"),
+                "autoport": el.get("autoport") == "yes",
+            }
+        )
     return {"os_type": root.findtext("os/type"), "interfaces": interfaces, "graphics": graphics}

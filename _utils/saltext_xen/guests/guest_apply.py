@@ -19,6 +19,7 @@ is restarted). ``apply(conn, plan)`` does it and reports what really happened.
 The states call ``plan`` for ``test=True`` and ``plan`` + ``apply`` otherwise, so
 the prediction and the real run share one code path.
 """
+
 import copy
 import hashlib
 import os
@@ -28,13 +29,10 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.disks import disk_image
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import guest_spec
-from saltext_xen.guests import lifecycle
-from saltext_xen.guests import install
 from saltext_xen.core import macs
 from saltext_xen.core.errors import XenError
+from saltext_xen.disks import disk_image
+from saltext_xen.guests import domain_xml, guest_spec, install, lifecycle
 
 LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -283,7 +281,12 @@ ATTACH_NOTE = "in the definition; plugged into the running guest where the hyper
 
 def _attachable(key, change):
     """A disk or NIC that is new (not a changed one) can be hot-plugged into a running guest."""
-    return key.startswith(("disks:", "nics:")) and not key.endswith(":image") and change["old"] is None and change["new"] is not None
+    return (
+        key.startswith(("disks:", "nics:"))
+        and not key.endswith(":image")
+        and change["old"] is None
+        and change["new"] is not None
+    )
 
 
 def _unsupported(exc):
@@ -442,7 +445,9 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
         for key, change in p.changes.items():
             if key.startswith("disks:") and key.endswith(":image"):
                 continue
-            if key in ("autostart", "restarted") or (key in dict(p.live_ops) and current is not None and current.active):
+            if key in ("autostart", "restarted") or (
+                key in dict(p.live_ops) and current is not None and current.active
+            ):
                 continue
             done[key] = change
     if p.set_autostart is not None:
@@ -571,7 +576,10 @@ def remove(conn, current, remove_disks=False, timeout=120):
             if disk["device"] != "disk" or not disk["source"]:
                 continue
             if guest_spec.is_block(disk["source"]):
-                changes[f"disks:{disk['target']}"] = {"old": disk["source"], "new": "kept (block device or LV: remove it with xen_disk)"}
+                changes[f"disks:{disk['target']}"] = {
+                    "old": disk["source"],
+                    "new": "kept (block device or LV: remove it with xen_disk)",
+                }
             elif os.path.exists(disk["source"]):
                 os.remove(disk["source"])
                 changes[f"disks:{disk['target']}"] = {"old": disk["source"], "new": None}
@@ -585,7 +593,10 @@ def disks_to_remove(current):
         if disk["device"] != "disk" or not disk["source"]:
             continue
         if guest_spec.is_block(disk["source"]):
-            out[f"disks:{disk['target']}"] = {"old": disk["source"], "new": "kept (block device or LV: remove it with xen_disk)"}
+            out[f"disks:{disk['target']}"] = {
+                "old": disk["source"],
+                "new": "kept (block device or LV: remove it with xen_disk)",
+            }
         elif os.path.exists(disk["source"]):
             out[f"disks:{disk['target']}"] = {"old": disk["source"], "new": None}
     return out

@@ -22,6 +22,7 @@ flattened keys (``memory``, ``graphics:listen``, ``disks:xvdb``, ``nics:1``) and
 VNC passwords masked. ``None`` in the wanted spec for ``uuid`` or a NIC's
 ``mac`` means "whatever it already is" (see ``adopt``).
 """
+
 import copy
 import re
 import uuid as uuidlib
@@ -59,10 +60,27 @@ RHEL_XEN_INITRD = "images/xen/initrd.img"
 
 # Keys a caller (pillar or state arguments) may give; anything else is a typo.
 TOP_KEYS = (
-    "name", "type", "uuid", "memory", "maxmem", "vcpus", "maxvcpus", "boot", "disks", "nics",
-    "graphics", "on_poweroff", "on_reboot", "on_crash", "autostart", "install",
+    "name",
+    "type",
+    "uuid",
+    "memory",
+    "maxmem",
+    "vcpus",
+    "maxvcpus",
+    "boot",
+    "disks",
+    "nics",
+    "graphics",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "autostart",
+    "install",
     # shortcuts accepted at the top level, as in xl.cfg
-    "bootloader", "kernel", "ramdisk", "cmdline",
+    "bootloader",
+    "kernel",
+    "ramdisk",
+    "cmdline",
 )
 # Keys that describe how to make a guest, not what it is: never diffed.
 NOT_DIFFED = ("install", "name")
@@ -203,7 +221,11 @@ def validate_disk(data, path, guest_type="pv"):
     if data is None:
         return None, problems
     _unknown(data, DISK_KEYS, path, problems)
-    device = "cdrom" if data.get("cdrom") else (_choice(data.get("device", "disk"), DEVICES, f"{path}:device", problems) or "disk")
+    device = (
+        "cdrom"
+        if data.get("cdrom")
+        else (_choice(data.get("device", "disk"), DEVICES, f"{path}:device", problems) or "disk")
+    )
     source = data.get("source", data.get("path"))
     if source in ("", None):
         source = None
@@ -217,7 +239,10 @@ def validate_disk(data, path, guest_type="pv"):
     if target is not None:
         target = str(target).strip().lower()
         if target_index(target) is None:
-            problems.add(f"{path}:target", f"expected a disk name like xvda, hda or sda, got '{data.get('target', data.get('dev'))}'")
+            problems.add(
+                f"{path}:target",
+                f"expected a disk name like xvda, hda or sda, got '{data.get('target', data.get('dev'))}'",
+            )
             target = None
     fmt = data.get("format")
     fmt = _choice(fmt, FORMATS, f"{path}:format", problems) if fmt is not None else guess_format(source)
@@ -268,7 +293,7 @@ def validate_nic(data, path):
         bridge = "xenbr0"
     for key in ("bridge", "network", "model", "script"):
         value = data.get(key)
-        if isinstance(value, str) and (set(value) & set(',="\'') or not value.isprintable() or " " in value):
+        if isinstance(value, str) and (set(value) & set(",=\"'") or not value.isprintable() or " " in value):
             problems.add(f"{path}:{key}", f"expected a name without spaces, commas, = or quotes, got {value!r}")
     nic = {
         "mac": mac,
@@ -316,10 +341,13 @@ def _graphics(data, path, problems):
             password = None
         elif len(password) > 8:
             problems.add(f"{path}:password", "VNC uses only the first 8 characters of a password; give at most 8")
-        elif any(ch in password for ch in ',="\'\\') or not password.isprintable():
-            problems.add(f"{path}:password", "a VNC password cannot hold , = quotes, backslashes or control characters (xl.cfg cannot write them)")
+        elif any(ch in password for ch in ",=\"'\\") or not password.isprintable():
+            problems.add(
+                f"{path}:password",
+                "a VNC password cannot hold , = quotes, backslashes or control characters (xl.cfg cannot write them)",
+            )
     for key, value in (("listen", listen), ("keymap", data.get("keymap"))):
-        if isinstance(value, str) and (set(value) & set(',="\'') or not value.isprintable() or " " in value):
+        if isinstance(value, str) and (set(value) & set(",=\"'") or not value.isprintable() or " " in value):
             problems.add(f"{path}:{key}", f"expected no spaces, commas, = or quotes, got {value!r}")
     if listen not in LOCAL_LISTEN and not password:
         problems.add(
@@ -366,18 +394,24 @@ def _boot(data, gtype, path, problems):
         else:
             words = []
             for i, word in enumerate(order):
-                word = {"disk": "hd", "net": "network", "floppy": "fd", "cd": "cdrom"}.get(str(word).lower(), str(word).lower())
+                word = {"disk": "hd", "net": "network", "floppy": "fd", "cd": "cdrom"}.get(
+                    str(word).lower(), str(word).lower()
+                )
                 if word not in BOOT_DEVICES:
                     problems.add(f"{path}:order:{i}", f"expected one of {', '.join(BOOT_DEVICES)}, got '{order[i]}'")
                 elif word not in words:
                     words.append(word)
             order = words or None
         if order and gtype != "hvm":
-            problems.add(f"{path}:order", f"a boot order is for hvm guests; a {gtype} guest boots with a bootloader or kernel")
+            problems.add(
+                f"{path}:order", f"a boot order is for hvm guests; a {gtype} guest boots with a bootloader or kernel"
+            )
             order = None
     if gtype == "hvm":
         if boot["bootloader"]:
-            problems.add(f"{path}:bootloader", "an hvm guest boots from its virtual BIOS; drop bootloader or use type: pv")
+            problems.add(
+                f"{path}:bootloader", "an hvm guest boots from its virtual BIOS; drop bootloader or use type: pv"
+            )
         boot["order"] = order or ["hd"]
     elif not boot["kernel"] and not boot["bootloader"]:
         if gtype == "pvh":
@@ -410,11 +444,20 @@ def _install(data, gtype, path, problems):
     method = _choice(method, ("network", "cdrom"), f"{path}:method", problems)
     if method == "network":
         if not location:
-            problems.add(f"{path}:location", "a network install needs the install tree's URL (http://, ftp://, file:// or a directory)")
+            problems.add(
+                f"{path}:location",
+                "a network install needs the install tree's URL (http://, ftp://, file:// or a directory)",
+            )
         elif not re.match(r"^(https?|ftp|file)://|^/", location):
-            problems.add(f"{path}:location", f"expected http://, https://, ftp://, file:// or an absolute directory, got '{location}'")
+            problems.add(
+                f"{path}:location",
+                f"expected http://, https://, ftp://, file:// or an absolute directory, got '{location}'",
+            )
         if gtype == "hvm":
-            problems.add(f"{path}:method", "a network install boots the tree's Xen kernel and is for pv guests; install hvm guests from an ISO (install:iso)")
+            problems.add(
+                f"{path}:method",
+                "a network install boots the tree's Xen kernel and is for pv guests; install hvm guests from an ISO (install:iso)",
+            )
     if method == "cdrom":
         if not iso:
             problems.add(f"{path}:iso", "an ISO install needs the path of the ISO image")
@@ -428,8 +471,10 @@ def _install(data, gtype, path, problems):
         "iso": iso if method == "cdrom" else None,
         "kickstart": _text(data.get("kickstart", data.get("ks")), f"{path}:kickstart", problems, "a URL"),
         "extra_args": _text(data.get("extra_args"), f"{path}:extra_args", problems, "text"),
-        "kernel_path": _text(data.get("kernel_path"), f"{path}:kernel_path", problems) or (RHEL_XEN_KERNEL if method == "network" else None),
-        "initrd_path": _text(data.get("initrd_path"), f"{path}:initrd_path", problems) or (RHEL_XEN_INITRD if method == "network" else None),
+        "kernel_path": _text(data.get("kernel_path"), f"{path}:kernel_path", problems)
+        or (RHEL_XEN_KERNEL if method == "network" else None),
+        "initrd_path": _text(data.get("initrd_path"), f"{path}:initrd_path", problems)
+        or (RHEL_XEN_INITRD if method == "network" else None),
     }
 
 
@@ -481,7 +526,9 @@ def validate(name, data, path="xen:guests"):
     disks = []
     raw_disks = data.get("disks") or []
     if isinstance(raw_disks, dict):  # {xvda: {...}} form
-        raw_disks = [dict(v or {}, target=k) if isinstance(v, dict) else {"source": v, "target": k} for k, v in raw_disks.items()]
+        raw_disks = [
+            dict(v or {}, target=k) if isinstance(v, dict) else {"source": v, "target": k} for k, v in raw_disks.items()
+        ]
     if not isinstance(raw_disks, list):
         problems.add(f"{gpath}:disks", f"expected a list of disks, got {raw_disks!r}")
         raw_disks = []
@@ -491,7 +538,9 @@ def validate(name, data, path="xen:guests"):
         if disk is not None:
             disks.append(disk)
     if boot_cdrom and not any(d["device"] == "cdrom" and d["source"] == boot_cdrom for d in disks):
-        disks.append({"source": boot_cdrom, "target": None, "format": "raw", "readonly": True, "size": None, "device": "cdrom"})
+        disks.append(
+            {"source": boot_cdrom, "target": None, "format": "raw", "readonly": True, "size": None, "device": "cdrom"}
+        )
     if boot_cdrom and gtype == "hvm" and "cdrom" not in boot["order"]:
         boot["order"] = ["cdrom"] + boot["order"]
     _assign_targets(disks, gtype)
@@ -500,7 +549,9 @@ def validate(name, data, path="xen:guests"):
         # hvm: hda, sda and xvda are the same slot (emulated + PV pair); pv: distinct devices
         idx = target_index(disk["target"]) if gtype == "hvm" else disk["target"]
         if idx in seen:
-            problems.add(f"{gpath}:disks:{i}:target", f"{disk['target']} is already used by disk {seen[idx][0]} ({seen[idx][1]})")
+            problems.add(
+                f"{gpath}:disks:{i}:target", f"{disk['target']} is already used by disk {seen[idx][0]} ({seen[idx][1]})"
+            )
         else:
             seen[idx] = (i, disk["target"])
     disks.sort(key=disk_order)
@@ -525,7 +576,10 @@ def validate(name, data, path="xen:guests"):
     graphics = _graphics(data.get("graphics"), f"{gpath}:graphics", problems)
     install = _install(data.get("install"), gtype, f"{gpath}:install", problems)
     if install and install["method"] == "network" and boot["kernel"]:
-        problems.add(f"{gpath}:install", "a network install boots the tree's kernel once; the guest's own boot must be a bootloader (pygrub)")
+        problems.add(
+            f"{gpath}:install",
+            "a network install boots the tree's kernel once; the guest's own boot must be a bootloader (pygrub)",
+        )
 
     spec = {
         "name": name,

@@ -16,6 +16,7 @@ HVM install from an ISO: the same, with the ISO as a cdrom booted first and VNC
 on (local only unless the spec says otherwise); the persistent definition
 boots from disk.
 """
+
 import copy
 import os
 import shutil
@@ -25,9 +26,8 @@ import urllib.request
 
 import libvirt
 
-from saltext_xen.guests import domain_xml
-from saltext_xen.guests import guest_spec
 from saltext_xen.core.errors import XenError
+from saltext_xen.guests import domain_xml, guest_spec
 
 DEFAULT_BOOT_DIR = "/var/lib/xen/boot"
 FETCH_TIMEOUT = 60
@@ -57,7 +57,7 @@ def fetch(url, dest, timeout=FETCH_TIMEOUT):
                 with open(url, "rb") as src:
                     shutil.copyfileobj(src, out)
             else:
-                with urllib.request.urlopen(url, timeout=timeout) as src:  # noqa: S310 - http/ftp/file by design
+                with urllib.request.urlopen(url, timeout=timeout) as src:
                     shutil.copyfileobj(src, out)
         if os.path.getsize(tmp) == 0:
             raise InstallError(f"{url} is empty")
@@ -114,11 +114,20 @@ def install_spec(spec, boot_dir=DEFAULT_BOOT_DIR):
     inst["on_reboot"] = "destroy"
     if install["method"] == "network":
         kernel, initrd = boot_files(spec["name"], boot_dir)
-        inst["boot"] = dict(guest_spec.empty_boot(), kernel=kernel, ramdisk=initrd, cmdline=kernel_args(install) or None)
+        inst["boot"] = dict(
+            guest_spec.empty_boot(), kernel=kernel, ramdisk=initrd, cmdline=kernel_args(install) or None
+        )
     else:
         cdroms = [d for d in inst["disks"] if d["device"] == "cdrom" and d["source"] == install["iso"]]
         if not cdroms:
-            disk = {"source": install["iso"], "target": None, "format": "raw", "readonly": True, "size": None, "device": "cdrom"}
+            disk = {
+                "source": install["iso"],
+                "target": None,
+                "format": "raw",
+                "readonly": True,
+                "size": None,
+                "device": "cdrom",
+            }
             inst["disks"].append(disk)
             guest_spec._assign_targets(inst["disks"], inst["type"])  # pylint: disable=protected-access
             inst["disks"].sort(key=guest_spec.disk_order)

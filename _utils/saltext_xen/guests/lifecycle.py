@@ -4,14 +4,15 @@ Every action returns what changed in the vocabulary shared with the states:
 ``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when the guest was
 already where it was asked to be.
 """
+
 import os
 import time
 import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.guests import domain_xml
 from saltext_xen.core.errors import GuestNotFound, InvalidState, XenError
+from saltext_xen.guests import domain_xml
 
 DEFAULT_SAVE_DIR = "/var/lib/xen/save"
 
@@ -56,12 +57,7 @@ def list_guests(conn, state="all"):
     for dom in conn.listAllDomains():
         word = state_of(dom) if state in ("running", "paused") else None
         active = dom.isActive()
-        if (
-            state == "all"
-            or (state == "active" and active)
-            or (state == "inactive" and not active)
-            or word == state
-        ):
+        if state == "all" or (state == "active" and active) or (state == "inactive" and not active) or word == state:
             names.append(dom.name())
     return sorted(names)
 

@@ -24,13 +24,14 @@ top-level ``vnc*`` settings a ``vfb`` overrides, ...) as ``{key: value}``, with
 keys like ``vif:0:vifname`` for parts of a device string. Passwords among them
 show as ``********``.
 """
+
 import json
 import os
 import re
 import tempfile
 
-from saltext_xen.guests import guest_spec
 from saltext_xen.core.errors import XenError
+from saltext_xen.guests import guest_spec
 
 META_PREFIX = "#saltext-xen:"
 HVMLOADER_SUFFIX = "hvmloader"
@@ -95,7 +96,7 @@ def _tokens(text):
     while pos < len(text):
         match = _TOKEN.match(text, pos)
         if not match:
-            raise ConfigError(f"line {line}: cannot read {text[pos:pos + 20]!r}")
+            raise ConfigError(f"line {line}: cannot read {text[pos : pos + 20]!r}")
         kind = match.lastgroup
         value = match.group(kind)
         if kind == "comment":
@@ -126,7 +127,9 @@ def load(text):
         if kind == "string":
             return _unquote(val), j + 1
         if kind == "number":
-            return (int(val, 16) if val.lower().startswith(("0x", "-0x")) else (float(val) if "." in val else int(val))), j + 1
+            return (
+                int(val, 16) if val.lower().startswith(("0x", "-0x")) else (float(val) if "." in val else int(val))
+            ), j + 1
         if kind == "ident" and val in ("True", "False", "None"):
             return {"True": 1, "False": 0, "None": None}[val], j + 1
         if kind == "punct" and val in "[(":
@@ -145,14 +148,14 @@ def load(text):
                     j += 1
                 elif toks[j][1] != close:
                     raise ConfigError(f"line {toks[j][2]}: expected ',' or '{close}' in a list, got {toks[j][1]!r}")
-        raise ConfigError(f"line {line}: expected a value (\"text\", a number or a [list]), got {val!r}")
+        raise ConfigError(f'line {line}: expected a value ("text", a number or a [list]), got {val!r}')
 
     while toks[i][0] != "eof":
         kind, val, line = toks[i]
         if kind == "comment":
             if val.startswith(META_PREFIX):
                 try:
-                    meta = json.loads(val[len(META_PREFIX):])
+                    meta = json.loads(val[len(META_PREFIX) :])
                 except ValueError:
                     raise ConfigError(f"line {line}: the {META_PREFIX} comment is not valid JSON") from None
                 if not isinstance(meta, dict):
@@ -185,9 +188,19 @@ def _split_kv(text):
 
 
 _PREFIX_FORMAT = {
-    "phy": "raw", "file": "raw", "aio": "raw", "raw": "raw", "tap:aio": "raw", "tap2:aio": "raw",
-    "tap:tapdisk:aio": "raw", "tap2:tapdisk:aio": "raw", "tap:qcow2": "qcow2", "qcow2": "qcow2",
-    "tap2:qcow2": "qcow2", "tap2:tapdisk:qcow2": "qcow2", "tap:tapdisk:qcow2": "qcow2",
+    "phy": "raw",
+    "file": "raw",
+    "aio": "raw",
+    "raw": "raw",
+    "tap:aio": "raw",
+    "tap2:aio": "raw",
+    "tap:tapdisk:aio": "raw",
+    "tap2:tapdisk:aio": "raw",
+    "tap:qcow2": "qcow2",
+    "qcow2": "qcow2",
+    "tap2:qcow2": "qcow2",
+    "tap2:tapdisk:qcow2": "qcow2",
+    "tap:tapdisk:qcow2": "qcow2",
 }
 
 
@@ -195,7 +208,7 @@ def _strip_prefix(pdev):
     """``tap:aio:/path`` -> (``/path``, ``raw``); unknown or no prefix -> raw."""
     for prefix in sorted(_PREFIX_FORMAT, key=len, reverse=True):
         if pdev.startswith(prefix + ":"):
-            return pdev[len(prefix) + 1:], _PREFIX_FORMAT[prefix]
+            return pdev[len(prefix) + 1 :], _PREFIX_FORMAT[prefix]
     return pdev, None
 
 
@@ -232,7 +245,7 @@ def disk_from_string(text):
         source, prefix_fmt = _strip_prefix(source)
         fmt = fmt or prefix_fmt
     if vdev and vdev.startswith("ioemu:"):  # xm HVM: emulated device name
-        vdev = vdev[len("ioemu:"):]
+        vdev = vdev[len("ioemu:") :]
     if vdev and ":" in vdev:
         vdev, _, kind = vdev.partition(":")
         if kind == "cdrom":
@@ -377,7 +390,7 @@ def to_data(settings, meta=None, ignored=None):
             elif part and not eq:
                 words.append(part)
         has_vdev = any(p.strip().lower().startswith("vdev=") for p in head.split(","))
-        for word in words[0 if has_vdev else 1:]:  # the first bare word is the vdev
+        for word in words[0 if has_vdev else 1 :]:  # the first bare word is the vdev
             skipped[f"disk:{i}:{word}"] = True
     vifs = s.get("vif") or []
     data["nics"] = []
@@ -442,7 +455,7 @@ def read(text, name=None, path="xen:guests"):
     cfg_name, data = to_data(settings, meta, ignored=ignored)
     name = name or cfg_name
     if not name:
-        return None, [f"{path}: the config has no name = \"...\" setting"], ignored
+        return None, [f'{path}: the config has no name = "..." setting'], ignored
     spec, problems = guest_spec.validate(name, data, path)
     return spec, problems, ignored
 

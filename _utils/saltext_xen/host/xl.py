@@ -3,6 +3,7 @@
 Commands run through a ``run(cmd) -> {"retcode", "stdout", "stderr"}`` callable
 (Salt's ``cmd.run_all`` in the Salt layer), so this stays testable alone.
 """
+
 import os
 import re
 import shutil

@@ -26,13 +26,13 @@ the bridge) comes up again first, then the bridge goes down, its keyfiles and it
 are removed and NetworkManager reloads; if the NIC does not get its addresses back,
 the keyfiles come back and the bridge comes up again.
 """
+
 import glob
 import ipaddress
 import os
 import time
 
-from saltext_xen.networks import bridge_persist
-from saltext_xen.networks import bridges
+from saltext_xen.networks import bridge_persist, bridges
 
 KEYFILE_DIR = "/etc/NetworkManager/system-connections"
 RUNTIME_DIR = "/run/NetworkManager/system-connections"  # NetworkManager forgets these at reboot
@@ -80,8 +80,13 @@ def parse(devices_text, connections_text):
         if not line.strip():
             continue
         name, uuid, kind, dev, active, filename = (split_terse(line) + [""] * 5)[:6]
-        found["connections"][uuid] = {"name": name, "type": kind, "device": _none(dev),
-                                      "active": active == "yes", "filename": _none(filename)}
+        found["connections"][uuid] = {
+            "name": name,
+            "type": kind,
+            "device": _none(dev),
+            "active": active == "yes",
+            "filename": _none(filename),
+        }
     return found
 
 
@@ -142,8 +147,10 @@ def _ifcfg(text):
 def _ifcfg_ip(text):
     values = _ifcfg(text)
     found = {"dhcp": values.get("BOOTPROTO") in ("dhcp", "bootp"), "addresses": []}
-    for key in sorted((k for k in values if k.startswith("IPADDR") and (k[6:].isdigit() or k == "IPADDR")),
-                      key=lambda k: int(k[6:] or -1)):
+    for key in sorted(
+        (k for k in values if k.startswith("IPADDR") and (k[6:].isdigit() or k == "IPADDR")),
+        key=lambda k: int(k[6:] or -1),
+    ):
         suffix = key[6:]
         prefix = values.get(f"PREFIX{suffix}")
         if not prefix and values.get(f"NETMASK{suffix}"):
@@ -153,8 +160,9 @@ def _ifcfg_ip(text):
                 prefix = None
         found["addresses"].append(f"{values[key]}/{prefix}" if prefix else values[key])  # bare: any prefix will do
     if values.get("IPV6INIT", "yes") != "no":
-        found["addresses"] += [a for a in [values.get("IPV6ADDR")] + values.get("IPV6ADDR_SECONDARIES", "").split()
-                               if a]
+        found["addresses"] += [
+            a for a in [values.get("IPV6ADDR")] + values.get("IPV6ADDR_SECONDARIES", "").split() if a
+        ]
     found["gateways"] = (values.get("GATEWAY") or None, (values.get("IPV6_DEFAULTGW") or "").split("%")[0] or None)
     return found
 
@@ -241,7 +249,7 @@ def keyfiles(state, spec, dhcp=False, persist=True, nm=None):
         keep["mac"] = link["mac"]
     files = bridge_persist.render("nm-keyfile", keep, gateway=None if dhcp else gw4, gateway6=gw6, dhcp=dhcp)
     if not persist:
-        files = {RUNTIME_DIR + path[len(KEYFILE_DIR):]: value for path, value in files.items()}
+        files = {RUNTIME_DIR + path[len(KEYFILE_DIR) :]: value for path, value in files.items()}
     return files
 
 
@@ -250,8 +258,12 @@ def keyfiles(state, spec, dhcp=False, persist=True, nm=None):
 
 def _ids(spec):
     name, port = spec["name"], bridges.port_of(spec)
-    return {"bridge": name, "bridge_uuid": bridge_persist.nm_uuid(name),
-            "port": f"{name}-port-{port}", "port_uuid": bridge_persist.nm_uuid(f"{name}-port-{port}")}
+    return {
+        "bridge": name,
+        "bridge_uuid": bridge_persist.nm_uuid(name),
+        "port": f"{name}-port-{port}",
+        "port_uuid": bridge_persist.nm_uuid(f"{name}-port-{port}"),
+    }
 
 
 def _connected(nm, device, uuid):
@@ -294,14 +306,27 @@ def plan(state, nm, spec, files, root="/"):
     for path, (text, _mode) in files.items():
         if path.endswith(f"/{name}.nmconnection"):
             wanted = ip_settings(text)
-    found = {"steps": [], "files": files, "file_changes": file_changes, "previous": previous(nm, spec),
-             "addresses": wanted["addresses"], "gateways": wanted["gateways"], "dhcp": wanted["dhcp"],
-             "ids": ids, "spec": dict(spec), "bridge_active": _connected(nm, name, ids["bridge_uuid"])}
+    found = {
+        "steps": [],
+        "files": files,
+        "file_changes": file_changes,
+        "previous": previous(nm, spec),
+        "addresses": wanted["addresses"],
+        "gateways": wanted["gateways"],
+        "dhcp": wanted["dhcp"],
+        "ids": ids,
+        "spec": dict(spec),
+        "bridge_active": _connected(nm, name, ids["bridge_uuid"]),
+    }
     if file_changes or not loaded:
         found["steps"].append(_step("make NetworkManager read the keyfiles", ["nmcli", "connection", "reload"]))
     if file_changes or not loaded or not active or live or check(state, found):
-        found["steps"].append(_step(f"bring {name} up through NetworkManager with {port} as its port",
-                                    ["nmcli", "connection", "up", "uuid", ids["bridge_uuid"]]))
+        found["steps"].append(
+            _step(
+                f"bring {name} up through NetworkManager with {port} as its port",
+                ["nmcli", "connection", "up", "uuid", ids["bridge_uuid"]],
+            )
+        )
     return found
 
 
@@ -340,8 +365,9 @@ def _not_held(state, dev, expect):
     if expect.get("dhcp") and not any(":" not in a for a in have):
         return f"{dev} has no IPv4 address from DHCP yet"
     for family, gateway in zip((4, 6), expect["gateways"]):
-        if gateway and not any(r["dst"] == "default" and r["dev"] == dev and r["family"] == family
-                               for r in state["routes"]):
+        if gateway and not any(
+            r["dst"] == "default" and r["dev"] == dev and r["family"] == family for r in state["routes"]
+        ):
             return f"the default route via {gateway} is not on {dev} yet"
     return None
 
@@ -376,11 +402,13 @@ def _files_back(saved, root, errors, words):
 def _undo_nmcli(runner, netns, errors):
     """``nmcli(*argv, quiet=False)`` for a rollback: runs ``nmcli ARGV``, True when it worked;
     a failure goes into ``errors`` unless ``quiet`` (a step that may have nothing to undo)."""
+
     def nmcli(*argv, quiet=False):
         error = bridges.run_step(runner, ["nmcli", *argv], netns, undo=True)
         if error is not None and not quiet:
             errors.append(error)
         return error is None
+
     return nmcli
 
 
@@ -489,7 +517,7 @@ def _our_connections(nm, name):
         if uuid == bridge_uuid:
             found[uuid] = None
         elif conn["name"].startswith(f"{name}-port-") and uuid == bridge_persist.nm_uuid(conn["name"]):
-            found[uuid] = conn["name"][len(f"{name}-port-"):]
+            found[uuid] = conn["name"][len(f"{name}-port-") :]
     return found
 
 
@@ -544,9 +572,12 @@ def original(nm, port, mac=None):
             rank = 1
         else:
             continue
-        candidates.append(((rank, -priority, conn["name"], uuid),
-                           {"name": conn["name"], "uuid": uuid, "filename": filename,
-                            "ip": ip_settings(text, filename)}))
+        candidates.append(
+            (
+                (rank, -priority, conn["name"], uuid),
+                {"name": conn["name"], "uuid": uuid, "filename": filename, "ip": ip_settings(text, filename)},
+            )
+        )
     return min(candidates, key=lambda item: item[0])[1] if candidates else None
 
 
@@ -578,44 +609,81 @@ def plan_remove(state, nm, name, guests=(), force=False, root="/", restore_nic=T
         kept = [a for a in addrs if not (dhcp and ":" not in a)]
         if restore_nic and (kept or dhcp):
             vlan = (link["parent"], link["vlan"]) if link.get("kind") == "vlan" and link.get("parent") else None
-            nic_files = bridge_persist.render_nic("nm-keyfile", port, name, kept, gateway=None if dhcp else gw4,
-                                                  gateway6=gw6, dhcp=dhcp, uuid=bridge_persist.nm_uuid(port),
-                                                  vlan=vlan)
+            nic_files = bridge_persist.render_nic(
+                "nm-keyfile",
+                port,
+                name,
+                kept,
+                gateway=None if dhcp else gw4,
+                gateway6=gw6,
+                dhcp=dhcp,
+                uuid=bridge_persist.nm_uuid(port),
+                vlan=vlan,
+            )
             if not persist:
-                nic_files = {RUNTIME_DIR + p[len(KEYFILE_DIR):]: v for p, v in nic_files.items()}
-            back = {"name": port, "uuid": bridge_persist.nm_uuid(port), "filename": None,
-                    "ip": ip_settings(next(iter(nic_files.values()))[0])}
+                nic_files = {RUNTIME_DIR + p[len(KEYFILE_DIR) :]: v for p, v in nic_files.items()}
+            back = {
+                "name": port,
+                "uuid": bridge_persist.nm_uuid(port),
+                "filename": None,
+                "ip": ip_settings(next(iter(nic_files.values()))[0]),
+            }
         elif addrs:
             raise bridges.BridgeError(
                 f"{port} has no NetworkManager connection of its own to go back to, so the host would lose "
                 f"{', '.join(addrs)} with {name}; set restore_nic: true to have one written from {name}'s "
-                "addresses, or give the NIC a connection first")
+                "addresses, or give the NIC a connection first"
+            )
     if back is not None:
         expect = back["ip"]
         if not (expect["addresses"] or expect["dhcp"]):  # a file that says nothing we can check: the bridge's
             expect = {"dhcp": False, "addresses": addrs, "gateways": (gw4, gw6)}
-    file_changes = {p: "removed" for p in gone}
+    file_changes = dict.fromkeys(gone, "removed")
     file_changes.update(bridge_persist.pending(nic_files, root))
     steps = []
     if bridge_persist.pending(nic_files, root) or (nic_files and back["uuid"] not in nm["connections"]):
-        steps.append(_step(f"make NetworkManager read {port}'s new keyfile", ["nmcli", "connection", "reload"],
-                           "load"))
+        steps.append(_step(f"make NetworkManager read {port}'s new keyfile", ["nmcli", "connection", "reload"], "load"))
     if back is not None:
-        steps.append(_step(f"bring {port} back on its connection '{back['name']}'",
-                           ["nmcli", "connection", "up", "uuid", back["uuid"]], "up"))
+        steps.append(
+            _step(
+                f"bring {port} back on its connection '{back['name']}'",
+                ["nmcli", "connection", "up", "uuid", back["uuid"]],
+                "up",
+            )
+        )
     active = bool(live) and _runs(nm, name, ids["bridge_uuid"])
     if active:
-        steps.append(_step(f"take {name} down through NetworkManager",
-                           ["nmcli", "connection", "down", "uuid", ids["bridge_uuid"]], "down"))
+        steps.append(
+            _step(
+                f"take {name} down through NetworkManager",
+                ["nmcli", "connection", "down", "uuid", ids["bridge_uuid"]],
+                "down",
+            )
+        )
     if live:
         steps.append(_step(f"delete bridge {name} if NetworkManager left it", ["ip", "link", "del", name], "delete"))
     if gone or loaded:
-        steps.append(_step(f"make NetworkManager forget {name}" + (" and its port" if ours or port else "")
-                           + (", whose keyfiles are removed" if gone else ""), ["nmcli", "connection", "reload"],
-                           "forget"))
-    return {"steps": steps, "file_changes": file_changes, "gone": gone, "nic_files": nic_files,
-            "original": None if back is None else {"name": back["name"], "uuid": back["uuid"]},
-            "port": port, "expect": expect, "ids": ids, "bridge_active": active, "name": name}
+        steps.append(
+            _step(
+                f"make NetworkManager forget {name}"
+                + (" and its port" if ours or port else "")
+                + (", whose keyfiles are removed" if gone else ""),
+                ["nmcli", "connection", "reload"],
+                "forget",
+            )
+        )
+    return {
+        "steps": steps,
+        "file_changes": file_changes,
+        "gone": gone,
+        "nic_files": nic_files,
+        "original": None if back is None else {"name": back["name"], "uuid": back["uuid"]},
+        "port": port,
+        "expect": expect,
+        "ids": ids,
+        "bridge_active": active,
+        "name": name,
+    }
 
 
 def check_removed(state, rmplan):
@@ -672,8 +740,11 @@ def apply_remove(rmplan, runner, netns=None, root="/", timeout=5, sleep=time.sle
         reason = bridges.wait_until(lambda: check_removed(bridges.read(runner, netns), rmplan), timeout, sleep)
         if reason is not None:
             back = rmplan["original"]
-            failure = (f"{rmplan['port']} did not get its addresses back on its connection '{back['name']}': "
-                       f"{reason}" if back else f"the bridge did not go: {reason}")
+            failure = (
+                f"{rmplan['port']} did not get its addresses back on its connection '{back['name']}': {reason}"
+                if back
+                else f"the bridge did not go: {reason}"
+            )
     if failure is None:
         return bridges.describe(done)
     raise bridges.rollback_error(failure, *_rollback_remove(rmplan, saved, runner, netns, root, tried))

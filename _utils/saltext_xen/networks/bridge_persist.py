@@ -13,6 +13,7 @@ atomically (temporary file in the same directory, then rename), and
 :func:`owned_paths` / :func:`remove` take a bridge's files away again. Every path
 is taken relative to ``root`` so tests (and chroots) can use another tree.
 """
+
 import ipaddress
 import os
 import tempfile
@@ -61,7 +62,8 @@ def render(style, spec, gateway=None, gateway6=None, dhcp=False):
     if style not in STYLES:
         raise PersistError(f"unknown persistence style {style!r} (known: {', '.join(STYLES)})")
     return {"ifupdown": _ifupdown, "ifcfg-rhel": _rhel, "nm-keyfile": _nm, "ifcfg-suse": _suse}[style](
-        spec, gateway, gateway6, dhcp)
+        spec, gateway, gateway6, dhcp
+    )
 
 
 def owned_paths(style, name, port=None):
@@ -74,8 +76,9 @@ def owned_paths(style, name, port=None):
         base = "/etc/NetworkManager/system-connections"
         return [f"{base}/{name}.nmconnection"] + ([f"{base}/{name}-port-{port}.nmconnection"] if port else [])
     if style == "ifcfg-suse":
-        return ([f"/etc/sysconfig/network/ifcfg-{n}" for n in (name, port) if n]
-                + [f"/etc/sysconfig/network/ifroute-{name}"])
+        return [f"/etc/sysconfig/network/ifcfg-{n}" for n in (name, port) if n] + [
+            f"/etc/sysconfig/network/ifroute-{name}"
+        ]
     raise PersistError(f"unknown persistence style {style!r} (known: {', '.join(STYLES)})")
 
 
@@ -87,8 +90,12 @@ def _ifupdown(spec, gateway, gateway6, dhcp):
         out += ["", f"auto {port}", f"iface {port} inet manual", f"    vlan-raw-device {spec['nic']}"]
         if spec.get("mtu"):
             out.append(f"    mtu {spec['mtu']}")
-    bridge_opts = [f"    bridge_ports {port or 'none'}", f"    bridge_stp {'on' if spec['stp'] else 'off'}",
-                   f"    bridge_fd {spec['forward_delay']}", "    bridge_maxwait 0"]
+    bridge_opts = [
+        f"    bridge_ports {port or 'none'}",
+        f"    bridge_stp {'on' if spec['stp'] else 'off'}",
+        f"    bridge_fd {spec['forward_delay']}",
+        "    bridge_maxwait 0",
+    ]
     if spec.get("mtu"):
         bridge_opts.append(f"    mtu {spec['mtu']}")
     out += ["", f"auto {name}"]
@@ -123,16 +130,27 @@ def _rhel(spec, gateway, gateway6, dhcp):
     name, port = spec["name"], _port(spec)
     v4, v6 = _split(spec.get("addresses"))
     base = "/etc/sysconfig/network-scripts"
-    pairs = [("DEVICE", name), ("TYPE", "Bridge"), ("ONBOOT", "yes"), ("BOOTPROTO", "dhcp" if dhcp else "none"),
-             ("STP", "yes" if spec["stp"] else "no"), ("DELAY", spec["forward_delay"]), ("MTU", spec.get("mtu"))]
+    pairs = [
+        ("DEVICE", name),
+        ("TYPE", "Bridge"),
+        ("ONBOOT", "yes"),
+        ("BOOTPROTO", "dhcp" if dhcp else "none"),
+        ("STP", "yes" if spec["stp"] else "no"),
+        ("DELAY", spec["forward_delay"]),
+        ("MTU", spec.get("mtu")),
+    ]
     if not dhcp:
         for i, addr in enumerate(v4):
             iface = ipaddress.ip_interface(addr)
             pairs += [(f"IPADDR{i}", iface.ip), (f"PREFIX{i}", iface.network.prefixlen)]
         pairs.append(("GATEWAY", gateway))
     if v6 or gateway6:
-        pairs += [("IPV6INIT", "yes"), ("IPV6ADDR", v6[0] if v6 else None),
-                  ("IPV6ADDR_SECONDARIES", " ".join(v6[1:]) or None), ("IPV6_DEFAULTGW", gateway6)]
+        pairs += [
+            ("IPV6INIT", "yes"),
+            ("IPV6ADDR", v6[0] if v6 else None),
+            ("IPV6ADDR_SECONDARIES", " ".join(v6[1:]) or None),
+            ("IPV6_DEFAULTGW", gateway6),
+        ]
     pairs.append(("NM_CONTROLLED", "no"))
     files = {f"{base}/ifcfg-{name}": (f"# {HEADER.format(name=name)}\n" + _kv(pairs), 0o644)}
     if port:
@@ -176,25 +194,45 @@ def _nm(spec, gateway, gateway6, dhcp):
         ipv6.append((f"address{i}", f"{addr},{gateway6}" if gateway6 and i == 1 else addr))
     sections = [
         # autoconnect-slaves: bringing the bridge up brings its port up too, taking the NIC from its old connection
-        ("connection", [("id", name), ("uuid", nm_uuid(name)), ("type", "bridge"), ("interface-name", name),
-                        ("autoconnect", "true"), ("autoconnect-slaves", "1" if port else None)]),
+        (
+            "connection",
+            [
+                ("id", name),
+                ("uuid", nm_uuid(name)),
+                ("type", "bridge"),
+                ("interface-name", name),
+                ("autoconnect", "true"),
+                ("autoconnect-slaves", "1" if port else None),
+            ],
+        ),
         ("ethernet", [("mtu", spec.get("mtu"))]) if spec.get("mtu") else None,
-        ("bridge", bridge), ("ipv4", ipv4), ("ipv6", ipv6),
+        ("bridge", bridge),
+        ("ipv4", ipv4),
+        ("ipv6", ipv6),
     ]
-    files = {f"{base}/{name}.nmconnection": (f"# {HEADER.format(name=name)}\n" + _ini([s for s in sections if s]),
-                                             0o600)}
+    files = {
+        f"{base}/{name}.nmconnection": (f"# {HEADER.format(name=name)}\n" + _ini([s for s in sections if s]), 0o600)
+    }
     if port:
-        conn = [("id", f"{name}-port-{port}"), ("uuid", nm_uuid(f"{name}-port-{port}")),
-                ("type", "vlan" if spec.get("vlan") else "ethernet"),
-                ("interface-name", port), ("master", name), ("slave-type", "bridge"), ("autoconnect", "true"),
-                ("autoconnect-priority", "10")]
+        conn = [
+            ("id", f"{name}-port-{port}"),
+            ("uuid", nm_uuid(f"{name}-port-{port}")),
+            ("type", "vlan" if spec.get("vlan") else "ethernet"),
+            ("interface-name", port),
+            ("master", name),
+            ("slave-type", "bridge"),
+            ("autoconnect", "true"),
+            ("autoconnect-priority", "10"),
+        ]
         port_sections = [("connection", conn)]
         if spec.get("vlan"):
             port_sections.append(("vlan", [("parent", spec["nic"]), ("id", spec["vlan"])]))
         if spec.get("mtu"):
             port_sections.append(("ethernet", [("mtu", spec["mtu"])]))
         files[f"{base}/{name}-port-{port}.nmconnection"] = (
-            f"# {HEADER.format(name=name)}\n" + _ini(port_sections), 0o600)
+            f"# {HEADER.format(name=name)}\n" + _ini(port_sections),
+            0o600,
+        )
     return files
 
 
@@ -203,9 +241,15 @@ def _suse(spec, gateway, gateway6, dhcp):
     v4, v6 = _split(spec.get("addresses"))
     base = "/etc/sysconfig/network"
     head = f"# {HEADER.format(name=name)}\n"
-    pairs = [("STARTMODE", "auto"), ("BOOTPROTO", "dhcp4" if dhcp else "static"), ("BRIDGE", "yes"),
-             ("BRIDGE_PORTS", port or ""), ("BRIDGE_STP", "on" if spec["stp"] else "off"),
-             ("BRIDGE_FORWARDDELAY", spec["forward_delay"]), ("MTU", spec.get("mtu"))]
+    pairs = [
+        ("STARTMODE", "auto"),
+        ("BOOTPROTO", "dhcp4" if dhcp else "static"),
+        ("BRIDGE", "yes"),
+        ("BRIDGE_PORTS", port or ""),
+        ("BRIDGE_STP", "on" if spec["stp"] else "off"),
+        ("BRIDGE_FORWARDDELAY", spec["forward_delay"]),
+        ("MTU", spec.get("mtu")),
+    ]
     addrs = ([] if dhcp else v4) + v6
     for i, addr in enumerate(addrs):
         pairs.append(("IPADDR" if i == 0 else f"IPADDR_{i}", addr))
@@ -300,14 +344,18 @@ def conflicts(style, spec, root="/"):
                 if words[:1] in (["source"], ["source-directory"]) and "interfaces.d" in line:
                     sourced = True
                 if len(words) >= 4 and words[0] == "iface" and words[1] == port and words[3] in ("dhcp", "static"):
-                    warnings.append(f"/etc/network/interfaces line {number} still gives {port} an address "
-                                    f"({' '.join(words)}); change it to 'iface {port} inet manual' so the "
-                                    f"address lives on {spec['name']} after a reboot")
+                    warnings.append(
+                        f"/etc/network/interfaces line {number} still gives {port} an address "
+                        f"({' '.join(words)}); change it to 'iface {port} inet manual' so the "
+                        f"address lives on {spec['name']} after a reboot"
+                    )
     except FileNotFoundError:
         return warnings
     if not sourced:
-        warnings.append("/etc/network/interfaces does not read /etc/network/interfaces.d (add "
-                        "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot")
+        warnings.append(
+            "/etc/network/interfaces does not read /etc/network/interfaces.d (add "
+            "'source /etc/network/interfaces.d/*'), so the bridge will not come back after a reboot"
+        )
     return warnings
 
 
@@ -349,8 +397,12 @@ def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dh
                 pairs += [(f"IPADDR{i}", iface.ip), (f"PREFIX{i}", iface.network.prefixlen)]
             pairs.append(("GATEWAY", gateway))
         if v6:
-            pairs += [("IPV6INIT", "yes"), ("IPV6ADDR", v6[0]), ("IPV6ADDR_SECONDARIES", " ".join(v6[1:]) or None),
-                      ("IPV6_DEFAULTGW", gateway6)]
+            pairs += [
+                ("IPV6INIT", "yes"),
+                ("IPV6ADDR", v6[0]),
+                ("IPV6ADDR_SECONDARIES", " ".join(v6[1:]) or None),
+                ("IPV6_DEFAULTGW", gateway6),
+            ]
         pairs.append(("NM_CONTROLLED", "no"))
         return {f"/etc/sysconfig/network-scripts/ifcfg-{nic}": (f"# {head}\n" + _kv(pairs), 0o644)}
     if style == "nm-keyfile":
@@ -359,8 +411,18 @@ def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dh
             ipv4 += [(f"address{i}", f"{a},{gateway}" if gateway and i == 1 else a) for i, a in enumerate(v4, 1)]
         ipv6 = [("method", "manual" if v6 else "ignore")]
         ipv6 += [(f"address{i}", f"{a},{gateway6}" if gateway6 and i == 1 else a) for i, a in enumerate(v6, 1)]
-        sections = [("connection", [("id", nic), ("uuid", uuid), ("type", "vlan" if vlan else "ethernet"),
-                                    ("interface-name", nic), ("autoconnect", "true")])]
+        sections = [
+            (
+                "connection",
+                [
+                    ("id", nic),
+                    ("uuid", uuid),
+                    ("type", "vlan" if vlan else "ethernet"),
+                    ("interface-name", nic),
+                    ("autoconnect", "true"),
+                ],
+            )
+        ]
         if vlan:
             sections.append(("vlan", [("parent", vlan[0]), ("id", vlan[1])]))
         text = _ini(sections + [("ipv4", ipv4), ("ipv6", ipv6)])
@@ -370,8 +432,9 @@ def render_nic(style, nic, bridge, addresses=(), gateway=None, gateway6=None, dh
         for i, addr in enumerate(([] if dhcp else v4) + v6):
             pairs.append(("IPADDR" if i == 0 else f"IPADDR_{i}", addr))
         files = {f"/etc/sysconfig/network/ifcfg-{nic}": (f"# {head}\n" + _kv(pairs, quote=True), 0o644)}
-        routes = ([f"default {gateway} - {nic}"] if gateway and not dhcp else []) + \
-            ([f"default {gateway6} - {nic}"] if gateway6 else [])
+        routes = ([f"default {gateway} - {nic}"] if gateway and not dhcp else []) + (
+            [f"default {gateway6} - {nic}"] if gateway6 else []
+        )
         if routes:
             files[f"/etc/sysconfig/network/ifroute-{nic}"] = (f"# {head}\n" + "".join(r + "\n" for r in routes), 0o644)
         return files

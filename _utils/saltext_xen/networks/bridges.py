@@ -20,6 +20,7 @@ valid), bring it up, put the NIC's addresses on the bridge as well, enslave the
 NIC, switch each route from the NIC to the bridge with ``ip route replace``
 (one atomic swap per route), and only then take the addresses off the NIC.
 """
+
 import ipaddress
 import json
 import re
@@ -130,8 +131,12 @@ def parse(links, addrs, routes4, routes6):
             if "dev" not in route or "nexthops" in route:
                 continue
             entry = {"family": family, "dst": route["dst"], "dev": route["dev"]}
-            for key, name in (("gateway", "gateway"), ("metric", "metric"), ("prefsrc", "src"),
-                              ("protocol", "protocol")):
+            for key, name in (
+                ("gateway", "gateway"),
+                ("metric", "metric"),
+                ("prefsrc", "src"),
+                ("protocol", "protocol"),
+            ):
                 if route.get(key) not in (None, ""):
                     entry[name] = route[key]
             state["routes"].append(entry)
@@ -144,8 +149,13 @@ def bridges(state):
     for name, link in state["links"].items():
         if link["kind"] == "bridge":
             found[name] = {
-                "ports": [], "guest_ports": [], "stp": link["stp"], "forward_delay": link["forward_delay"],
-                "mtu": link["mtu"], "up": link["up"], "carrier": link["carrier"],
+                "ports": [],
+                "guest_ports": [],
+                "stp": link["stp"],
+                "forward_delay": link["forward_delay"],
+                "mtu": link["mtu"],
+                "up": link["up"],
+                "carrier": link["carrier"],
                 "addresses": list(state["addrs"].get(name, [])),
             }
     for name, link in sorted(state["links"].items()):
@@ -172,8 +182,9 @@ def validate(data, path="bridge"):
     spec = {}
     name = data.pop("name", None)
     if not name or not _IFNAME.match(str(name)):
-        problems.append(f"{path}.name: expected an interface name of at most 15 letters, digits, '.', '-' "
-                        f"or '_', got {name!r}")
+        problems.append(
+            f"{path}.name: expected an interface name of at most 15 letters, digits, '.', '-' or '_', got {name!r}"
+        )
     spec["name"] = str(name) if name else name
     nic = data.pop("nic", None)
     if nic is not None and not _IFNAME.match(str(nic)):
@@ -314,27 +325,46 @@ def plan(state, spec):
         set_br = ["ip", "link", "set", "dev", name, "type", "bridge"]
         delay_step = None
         if bridge["forward_delay"] != spec["forward_delay"]:
-            delay_step = _step(f"set forward delay {spec['forward_delay']}s on {name}",
-                               set_br + ["forward_delay", delay_cs],
-                               set_br + ["forward_delay", str(bridge["forward_delay"] * 100)])
+            delay_step = _step(
+                f"set forward delay {spec['forward_delay']}s on {name}",
+                set_br + ["forward_delay", delay_cs],
+                set_br + ["forward_delay", str(bridge["forward_delay"] * 100)],
+            )
         stp_step = None
         if bridge["stp"] != spec["stp"]:
-            stp_step = _step(f"turn STP {'on' if spec['stp'] else 'off'} on {name}", set_br + ["stp_state", stp],
-                             set_br + ["stp_state", "1" if bridge["stp"] else "0"])
+            stp_step = _step(
+                f"turn STP {'on' if spec['stp'] else 'off'} on {name}",
+                set_br + ["stp_state", stp],
+                set_br + ["stp_state", "1" if bridge["stp"] else "0"],
+            )
         order = [delay_step, stp_step] if spec["stp"] else [stp_step, delay_step]
         steps.extend(step for step in order if step)
 
     if nic and port != nic and port not in links:
         if not links[nic]["up"]:
-            steps.append(_step(f"bring {nic} up", ["ip", "link", "set", "dev", nic, "up"],
-                               ["ip", "link", "set", "dev", nic, "down"]))
-        steps.append(_step(f"create VLAN {spec['vlan']} sub-interface {port} on {nic}",
-                           ["ip", "link", "add", "link", nic, "name", port, "type", "vlan", "id", str(spec["vlan"])],
-                           ["ip", "link", "del", port]))
+            steps.append(
+                _step(
+                    f"bring {nic} up",
+                    ["ip", "link", "set", "dev", nic, "up"],
+                    ["ip", "link", "set", "dev", nic, "down"],
+                )
+            )
+        steps.append(
+            _step(
+                f"create VLAN {spec['vlan']} sub-interface {port} on {nic}",
+                ["ip", "link", "add", "link", nic, "name", port, "type", "vlan", "id", str(spec["vlan"])],
+                ["ip", "link", "del", port],
+            )
+        )
 
     if bridge is None or not bridge["up"]:
-        steps.append(_step(f"bring {name} up", ["ip", "link", "set", "dev", name, "up"],
-                           ["ip", "link", "set", "dev", name, "down"] if bridge is not None else None))
+        steps.append(
+            _step(
+                f"bring {name} up",
+                ["ip", "link", "set", "dev", name, "up"],
+                ["ip", "link", "set", "dev", name, "down"] if bridge is not None else None,
+            )
+        )
 
     bridge_addrs = list(state["addrs"].get(name, [])) if bridge is not None else []
     port_addrs = list(state["addrs"].get(port, [])) if port and port in links else []
@@ -346,47 +376,80 @@ def plan(state, spec):
 
     for addr in target:
         if addr not in bridge_addrs:
-            steps.append(_step(f"put {addr} on {name}", _addr_add(addr, name), ["ip", "addr", "del", addr, "dev", name]))
+            steps.append(
+                _step(f"put {addr} on {name}", _addr_add(addr, name), ["ip", "addr", "del", addr, "dev", name])
+            )
 
     if port and not enslaved:
         if port != nic or not links[port]["up"]:
-            steps.append(_step(f"bring {port} up", ["ip", "link", "set", "dev", port, "up"],
-                               ["ip", "link", "set", "dev", port, "down"] if port in links else None))
-        steps.append(_step(f"make {port} a port of {name}", ["ip", "link", "set", "dev", port, "master", name],
-                           ["ip", "link", "set", "dev", port, "nomaster"]))
+            steps.append(
+                _step(
+                    f"bring {port} up",
+                    ["ip", "link", "set", "dev", port, "up"],
+                    ["ip", "link", "set", "dev", port, "down"] if port in links else None,
+                )
+            )
+        steps.append(
+            _step(
+                f"make {port} a port of {name}",
+                ["ip", "link", "set", "dev", port, "master", name],
+                ["ip", "link", "set", "dev", port, "nomaster"],
+            )
+        )
         for route in state["routes"]:
             if route["dev"] == port:
-                steps.append(_step(f"send {_route_text(route)} through {name} instead of {port}",
-                                   _route_cmd(route, name), _route_cmd(route, port)))
+                steps.append(
+                    _step(
+                        f"send {_route_text(route)} through {name} instead of {port}",
+                        _route_cmd(route, name),
+                        _route_cmd(route, port),
+                    )
+                )
         for addr in port_addrs:
-            steps.append(_step(f"take {addr} off {port}", ["ip", "addr", "del", addr, "dev", port],
-                               _addr_add(addr, port)))
+            steps.append(
+                _step(f"take {addr} off {port}", ["ip", "addr", "del", addr, "dev", port], _addr_add(addr, port))
+            )
     elif port and enslaved:
         for addr in port_addrs:  # a bridge port should not hold addresses of its own
             if addr in target:
-                steps.append(_step(f"take {addr} off {port}", ["ip", "addr", "del", addr, "dev", port],
-                                   _addr_add(addr, port)))
+                steps.append(
+                    _step(f"take {addr} off {port}", ["ip", "addr", "del", addr, "dev", port], _addr_add(addr, port))
+                )
 
     if wanted_addrs is not None:
         for addr in bridge_addrs:
             if addr not in wanted_addrs:
-                steps.append(_step(f"take {addr} off {name}", ["ip", "addr", "del", addr, "dev", name],
-                                   _addr_add(addr, name)))
+                steps.append(
+                    _step(f"take {addr} off {name}", ["ip", "addr", "del", addr, "dev", name], _addr_add(addr, name))
+                )
 
     if spec.get("mtu") is not None:
         if port and links.get(port, {}).get("mtu") != spec["mtu"]:
             if port != nic and links[nic]["mtu"] < spec["mtu"]:
-                steps.append(_step(f"set MTU {spec['mtu']} on {nic}",
-                                   ["ip", "link", "set", "dev", nic, "mtu", str(spec["mtu"])],
-                                   ["ip", "link", "set", "dev", nic, "mtu", str(links[nic]["mtu"])]))
+                steps.append(
+                    _step(
+                        f"set MTU {spec['mtu']} on {nic}",
+                        ["ip", "link", "set", "dev", nic, "mtu", str(spec["mtu"])],
+                        ["ip", "link", "set", "dev", nic, "mtu", str(links[nic]["mtu"])],
+                    )
+                )
             old = links.get(port, {}).get("mtu") or links[nic]["mtu"]
-            steps.append(_step(f"set MTU {spec['mtu']} on {port}",
-                               ["ip", "link", "set", "dev", port, "mtu", str(spec["mtu"])],
-                               ["ip", "link", "set", "dev", port, "mtu", str(old)]))
+            steps.append(
+                _step(
+                    f"set MTU {spec['mtu']} on {port}",
+                    ["ip", "link", "set", "dev", port, "mtu", str(spec["mtu"])],
+                    ["ip", "link", "set", "dev", port, "mtu", str(old)],
+                )
+            )
         if bridge is None or bridge["mtu"] != spec["mtu"]:
             undo = ["ip", "link", "set", "dev", name, "mtu", str(bridge["mtu"])] if bridge is not None else None
-            steps.append(_step(f"set MTU {spec['mtu']} on {name}",
-                               ["ip", "link", "set", "dev", name, "mtu", str(spec["mtu"])], undo))
+            steps.append(
+                _step(
+                    f"set MTU {spec['mtu']} on {name}",
+                    ["ip", "link", "set", "dev", name, "mtu", str(spec["mtu"])],
+                    undo,
+                )
+            )
     return steps
 
 
@@ -411,16 +474,33 @@ def plan_remove(state, name, guests=(), force=False):
     addrs = list(state["addrs"].get(name, []))
     if nic:
         for addr in addrs:
-            steps.append(_step(f"put {addr} back on {nic}", _addr_add(addr, nic), ["ip", "addr", "del", addr, "dev", nic]))
-        steps.append(_step(f"take {nic} out of {name}", ["ip", "link", "set", "dev", nic, "nomaster"],
-                           ["ip", "link", "set", "dev", nic, "master", name]))
+            steps.append(
+                _step(f"put {addr} back on {nic}", _addr_add(addr, nic), ["ip", "addr", "del", addr, "dev", nic])
+            )
+        steps.append(
+            _step(
+                f"take {nic} out of {name}",
+                ["ip", "link", "set", "dev", nic, "nomaster"],
+                ["ip", "link", "set", "dev", nic, "master", name],
+            )
+        )
         for route in state["routes"]:
             if route["dev"] == name:
-                steps.append(_step(f"send {_route_text(route)} through {nic} instead of {name}",
-                                   _route_cmd(route, nic), _route_cmd(route, name)))
+                steps.append(
+                    _step(
+                        f"send {_route_text(route)} through {nic} instead of {name}",
+                        _route_cmd(route, nic),
+                        _route_cmd(route, name),
+                    )
+                )
     for port in info["ports"][1:] + info["guest_ports"]:
-        steps.append(_step(f"take {port} out of {name}", ["ip", "link", "set", "dev", port, "nomaster"],
-                           ["ip", "link", "set", "dev", port, "master", name]))
+        steps.append(
+            _step(
+                f"take {port} out of {name}",
+                ["ip", "link", "set", "dev", port, "nomaster"],
+                ["ip", "link", "set", "dev", port, "master", name],
+            )
+        )
     steps.append(_step(f"delete bridge {name}", ["ip", "link", "del", name], None))
     return steps
 
@@ -566,13 +646,22 @@ def topology(state, guests, networks=None):
             vif = nic.get("target")
             if not vif and guest.get("domid") not in (None, -1):
                 vif = f"vif{guest['domid']}.{index}"
-            entry = {"guest": guest["name"], "nic": index, "mac": nic.get("mac"), "vif": vif,
-                     "bridge": bridge, "network": nic.get("network")}
+            entry = {
+                "guest": guest["name"],
+                "nic": index,
+                "mac": nic.get("mac"),
+                "vif": vif,
+                "bridge": bridge,
+                "network": nic.get("network"),
+            }
             uplinks = found.get(bridge, {}).get("ports", []) if bridge else []
             if bridge:
                 result.setdefault(bridge, {"uplinks": [], "guests": [], "missing": True})["guests"].append(entry)
-            hops = [f"{guest['name']} nic{index} {nic.get('mac') or ''}".rstrip(), vif or "(not running)",
-                    bridge or "(no bridge)"]
+            hops = [
+                f"{guest['name']} nic{index} {nic.get('mac') or ''}".rstrip(),
+                vif or "(not running)",
+                bridge or "(no bridge)",
+            ]
             if nic.get("network"):
                 hops[-1] += f" [network {nic['network']}]"
             hops.append(", ".join(uplinks) if uplinks else "(no physical NIC)")

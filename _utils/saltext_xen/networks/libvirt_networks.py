@@ -4,6 +4,7 @@ The XML is made and read by :mod:`saltext_xen.networks.network_xml`; this module
 talks to libvirt: look up, define (with libvirt's schema check), start, stop,
 autostart, undefine, and find which guests use a bridge.
 """
+
 import xml.etree.ElementTree as ET
 
 try:
@@ -11,8 +12,8 @@ try:
 except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports it
     libvirt = None
 
-from saltext_xen.networks import network_xml
 from saltext_xen.core.errors import XenError
+from saltext_xen.networks import network_xml
 
 
 class NetworkError(XenError):
@@ -76,8 +77,9 @@ def list_all(conn):
                 "forward": spec.get("forward"),
             }
     except libvirt.libvirtError as exc:
-        raise NetworkError(f"cannot list libvirt networks (is libvirt's network driver running?): {_msg(exc)}") \
-            from None
+        raise NetworkError(
+            f"cannot list libvirt networks (is libvirt's network driver running?): {_msg(exc)}"
+        ) from None
     return found
 
 
@@ -182,12 +184,14 @@ def guest_nics(conn):
             mac = el.find("mac")
             source = el.find("source")
             target = el.find("target")
-            nics.append({
-                "mac": mac.get("address").lower() if mac is not None and mac.get("address") else None,
-                "bridge": source.get("bridge") if source is not None else None,
-                "network": source.get("network") if source is not None else None,
-                "target": target.get("dev") if target is not None and active else None,
-            })
+            nics.append(
+                {
+                    "mac": mac.get("address").lower() if mac is not None and mac.get("address") else None,
+                    "bridge": source.get("bridge") if source is not None else None,
+                    "network": source.get("network") if source is not None else None,
+                    "target": target.get("dev") if target is not None and active else None,
+                }
+            )
         found.append({"name": dom.name(), "domid": dom.ID() if active else None, "nics": nics})
     return sorted(found, key=lambda g: g["name"])
 

@@ -29,6 +29,7 @@ A network spec (what ``xen:networks:NAME`` holds in pillar)::
 :func:`to_xml` renders it, :func:`parse` reads libvirt's XML back into the same
 shape, and :func:`diff` compares the two on the keys the spec sets.
 """
+
 import ipaddress
 import re
 import xml.etree.ElementTree as ET
@@ -86,7 +87,9 @@ def _ip_block(data, family, path, problems):
             raise ValueError("needs a prefix length")
         subnet = iface.network
         if family == 4 and subnet.prefixlen < 31 and iface.ip in (subnet.network_address, subnet.broadcast_address):
-            raise ValueError(f"{iface.ip} is the network's {'network' if iface.ip == subnet.network_address else 'broadcast'} address")
+            raise ValueError(
+                f"{iface.ip} is the network's {'network' if iface.ip == subnet.network_address else 'broadcast'} address"
+            )
         block["address"] = str(iface)
     except ValueError as exc:
         example = "192.168.123.1/24" if family == 4 else "fd00:123::1/64"
@@ -98,12 +101,15 @@ def _ip_block(data, family, path, problems):
             continue
         lo, hi = ipaddress.ip_address(rng["start"]), ipaddress.ip_address(rng["end"])
         if block["address"] and lo <= ipaddress.ip_interface(block["address"]).ip <= hi:
-            problems.append(f"{path}.dhcp[{i}]: range {lo} - {hi} holds the network's own address "
-                            f"{ipaddress.ip_interface(block['address']).ip}")
+            problems.append(
+                f"{path}.dhcp[{i}]: range {lo} - {hi} holds the network's own address "
+                f"{ipaddress.ip_interface(block['address']).ip}"
+            )
         for j, other in enumerate(block["dhcp"]):
             if lo <= ipaddress.ip_address(other["end"]) and ipaddress.ip_address(other["start"]) <= hi:
-                problems.append(f"{path}.dhcp[{i}]: range {lo} - {hi} overlaps {path}.dhcp[{j}] "
-                                f"({other['start']} - {other['end']})")
+                problems.append(
+                    f"{path}.dhcp[{i}]: range {lo} - {hi} overlaps {path}.dhcp[{j}] ({other['start']} - {other['end']})"
+                )
         block["dhcp"].append(rng)
     hosts = _as_list(data.get("hosts"), f"{path}.hosts", problems)
     seen_ip, seen_mac = {}, {}
@@ -135,7 +141,9 @@ def _ip_block(data, family, path, problems):
             else:
                 entry["mac"] = macs.normalise(host["mac"])
                 if entry["mac"] in seen_mac:
-                    problems.append(f"{hpath}.mac: {entry['mac']} is also used by {path}.hosts[{seen_mac[entry['mac']]}]")
+                    problems.append(
+                        f"{hpath}.mac: {entry['mac']} is also used by {path}.hosts[{seen_mac[entry['mac']]}]"
+                    )
                 seen_mac[entry["mac"]] = i
         for key in ("name", "id"):
             if host.get(key) is not None:
@@ -182,8 +190,10 @@ def validate(name, data, path=None, others=None, host_bridges=()):
         if other != name and bridge and other_bridge == bridge:
             problems.append(f"{path}.bridge: {bridge} is already the bridge of network {other}")
     if bridge and forward in ("nat", "route", "isolated") and bridge in set(host_bridges):
-        problems.append(f"{path}.bridge: {bridge} is a host bridge (xen:bridges); a {forward} network makes a "
-                        f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}")
+        problems.append(
+            f"{path}.bridge: {bridge} is a host bridge (xen:bridges); a {forward} network makes a "
+            f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}"
+        )
     dev = data.get("dev")
     if dev is not None and not isinstance(dev, str):
         problems.append(f"{path}.dev: expected an interface name, got {dev!r}")
@@ -219,8 +229,10 @@ def validate(name, data, path=None, others=None, host_bridges=()):
             spec[key] = None
             continue
         if not managed:
-            problems.append(f"{path}.{key}: a bridge-backed network has no addresses of its own; "
-                            "the LAN behind the bridge hands them out")
+            problems.append(
+                f"{path}.{key}: a bridge-backed network has no addresses of its own; "
+                "the LAN behind the bridge hands them out"
+            )
         spec[key] = _ip_block(data[key], family, f"{path}.{key}", problems)
     if forward == "route" and not (spec["ipv4"] or spec["ipv6"]):
         problems.append(f"{path}: a routed network needs an ipv4 or ipv6 address to route to")
@@ -458,14 +470,20 @@ def live_updates(old, new):
         if not have or not want or have["address"] != want["address"]:
             return None
         index = 0 if family == 4 or not old.get("ipv4") else 1
-        ranges = _list_ops(have["dhcp"], want["dhcp"], SECTION_IP_DHCP_RANGE, index,
-                           lambda r: ET.tostring(ET.Element("range", start=r["start"], end=r["end"]),
-                                                 encoding="unicode"))
+        ranges = _list_ops(
+            have["dhcp"],
+            want["dhcp"],
+            SECTION_IP_DHCP_RANGE,
+            index,
+            lambda r: ET.tostring(ET.Element("range", start=r["start"], end=r["end"]), encoding="unicode"),
+        )
         if (not have["dhcp"] and not have["hosts"]) or (not want["dhcp"] and not want["hosts"]):
             return None  # adding or dropping the whole <dhcp> element needs a restart
         # hosts go first when removing (a range may not vanish under a host), last when adding
         hosts = _list_ops(have["hosts"], want["hosts"], SECTION_IP_DHCP_HOST, index, _host_xml)
-        ops += [op for op in hosts if op[0] == COMMAND_DELETE] + ranges + [op for op in hosts if op[0] != COMMAND_DELETE]
+        ops += (
+            [op for op in hosts if op[0] == COMMAND_DELETE] + ranges + [op for op in hosts if op[0] != COMMAND_DELETE]
+        )
     if "dns" in changes:
         have, want = changes["dns"]["old"] or {"hosts": [], "forwarders": []}, changes["dns"]["new"]
         want = want or {"hosts": [], "forwarders": []}

@@ -4,13 +4,13 @@ Salt and the project are installed in /opt/salt the way a user installs them
 (pip: Salt, then the project's wheel; Salt finds the modules through the
 ``salt.loader`` entry point). Nothing here points Salt at the source tree.
 """
+
 import json
 import os
 import signal
 import subprocess
 
 import pytest
-
 from labhelpers import GUEST_INITRD, SALT_CALL, URI, pv_xml, remove_guest
 from labprogress import progress as _progress
 

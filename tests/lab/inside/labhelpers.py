@@ -1,4 +1,5 @@
 """Helpers for the inner lab suite (runs inside dom0): guest XML, consoles, xl."""
+
 import os
 import pathlib
 import re
@@ -15,6 +16,7 @@ GUEST_INITRD = "/var/lib/lab/guest-initrd.gz"
 CONSOLE_LOG_DIR = pathlib.Path("/var/log/xen/console")
 SALT_CALL = os.path.join(os.path.dirname(sys.executable), "salt-call")
 GUEST_UP = "LABGUEST-UP"
+
 
 def pv_xml(name, memory=128, maxmem=None, vcpus=1, devices="", uuid_=None):
     """A minimal PV guest: dom0's kernel, the lab's busybox initrd, no disk unless ``devices``."""

@@ -4,6 +4,7 @@ The host prints these live (tests/lab/run), so a run that dies later still shows
 Loaded once for the whole run in dom0 (`-p labprogress` in inside/run.sh); it also writes the
 selected tests to /lab/results/selected.txt, which the host compares with the junit report.
 """
+
 import os
 
 RESULTS = "/lab/results"

@@ -3,14 +3,13 @@ attached live to a running PV guest and detached; a running guest's disk grown; 
 cloned with a new UUID and MACs that keep the source's vendor prefix. (File <-> LV moves
 are the project's own needs_dm tests, run in this lab too.)
 """
+
 import os
 import subprocess
 
 import pytest
-
-from salt.exceptions import CommandExecutionError
-
 from labhelpers import landed, pv_xml, remove_guest, wait_console, wait_for
+from salt.exceptions import CommandExecutionError
 
 NAME = "labdisk1"
 TB = 1024**4

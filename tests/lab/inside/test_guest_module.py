@@ -4,15 +4,14 @@ The tests in this file run in order on one guest, ``labpv1`` (128 MiB, dom0's
 kernel + a busybox initrd, no disk): each step starts from where the one before
 left the guest, as an operator's session would.
 """
+
 import inspect
 import json
 import os
-import time
 
 import pytest
+from labhelpers import console_log, pv_xml, remove_guest, wait_console, wait_for, xl, xl_state
 from salt.exceptions import CommandExecutionError
-
-from labhelpers import console_log, remove_guest, pv_xml, wait_console, wait_for, xl, xl_state
 
 NAME = "labpv1"
 
@@ -136,8 +135,11 @@ def test_reboot_restarts_the_guest(caller, conn, guest):
     old_id = caller.cmd("xen_guest.info", guest)["id"]
     ups = console_log(guest).count("LABGUEST-UP")
     assert caller.cmd("xen_guest.reboot", guest) == {guest: {"old": "running", "new": "rebooted"}}
-    wait_for(lambda: (caller.cmd("xen_guest.info", guest)["id"] or old_id) != old_id, timeout=180,
-             what=f"{guest} to come back with a new domain id")
+    wait_for(
+        lambda: (caller.cmd("xen_guest.info", guest)["id"] or old_id) != old_id,
+        timeout=180,
+        what=f"{guest} to come back with a new domain id",
+    )
     wait_console(guest, count=ups + 1)
 
 

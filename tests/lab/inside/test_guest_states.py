@@ -10,9 +10,7 @@ config is imported.
 """
 
 import pytest
-
 from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, sh, wait_console, xl
-
 
 NAME = "labst1"
 HOST_ONLY = "xenbr-st"
@@ -85,7 +83,7 @@ def test_test_mode_predicts_the_new_guest(caller, cleanup):
     """test=True says the guest would be defined and started, and touches nothing."""
     ret = apply(caller, pillar=pillar(), test=True)
     assert not failed(ret), ret
-    (sid, result), = ret.items()
+    ((sid, result),) = ret.items()
     assert result["result"] is None, result
     assert "would be" in result["comment"], result["comment"]
     assert NAME not in caller.cmd("xen_guest.list")

@@ -7,12 +7,12 @@ in between, and a network change that waits for a restart.
 The tests run in order and build on each other, as an operator's session would.
 The lab's NICs sit on QEMU hubs that lead nowhere: nothing leaves the machine.
 """
+
 import json
 import pathlib
 import subprocess
 
 import pytest
-
 from labhelpers import console_log, landed, pv_xml, remove_guest, state, wait_console
 
 SECOND_NIC_MAC = "52:54:00:1a:b0:02"  # set by tests/lab/run
@@ -94,8 +94,12 @@ def test_virbr1_from_the_state_with_dhcp_leases_to_a_guest(caller, conn, net_rea
     assert pathlib.Path("/sys/class/net/virbr1/bridge").is_dir()
 
     remove_guest(conn, NATTED)
-    conn.defineXML(pv_xml(NATTED, devices=(
-        f"<interface type='network'><mac address='{NATTED_MAC}'/><source network='virbr1'/></interface>")))
+    conn.defineXML(
+        pv_xml(
+            NATTED,
+            devices=(f"<interface type='network'><mac address='{NATTED_MAC}'/><source network='virbr1'/></interface>"),
+        )
+    )
     caller.cmd("xen_guest.start", NATTED)
     wait_console(NATTED)
     assert master_of(f"vif{conn.lookupByName(NATTED).ID()}.0") == "virbr1"
@@ -114,10 +118,12 @@ def test_live_second_nic_and_the_topology(caller, conn, net_ready):
     assert added["live"] and added["persistent"] and added["mac"].startswith("00:16:3e:"), added
     assert master_of(f"vif{dom.ID()}.1") == HOST_ONLY
     lines = caller.cmd("xen_net.topology")["lines"]
-    assert any(line.startswith(f"{NATTED} nic1 {added['mac']} -> vif{dom.ID()}.1 -> {HOST_ONLY}")
-               for line in lines), lines
-    assert any(line.startswith(f"{NATTED} nic0 {NATTED_MAC} -> vif{dom.ID()}.0 -> virbr1 [network virbr1]")
-               for line in lines), lines
+    assert any(line.startswith(f"{NATTED} nic1 {added['mac']} -> vif{dom.ID()}.1 -> {HOST_ONLY}") for line in lines), (
+        lines
+    )
+    assert any(
+        line.startswith(f"{NATTED} nic0 {NATTED_MAC} -> vif{dom.ID()}.0 -> virbr1 [network virbr1]") for line in lines
+    ), lines
 
     refused = state(caller, "xen_net.bridge_absent", HOST_ONLY, persist=False)
     assert refused["result"] is False and NATTED in refused["comment"], refused
