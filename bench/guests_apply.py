@@ -103,8 +103,8 @@ def main():
     from saltfactories.utils.functional import Loaders
 
     runs = []
-    with tempfile.TemporaryDirectory(prefix="xen-bench-") as tmp:
-        tmp = pathlib.Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="xen-bench-") as tmpdir:
+        tmp = pathlib.Path(tmpdir)
         images = tmp / "images"
         images.mkdir()
         opts = salt.config.minion_config(None)

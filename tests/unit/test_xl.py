@@ -21,7 +21,11 @@ def test_uptime_parses_days_hours_minutes_seconds():
 
 
 def test_info_parses_key_value_lines():
-    text = "host                   : xen1\nxen_version            : 4.17.3\nxen_caps               : xen-3.0-x86_64 hvm-3.0-x86_64\n"
+    text = (
+        "host                   : xen1\n"
+        "xen_version            : 4.17.3\n"
+        "xen_caps               : xen-3.0-x86_64 hvm-3.0-x86_64\n"
+    )
     assert xl.parse_info(text) == {
         "host": "xen1",
         "xen_version": "4.17.3",

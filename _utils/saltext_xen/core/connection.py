@@ -5,6 +5,7 @@ one connection per process is also what makes consecutive calls in one process
 (``salt-call``, a minion with ``multiprocessing: False``) see each other's work.
 """
 
+import contextlib
 import threading
 
 try:
@@ -66,7 +67,5 @@ def forget(uri=None):
         for key in [uri] if uri else list(_connections):
             conn = _connections.pop(key, None)
             if conn is not None:
-                try:
+                with contextlib.suppress(libvirt.libvirtError):
                     conn.close()
-                except libvirt.libvirtError:
-                    pass

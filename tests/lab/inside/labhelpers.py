@@ -1,5 +1,6 @@
 """Helpers for the inner lab suite (runs inside dom0): guest XML, consoles, xl."""
 
+import contextlib
 import os
 import pathlib
 import re
@@ -51,15 +52,11 @@ def remove_guest(conn, name):
     except libvirt.libvirtError:
         return
     if dom.isActive():
-        try:
+        with contextlib.suppress(libvirt.libvirtError):
             dom.destroy()
-        except libvirt.libvirtError:
-            pass
     if dom.isPersistent():
-        try:
+        with contextlib.suppress(libvirt.libvirtError):
             dom.undefine()
-        except libvirt.libvirtError:
-            pass
 
 
 def console_log(name):
@@ -75,7 +72,7 @@ def wait_console(name, text=GUEST_UP, count=1, timeout=300):
             return
         time.sleep(1)
     path = CONSOLE_LOG_DIR / f"guest-{name}.log"
-    state = subprocess.run(["xl", "list", name], capture_output=True, text=True).stdout.strip()
+    state = subprocess.run(["xl", "list", name], capture_output=True, text=True, check=False).stdout.strip()
     raise AssertionError(
         f"guest {name}: {text!r} x{count} not on its console within {timeout}s; "
         f"{path} {'exists' if path.exists() else 'does not exist'}; xl list: {state!r}; console log:\n"
@@ -99,7 +96,7 @@ def xl(*args):
 
 def xl_state(name):
     """The state letters column of ``xl list NAME`` (``r-----``, ``--p---``), or None."""
-    proc = subprocess.run(["xl", "list", name], capture_output=True, text=True)
+    proc = subprocess.run(["xl", "list", name], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return None
     fields = proc.stdout.splitlines()[-1].split()

@@ -83,7 +83,7 @@ def test_test_mode_predicts_the_new_guest(caller, cleanup):
     """test=True says the guest would be defined and started, and touches nothing."""
     ret = apply(caller, pillar=pillar(), test=True)
     assert not failed(ret), ret
-    ((sid, result),) = ret.items()
+    ((_sid, result),) = ret.items()
     assert result["result"] is None, result
     assert "would be" in result["comment"], result["comment"]
     assert NAME not in caller.cmd("xen_guest.list")
