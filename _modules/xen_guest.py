@@ -549,35 +549,7 @@ def spec(name):
     return guest_spec.masked(guest_apply.current_spec(_conn(), name))
 
 
-# --------------------------------------------------------------------------- guest NICs (issue 6)
-import xml.etree.ElementTree as _ET  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
-
-from saltext_xen.core import macs as _nic_macs  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.guests import domain_xml as _nic_domain_xml  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.guests import guest_spec as _nic_guest_spec  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.networks import libvirt_networks as _nic_networks  # noqa: E402  pylint: disable=wrong-import-position
-
-try:
-    import libvirt as _nic_libvirt
-except ImportError:  # pragma: no cover - __virtual__ reports it
-    _nic_libvirt = None
-
-
-def _nic_flags(dom):
-    live = bool(dom.isActive())
-    flags = _nic_libvirt.VIR_DOMAIN_AFFECT_CONFIG | (_nic_libvirt.VIR_DOMAIN_AFFECT_LIVE if live else 0)
-    return flags, live
-
-
-def _nic_unsupported(exc):
-    return exc.get_error_code() in (_nic_libvirt.VIR_ERR_NO_SUPPORT, _nic_libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
-
-
-def _nic_redefine(conn, dom, change):
-    """Change a shut-off guest's definition directly, for drivers without device hot-plug calls."""
-    root = _ET.fromstring(dom.XMLDesc(_nic_libvirt.VIR_DOMAIN_XML_INACTIVE))
-    change(root.find("devices"))
-    conn.defineXML(_ET.tostring(root, encoding="unicode"))
+from saltext_xen.guests import devices  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @saltglue.plain_errors
@@ -603,57 +575,12 @@ def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=Non
         salt '*' xen_guest.nic_attach vm02 bridge=xenbr1
         salt '*' xen_guest.nic_attach vm02 network=virbr1 mac=00:16:3e:77:66:d5
     """
-    conn = _conn()
-    dom = lifecycle.lookup(conn, name)
     data = {
         k: v
         for k, v in (("bridge", bridge), ("network", network), ("mac", mac), ("model", model), ("script", script))
         if v is not None
     }
-    nic, problems = _nic_guest_spec.validate_nic(data, f"{name}:nic")
-    if problems:
-        raise errors.XenError("; ".join(problems))
-    if nic["network"] and _nic_networks.lookup(conn, nic["network"]) is None:
-        raise errors.XenError(f"no libvirt network named {nic['network']}; define it first (xen_net.network_define)")
-    taken = lifecycle.host_macs(conn)
-    if nic["mac"] is None:
-        nic["mac"] = _nic_macs.generate(taken=taken)
-    elif nic["mac"] in taken:
-        raise errors.XenError(
-            f"MAC {nic['mac']} is already used by a guest NIC on this host; pick another or "
-            "leave mac out to get a new one"
-        )
-    xml = _nic_domain_xml.nic_xml(nic)
-    flags, live = _nic_flags(dom)
-    try:
-        dom.attachDeviceFlags(xml, flags)
-    except _nic_libvirt.libvirtError as exc:
-        if not (_nic_unsupported(exc) and not live):
-            raise errors.XenError(f"could not add the NIC to {name}: {exc.get_error_message()}") from None
-        _nic_redefine(conn, dom, lambda devices: devices.append(_ET.fromstring(xml)))
-    return {
-        "name": name,
-        "mac": nic["mac"],
-        "bridge": nic["bridge"],
-        "network": nic["network"],
-        "live": live,
-        "persistent": True,
-    }
-
-
-def _nic_find(devices, mac=None, bridge=None, network=None):
-    found = []
-    for el in devices.findall("interface"):
-        mac_el, source = el.find("mac"), el.find("source")
-        have_mac = _nic_macs.normalise(mac_el.get("address")) if mac_el is not None else None
-        if mac is not None and have_mac != _nic_macs.normalise(mac):
-            continue
-        if bridge is not None and (source is None or source.get("bridge") != bridge):
-            continue
-        if network is not None and (source is None or source.get("network") != network):
-            continue
-        found.append((el, have_mac))
-    return found
+    return devices.attach_nic(_conn(), name, data)
 
 
 @saltglue.plain_errors
@@ -672,45 +599,7 @@ def nic_detach(name, mac=None, bridge=None, network=None):
         salt '*' xen_guest.nic_detach vm02 mac=00:16:3e:77:66:d5
         salt '*' xen_guest.nic_detach vm02 bridge=xenbr1
     """
-    if mac is None and bridge is None and network is None:
-        raise errors.XenError("name the NIC to take out: mac=..., bridge=... or network=...")
-    if mac is not None and _nic_macs.problem(mac):
-        raise errors.XenError(f"mac: {_nic_macs.problem(mac)}")
-    conn = _conn()
-    dom = lifecycle.lookup(conn, name)
-    config = _ET.fromstring(dom.XMLDesc(_nic_libvirt.VIR_DOMAIN_XML_INACTIVE)).find("devices")
-    live_devs = _ET.fromstring(dom.XMLDesc(0)).find("devices") if dom.isActive() else None
-    in_config = _nic_find(config, mac, bridge, network)
-    in_live = _nic_find(live_devs, mac, bridge, network) if live_devs is not None else []
-    macs_found = sorted({m for _el, m in in_config + in_live})
-    if not macs_found:
-        return {}
-    if len(macs_found) > 1:
-        raise errors.XenError(f"{name} has several NICs that match: {', '.join(macs_found)}; name one by mac=...")
-    the_mac = macs_found[0]
-    done = {"name": name, "mac": the_mac, "live": False, "persistent": False}
-    for where, matches, flag in (
-        (("live", in_live, _nic_libvirt.VIR_DOMAIN_AFFECT_LIVE)),
-        (("persistent", in_config, _nic_libvirt.VIR_DOMAIN_AFFECT_CONFIG)),
-    ):
-        if not matches:
-            continue
-        xml = _ET.tostring(matches[0][0], encoding="unicode")
-        try:
-            dom.detachDeviceFlags(xml, flag)
-        except _nic_libvirt.libvirtError as exc:
-            if not (_nic_unsupported(exc) and where == "persistent"):
-                raise errors.XenError(
-                    f"could not take NIC {the_mac} out of {name} ({where}): {exc.get_error_message()}"
-                ) from None
-
-            def drop(devices, the_mac=the_mac):
-                for el, _m in _nic_find(devices, the_mac):
-                    devices.remove(el)
-
-            _nic_redefine(conn, dom, drop)
-        done[where] = True
-    return done
+    return devices.detach_nic(_conn(), name, mac=mac, bridge=bridge, network=network)
 
 
 # --------------------------------------------------------------------------- events and host boot (issue: events)

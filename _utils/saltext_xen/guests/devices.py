@@ -1,0 +1,190 @@
+"""A guest's devices attached and detached, live and in its persistent definition.
+
+The one place where devices of a guest change. ``change`` plugs a device in or
+out with one libvirt call for the scopes asked (``live``: the running guest,
+``config``: its persistent definition). Drivers without device hot-plug calls
+(libvirt's test driver, some Xen setups) cannot do that; then the persistent
+definition is edited and defined again, and a live change is either reported
+as waiting for the next start (``change`` returns False) or refused.
+
+NICs are attached and detached here; each result says which scopes changed.
+"""
+
+import xml.etree.ElementTree as ET
+
+import libvirt
+
+from saltext_xen.core import macs
+from saltext_xen.core.errors import XenError
+from saltext_xen.guests import domain_xml, guest_spec, lifecycle
+from saltext_xen.networks import libvirt_networks
+
+LIVE = "live"
+CONFIG = "config"
+_SCOPE_FLAGS = {LIVE: libvirt.VIR_DOMAIN_AFFECT_LIVE, CONFIG: libvirt.VIR_DOMAIN_AFFECT_CONFIG}
+_UNSUPPORTED = (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
+
+NO_LIVE = (
+    "not applied live: this libvirt driver cannot change devices of a running guest; it takes effect at the next start"
+)
+
+
+def definition(dom):
+    """The persistent (inactive) domain XML of ``dom``."""
+    return dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+
+
+def live_definition(dom):
+    """The live domain XML of ``dom``, or None when it is not running."""
+    return dom.XMLDesc(0) if dom.isActive() else None
+
+
+def edit_devices(edit):
+    """A definition editor (XML text in, XML text out) calling ``edit(devices_element)``."""
+
+    def edited(text):
+        root = ET.fromstring(text)
+        edit(root.find("devices"))
+        return ET.tostring(root, encoding="unicode")
+
+    return edited
+
+
+def redefine(conn, dom, edit_definition, failed):
+    """Define ``dom`` again from its persistent XML passed through ``edit_definition``."""
+    try:
+        conn.defineXML(edit_definition(definition(dom)))
+    except libvirt.libvirtError as exc:
+        raise XenError(f"{failed}: {exc.get_error_message()}") from None
+
+
+def change(conn, dom, verb, xml, scopes, edit_definition, failed, live_may_wait=True):
+    """
+    Attach or detach (``verb``) the device ``xml`` in ``scopes`` (``LIVE``
+    and/or ``CONFIG``) with one libvirt call.
+
+    When the driver has no device hot-plug: a ``CONFIG``-only change edits the
+    persistent definition with ``edit_definition`` (XML text in, text out) and
+    defines it again; a ``LIVE``-only change returns False (it takes effect at
+    the next start) when ``live_may_wait``, else fails; a change of both fails.
+    Any failure raises XenError ``"{failed}: <libvirt's message>"``.
+    Returns True when done.
+    """
+    flags = 0
+    for scope in scopes:
+        flags |= _SCOPE_FLAGS[scope]
+    call = dom.attachDeviceFlags if verb == "attach" else dom.detachDeviceFlags
+    try:
+        call(xml, flags)
+        return True
+    except libvirt.libvirtError as exc:
+        cannot_wait = LIVE in scopes and (CONFIG in scopes or not live_may_wait)
+        if exc.get_error_code() not in _UNSUPPORTED or cannot_wait:
+            raise XenError(f"{failed}: {exc.get_error_message()}") from None
+    if LIVE in scopes:
+        return False
+    redefine(conn, dom, edit_definition, failed)
+    return True
+
+
+def find_nics(devices, mac=None, bridge=None, network=None):
+    """``[(element, mac)]`` of the ``<interface>`` elements under ``devices`` that match."""
+    found = []
+    for el in devices.findall("interface"):
+        mac_el, source = el.find("mac"), el.find("source")
+        have_mac = macs.normalise(mac_el.get("address")) if mac_el is not None else None
+        if mac is not None and have_mac != macs.normalise(mac):
+            continue
+        if bridge is not None and (source is None or source.get("bridge") != bridge):
+            continue
+        if network is not None and (source is None or source.get("network") != network):
+            continue
+        found.append((el, have_mac))
+    return found
+
+
+def attach_nic(conn, name, data):
+    """
+    Give guest ``name`` the NIC ``data`` (``bridge``/``network``, ``mac``,
+    ``model``, ``script``): live when it runs, and in its definition always.
+    A MAC is generated (Xen prefix, unique on the host) when not given.
+    Returns ``{"name", "mac", "bridge", "network", "live", "persistent"}``.
+    """
+    dom = lifecycle.lookup(conn, name)
+    nic, problems = guest_spec.validate_nic(data, f"{name}:nic")
+    if problems:
+        raise XenError("; ".join(problems))
+    if nic["network"] and libvirt_networks.lookup(conn, nic["network"]) is None:
+        raise XenError(f"no libvirt network named {nic['network']}; define it first (xen_net.network_define)")
+    taken = lifecycle.host_macs(conn)
+    if nic["mac"] is None:
+        nic["mac"] = macs.generate(taken=taken)
+    elif nic["mac"] in taken:
+        raise XenError(
+            f"MAC {nic['mac']} is already used by a guest NIC on this host; pick another or "
+            "leave mac out to get a new one"
+        )
+    xml = domain_xml.nic_xml(nic)
+    live = bool(dom.isActive())
+    change(
+        conn,
+        dom,
+        "attach",
+        xml,
+        (CONFIG, LIVE) if live else (CONFIG,),
+        edit_devices(lambda devices: devices.append(ET.fromstring(xml))),
+        f"could not add the NIC to {name}",
+    )
+    return {
+        "name": name,
+        "mac": nic["mac"],
+        "bridge": nic["bridge"],
+        "network": nic["network"],
+        "live": live,
+        "persistent": True,
+    }
+
+
+def detach_nic(conn, name, mac=None, bridge=None, network=None):
+    """
+    Take the NIC of guest ``name`` named by ``mac`` (or the only one on
+    ``bridge``/``network``) out: live when it runs, and from its definition.
+    Returns ``{"name", "mac", "live", "persistent"}``; ``{}`` when there is no such NIC.
+    """
+    if mac is None and bridge is None and network is None:
+        raise XenError("name the NIC to take out: mac=..., bridge=... or network=...")
+    if mac is not None and macs.problem(mac):
+        raise XenError(f"mac: {macs.problem(mac)}")
+    dom = lifecycle.lookup(conn, name)
+    config = ET.fromstring(definition(dom)).find("devices")
+    live_xml = live_definition(dom)
+    live_devs = ET.fromstring(live_xml).find("devices") if live_xml is not None else None
+    in_config = find_nics(config, mac, bridge, network)
+    in_live = find_nics(live_devs, mac, bridge, network) if live_devs is not None else []
+    macs_found = sorted({m for _el, m in in_config + in_live})
+    if not macs_found:
+        return {}
+    if len(macs_found) > 1:
+        raise XenError(f"{name} has several NICs that match: {', '.join(macs_found)}; name one by mac=...")
+    the_mac = macs_found[0]
+
+    def drop(devices):
+        for el, _m in find_nics(devices, the_mac):
+            devices.remove(el)
+
+    done = {"name": name, "mac": the_mac, "live": False, "persistent": False}
+    for where, matches, scope in (("live", in_live, LIVE), ("persistent", in_config, CONFIG)):
+        if not matches:
+            continue
+        change(
+            conn,
+            dom,
+            "detach",
+            ET.tostring(matches[0][0], encoding="unicode"),
+            (scope,),
+            edit_devices(drop),
+            f"could not take NIC {the_mac} out of {name} ({where})",
+            live_may_wait=False,
+        )
+        done[where] = True
+    return done
