@@ -14,26 +14,35 @@ Runs on libvirt's test driver (tests/data/node.xml) through Salt's real loader
 (``state.sls``, as a minion does), the same way the functional tests do; nothing
 outside a temporary directory is written.
 
-    .venv/bin/python bench/guests_apply.py            # 100 guests, every step
-    .venv/bin/python bench/guests_apply.py -n 50 --ensure running
+Salt's own floor is measured in the same process: one ``state.sls`` of as many
+``test.succeed_without_changes`` states as there are guests. Each no-op re-apply
+is printed beside it with the ratio.
 
-Targets (issue 4): no-op re-apply of 100 guests under 5 s, at most 3 libvirt
-round trips per guest.
+    .venv/bin/python bench/guests_apply.py            # 100 guests, every step
+    .venv/bin/python bench/guests_apply.py -n 100 -n 1000 --ensure running
+    .venv/bin/python bench/guests_apply.py -n 100 -n 1000 --ensure running --json
+
+Targets: a no-op re-apply within 2.5x Salt's floor for the same number of states,
+at most 3 libvirt round trips per guest, and (with two or more -n) the cost per
+guest at the largest count within 1.3x of that at the smallest.
 """
 
 import argparse
 import collections
 import functools
+import json
 import pathlib
 import sys
 import tempfile
 import time
 
+import libvirt
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "_utils"))
 sys.path.insert(0, str(ROOT))
 
-import libvirt  # noqa: E402
+from saltext_xen.core import connection  # noqa: E402  (found through the sys.path lines above)
 
 # Methods answered from the local handle, without a trip to libvirtd.
 LOCAL = {"name", "UUID", "UUIDString", "ID", "connect", "c_pointer", "getURI"}
@@ -93,74 +102,174 @@ def steps(ensure):
     return out
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("-n", type=int, default=100, help="number of guests (100)")
-    parser.add_argument("--ensure", default="all", choices=("all", "defined", "running", "stopped"))
-    args = parser.parse_args()
+FLOOR_SLS = """{%- for i in range(pillar["count"]) %}
+floor-{{ i }}:
+  test.succeed_without_changes
+{%- endfor %}
+"""
+FLOOR_RATIO = 2.5
+SCALING_RATIO = 1.3
+MAX_CALLS = 3
 
+
+def minion_opts(tmp):
     import salt.config
-    from saltfactories.utils.functional import Loaders
 
+    floor_root = tmp / "floor"
+    floor_root.mkdir()
+    (floor_root / "bench_floor.sls").write_text(FLOOR_SLS)
+    opts = salt.config.minion_config(None)
+    opts.update(
+        {
+            "id": "xen-bench",
+            "file_client": "local",
+            "cachedir": str(tmp / "cache"),
+            "pki_dir": str(tmp / "pki"),
+            "sock_dir": str(tmp / "sock"),
+            "extension_modules": str(tmp / "extmods"),
+            "module_dirs": [str(ROOT)],
+            "utils_dirs": [str(ROOT / "_utils")],
+            "file_roots": {"base": [str(ROOT / "salt"), str(floor_root)]},
+            "xen": {"libvirt": {"uri": f"test://{ROOT / 'tests' / 'data' / 'node.xml'}"}},
+            "log_level": "error",
+        }
+    )
+    return opts
+
+
+def salt_floor(loaders, count):
+    """Seconds for one state.sls of ``count`` states that do nothing: Salt's own cost."""
+    best = None
+    for _ in range(2):
+        started = time.perf_counter()
+        ret = loaders.modules.state.sls("bench_floor", pillar={"count": count})
+        elapsed = time.perf_counter() - started
+        raw = getattr(ret, "raw", ret)
+        assert len(raw) == count and all(r["result"] is True for r in raw.values()), raw
+        best = elapsed if best is None else min(best, elapsed)
+    return best
+
+
+def measure(loaders, n, ensure, images):
+    """Every step for ``n`` guests: (label, seconds, libvirt calls, detail, changed, pending, failed)."""
     runs = []
-    with tempfile.TemporaryDirectory(prefix="xen-bench-") as tmpdir:
-        tmp = pathlib.Path(tmpdir)
-        images = tmp / "images"
-        images.mkdir()
-        opts = salt.config.minion_config(None)
-        opts.update(
-            {
-                "id": "xen-bench",
-                "file_client": "local",
-                "cachedir": str(tmp / "cache"),
-                "pki_dir": str(tmp / "pki"),
-                "sock_dir": str(tmp / "sock"),
-                "extension_modules": str(tmp / "extmods"),
-                "module_dirs": [str(ROOT)],
-                "utils_dirs": [str(ROOT / "_utils")],
-                "file_roots": {"base": [str(ROOT / "salt")]},
-                "xen": {"libvirt": {"uri": f"test://{ROOT / 'tests' / 'data' / 'node.xml'}"}},
-                "log_level": "error",
-            }
-        )
-        loaders = Loaders(opts)
-        count_calls()
-        for label, ensure, on_crash in steps(args.ensure):
-            pillar = guests_pillar(args.n, images, ensure, on_crash)
-            CALLS.clear()
-            started = time.perf_counter()
-            ret = loaders.modules.state.sls("xen.guests", pillar=pillar)
-            elapsed = time.perf_counter() - started
-            raw = getattr(ret, "raw", ret)
-            failed = [r["comment"] for r in raw.values() if r["result"] is not True]
-            changed = sum(1 for r in raw.values() if r["changes"])
-            pending = sum(1 for r in raw.values() if "wait" in r["comment"] and "restart" in r["comment"])
-            guest_calls = sum(v for k, v in CALLS.items() if k not in CONNECTION)
-            runs.append((label, elapsed, guest_calls, dict(CALLS), changed, pending, failed))
-        loaders.reset_state()
+    for label, step_ensure, on_crash in steps(ensure):
+        pillar = guests_pillar(n, images, step_ensure, on_crash)
+        CALLS.clear()
+        started = time.perf_counter()
+        ret = loaders.modules.state.sls("xen.guests", pillar=pillar)
+        elapsed = time.perf_counter() - started
+        raw = getattr(ret, "raw", ret)
+        failed = [r["comment"] for r in raw.values() if r["result"] is not True]
+        changed = sum(1 for r in raw.values() if r["changes"])
+        pending = sum(1 for r in raw.values() if "wait" in r["comment"] and "restart" in r["comment"])
+        guest_calls = sum(v for k, v in CALLS.items() if k not in CONNECTION)
+        runs.append((label, elapsed, guest_calls, dict(CALLS), changed, pending, failed))
+    return runs
 
-    print(f"{args.n} guests, libvirt test driver")
-    for label, elapsed, calls, detail, changed, pending, failed in runs:
-        print(
-            f"  {label:24s} {elapsed:6.2f} s  {calls / args.n:5.2f} libvirt calls/guest  "
-            f"{changed} changed  {pending} pending  {len(failed)} failed"
-        )
-        print("      " + ", ".join(f"{k.split('.', 1)[1]}={v / args.n:g}" for k, v in sorted(detail.items())))
-        for comment in failed[:3]:
-            print(f"      failed: {comment}")
-    ok = True
-    for label, elapsed, calls, _detail, changed, _pending, _failed in runs:
+
+def rows_for(n, runs, floor):
+    """The bench table's rows for one guest count."""
+    rows = []
+    for label, elapsed, calls, _detail, changed, _pending, failed in runs:
         if "no-op" not in label:
             continue
-        fast = elapsed * 100 / args.n < 5
-        few = calls / args.n <= 3
-        ok = ok and fast and few and changed == 0
-        print(
-            f"  target, {label}: 100 guests < 5 s -> {'met' if fast else 'NOT met'} ({elapsed * 100 / args.n:.2f} s); "
-            f"<= 3 libvirt calls/guest -> {'met' if few else 'NOT met'} ({calls / args.n:g}, isAlive not counted); "
-            f"{changed} changed"
+        rows.append(
+            {
+                "measure": f"{label}, {n} guests",
+                "figure": f"{elapsed:.2f} s",
+                "floor": f"{floor:.2f} s (Salt, {n} states)",
+                "ratio": elapsed / floor,
+                "target": f"<= {FLOOR_RATIO}x floor, 0 changed",
+                "met": elapsed <= FLOOR_RATIO * floor and changed == 0 and not failed,
+            }
         )
-    return 1 if any(run[6] for run in runs) or not ok else 0
+        rows.append(
+            {
+                "measure": f"{label}, {n} guests: libvirt calls per guest",
+                "figure": f"{calls / n:g}",
+                "floor": "",
+                "ratio": None,
+                "target": f"<= {MAX_CALLS}",
+                "met": calls / n <= MAX_CALLS,
+            }
+        )
+    return rows
+
+
+def scaling_rows(per_guest):
+    """Cost per guest at the largest count against the smallest, for every no-op step."""
+    counts = sorted(per_guest)
+    if len(counts) < 2:
+        return []
+    low, high = counts[0], counts[-1]
+    rows = []
+    for label, high_cost in per_guest[high].items():
+        low_cost = per_guest[low][label]
+        rows.append(
+            {
+                "measure": f"{label}: per guest at {high} vs {low} guests",
+                "figure": f"{high_cost * 1000:.2f} ms",
+                "floor": f"{low_cost * 1000:.2f} ms",
+                "ratio": high_cost / low_cost,
+                "target": f"<= {SCALING_RATIO}x",
+                "met": high_cost <= SCALING_RATIO * low_cost,
+            }
+        )
+    return rows
+
+
+def print_runs(n, runs, floor):
+    print(f"{n} guests, libvirt test driver; Salt's floor for {n} states: {floor:.2f} s")
+    for label, elapsed, calls, detail, changed, pending, failed in runs:
+        print(
+            f"  {label:24s} {elapsed:6.2f} s  {calls / n:5.2f} libvirt calls/guest  "
+            f"{changed} changed  {pending} pending  {len(failed)} failed"
+        )
+        print("      " + ", ".join(f"{k.split('.', 1)[1]}={v / n:g}" for k, v in sorted(detail.items())))
+        for comment in failed[:3]:
+            print(f"      failed: {comment}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", type=int, action="append", help="number of guests (100); repeat for several")
+    parser.add_argument("--ensure", default="all", choices=("all", "defined", "running", "stopped"))
+    parser.add_argument("--json", action="store_true", help="print the bench table's rows as JSON only")
+    args = parser.parse_args()
+    counts = args.n or [100]
+
+    from saltfactories.utils.functional import Loaders
+
+    rows, per_guest, any_failed = [], {}, False
+    with tempfile.TemporaryDirectory(prefix="xen-bench-") as tmpdir:
+        tmp = pathlib.Path(tmpdir)
+        loaders = Loaders(minion_opts(tmp))
+        count_calls()
+        for n in counts:
+            images = tmp / f"images-{n}"
+            images.mkdir()
+            runs = measure(loaders, n, args.ensure, images)
+            floor = salt_floor(loaders, n)
+            # every count starts again from the seed: the next count's guests are all new
+            connection.forget()
+            if not args.json:
+                print_runs(n, runs, floor)
+            rows += rows_for(n, runs, floor)
+            per_guest[n] = {label: elapsed / n for label, elapsed, *_ in runs if "no-op" in label}
+            any_failed = any_failed or any(run[6] for run in runs)
+        loaders.reset_state()
+    rows += scaling_rows(per_guest)
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            ratio = f"{row['ratio']:.2f}x" if row["ratio"] is not None else "-"
+            print(
+                f"  target, {row['measure']}: {row['figure']} (floor {row['floor'] or '-'}, {ratio}); "
+                f"{row['target']} -> {'met' if row['met'] else 'missed'}"
+            )
+    return 1 if any_failed or not all(row["met"] for row in rows) else 0
 
 
 if __name__ == "__main__":
