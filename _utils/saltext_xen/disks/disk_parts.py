@@ -2,10 +2,9 @@
 
 An image file is reached through a loop device (``losetup --find --show
 --partscan``), always detached afterwards; a block device is used as it is.
-The partition work itself is done by Salt's ``partition`` (parted), ``disk``
-and ``extfs`` modules in the Salt layer; this module holds the parts that are
-plain logic: the wanted table, its comparison with what parted lists, and the
-loop device.
+parted itself is reached through :class:`Parted`, three callables the caller
+hands in (Salt's ``partition`` module from the Salt layer); commands such as
+``losetup`` and ``blkid`` through a ``run(argv)`` callable.
 
 Wanted partitions are written as the tutorial's parted commands were::
 
@@ -14,15 +13,17 @@ Wanted partitions are written as the tutorial's parted commands were::
     also "2TB", "512MiB", "100%" as start/end
 """
 
+import collections
 import contextlib
 import os
 import re
 import stat
 
+from saltext_xen.disks import filesystems
 from saltext_xen.disks.disk_image import DiskError, run_local
 
 LABELS = ("gpt", "msdos")
-FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs")
+FILESYSTEMS = filesystems.FILESYSTEMS
 _BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|B|kB|MB|MiB|GB|GiB|TB|TiB|%)?\s*$")
 _UNIT = {
     "B": 1,
@@ -163,3 +164,142 @@ def is_blank(listing, blkid):
     """No partition table and no filesystem signature: safe to label without force."""
     table = (listing.get("info") or {}).get("partition table")
     return table in (None, "", "unknown") and not blkid
+
+
+Parted = collections.namedtuple("Parted", "listing mklabel mkpart")
+Parted.__doc__ = """parted as callables: ``listing(dev)`` (the table in bytes, as Salt's
+``partition.list DEV unit=B``), ``mklabel(dev, label)``, ``mkpart(dev, type, start, end)``."""
+
+
+def table(path, parted, run=run_local):
+    """The partition table of image or block device ``path``, as parted lists it (bytes)."""
+    with attached(path, run=run) as dev:
+        listing = parted.listing(dev)
+    listing["info"]["disk"] = path
+    return listing
+
+
+def write_table(path, label, parts, parted, force=False, run=run_local):
+    """Give ``path`` the wanted table (``parts`` None: one partition over the whole disk).
+
+    Returns ``{}`` when it already has it, else ``{path: {"old", "new"}}`` in words.
+    A disk with another table or a filesystem is only relabelled with ``force``.
+    """
+    label, wanted, problems = validate(label, parts if parts is not None else [{"start": 0, "end": -1}])
+    if problems:
+        raise DiskError("; ".join(problems))
+    with attached(path, run=run) as dev:
+        listing = parted.listing(dev)
+        if matches(listing, label, wanted):
+            return {}
+        if not is_blank(listing, filesystems.fstype(dev, run)) and not force:
+            raise DiskError(f"{path} already has {describe(listing)}; not repartitioning it without force=True")
+        before = describe(listing)
+        parted.mklabel(dev, label)
+        for part in wanted:
+            parted.mkpart(dev, part["type"], part["start"], part["end"])
+        after = parted.listing(dev)
+        if not matches(after, label, wanted):
+            raise DiskError(f"parted did not make the wanted table on {path}; it now has {describe(after)}")
+    return {path: {"old": before, "new": describe(after)}}
+
+
+def _device_of(path, dev, partition):
+    """The device holding ``partition`` of ``dev`` (``dev`` itself when None), once it is there."""
+    if not partition:
+        return dev
+    target = partition_device(dev, int(partition))
+    if not filesystems.wait_for(target):
+        raise DiskError(f"the device {target} for {path} did not appear")
+    return target
+
+
+def probe(path, parted, partition=None, run=run_local):
+    """``{"fstype", "table", "blank", "missing"}`` of ``path`` or its partition number ``partition``."""
+    with attached(path, run=run) as dev:
+        listing = parted.listing(dev)
+        if partition and str(int(partition)) not in listing["partitions"]:
+            return {"fstype": None, "table": describe(listing), "blank": False, "missing": True}
+        fstype = filesystems.fstype(_device_of(path, dev, partition), run)
+    return {
+        "fstype": fstype,
+        "table": describe(listing),
+        "blank": False if partition else is_blank(listing, fstype),
+        "missing": False,
+    }
+
+
+def format_fs(path, fs_type, parted, partition=None, force=False, label=None, run=run_local):
+    """Make a ``fs_type`` filesystem on ``path`` or its partition number ``partition``.
+
+    Returns ``{}`` when it is already there, else ``{where: {"old", "new"}}``;
+    another filesystem is only replaced with ``force``.
+    """
+    if fs_type not in FILESYSTEMS:
+        raise DiskError(f"fs_type: expected one of {', '.join(FILESYSTEMS)}, got '{fs_type}'")
+    with attached(path, run=run) as dev:
+        if partition and str(int(partition)) not in parted.listing(dev)["partitions"]:
+            raise DiskError(f"{path} has no partition {partition}")
+        target = _device_of(path, dev, partition)
+        current = filesystems.fstype(target, run)
+        if current == fs_type:
+            return {}
+        if current and not force:
+            raise DiskError(
+                f"{path}{' partition ' + str(partition) if partition else ''} already holds {current}; "
+                "not formatting it without force=True"
+            )
+        made = filesystems.make(target, fs_type, label=label, run=run, what=path)
+    where = f"{path}:{partition}" if partition else path
+    return {where: {"old": current, "new": made}}
+
+
+def describe_wanted(label, wanted):
+    """``gpt with 2 partitions``: the wanted table in the words :func:`describe` uses."""
+    return f"{label} with {len(wanted)} partition{'s' if len(wanted) != 1 else ''}"
+
+
+def table_changes(path, listing, label, wanted, probe=None, force=False):
+    """``{path: {old, new}}`` to give ``path`` the wanted table, ``{}`` when it has it.
+
+    ``probe`` (:func:`probe` of the whole disk) is needed when the table differs:
+    a disk with a table or filesystem is only repartitioned with ``force``.
+    """
+    if matches(listing, label, wanted):
+        return {}
+    before = describe(listing)
+    if not probe["blank"] and not force:
+        raise DiskError(f"{path} already has {before}; it is not repartitioned unless force: true")
+    return {path: {"old": before, "new": describe_wanted(label, wanted)}}
+
+
+def format_problems(fs_type, partition):
+    """Problems with a wanted filesystem ``fs_type`` on partition number ``partition`` (None: the whole disk)."""
+    problems = []
+    if fs_type not in FILESYSTEMS:
+        problems.append(f"fs_type: expected one of {', '.join(FILESYSTEMS)}, got {fs_type!r}")
+    if partition is not None and (isinstance(partition, bool) or not str(partition).isdigit() or int(partition) < 1):
+        problems.append(f"partition: expected a partition number like 1, got {partition!r}")
+    return problems
+
+
+def format_where(path, partition=None):
+    """The changes key of a filesystem: ``PATH`` or ``PATH:1``."""
+    return f"{path}:{partition}" if partition else path
+
+
+def format_changes(path, fs_type, probe, partition=None, force=False):
+    """``{where: {old, new}}`` to have ``fs_type`` where :func:`probe` looked, ``{}`` when it is there.
+
+    Another filesystem is only replaced with ``force``; a disk with a partition
+    table is only formatted whole with ``force``.
+    """
+    where = format_where(path, partition)
+    if probe.get("missing"):
+        raise DiskError(f"{path} has no partition {partition} ({probe['table']})")
+    current = probe["fstype"]
+    if current and current != fs_type and not force:
+        raise DiskError(f"{where} already holds {current}; it is not reformatted unless force: true")
+    if not partition and probe["table"] != "no partition table" and not current and not force:
+        raise DiskError(f"{path} has {probe['table']}; format a partition, or set force: true to format the whole disk")
+    return {} if current == fs_type else {where: {"old": current, "new": fs_type}}

@@ -9,6 +9,7 @@ from ``vg`` when not given). A logical pool uses an existing volume group; it
 is never built (that would run ``vgcreate`` on devices).
 """
 
+import logging
 import os
 import xml.etree.ElementTree as ET
 
@@ -18,6 +19,9 @@ from saltext_xen.core.errors import XenError
 
 TYPES = ("dir", "logical")
 KEYS = ("type", "path", "vg", "autostart")
+
+
+log = logging.getLogger(__name__)
 
 
 class PoolError(XenError):
@@ -160,3 +164,42 @@ def apply(conn, spec, changes):
             f"pool {spec['name']}: {exc.get_error_message()} (done so far: {', '.join(done) or 'nothing'})"
         ) from None
     return done
+
+
+def refresh_over(conn, path):
+    """Let the active pools over ``path``'s directory (dir pool) or VG (logical pool) see a change there.
+
+    Returns the names of the pools refreshed; a pool that cannot be read or
+    refreshed is skipped (the disk itself is there either way).
+    """
+    folder = os.path.dirname(path)
+    refreshed = []
+    try:
+        found = conn.listAllStoragePools(libvirt.VIR_CONNECT_LIST_STORAGE_POOLS_ACTIVE)
+    except libvirt.libvirtError:
+        return refreshed
+    for pool in found:
+        try:
+            target = ET.fromstring(pool.XMLDesc(0)).findtext("target/path")
+            if target and os.path.normpath(target) == folder:
+                pool.refresh(0)
+                refreshed.append(pool.name())
+        except libvirt.libvirtError as exc:
+            log.debug("could not refresh pool %s: %s", pool.name(), exc.get_error_message())
+    return refreshed
+
+
+def spec_of(name, ptype="dir", path=None, vg=None, autostart=True):
+    """``(spec, problems)`` from a function's arguments (``path``/``vg`` None: not given)."""
+    data = {"type": ptype, "autostart": autostart}
+    data.update({key: value for key, value in (("path", path), ("vg", vg)) if value is not None})
+    return validate(name, data, path="pool")
+
+
+def plan_on(conn, spec):
+    """:func:`plan` against pool ``spec["name"]`` as ``conn`` has it; a problem raises PoolError."""
+    dir_exists = os.path.isdir(spec["path"]) if spec["type"] == "dir" else True
+    changes, problems = plan(spec, current(conn, spec["name"]), dir_exists)
+    if problems:
+        raise PoolError("; ".join(problems))
+    return changes

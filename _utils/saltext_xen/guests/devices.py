@@ -16,7 +16,7 @@ import libvirt
 
 from saltext_xen.core import macs
 from saltext_xen.core.errors import XenError
-from saltext_xen.guests import domain_xml, guest_spec, lifecycle
+from saltext_xen.guests import disk_move, domain_xml, guest_spec, lifecycle
 from saltext_xen.networks import libvirt_networks
 
 LIVE = "live"
@@ -188,3 +188,145 @@ def detach_nic(conn, name, mac=None, bridge=None, network=None):
         )
         done[where] = True
     return done
+
+
+def disks_of(dom):
+    """``(config, live)``: ``{target: disk}`` of the persistent and (None when not running) live definitions."""
+    config = {d["target"]: d for d in domain_xml.parse(definition(dom))["disks"]}
+    live_xml = live_definition(dom)
+    live = {d["target"]: d for d in domain_xml.parse(live_xml)["disks"]} if live_xml is not None else None
+    return config, live
+
+
+def guest_disks(conn, name):
+    """Guest ``name``'s disks by target: ``{"config": {..}, "live": {..} or None}``."""
+    config, live = disks_of(lifecycle.lookup(conn, name))
+    return {"config": config, "live": live}
+
+
+def free_target(used, prefix="xvd"):
+    """The first ``xvdX`` not in ``used``."""
+    index = 0
+    while guest_spec.target_name(prefix, index) in used:
+        index += 1
+    return guest_spec.target_name(prefix, index)
+
+
+def attach_disk_plan(disks, guest, source, target=None, scopes=(CONFIG, LIVE)):
+    """``(target, [scope, ...])``: where disk ``source`` goes on ``guest`` and the scopes still without it.
+
+    ``disks`` is :func:`guest_disks`; the target defaults to the one ``source``
+    already has, else the first free ``xvdX``. A target holding another disk
+    in one of ``scopes`` raises XenError.
+    """
+    have = {CONFIG: disks["config"], LIVE: disks["live"]}
+    if target is None:
+        target = next(
+            (tgt for where in (have[CONFIG], have[LIVE] or {}) for tgt, d in where.items() if d["source"] == source),
+            None,
+        )
+    if target is None:
+        target = free_target(set(have[CONFIG]) | set(have[LIVE] or {}))
+    todo = []
+    for scope in (CONFIG, LIVE):
+        if scope not in scopes or have[scope] is None:
+            continue
+        cur = have[scope].get(target)
+        if cur is not None and cur["source"] != source:
+            raise XenError(
+                f"{guest} already has {cur['source']} as {target} ({scope}); detach it first or pick another target"
+            )
+        if cur is None:
+            todo.append(scope)
+    return target, todo
+
+
+def detach_disk_plan(disks, disk, scopes=(LIVE, CONFIG)):
+    """``{scope: disk}`` of the scopes where ``disk`` (a target or a source path) is attached."""
+    found = {}
+    for scope, have in ((LIVE, disks["live"]), (CONFIG, disks["config"])):
+        if scope not in scopes or have is None:
+            continue
+        cur = have.get(disk) or next((d for d in have.values() if d["source"] == disk), None)
+        if cur is not None:
+            found[scope] = cur
+    return found
+
+
+def _disk_result(target, old, new, applied, pending):
+    if not applied:
+        return {}
+    done = {target: {"old": old, "new": new, "applied": sorted(applied)}}
+    if pending:
+        done[target]["pending"] = NO_LIVE
+    return done
+
+
+def attach_disk(conn, name, source, target=None, fmt=None, readonly=False, live=True, config=True):
+    """
+    Attach disk ``source`` to guest ``name`` as ``target`` (default: the one it
+    has, else the first free ``xvdX``) in the scopes asked. Returns
+    ``{target: {"old": None, "new": source, "applied": [..], "pending"?}}``,
+    or ``{}`` when it was already attached there.
+    """
+    dom = lifecycle.lookup(conn, name)
+    config_disks, live_disks = disks_of(dom)
+    disks = {"config": config_disks, "live": live_disks}
+    scopes = [scope for scope, wanted in ((CONFIG, config), (LIVE, live)) if wanted]
+    target, todo = attach_disk_plan(disks, name, source, target, scopes)
+    data = {"source": source, "readonly": readonly, "device": "disk", "target": target}
+    if fmt:
+        data["format"] = fmt
+    disk, problems = guest_spec.validate_disk(data, f"{name}:disks:{target}")
+    if problems:
+        raise XenError("; ".join(str(p) for p in problems))
+    gtype = domain_xml.parse(definition(dom))["type"]
+    applied, pending = [], False
+    for scope in todo:
+        if change(
+            conn,
+            dom,
+            "attach",
+            domain_xml.disk_xml(disk, gtype),
+            (scope,),
+            lambda text: disk_move.add_disk(text, disk, gtype),
+            f"cannot attach the disk ({scope})",
+        ):
+            applied.append(scope)
+        else:
+            pending = True
+    return _disk_result(target, None, source, applied, pending)
+
+
+def detach_disk(conn, name, disk, live=True, config=True):
+    """
+    Detach ``disk`` (a target like ``xvdb`` or its path) from guest ``name`` in
+    the scopes asked; the image is kept. Returns ``{target: {"old": source,
+    "new": None, "applied": [..], "pending"?}}``, or ``{}`` when it was not attached.
+    """
+    dom = lifecycle.lookup(conn, name)
+    scopes = [scope for scope, wanted in ((LIVE, live), (CONFIG, config)) if wanted]
+    config_disks, live_disks = disks_of(dom)
+    found = detach_disk_plan({"config": config_disks, "live": live_disks}, disk, scopes)
+    gtype = domain_xml.parse(definition(dom))["type"]
+    applied, pending, old = [], False, None
+    for scope, cur in found.items():
+        old = cur
+        if change(
+            conn,
+            dom,
+            "detach",
+            domain_xml.disk_xml(cur, gtype),
+            (scope,),
+            lambda text, tgt=cur["target"]: disk_move.remove_disk(text, tgt),
+            f"cannot detach the disk ({scope})",
+        ):
+            applied.append(scope)
+        else:
+            pending = True
+    return _disk_result(old["target"], old["source"], None, applied, pending) if old else {}
+
+
+def disk_change_key(target, scopes):
+    """The changes key of a disk change: ``xvdb``, or ``xvdb (live)`` when only the running guest changes."""
+    return target if CONFIG in scopes else f"{target} (live)"

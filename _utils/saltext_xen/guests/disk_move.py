@@ -25,7 +25,9 @@ Block devices (LVs) are made and removed by callables from the caller
 business, done through Salt's ``lvm`` module in the Salt layer.
 """
 
+import contextlib
 import json
+import logging
 import os
 import xml.etree.ElementTree as ET
 
@@ -35,6 +37,8 @@ from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.disks.disk_image import DiskError, human
 from saltext_xen.guests import domain_xml, guest_spec, lifecycle
+
+log = logging.getLogger(__name__)
 
 
 class MoveError(DiskError):
@@ -184,6 +188,20 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
     return result
 
 
+def progress_log(step):
+    """A progress callback for :func:`execute` logging how far the copy of ``step`` is."""
+    if step["convert"]:
+        label = f"converting {step['source']} ({step['format']}) to {step['dest']} ({step['dest_format']})"
+    else:
+        label = f"moving {step['source']} to {step['dest']}"
+
+    def report(done, total):
+        pct = 100.0 * done / total if total else 100.0
+        log.info("%s: %d of %d bytes (%s of %s, %.0f%%)", label, done, total, human(done), human(total), pct)
+
+    return report
+
+
 def execute(conn, step, remove_source=False, make_block=None, drop_block=None, progress=None, timeout=120, gtype=None):
     """Carry out a :func:`plan`; returns the changes dict. See the module doc for failure handling."""
     if step["nothing_to_do"]:
@@ -262,29 +280,23 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
 
 
 def _undo(conn, name, old_xml, dest, made_block, copied_file, drop_block, restart):
+    """Put things back after a failed move; each step is tried even when an earlier one failed."""
     if old_xml is not None:
-        try:
+        with contextlib.suppress(libvirt.libvirtError):
             conn.defineXML(old_xml)
-        except libvirt.libvirtError:
-            pass
     if copied_file:
         # disk_copy removes its own partial file; this covers a failure after the copy
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(dest)
-        except FileNotFoundError:
-            pass
     elif made_block and drop_block is not None:
-        try:
+        # an LV that cannot be removed is left; the move's own error is what the caller sees
+        with contextlib.suppress(Exception):
             drop_block(dest)
-        except Exception:  # pylint: disable=broad-except
-            pass
     if restart:
-        try:
+        with contextlib.suppress(libvirt.libvirtError, XenError):
             dom = lifecycle.lookup(conn, name)
             if not dom.isActive():
                 dom.create()
-        except (libvirt.libvirtError, XenError):
-            pass
 
 
 def add_disk(xml_text, disk, gtype="pv"):
@@ -310,3 +322,61 @@ def remove_disk(xml_text, target):
             devices.remove(el)
             return ET.tostring(root, encoding="unicode")
     raise MoveError(f"no disk with target {target} in the definition")
+
+
+def request_problems(dest, fmt=None):
+    """Problems with a move's destination ``dest`` and wanted format ``fmt``, found without reading anything."""
+    problems = []
+    if not isinstance(dest, str) or not dest.startswith("/"):
+        problems.append(f"to: expected an absolute path of a file or LV, got {dest!r}")
+    if fmt not in (None, "raw", "qcow2"):
+        problems.append(f"format: expected raw or qcow2, got {fmt!r}")
+    elif fmt == "qcow2" and isinstance(dest, str) and guest_spec.is_block(dest):
+        problems.append(f"format: {dest} is a block device (LV): it holds raw data, not qcow2")
+    return problems
+
+
+MOVE_KEYS = ("old", "new", "format", "source_removed", "restarted")
+
+
+def planned_changes(step, remove_source=False):
+    """``{target: {"old", "new", ...}}`` a :func:`plan` step will make, ``{}`` when there is nothing to do.
+
+    Besides the paths: ``format`` ({old, new}) when converted, ``source_removed``
+    and ``restarted`` when so.
+    """
+    if step["nothing_to_do"]:
+        return {}
+    change = {"old": step["source"], "new": step["dest"]}
+    if step["convert"]:
+        change["format"] = {"old": step["format"], "new": step["dest_format"]}
+    if remove_source:
+        change["source_removed"] = True
+    if step["stop"]:
+        change["restarted"] = True
+    return {step["target"]: change}
+
+
+def plan_words(step):
+    """`` (creating /dev/vol0/lv, stopping newvm and starting it again)``: how a step will be done, or ''."""
+    how = []
+    if step["make_block"]:
+        how.append(f"creating {step['dest']}")
+    if step["convert"]:
+        how.append(f"converting {step['format']} to {step['dest_format']}")
+    if step["stop"]:
+        how.append(f"stopping {step['guest']} and starting it again")
+    return f" ({', '.join(how)})" if how else ""
+
+
+def done_words(step, done):
+    """``(changes, comment)`` of an :func:`execute` result ``done`` in the shape of :func:`planned_changes`."""
+    target = step["target"]
+    got = done.get(target, {})
+    made = {key: got[key] for key in MOVE_KEYS if key in got}
+    converted = f", {got['format']['old']} converted to {got['format']['new']}" if "format" in got else ""
+    return (
+        {target: made},
+        f"{target} of {step['guest']} moved from {step['source']} to {step['dest']} "
+        f"(copied by {got.get('copied')}{converted}, verified)",
+    )
