@@ -264,8 +264,13 @@ class WholeFile:
                 mode = stat.S_IMODE(os.stat(self.target).st_mode)
         self.mode = 0o600 if mode is None else mode
         fd = self._claim()
-        os.fchmod(fd, self.mode)
-        self.file = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+        try:
+            os.fchmod(fd, self.mode)
+            self.file = os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.path)
+            raise
 
     def _claim(self):
         for n in range(_CLAIM_TRIES):
