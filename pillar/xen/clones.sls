@@ -7,7 +7,9 @@
 # and copies of the source's writable disks (reflink or sparse copy, verified).
 # It is made once: on later runs an existing clone is only checked, and memory,
 # vcpus and bridge that differ are changed in its definition; its disks are
-# never touched. xen.guests-clean / xen.clean do not remove clones.
+# never touched. xen.clones.clean (part of xen.clean) undefines the clones and keeps
+# their disk copies unless an entry says remove_disks: true; a running clone is shut
+# down gracefully, never destroyed.
 #
 # The source must be shut off or paused while it is copied, as the tutorial saved
 # it first (salt-call xen_guest.save vm03, or vm03: {ensure: stopped} in xen:guests:
@@ -20,11 +22,13 @@ xen:
     # virt-clone -o vm03 -n newvm03 -f /var/lib/xen/images/newvm03.img
     newvm03:
       source: vm03
+      # ensure: defined               # defined (default: made, left shut off) | running
+                                      # (started once made) | absent (undefined)
       disks:                          # target: where its copy goes; default: next to
         xvda: /var/lib/xen/images/newvm03.img   # the source's image, the name swapped
       # memory: 1024                  # MiB; default: the source's
       # vcpus: 2                      # default: the source's
       # bridge: xenbr1                # every NIC on this bridge; default: the source's bridges
-      # start: true                   # start the clone once made (default false)
       # crash_consistent: true        # copy a running source's disks as they are
       # force: true                   # copy onto an LV that already holds a filesystem
+      # remove_disks: true            # ensure: absent and xen.clones.clean delete the copies too

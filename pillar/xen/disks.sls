@@ -3,10 +3,14 @@
 # name that shows in the state IDs (xen-disk-newvm-data-present, ...).
 # Sizes: a number is MiB; or 10G, 2T (binary), 2TB (decimal, as disk vendors count).
 # Nothing is deleted, shrunk, overwritten or repartitioned unless an entry says so.
+# ensure: says what is wanted of each entry (default: present). xen.disks.clean
+# detaches what attach: attached and deletes only the images and LVs whose entry
+# says delete: true; everything else (partitions, filesystems, pools) is kept.
 xen:
   # libvirt storage pools, so that virsh vol-list / virt-manager see the disks (optional)
   pools:
     images:
+      ensure: present             # the only state a pool takes here
       path: /var/lib/xen/images   # a directory pool; the directory is made if missing
     vol0:
       type: logical               # the tutorial's volume group (must exist; never vgcreate'd)
@@ -16,6 +20,7 @@ xen:
     # "Add a 2TB disk to newvm": dd if=/dev/zero of=newvm-1.img bs=512k count=1 seek=4000000,
     # then parted mklabel gpt / mkpart, mkfs.ext3, and a second entry in disk = [...].
     newvm-data:
+      ensure: present            # present (default) | absent
       path: /var/lib/xen/images/newvm-1.img
       size: 2TB                  # sparse: takes a few KiB until the guest writes
       # format: raw              # or qcow2 (made with qemu-img)
@@ -56,8 +61,14 @@ xen:
     # A disk no longer wanted (refused while a guest still uses it):
     #   old-scratch:
     #     path: /var/lib/xen/images/scratch.img
-    #     absent: true
+    #     ensure: absent
     #     delete: true           # without it, the state refuses: the data would be lost
+    # (delete: true on an entry that is present lets xen.disks.clean delete its data)
 
+  # Defaults from the formula's map.jinja (parameters/defaults.yaml), uncomment to override:
   # disk:
   #   packages: [parted, e2fsprogs, xfsprogs, lvm2, qemu-utils]  # installed first when set
+  #   format: raw                # of a new image that does not say
+  #   allocation: sparse
+  #   label: gpt
+  #   image_dir: /var/lib/xen/images   # made by xen.host

@@ -17,18 +17,27 @@
 #   on_poweroff / on_reboot / on_crash: destroy | restart | preserve | rename-restart
 #   autostart: true                   (virsh autostart; /etc/xen/auto)
 #   install: network tree (pv) or ISO (hvm), used when the guest is first made
-# and for the formula: ensure (running | defined | stopped | paused | absent),
-# restart_on_change, remove_disks (with absent, and for xen.guests-clean / xen.clean,
-# which stop and undefine every guest below: image files are kept unless true),
-# timeout/force (with stopped; timeout with absent and the clean SLS too).
+# and for the formula: ensure (running | defined | stopped | paused | absent; default
+# running), restart_on_change, remove_disks (with absent, and for xen.guests.clean /
+# xen.clean, which shut down and undefine every guest below: image files are kept
+# unless true), timeout (graceful shutdown wait, default 120 s) and force (destroy the
+# guest when still up after timeout: with stopped, and for the clean SLS; without it
+# the clean leaves a guest that does not shut down running).
 xen:
   install:
     boot_dir: /var/lib/xen/boot       # where the install tree's kernel and initrd are fetched to
+  # Other defaults from the formula's map.jinja, uncomment to override:
+  # guest:
+  #   timeout: 120                    # seconds a guest gets to shut down
+  #   save_dir: /var/lib/xen/save     # made by xen.host; restored from at minion start
+  # ensure:                           # the ensure of an entry that leaves it out
+  #   guests: running
 
   guests:
     # virt-install -p -n vm02 -f /var/lib/xen/images/vm02.img -s 8 -r 512 --vcpus=2 -b xenbr0
     #   -l ftp://192.168.0.254/pub -x "ks=ftp://192.168.0.254/pub/ks.cfg"
     vm02:
+      ensure: running                 # the default
       type: pv
       memory: 512
       vcpus: 2

@@ -1,18 +1,15 @@
-{#- Undo the whole formula: the clean SLS of every part that has one, in the
-    reverse order of xen (init.sls): guests first, then disks, networks, host.
-    Only the clean files that exist in this formula are included, so a part
-    gains its clean SLS without this file changing. #}
-{%- set present = salt["cp.list_master"](saltenv=saltenv, prefix=tpldir ~ "/") %}
-{%- set parts = [] %}
-{%- for part in ("guests", "disks", "networks", "host") %}
-{%-   if (tpldir ~ "/" ~ part ~ "-clean.sls") in present %}
-{%-     do parts.append(part) %}
-{%-   endif %}
-{%- endfor %}
+{#- Undo the whole formula, part by part in the reverse order of xen (init.sls):
+    clones, guests, disks, networks, then host (left out with xen:host:manage: false).
+    No data is lost: images, LVs and filesystems are kept and no running guest is
+    destroyed unless the pillar entry says so (remove_disks, delete, force); each
+    xen.PART.clean says in its header what it removes and what it keeps. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
 include:
-{%- for part in parts %}
-  - .{{ part }}-clean
-{%- endfor %}
-{%- if not parts %}
-  []
+  - .clones.clean
+  - .guests.clean
+  - .disks.clean
+  - .networks.clean
+{%- if xen.host.manage %}
+  - .host.clean
 {%- endif %}

@@ -1,8 +1,9 @@
-"""salt/xen/guests-clean.sls and salt/xen/clean.sls: undo xen.guests for the example pillar.
+"""salt/xen/guests/clean.sls and salt/xen/clean.sls: undo xen.guests for the example pillar.
 
 Apply the shipped example pillar (tests.functional.test_guest_install does the
-same), then clean: test=True predicts exactly, the real run stops and undefines
-every pillar guest, keeps disks unless the guest says remove_disks: true, and a
+same), then clean: test=True predicts what the real run does, the real run shuts
+down gracefully and undefines every pillar guest, keeps disks unless the guest says
+remove_disks: true, destroys nothing unless the guest says force: true, and a
 second clean changes nothing.
 """
 
@@ -10,7 +11,6 @@ import libvirt
 import pytest
 
 from saltext_xen.core import connection
-from tests.conftest import ROOT
 from tests.functional.test_guest_install import (
     _example_pillar,
     tree,  # noqa: F401  pylint: disable=unused-import  (fixture)
@@ -31,24 +31,45 @@ def _defined(test_uri, name):
     return True
 
 
-@pytest.mark.parametrize("sls", ["xen.guests-clean", "xen.clean"])
+def _example(tmp_path, tree_url):
+    pillar = _example_pillar(tmp_path, tree_url)
+    pillar["xen"]["host"] = {"manage": False}  # xen.clean: no GRUB file of this machine
+    return pillar
+
+
+@pytest.mark.parametrize("sls", ["xen.guests.clean", "xen.clean"])
 def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path, tree, test_uri, sls):  # noqa: F811
-    pillar = _example_pillar(tmp_path, tree)
+    pillar = _example(tmp_path, tree)
     pillar["xen"]["guests"]["winxp"]["remove_disks"] = True
+    pillar["xen"]["guests"]["newvm"]["force"] = True  # may be destroyed: removed in one state
     applied = _by_id(modules.state.sls("xen.guests", pillar=pillar))
     assert all(r["result"] is True for r in applied.values()), {k: r["comment"] for k, r in applied.items()}
     assert (tmp_path / "winxp.img").exists() and (tmp_path / "vm02.img").exists()
 
     predicted = _by_id(modules.state.sls(sls, pillar=pillar, test=True))
-    assert set(predicted) == {"xen-guest-newvm-absent", "xen-guest-vm02-absent", "xen-guest-winxp-absent"}
+    assert set(predicted) == {
+        "xen-guest-vm02-stopped",
+        "xen-guest-vm02-absent",
+        "xen-guest-winxp-stopped",
+        "xen-guest-winxp-absent",
+        "xen-guest-newvm-absent",
+    }
     assert all(r["result"] is None for r in predicted.values()), predicted
     assert _defined(test_uri, "winxp") and (tmp_path / "winxp.img").exists()  # test=True touched nothing
 
     cleaned = _by_id(modules.state.sls(sls, pillar=pillar))
     assert all(r["result"] is True for r in cleaned.values()), {k: r["comment"] for k, r in cleaned.items()}
+    order = sorted(cleaned, key=lambda sid: cleaned[sid]["__run_num__"])
+    assert order.index("xen-guest-vm02-stopped") < order.index("xen-guest-vm02-absent")
     for sid, ret in cleaned.items():
-        assert ret["changes"] == predicted[sid]["changes"], sid
-    assert cleaned["xen-guest-vm02-absent"]["changes"]["state"]["old"] == "running"
+        want = predicted[sid]["changes"]
+        if sid.replace("-absent", "-stopped") in cleaned and sid.endswith("-absent"):
+            # the graceful shutdown happened in the guest's -stopped state, predicted in both
+            assert want["state"] == predicted[sid.replace("-absent", "-stopped")]["changes"]["state"]
+            want = {key: value for key, value in want.items() if key != "state"}
+        assert ret["changes"] == want, sid
+    assert cleaned["xen-guest-vm02-stopped"]["changes"]["state"]["old"] == "running"
+    assert cleaned["xen-guest-newvm-absent"]["changes"]["state"]["old"] == "running"
     assert cleaned["xen-guest-winxp-absent"]["changes"]["disks:hda"] == {
         "old": str(tmp_path / "winxp.img"),
         "new": None,
@@ -66,7 +87,7 @@ def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path,
 
 
 def test_block_devices_are_kept_even_with_remove_disks(modules, tmp_path, tree, test_uri):  # noqa: F811
-    pillar = _example_pillar(tmp_path, tree)
+    pillar = _example(tmp_path, tree)
     pillar["xen"]["guests"] = {"newvm": dict(pillar["xen"]["guests"]["newvm"], remove_disks=True)}
     assert all(r["result"] for r in _by_id(modules.state.sls("xen.guests", pillar=pillar)).values())
     ret = _by_id(modules.state.sls("xen.clean", pillar=pillar))["xen-guest-newvm-absent"]
@@ -74,29 +95,45 @@ def test_block_devices_are_kept_even_with_remove_disks(modules, tmp_path, tree, 
     assert ret["changes"]["disks:xvdb"] == {"old": str(tmp_path / "newvm-1.img"), "new": None}
 
 
-def test_clean_includes_only_the_clean_files_that_exist(modules, minion_opts, tmp_path):
-    shown = modules.state.show_sls("xen.clean", pillar={"xen": {"guests": {"g1": {}}}})
-    assert set(shown) == {"xen-guest-g1-absent"}
-    assert shown["xen-guest-g1-absent"]["__sls__"] == "xen.guests-clean"
+def test_clean_includes_every_part_in_the_reverse_order_of_xen(modules, tmp_path):
+    pillar = {
+        "xen": {
+            "host": {"manage": True},
+            "bridges": {"xenbr9": {"nic": "eth9"}},
+            "networks": {"net9": {"forward": "isolated"}},
+            "disks": {"d9": {"path": str(tmp_path / "d9.img"), "size": "1M", "delete": True}},
+            "guests": {"g1": {}},
+            "clones": {"c9": {"source": "g1"}},
+        }
+    }
+    shown = modules.state.show_sls("xen.clean", pillar=pillar)
+    assert isinstance(shown, dict), shown
+    assert shown["xen-guest-g1-absent"]["__sls__"] == "xen.guests.clean"
+    assert sorted(shown, key=lambda sid: _order(shown[sid])) == [
+        "xen-clone-c9-absent",
+        "xen-guest-g1-absent",
+        "xen-disk-d9-absent",
+        "xen-net-network-net9-absent",
+        "xen-net-bridge-xenbr9-absent",
+        "xen-host-grub-dropin-absent",
+        "xen-host-grub-config-rebuilt-without-xen",
+    ]
+    pillar["xen"]["host"]["manage"] = False
+    assert not [sid for sid in modules.state.show_sls("xen.clean", pillar=pillar) if sid.startswith("xen-host-")]
 
-    # a formula where networks-clean.sls exists too: included, after the guests
-    import copy
-    import shutil
 
-    from saltfactories.utils.functional import Loaders
-
-    roots = tmp_path / "roots"
-    shutil.copytree(ROOT / "salt" / "xen", roots / "xen")
-    (roots / "xen" / "networks-clean.sls").write_text("xen-net-cleaned:\n  test.nop: []\n")
-    opts = copy.deepcopy(minion_opts)
-    opts["file_roots"] = {"base": [str(roots)]}
-    opts["cachedir"] = str(tmp_path / "cache")
-    loaders = Loaders(opts)
-    try:
-        shown = loaders.modules.state.show_sls("xen.clean", pillar={"xen": {"guests": {"g1": {}}}})
-    finally:
-        loaders.reset_state()
-    assert sorted(shown, key=lambda sid: _order(shown[sid])) == ["xen-guest-g1-absent", "xen-net-cleaned"]
+def test_a_guest_that_does_not_shut_down_is_left_running_unless_force(modules, tmp_path, tree, test_uri):  # noqa: F811
+    """Without force: true the clean only asks the guest to shut down; it is never destroyed."""
+    pillar = _example(tmp_path, tree)
+    pillar["xen"]["guests"] = {"vm02": dict(pillar["xen"]["guests"]["vm02"], timeout=1)}
+    assert all(r["result"] for r in _by_id(modules.state.sls("xen.guests", pillar=pillar)).values())
+    shown = modules.state.show_sls("xen.guests.clean", pillar=pillar)
+    assert {"force": False} in shown["xen-guest-vm02-stopped"]["xen_guest"]
+    assert {"timeout": 1} in shown["xen-guest-vm02-absent"]["xen_guest"]
+    assert {"require": [{"xen_guest": "xen-guest-vm02-stopped"}]} in shown["xen-guest-vm02-absent"]["xen_guest"]
+    pillar["xen"]["guests"]["vm02"]["force"] = True
+    shown = modules.state.show_sls("xen.guests.clean", pillar=pillar)
+    assert set(shown) == {"xen-guest-vm02-absent"}
 
 
 def _order(chunk):
@@ -110,4 +147,5 @@ def _order(chunk):
 
 
 def test_no_guests_in_pillar_is_a_quiet_no_op(modules):
-    assert getattr(modules.state.sls("xen.clean", pillar={"xen": {}}), "raw", None) == {}
+    pillar = {"xen": {"host": {"manage": False}}}  # a managed host's clean removes the GRUB drop-in
+    assert getattr(modules.state.sls("xen.clean", pillar=pillar), "raw", None) == {}

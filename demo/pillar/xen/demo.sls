@@ -15,6 +15,7 @@ xen:
 
   bridges:
     xenbr0:
+      ensure: present
       nic: eth0
       netns: xendemo
     xenbr1:
@@ -23,6 +24,7 @@ xen:
 
   networks:
     virbr1:
+      ensure: running
       forward: nat
       bridge: virbr1
       autostart: true
@@ -33,6 +35,7 @@ xen:
 
   disks:
     newvm-data:
+      ensure: present
       path: {{ work }}/images/newvm-1.img
       size: 2TB
       label: gpt
@@ -94,6 +97,7 @@ xen:
   # virt-clone -o vm03 -n newvm03 -f IMG: made after vm03's state, then only checked
   clones:
     newvm03:
+      ensure: defined
       source: vm03
       disks:
         xvda: {{ work }}/images/newvm03.img

@@ -5,24 +5,36 @@
       disks: {xvda: PATH}           where each writable disk is copied (default: next to the
                                     source's image, the name swapped)
       memory (MiB) / vcpus / bridge  what the clone gets instead of the source's
-      start: true                   start the clone once made
+      ensure: defined (default) | running | absent
+                                    defined: made and left shut off; running: started once
+                                    made (keeping it running is xen:guests' job: give it an
+                                    entry there too); absent: undefined (xen_guest.absent)
       force: true                   copy onto an existing LV that holds a filesystem
-    State IDs: xen-clone-NAME-cloned (xen_guest.cloned). An existing clone is never cloned again:
-    memory, vcpus and bridge that differ are changed, its disks never touched.
+      remove_disks: true / timeout  with ensure: absent and xen.clones.clean: delete the clone's
+                                    disk copies too / how long its graceful shutdown may take
+    Defaults (map.jinja): ensure from xen:ensure:clones, timeout from guest:timeout.
+    State IDs: xen-clone-NAME-cloned (xen_guest.cloned), xen-clone-NAME-absent.
+    An existing clone is never cloned again: memory, vcpus and bridge that differ are
+    changed, its disks never touched.
     Every entry is checked first; a mistake is reported with its key path
     (xen:clones:newvm03:memory: ...) and nothing is done for that clone.
     Ordering: a clone runs after its source's state when the source is also in xen:guests
     (xen-guest-vm03-stopped, ...) or in xen:clones (xen-clone-vm03-cloned), and before the
-    guest state of its own name when that is in xen:guests too. #}
+    guest state of its own name when that is in xen:guests too.
+    Undo: xen.clones.clean. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
 {%- set clones = salt["pillar.get"]("xen:clones", {}) or {} %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 {%- set guests = guests if guests is mapping else {} %}
-{%- set known = ["source", "disks", "memory", "vcpus", "bridge", "start", "crash_consistent", "force"] %}
+{%- set known = ["source", "ensure", "disks", "memory", "vcpus", "bridge", "crash_consistent", "force",
+                 "remove_disks", "timeout"] %}
+{%- set clone_ensures = ("defined", "running", "absent") %}
 {%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
 
 {#- what guests.sls makes of a pillar guest (its ensure; its state ID is xen-guest-NAME-ENSURE) #}
 {%- macro guest_ensure(gname) -%}
-{{ (guests[gname] or {}).get("ensure", "running") if (guests[gname] or {}) is mapping else "running" }}
+{{ (guests[gname] or {}).get("ensure", xen.ensure.guests) if (guests[gname] or {}) is mapping else xen.ensure.guests }}
 {%- endmacro %}
 
 {%- if clones is not mapping %}
@@ -48,8 +60,15 @@ xen-clones-checked:
 {%-         do found.append(path ~ ": '" ~ name ~ "' is not a usable guest name (letters, digits, _.+-; at most 64)") %}
 {%-       endif %}
 {%-       for bad in clone | reject("in", known) %}
-{%-         do found.append(path ~ ":" ~ bad ~ ": unknown key (expected one of " ~ known | join(", ") ~ ")") %}
+{%-         if bad == "start" %}
+{%-           do found.append(path ~ ":start: no longer a key; say ensure: running") %}
+{%-         else %}
+{%-           do found.append(path ~ ":" ~ bad ~ ": unknown key (expected one of " ~ known | join(", ") ~ ")") %}
+{%-         endif %}
 {%-       endfor %}
+{%-       if clone.get("ensure", xen.ensure.clones) not in clone_ensures %}
+{%-         do found.append(path ~ ":ensure: expected one of " ~ clone_ensures | join(", ") ~ ", got " ~ (clone.ensure | json)) %}
+{%-       endif %}
 {%-       set source = clone.get("source") %}
 {%-       if not (source is string and source) %}
 {%-         do found.append(path ~ ":source: expected the name of the guest to clone, got " ~ (source | json)) %}
@@ -57,6 +76,9 @@ xen-clones-checked:
 {%-         do found.append(path ~ ":source: a guest cannot be a clone of itself") %}
 {%-       elif source in guests and guest_ensure(source) == "absent" %}
 {%-         do found.append(path ~ ":source: " ~ source ~ " is removed by xen:guests:" ~ source ~ ":ensure: absent") %}
+{%-       elif source in clones and clones[source] is mapping
+               and clones[source].get("ensure", xen.ensure.clones) == "absent" %}
+{%-         do found.append(path ~ ":source: " ~ source ~ " is removed by xen:clones:" ~ source ~ ":ensure: absent") %}
 {%-       else %}
 {#-         a chain of clones must not come back to this one #}
 {%-         set walk = namespace(at=source, cycle=False) %}
@@ -98,12 +120,12 @@ xen-clones-checked:
 {%-           endfor %}
 {%-         endif %}
 {%-       endif %}
-{%-       for key in ("start", "crash_consistent", "force") if clone.get(key) is not none %}
+{%-       for key in ("crash_consistent", "force", "remove_disks") if clone.get(key) is not none %}
 {%-         if clone[key] is not boolean %}
 {%-           do found.append(path ~ ":" ~ key ~ ": expected true or false, got " ~ (clone[key] | json)) %}
 {%-         endif %}
 {%-       endfor %}
-{%-       if name in guests and guest_ensure(name) == "absent" %}
+{%-       if name in guests and guest_ensure(name) == "absent" and clone.get("ensure", xen.ensure.clones) != "absent" %}
 {%-         do found.append(path ~ ": xen:guests:" ~ name ~ ":ensure: absent removes the guest this clone makes") %}
 {%-       endif %}
 {%-     endif %}
@@ -119,7 +141,7 @@ xen-clones-checked:
 {%-   endfor %}
 {%-   if needs_guests.value %}
 include:
-  - .guests
+  - {{ tplroot }}.guests
 {%-   endif %}
 
 {%-   for name, clone in clones | dictsort %}
@@ -134,6 +156,14 @@ xen-clone-{{ name }}-checked:
 {%-       continue %}
 {%-     endif %}
 {%-     set source = clone.source %}
+{%-     if clone.get("ensure", xen.ensure.clones) == "absent" %}
+xen-clone-{{ name }}-absent:
+  xen_guest.absent:
+    - name: {{ name | json }}
+    - remove_disks: {{ clone.get("remove_disks", False) | json }}
+    - timeout: {{ clone.get("timeout", xen.guest.timeout) | json }}
+{%-       continue %}
+{%-     endif %}
 xen-clone-{{ name }}-cloned:
   xen_guest.cloned:
     - name: {{ name | json }}
@@ -141,7 +171,7 @@ xen-clone-{{ name }}-cloned:
 {%-     for key in ("disks", "memory", "vcpus", "bridge") if clone.get(key) is not none %}
     - {{ key }}: {{ clone[key] | json }}
 {%-     endfor %}
-    - start: {{ clone.get("start", False) | json }}
+    - start: {{ (clone.get("ensure", xen.ensure.clones) == "running") | json }}
     - crash_consistent: {{ clone.get("crash_consistent", False) | json }}
     - force: {{ clone.get("force", False) | json }}
 {%-     if source in guests %}

@@ -1,13 +1,31 @@
-{#- Guest disks from pillar xen:disks (and libvirt storage pools from xen:pools): images/LVs, partitions, filesystems, attachment, moves.
-    See pillar/xen/disks.sls for an example. One entry per disk, keyed by a short name used in
-    the state IDs (xen-disk-NAME-present, -partitioned, -partN-formatted, -attached, -moved).
-    A move entry's keys but guest and disk (shutdown, remove_source, force, timeout, format: raw|qcow2)
-    go to xen_disk.moved as they are.
-    Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force). #}
-{%- set disks = salt["pillar.get"]("xen:disks", {}) %}
-{%- set packages = salt["pillar.get"]("xen:disk:packages", []) %}
-{%- set known = ["path", "size", "format", "allocation", "label", "partitions", "force",
-                 "filesystems", "attach", "move", "absent", "delete"] %}
+{#- Guest disks from pillar xen:disks (and libvirt storage pools from xen:pools): images/LVs,
+    partitions, filesystems, attachment, moves. See pillar/xen/disks.sls for an example.
+
+    Per disk, keyed by a short name used in the state IDs:
+      path                      the image file or LV (required)
+      ensure: present (default) | absent
+      present: size (made when missing; format, allocation), label + partitions, filesystems,
+               attach, move (a move entry's keys but guest and disk, that is shutdown,
+               remove_source, force, timeout, format: raw|qcow2, go to xen_disk.moved as they are)
+      absent:  the image or LV is deleted, only with delete: true (refused while a guest uses it)
+      delete: true              the data may be destroyed: now with ensure: absent, otherwise
+                                by xen.disks.clean
+    State IDs: xen-disk-NAME-present, -partitioned, -partN-formatted, -whole-formatted,
+    -attached, -moved, -absent; xen-disk-pool-NAME-present.
+    Per pool: ensure: present (the only state; a pool definition is removed with virsh
+    pool-undefine); every other key goes to xen_disk.pool_present.
+    Defaults (map.jinja): format, allocation and label from disk:*, ensure from xen:ensure:disks
+    and xen:ensure:pools; packages (disk:packages, pillar xen:disk:packages) installed first.
+    Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force).
+    Undo: xen.disks.clean. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- set disks = salt["pillar.get"]("xen:disks", {}) or {} %}
+{%- set pools = salt["pillar.get"]("xen:pools", {}) or {} %}
+{%- set packages = xen.disk.packages %}
+{%- set known = ["path", "ensure", "size", "format", "allocation", "label", "partitions", "force",
+                 "filesystems", "attach", "move", "delete"] %}
+{%- set ensures = ("present", "absent") %}
 
 {%- if packages %}
 xen-disk-packages-installed:
@@ -16,32 +34,45 @@ xen-disk-packages-installed:
 {%- endif %}
 
 {#- libvirt storage pools (xen:pools), so virsh vol-list and virt-manager see the disks #}
-{%- for pool, spec in salt["pillar.get"]("xen:pools", {}) | dictsort %}
+{%- for pool, spec in pools | dictsort %}
+{%-   set spec = {} if spec is none else spec %}
+{%-   set ensure = spec.get("ensure", xen.ensure.pools) if spec is mapping else none %}
+{%-   if spec is not mapping or ensure != "present" %}
+xen-disk-pool-{{ pool }}-checked:
+  test.fail_without_changes:
+    - name: {{ ("xen:pools:" ~ pool) | json }}
+    - comment: {{ ("xen:pools:" ~ pool ~ (":ensure: expected present, got " ~ (ensure | json) if spec is mapping
+                   else ": expected a mapping of settings, got " ~ (spec | json)))
+                  ~ "; nothing was changed for this pool") | json }}
+{%-     continue %}
+{%-   endif %}
 xen-disk-pool-{{ pool }}-present:
   xen_disk.pool_present:
     - name: {{ pool | json }}
-{%-   for pkey, value in (spec or {}) | dictsort %}
+{%-   for pkey, value in spec | dictsort if pkey != "ensure" %}
     - {{ pkey }}: {{ value | json }}
 {%-   endfor %}
 {%- endfor %}
 
 {%- for key, disk in disks | dictsort %}
-{%-   set disk = disk or {} %}
+{%-   set disk = disk if disk is mapping else {} %}
 {%-   set path = disk.get("path") %}
+{%-   set ensure = disk.get("ensure", xen.ensure.disks) %}
 {%-   set unknown = disk | reject("in", known) | list %}
-{%-   if unknown or not path %}
+{%-   if unknown or not path or ensure not in ensures %}
 xen-disk-{{ key }}-checked:
   test.fail_without_changes:
-    - name: xen:disks:{{ key }}
+    - name: {{ ("xen:disks:" ~ key) | json }}
     - comment: >-
         xen:disks:{{ key }}:
         {%- if not path %} path: the image file or LV path is missing;{% endif %}
-        {%- for bad in unknown %} {{ bad }}: unknown key (expected one of {{ known | join(", ") }});{% endfor %}
+        {%- if ensure not in ensures %} ensure: expected one of {{ ensures | join(", ") }}, got {{ ensure | json }};{% endif %}
+        {%- for bad in unknown %} {{ bad }}: {{ "no longer a key; say ensure: absent" if bad == "absent" else "unknown key (expected one of " ~ known | join(", ") ~ ")" }};{% endfor %}
         nothing was changed for this disk
 {%-     continue %}
 {%-   endif %}
 
-{%-   if disk.get("absent") %}
+{%-   if ensure == "absent" %}
 xen-disk-{{ key }}-absent:
   xen_disk.absent:
     - name: {{ path | json }}
@@ -65,8 +96,8 @@ xen-disk-{{ key }}-present:
   xen_disk.present:
     - name: {{ path | json }}
     - size: {{ disk.size | json }}
-    - format: {{ disk.get("format", "raw") | json }}
-    - allocation: {{ disk.get("allocation", "sparse") | json }}
+    - format: {{ disk.get("format", xen.disk.format) | json }}
+    - allocation: {{ disk.get("allocation", xen.disk.allocation) | json }}
 {%-     if packages %}
     - require:
       - pkg: xen-disk-packages-installed
@@ -78,7 +109,7 @@ xen-disk-{{ key }}-present:
 xen-disk-{{ key }}-partitioned:
   xen_disk.partitioned:
     - name: {{ path | json }}
-    - label: {{ disk.get("label", "gpt") | json }}
+    - label: {{ disk.get("label", xen.disk.label) | json }}
 {%-     if disk.get("partitions") is not none %}
     - partitions: {{ disk.partitions | json }}
 {%-     endif %}

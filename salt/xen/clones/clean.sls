@@ -1,0 +1,39 @@
+{#- Undo xen.clones: every clone of pillar xen:clones is shut down and undefined.
+
+    Removes: the definition of each clone (one that is not defined is left as it is),
+    and its disk copies only where the entry says remove_disks: true.
+    Keeps: the clones' disk copies (without remove_disks: true), their sources, and
+    clones whose name is also in xen:guests (xen.guests.clean handles those).
+    A running or paused clone is shut down gracefully first (xen-clone-NAME-stopped,
+    waiting its timeout, guest:timeout by default); one still up after that is left
+    running and the clean fails for it: a clone is never destroyed by this SLS.
+    State IDs: xen-clone-NAME-stopped, xen-clone-NAME-absent. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- set clones = salt["pillar.get"]("xen:clones", {}) or {} %}
+{%- set clones = clones if clones is mapping else {} %}
+{%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
+{%- set guests = guests if guests is mapping else {} %}
+{%- set active = salt["xen_guest.list"]("active") if clones and "xen_guest.list" in salt else [] %}
+
+{%- for name, clone in clones | dictsort if name not in guests %}
+{%-   set clone = clone if clone is mapping else {} %}
+{%-   set timeout = clone.get("timeout", xen.guest.timeout) %}
+{%-   if name in active %}
+xen-clone-{{ name }}-stopped:
+  xen_guest.stopped:
+    - name: {{ name | json }}
+    - spec: {}
+    - timeout: {{ timeout | json }}
+    - force: false
+{%-   endif %}
+xen-clone-{{ name }}-absent:
+  xen_guest.absent:
+    - name: {{ name | json }}
+    - remove_disks: {{ (clone.get("remove_disks") is sameas true) | json }}
+    - timeout: {{ timeout | json }}
+{%-   if name in active %}
+    - require:
+      - xen_guest: xen-clone-{{ name }}-stopped
+{%-   endif %}
+{%- endfor %}

@@ -1,0 +1,43 @@
+{#- Undo xen.disks without losing data.
+
+    Removes: each attachment an entry of xen:disks made (attach:), from the guest's
+    definition and the running guest (xen_disk.detached), unless that guest is in
+    xen:guests (xen.guests.clean removes the whole guest); and the image file or LV of
+    an entry that says delete: true (refused while a guest still uses it).
+    Keeps: every other image and LV with its partitions and filesystems, the source
+    and target of a move (the guest keeps the disk it was moved to), the storage pools
+    of xen:pools (a pool definition holds no data; there is no state to remove one),
+    and the packages.
+    Entries with ensure: absent are left alone (already gone).
+    State IDs: xen-disk-NAME-detached, xen-disk-NAME-absent. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- set disks = salt["pillar.get"]("xen:disks", {}) or {} %}
+{%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
+{%- set guests = guests if guests is mapping else {} %}
+
+{%- for key, disk in disks | dictsort if disk is mapping and disk.get("path")
+      and disk.get("ensure", xen.ensure.disks) == "present" %}
+{%-   set attach = disk.get("attach") %}
+{%-   set attach = (attach if attach is mapping else {"guest": attach}) if attach else {} %}
+{%-   set detach = attach.get("guest") and attach.guest not in guests %}
+{%-   if detach %}
+xen-disk-{{ key }}-detached:
+  xen_disk.detached:
+    - name: {{ disk.path | json }}
+    - guest: {{ attach.guest | json }}
+{%-     if attach.get("live") is not none %}
+    - live: {{ attach.live | json }}
+{%-     endif %}
+{%-   endif %}
+{%-   if disk.get("delete") is sameas true %}
+xen-disk-{{ key }}-absent:
+  xen_disk.absent:
+    - name: {{ disk.path | json }}
+    - delete: true
+{%-     if detach %}
+    - require:
+      - xen_disk: xen-disk-{{ key }}-detached
+{%-     endif %}
+{%-   endif %}
+{%- endfor %}

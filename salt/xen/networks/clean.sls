@@ -1,0 +1,45 @@
+{#- Undo xen.networks: the bridges and libvirt networks pillar wants present are removed.
+
+    Removes: each libvirt network of xen:networks that is not ensure: absent (stopped and
+    undefined; refused while guests have a NIC on it, unless the entry says force: true),
+    then each bridge of xen:bridges that is not ensure: absent, now and from the boot
+    configuration; a bridge over a NIC gives the NIC its addresses and routes back
+    (refused while guests use the bridge, unless force: true).
+    Keeps: the NICs, libvirt networks and bridges that pillar does not name, and the
+    packages. Note that a network named in pillar goes even if libvirt made it (default).
+    Run after xen.guests.clean (xen.clean does), so no guest holds them. #}
+{%- set tplroot = tpldir.split("/")[0] %}
+{%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- set net = xen.network %}
+{%- set bridges = salt["pillar.get"]("xen:bridges", {}) or {} %}
+{%- set networks = salt["pillar.get"]("xen:networks", {}) or {} %}
+
+{%- set removed = [] %}
+{%- for name, network in networks | dictsort if (network or {}) is mapping
+      and (network or {}).get("ensure", xen.ensure.networks) != "absent" %}
+{%-   do removed.append(name) %}
+xen-net-network-{{ name }}-absent:
+  xen_net.network_absent:
+    - name: {{ name | json }}
+    - force: {{ (network or {}).get("force", False) | json }}
+{%- endfor %}
+
+{%- for name, bridge in bridges | dictsort if (bridge or {}) is mapping
+      and (bridge or {}).get("ensure", xen.ensure.bridges) != "absent" %}
+{%-   set bridge = bridge or {} %}
+xen-net-bridge-{{ name }}-absent:
+  xen_net.bridge_absent:
+    - name: {{ name | json }}
+    - force: {{ bridge.get("force", False) | json }}
+    - persist: {{ bridge.get("persist", net.persist) | json }}
+    - config_root: {{ bridge.get("config_root", net.config_root) | json }}
+{%-   for key in ("netns", "dhcp", "restore_nic") if bridge.get(key) is not none %}
+    - {{ key }}: {{ bridge[key] | json }}
+{%-   endfor %}
+{%-   if removed %}
+    - require:
+{%-     for nname in removed %}
+      - xen_net: xen-net-network-{{ nname }}-absent
+{%-     endfor %}
+{%-   endif %}
+{%- endfor %}
