@@ -35,7 +35,7 @@ def extension_root(tmp_path_factory):
     Serving the whole checkout (its .venv and lab images) would make every sync take minutes.
     """
     root = tmp_path_factory.mktemp("file-root")
-    for kind in ("_modules", "_states", "_beacons", "_engines", "_runners", "_utils"):
+    for kind in ("_modules", "_states", "_beacons", "_engines", "_grains", "_runners", "_utils"):
         (root / kind).symlink_to(ROOT / kind)
     return root
 

@@ -25,8 +25,9 @@ ALLOWED = {
     "disks": {"core"},
     "networks": {"core"},
     "host": {"core"},
-    "guests": {"core", "disks", "networks"},
+    "guests": {"core", "disks", "networks", "host"},
     "events": {"core", "guests"},
+    "fleet": {"core", "guests", "disks", "networks", "host"},
 }
 # What only the Salt layer talks to through the library.
 BACKENDS = ("libvirt", "subprocess")
