@@ -1,14 +1,15 @@
 """Networking for Xen hosts: bridges over physical NICs, libvirt networks, and who sits where.
 
-Bridges are made with ``ip`` (iproute2) commands run through ``cmd.run_all``;
-``netns`` runs them inside ``ip netns exec NETNS`` (for trying things out, and
-for the tests). libvirt networks use the connection at ``xen:libvirt:uri``.
+Bridges are made through NetworkManager where it manages the NIC, else with
+``ip`` (iproute2), the same way as the ``xen_net`` states; commands run through
+``cmd.run_all``, and ``netns`` runs them inside ``ip netns exec NETNS`` (for trying
+things out, and for the tests). libvirt networks use the connection at ``xen:libvirt:uri``.
 """
 
 from saltext_xen import saltglue
 from saltext_xen.core import connection
 from saltext_xen.core.errors import XenError
-from saltext_xen.networks import bridge_persist, bridges, libvirt_networks
+from saltext_xen.networks import bridge_persist, bridge_way, bridges, libvirt_networks
 from saltext_xen.networks import network_xml as netspec
 
 __virtualname__ = "xen_net"
@@ -38,18 +39,7 @@ def _runner(argv):
 
 
 def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses):
-    spec, problems = bridges.validate(
-        {
-            "name": name,
-            "nic": nic,
-            "vlan": vlan,
-            "stp": stp,
-            "forward_delay": forward_delay,
-            "mtu": mtu,
-            "addresses": addresses,
-        },
-        path=name or "bridge",
-    )
+    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
     if problems:
         raise XenError("; ".join(problems))
     return spec
@@ -58,8 +48,9 @@ def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses):
 @saltglue.plain_errors
 def bridge_list(netns=None):
     """
-    The host's bridges with their physical ports, guest ports (vifD.N), STP,
-    forward delay, MTU and addresses.
+    The host's bridges with their physical NICs (``nics``: NICs or their VLAN
+    sub-interfaces), the guests' ports (``vifs``: vifD.N), STP, forward delay, MTU
+    and addresses.
 
     CLI Example:
 
@@ -87,8 +78,9 @@ def bridge_info(name, netns=None):
 @saltglue.plain_errors
 def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None):
     """
-    The ``ip`` steps that would make bridge ``name`` as asked, in the order they
-    would run, without running them. An empty list: nothing to do.
+    The steps that would make bridge ``name`` as asked, in the order they would
+    run, without running them: ``nmcli`` ones where NetworkManager manages the NIC,
+    else ``ip`` ones. An empty list: nothing to do.
 
     name
         the bridge, like ``xenbr0``
@@ -111,7 +103,7 @@ def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=No
         salt '*' xen_net.bridge_plan xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return bridges.describe(bridges.plan(bridges.read(_runner, netns), spec))
+    return bridges.describe(bridge_way.plan_present(_runner, spec, netns=netns)["steps"])
 
 
 @saltglue.plain_errors
@@ -121,8 +113,9 @@ def bridge_create(
     """
     Make (or adjust) bridge ``name`` now, moving the NIC's addresses and routes
     to it without cutting the host off; if a step fails or the bridge does not
-    come up, everything done is undone. Not persistent: use the
-    ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``,
+    come up, everything done is undone. Where NetworkManager manages the NIC it
+    is done through NetworkManager, with keyfiles under /run that it forgets at
+    reboot. Not persistent: use the ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``,
     plus ``timeout``: seconds to wait for the bridge to forward (default 5, or
     twice the forward delay plus 5 with STP). Returns the steps done.
 
@@ -133,7 +126,7 @@ def bridge_create(
         salt '*' xen_net.bridge_create xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return bridges.ensure(spec, _runner, netns=netns, timeout=timeout)["steps"]
+    return bridge_way.apply(bridge_way.plan_present(_runner, spec, netns=netns), _runner, netns=netns, timeout=timeout)
 
 
 @saltglue.plain_errors
@@ -155,7 +148,9 @@ def bridge_delete(name, force=False, netns=None):
     """
     Remove bridge ``name``, giving its addresses and routes back to its NIC.
     Refused while guests use it (the error lists them) unless ``force=True``.
-    Not persistent: use the ``xen_net.bridge_absent`` state for that.
+    A bridge NetworkManager runs goes through NetworkManager (its keyfiles too),
+    the NIC back on its own connection. Otherwise not persistent: use the
+    ``xen_net.bridge_absent`` state for that. Returns the steps done.
 
     CLI Example:
 
@@ -163,7 +158,9 @@ def bridge_delete(name, force=False, netns=None):
 
         salt '*' xen_net.bridge_delete xenbr1
     """
-    return bridges.remove(name, _runner, netns=netns, guests=libvirt_networks.guests_using(_conn(), name), force=force)
+    guests = libvirt_networks.guests_using(_conn(), name)
+    plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, force=force)
+    return bridge_way.apply(plan, _runner, netns=netns)
 
 
 @saltglue.plain_errors
@@ -229,7 +226,7 @@ def network_xml(name, **spec):
 
     .. code-block:: bash
 
-        salt '*' xen_net.network_xml virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+        salt '*' xen_net.network_xml virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24}'
     """
     return netspec.to_xml(_wanted(_conn(), name, spec))
 
@@ -245,7 +242,7 @@ def network_define(name, start=False, **spec):
 
     .. code-block:: bash
 
-        salt '*' xen_net.network_define virbr1 bridge=virbr1 autostart=True start=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+        salt '*' xen_net.network_define virbr1 bridge=virbr1 start=True ipv4='{address: 192.168.123.1/24}'
     """
     conn = _conn()
     wanted = _wanted(conn, name, spec)
@@ -320,7 +317,8 @@ def topology(netns=None):
     Which guest NIC (vifD.N) sits on which bridge and which physical NIC, like
     the tutorial's diagram. ``lines`` reads
     ``vm02 nic0 00:16:3e:02:00:01 -> vif1.0 -> xenbr0 -> eth0``; ``bridges``
-    holds the same per bridge.
+    holds the same per bridge: ``nics`` (physical NICs), ``vifs`` (guests' ports)
+    and ``guests``.
 
     CLI Example:
 

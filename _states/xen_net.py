@@ -18,12 +18,10 @@
               - 192.168.123.2-192.168.123.254
 """
 
-import salt.utils.path
-
 from saltext_xen import saltglue
 from saltext_xen.core import connection, state_pattern
 from saltext_xen.core.errors import XenError
-from saltext_xen.networks import bridge_nm, bridge_persist, bridges, libvirt_networks
+from saltext_xen.networks import bridge_way, libvirt_networks
 from saltext_xen.networks import network_xml as netspec
 
 __virtualname__ = "xen_net"
@@ -35,8 +33,8 @@ def __virtual__():
     return __virtualname__
 
 
-def _ret(name):
-    return {"name": name, "result": True, "changes": {}, "comment": ""}
+def _ret(name, **how):
+    return dict({"name": name, "result": True, "changes": {}, "comment": ""}, **how)
 
 
 def _conclude(ret, changes, **how):
@@ -50,54 +48,17 @@ def _runner(argv):
 
 def _style(persist, problems):
     """The persistence style: the argument, else ``xen:network:persist``, else the OS family's usual one."""
-    if persist is False:
-        return None
-    if persist in (None, True, "auto"):
-        persist = __salt__["config.get"]("xen:network:persist", None)
-    if persist in (None, True, "", "auto"):
-        persist = bridge_persist.style_for(__grains__.get("os_family"), __grains__.get("osmajorrelease"))
-        if persist is None:
-            problems.append(
-                f"persist: no known network configuration style for os_family "
-                f"{__grains__.get('os_family')!r}; set persist to one of "
-                f"{', '.join(bridge_persist.STYLES)} or to false"
-            )
-            return None
-    if persist not in bridge_persist.STYLES:
-        problems.append(f"persist: expected one of {', '.join(bridge_persist.STYLES)} or false, got {persist!r}")
-        return None
-    return persist
+    configured = __salt__["config.get"]("xen:network:persist", None) if persist in (None, True, "auto") else None
+    style, found = bridge_way.choose_style(
+        persist, configured, __grains__.get("os_family"), __grains__.get("osmajorrelease")
+    )
+    problems += found
+    return style
 
 
 def _unknown(path, kwargs):
     """Problems for keyword arguments no state here takes (a misspelt pillar key)."""
     return [f"{path}.{key}: unknown key" for key in sorted(kwargs) if not key.startswith("__")]
-
-
-def _nm_reload(style, config_root):
-    """Tell a running NetworkManager about changed keyfiles (it reads them only on reload or boot)."""
-    if style == "nm-keyfile" and config_root in ("/", "", None) and salt.utils.path.which("nmcli"):
-        __salt__["cmd.run_all"](["nmcli", "connection", "reload"], python_shell=False, ignore_retcode=True)
-
-
-def _files_text(files):
-    return ", ".join(sorted(files))
-
-
-def _bridge_changes(steps, file_changes):
-    """The changes of a bridge state: the ``ip`` steps as an operator reads them, and the config files."""
-    changes = {"steps": bridges.describe(steps)} if steps else {}
-    if file_changes:
-        changes["files"] = file_changes
-    return changes
-
-
-def _without_files(changes):
-    """What happened when the live steps worked but the config files could not be written."""
-    return {key: value for key, value in changes.items() if key != "files"}
-
-
-# ---------------------------------------------------------------- bridges
 
 
 def bridge_present(
@@ -120,7 +81,8 @@ def bridge_present(
 
     The NIC's addresses and default route move to the bridge in an order that
     keeps the host reachable; if a step fails or the bridge does not come up,
-    all is undone and the state fails.
+    all is undone and the state fails. Where NetworkManager manages the NIC, the
+    bridge is made through NetworkManager (keyfiles, ``nmcli``), as everywhere in xen_net.
 
     name
         the bridge, like ``xenbr0``
@@ -153,98 +115,28 @@ def bridge_present(
         salt '*' state.single xen_net.bridge_present xenbr0 nic=eth0 test=True
     """
     ret = _ret(name)
-    spec, problems = bridges.validate(
-        {
-            "name": name,
-            "nic": nic,
-            "vlan": vlan,
-            "stp": stp,
-            "forward_delay": forward_delay,
-            "mtu": mtu,
-            "addresses": addresses,
-        },
-        path=name or "bridge",
-    )
-    problems = list(problems) + _unknown(f"xen:bridges:{name}", kwargs)
-    if not isinstance(dhcp, bool):
-        problems.append(f"{name}.dhcp: expected true or false, got {dhcp!r}")
-    elif dhcp and addresses:
-        problems.append(f"{name}.dhcp: give either addresses or dhcp: true, not both")
+    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp)
+    problems += _unknown(f"xen:bridges:{name}", kwargs)
     style = _style(persist, problems)
     if problems:
-        ret.update(result=False, comment="Bridge not changed, the settings have problems:\n" + "\n".join(problems))
-        return ret
-    nmplan = None
+        return _ret(
+            name, result=False, comment="Bridge not changed, the settings have problems:\n" + "\n".join(problems)
+        )
     try:
-        state = bridges.read(_runner, netns)
-        nm = bridge_nm.read(_runner, netns) if spec["nic"] and salt.utils.path.which("nmcli") else None
-        if bridge_nm.manages(nm, spec):  # NetworkManager runs the NIC: keyfiles + nmcli, not ip behind its back
-            # dhcp=None: a bridge over a NIC on DHCP asks DHCP too, instead of freezing today's lease
-            files = bridge_nm.keyfiles(state, spec, dhcp=dhcp or None, persist=bool(style), nm=nm)
-            nmplan = bridge_nm.plan(state, nm, spec, files, config_root)
-            steps = nmplan["steps"]
-        else:
-            steps = bridges.plan(state, spec)
+        plan = bridge_way.plan_present(_runner, spec, netns=netns, style=style, dhcp=dhcp, root=config_root)
     except XenError as exc:
-        ret.update(result=False, comment=str(exc))
-        return ret
-    files, file_changes, warnings = {}, {}, []
-    if nmplan is not None:
-        files, file_changes = nmplan["files"], nmplan["file_changes"]
-    elif style:
-        keep = dict(spec)
-        gw4, gw6 = bridges.gateways_after(state, spec)
-        keep["addresses"] = [a for a in bridges.addresses_after(state, spec) if not (dhcp and ":" not in a)]
-        files = bridge_persist.render(style, keep, gateway=None if dhcp else gw4, gateway6=gw6, dhcp=dhcp)
-        file_changes = bridge_persist.pending(files, config_root)
-        warnings = bridge_persist.conflicts(style, spec, config_root)
-    exists = name in state["links"]
-    over = f" over {bridges.port_of(spec)}" if spec["nic"] else " (host-only)"
-    changes = _bridge_changes(steps, file_changes)
-    what = []
-    if steps:
-        what.append(
-            f"{'adjusted' if exists else 'created'}{'' if exists else over} in {len(steps)} steps"
-            + (" through NetworkManager" if nmplan is not None else "")
-        )
-    if file_changes:
-        what.append(
-            f"kept across reboots in {_files_text(file_changes)}"
-            if style
-            else f"known to NetworkManager until the next boot from {_files_text(file_changes)}"
-        )
-    what = " and ".join(what)
+        return _ret(name, result=False, comment=str(exc))
+    warnings = plan["warnings"]
 
     def apply():
-        timeout = 2 * spec["forward_delay"] + 5 if spec["stp"] else 5
-        if nmplan is not None:  # writes the keyfiles itself, before nmcli; rolls them back on failure
-            bridge_nm.apply(nmplan, _runner, netns=netns, root=config_root, timeout=timeout)
-            return "\n".join([f"Bridge {name} was {what}."] + warnings)
-        if steps:
-            bridges.apply(
-                steps,
-                _runner,
-                netns=netns,
-                timeout=timeout,
-                verify=lambda: bridges.check(bridges.read(_runner, netns), spec),
-            )
-        if file_changes:
-            try:
-                bridge_persist.write(files, config_root)
-                _nm_reload(style, config_root)
-            except OSError as exc:
-                raise state_pattern.Failed(
-                    f"Bridge {name} is up now but its config could not be written, "
-                    f"so it will not come back after a reboot: {exc}",
-                    _without_files(changes),
-                ) from None
-        return "\n".join([f"Bridge {name} was {what}."] + warnings)
+        bridge_way.apply(plan, _runner, netns=netns)
+        return "\n".join([f"Bridge {name} was {plan['words']}."] + warnings)
 
     return _conclude(
         ret,
-        changes,
+        plan["changes"],
         unchanged="\n".join([f"Bridge {name} is already as wanted."] + warnings),
-        would="\n".join([f"Bridge {name} would be {what}."] + warnings),
+        would="\n".join([f"Bridge {name} would be {plan['words']}."] + warnings),
         apply=apply,
         failed=lambda exc: f"Bridge {name} was not changed: {exc}",
     )
@@ -283,214 +175,81 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
     problems = []
     style = _style(persist, problems)
     if problems:
-        ret.update(result=False, comment="\n".join(problems))
-        return ret
+        return _ret(name, result=False, comment="\n".join(problems))
     try:
-        state = bridges.read(_runner, netns)
         guests = [] if force else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
-        nm = bridge_nm.read(_runner, netns) if salt.utils.path.which("nmcli") else None
-        if bridge_nm.manages_bridge(nm, state, name, config_root):
-            return _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic, dhcp)
-        steps = bridges.plan_remove(state, name, guests=guests, force=force)
+        plan = bridge_way.plan_absent(
+            _runner,
+            name,
+            netns=netns,
+            guests=guests,
+            force=force,
+            style=style,
+            root=config_root,
+            restore_nic=restore_nic,
+            dhcp=dhcp,
+        )
     except XenError as exc:
-        ret.update(result=False, comment=f"Bridge {name} was not removed: {exc}")
-        return ret
-    info = bridges.bridges(state).get(name)
-    ports = (info or {}).get("ports") or []
-    paths, nic_files = [], {}
-    if style:
-        for port in ports or [None]:
-            paths += [p for p in bridge_persist.owned_paths(style, name, port) if p not in paths]
-        if restore_nic and ports and not bridge_persist.configured_elsewhere(style, ports[0], config_root):
-            gw4, gw6 = bridges.gateways_after(state, {"name": name, "nic": None})
-            addrs = [a for a in state["addrs"].get(name, []) if not (dhcp and ":" not in a)]
-            nic_files = bridge_persist.render_nic(
-                style, ports[0], name, addrs, gateway=None if dhcp else gw4, gateway6=gw6, dhcp=dhcp
-            )
-    gone = [p for p in bridge_persist.existing(paths, config_root) if p not in nic_files]
-    file_changes = dict.fromkeys(gone, "removed")
-    file_changes.update(bridge_persist.pending(nic_files, config_root))
-    changes = _bridge_changes(steps, file_changes)
-    words = "removed" + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
+        return _ret(name, result=False, comment=f"Bridge {name} was not removed: {exc}")
 
     def apply():
-        if steps:
-            bridges.apply(steps, _runner, netns=netns)
-        try:
-            bridge_persist.remove(gone, config_root)
-            bridge_persist.write(nic_files, config_root)
-            _nm_reload(style, config_root)
-        except OSError as exc:
-            raise state_pattern.Failed(
-                f"Bridge {name} is gone now but its config could not be changed, so it "
-                f"may come back after a reboot: {exc}",
-                _without_files(changes),
-            ) from None
-        return f"Bridge {name} was {words}."
+        bridge_way.apply(plan, _runner, netns=netns)
+        return f"Bridge {name} was {bridge_way.absent_words(plan, 'was')}."
 
     return _conclude(
         ret,
-        changes,
+        plan["changes"],
         unchanged=f"Bridge {name} is already absent.",
-        would=f"Bridge {name} would be {words}.",
+        would=f"Bridge {name} would be {bridge_way.absent_words(plan, 'would be')}.",
         apply=apply,
         failed=lambda exc: f"Bridge {name} was not removed: {exc}",
     )
 
 
-def _bridge_absent_nm(ret, state, nm, name, guests, force, style, config_root, netns, restore_nic, dhcp):
-    """bridge_absent where NetworkManager runs the bridge: the NIC's own connection back, then the bridge goes."""
-    rmplan = bridge_nm.plan_remove(
-        state,
-        nm,
-        name,
-        guests=guests,
-        force=force,
-        root=config_root,
-        restore_nic=restore_nic,
-        dhcp=dhcp,
-        persist=bool(style),
-    )
-    steps, file_changes = rmplan["steps"], rmplan["file_changes"]
-    changes = _bridge_changes(steps, file_changes)
-
-    def words(verb):
-        text = "removed" + (" through NetworkManager" if steps else "")
-        if rmplan["original"] and steps:
-            text += f" ({rmplan['port']} {verb} back on its connection '{rmplan['original']['name']}')"
-        return text + (f" and its config files changed ({_files_text(file_changes)})" if file_changes else "")
-
-    def apply():
-        timeout = 20 if rmplan["expect"]["dhcp"] else 5  # a lease may take a moment
-        bridge_nm.apply_remove(rmplan, _runner, netns=netns, root=config_root, timeout=timeout)
-        return f"Bridge {name} was {words('is')}."
-
-    return _conclude(
-        ret,
-        changes,
-        unchanged=f"Bridge {name} is already absent.",
-        would=f"Bridge {name} would be {words('would be')}.",
-        apply=apply,
-        failed=lambda exc: f"Bridge {name} was not removed: {exc}",
-    )
+_NET_KEYS = ("forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6", "dns")
 
 
-# ---------------------------------------------------------------- libvirt networks
-
-
-def _net_spec(name, kwargs):
-    data = {k: v for k, v in kwargs.items() if v is not None and not k.startswith("__")}
-    return data
-
-
-def _network(name, data, autostart, running, restart, kwargs):
+def _network(name, values, autostart, kwargs, running=False, restart=False, watch=False, force=False):
+    """Validate, plan through the library, and conclude; ``values``: the network keys as given."""
     ret = _ret(name)
+    data = {k: values[k] for k in _NET_KEYS if values.get(k) is not None}
     try:
         conn = saltglue.conn_from(__salt__)
         others = libvirt_networks.bridges_of_others(conn, name)
     except XenError as exc:
-        ret.update(result=False, comment=str(exc))
-        return ret
+        return _ret(name, result=False, comment=str(exc))
     host_bridges = __salt__["config.get"]("xen:bridges", {}) or {}
     wanted, problems = netspec.validate(name, data, others=others, host_bridges=list(host_bridges))
     problems += _unknown(f"xen:networks:{name}", kwargs)
-    if autostart is not None and not isinstance(autostart, bool):
-        problems.append(f"xen:networks:{name}.autostart: expected true or false, got {autostart!r}")
+    for key, value in (("autostart", autostart), ("force", force)):
+        if value is not None and not isinstance(value, bool):
+            problems.append(f"xen:networks:{name}.{key}: expected true or false, got {value!r}")
     if problems:
-        ret.update(
-            result=False, comment=f"Network {name} not changed, the settings have problems:\n" + "\n".join(problems)
-        )
-        return ret
+        why = "\n".join(problems)
+        return _ret(name, result=False, comment=f"Network {name} not changed, the settings have problems:\n{why}")
     try:
-        have = libvirt_networks.read(conn, name)
+        plan = libvirt_networks.plan(
+            conn, name, wanted, autostart=autostart, running=running, restart=restart, watch=watch, force=force
+        )
     except XenError as exc:
-        ret.update(result=False, comment=str(exc))
-        return ret
-    changes = {}
-    if have is None:
-        changes["defined"] = {"old": False, "new": True}
-        config = netspec.diff({}, wanted)
-    else:
-        config = netspec.diff(have["spec"], wanted)
-    if have is not None:
-        changes.update(config)
-    if autostart is not None and (have is None or have["autostart"] != autostart):
-        if have is not None or autostart:
-            changes["autostart"] = {"old": have["autostart"] if have else False, "new": autostart}
-    active = bool(have and have["active"])
-    # defined as wanted already, but still running with older settings (changed without a restart)
-    stale = bool(active and not config and have.get("live_spec") and netspec.diff(have["live_spec"], wanted))
-    # DHCP ranges/hosts and DNS hosts of a running network change live, without a restart
-    live_ops = netspec.live_updates(have["spec"], wanted) if active and config else None
-    restarting = running and active and (bool(config) or stale) and restart and live_ops is None
-    if running and not active:
-        changes["running"] = {"old": False, "new": True}
-    if restarting:
-        changes["restarted"] = {"old": "old settings", "new": "new settings"}
-    pending_restart = active and bool(config) and have is not None and not restarting and live_ops is None
-    note = (
-        " It is running with its old settings until it restarts (network_running with restart: true does that)."
-        if pending_restart
-        else " The running network takes the change at once."
-        if live_ops
-        else ""
-    )
+        return _ret(name, result=False, comment=f"Network {name} was not {'restarted' if watch else 'changed'}: {exc}")
+    changes, note = plan["changes"], plan["note"]
 
     def apply():
         try:
-            if restarting:  # stopped first, so the new definition is the one that starts
-                libvirt_networks.stop(conn, name)
-            if live_ops is not None:
-                libvirt_networks.update_live(conn, name, live_ops)
-            elif have is None or config:
-                libvirt_networks.define(conn, wanted)
-            if "autostart" in changes:
-                libvirt_networks.set_autostart(conn, name, autostart)
-            if running:
-                libvirt_networks.start(conn, name)
+            libvirt_networks.apply(conn, plan)
         except XenError as exc:
-            raise state_pattern.Failed(f"Network {name}: {exc}", _network_changed(conn, name, have)) from None
-        return f"Network {name} was {_net_words(changes)}.{note}"
+            raise state_pattern.Failed(f"Network {name}: {exc}", libvirt_networks.changed_since(conn, plan)) from None
+        return f"Network {name} was {libvirt_networks.words(changes)}.{note}"
 
+    stale = " It still runs with older settings until it restarts (network_running with restart: true does that)."
     return _conclude(
         ret,
         changes,
         apply=apply,
-        would=f"Network {name} would be {_net_words(changes)}.{note}",
-        unchanged=f"Network {name} is already as wanted."
-        + (
-            " It still runs with older settings until it restarts (network_running with restart: true does that)."
-            if stale
-            else ""
-        ),
+        would=f"Network {name} would be {libvirt_networks.words(changes)}.{note}",
+        unchanged=f"Network {name} is already as wanted." + (stale if plan["stale"] else ""),
     )
-
-
-def _network_changed(conn, name, have):
-    """What a network state that failed part way did change, read back from libvirt."""
-    try:
-        after = libvirt_networks.read(conn, name)
-    except XenError:
-        return {}
-    if after is None:
-        return {}
-    return netspec.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
-
-
-def _net_words(changes):
-    words = []
-    if "defined" in changes:
-        words.append("defined")
-    settings = [k for k in changes if k not in ("defined", "autostart", "running", "restarted")]
-    if settings and "defined" not in changes:
-        words.append(f"changed ({', '.join(settings)})")
-    if "autostart" in changes:
-        words.append("set to start with libvirtd" if changes["autostart"]["new"] else "set not to start by itself")
-    if "restarted" in changes:
-        words.append("restarted")
-    if "running" in changes:
-        words.append("started")
-    return ", ".join(words)
 
 
 def network_defined(
@@ -533,24 +292,11 @@ def network_defined(
 
     .. code-block:: bash
 
-        salt '*' state.single xen_net.network_defined virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+        salt '*' state.single xen_net.network_defined virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24}'
     """
-    data = _net_spec(
-        name,
-        {
-            "forward": forward,
-            "bridge": bridge,
-            "dev": dev,
-            "stp": stp,
-            "delay": delay,
-            "mtu": mtu,
-            "domain": domain,
-            "ipv4": ipv4,
-            "ipv6": ipv6,
-            "dns": dns,
-        },
-    )
-    return _network(name, data, autostart, running=False, restart=False, kwargs=kwargs)
+    values = {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay, "mtu": mtu}
+    values.update(domain=domain, ipv4=ipv4, ipv6=ipv6, dns=dns)
+    return _network(name, values, autostart, kwargs)
 
 
 def network_running(
@@ -567,6 +313,7 @@ def network_running(
     dns=None,
     autostart=None,
     restart=False,
+    force=False,
     **kwargs,
 ):
     """
@@ -574,28 +321,44 @@ def network_running(
     ``network_defined``; ``restart: true`` restarts a running network whose
     settings changed (guests on it lose their link for a moment).
 
+    With ``watch:`` (``mod_watch``), when a watched state changed, a running network
+    is restarted (destroy + create) so it runs with its new definition, and a stopped
+    one is started. A restart cuts the link of the running guests with a NIC on the
+    network, so it is refused while there are any (the comment names them) unless
+    ``force: true``; ``test=True`` says the same.
+
     CLI Example:
 
     .. code-block:: bash
 
-        salt '*' state.single xen_net.network_running virbr1 bridge=virbr1 autostart=True ipv4='{address: 192.168.123.1/24, dhcp: [192.168.123.2-192.168.123.254]}'
+        salt '*' state.single xen_net.network_running virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24}'
     """
-    data = _net_spec(
-        name,
-        {
-            "forward": forward,
-            "bridge": bridge,
-            "dev": dev,
-            "stp": stp,
-            "delay": delay,
-            "mtu": mtu,
-            "domain": domain,
-            "ipv4": ipv4,
-            "ipv6": ipv6,
-            "dns": dns,
-        },
-    )
-    return _network(name, data, autostart, running=True, restart=restart, kwargs=kwargs)
+    values = {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay, "mtu": mtu}
+    values.update(domain=domain, ipv4=ipv4, ipv6=ipv6, dns=dns)
+    return _network(name, values, autostart, kwargs, running=True, restart=restart, force=force)
+
+
+def mod_watch(name, sfun=None, **kwargs):
+    """
+    Restart libvirt network ``name`` when a state it watches changed (``network_running``
+    only): it is destroyed and created again so it takes its new definition, or started
+    when it is not running. Refused while running guests have a NIC on it (they are
+    named) unless ``force: true``, since the restart cuts their link.
+
+    CLI Example:
+
+    .. code-block:: yaml
+
+        virbr1:
+          xen_net.network_running:
+            - watch:
+              - file: /etc/xen/virbr1-hosts
+    """
+    if sfun != "network_running":
+        return _ret(name, result=False, comment=f"xen_net.{sfun} does not act on watch; use it with network_running")
+    values = dict({"forward": "nat"}, **{k: kwargs[k] for k in _NET_KEYS if k in kwargs})
+    force = kwargs.get("force", False)  # the state's other keys were checked when it ran; restart: a watch restarts
+    return _network(name, values, kwargs.get("autostart"), {}, running=True, watch=True, force=force)
 
 
 def network_absent(name, force=False):
@@ -612,23 +375,9 @@ def network_absent(name, force=False):
     ret = _ret(name)
     try:
         conn = saltglue.conn_from(__salt__)
-        have = libvirt_networks.read(conn, name)
-        users = libvirt_networks.guests_on_network(conn, name) if have else []
+        changes = libvirt_networks.plan_absent(conn, name, force=force)
     except XenError as exc:
-        ret.update(result=False, comment=str(exc))
-        return ret
-    if users and not force:
-        ret.update(
-            result=False,
-            comment=f"Network {name} was not removed: guests {', '.join(users)} still have "
-            "a NIC on it; move them first or set force: true",
-        )
-        return ret
-    changes = {}
-    if have is not None:
-        changes["defined"] = {"old": True, "new": False}
-        if have["active"]:
-            changes["running"] = {"old": True, "new": False}
+        return _ret(name, result=False, comment=f"Network {name} was not removed: {exc}")
     words = f"{'stopped and ' if 'running' in changes else ''}removed"
 
     def apply():

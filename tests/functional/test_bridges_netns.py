@@ -196,7 +196,7 @@ def test_exercise_xenbr1_over_eth1_host_only_stp_mtu(states, lab):
     assert "LOWER_UP" in br["flags"], "the state waited for the STP port to forward"
 
     ret = state(states, "bridge_present", "xenbr1", nic="eth1", mtu=9000, netns=lab.host, persist=False)
-    assert ret["changes"]["steps"][0].startswith("turn STP off on xenbr1")
+    assert ret["changes"]["steps"]["new"][0].startswith("turn STP off on xenbr1")
     assert lab.link("xenbr1")["linkinfo"]["info_data"]["stp_state"] == 0
     assert lab.link("xenbr1")["linkinfo"]["info_data"]["forward_delay"] == 0
 
@@ -252,9 +252,9 @@ def test_removal_is_refused_while_guests_use_it_then_forced(states, modules, lab
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["changes"]
-    assert ret["changes"]["files"] == {
-        "/etc/network/interfaces.d/xenbr0": "removed",
-        "/etc/network/interfaces.d/eth0": "created",
+    assert {key: change for key, change in ret["changes"].items() if key != "steps"} == {
+        "/etc/network/interfaces.d/xenbr0": {"old": "present", "new": "removed"},
+        "/etc/network/interfaces.d/eth0": {"old": None, "new": "created"},
     }
     eth0 = (tmp_path / "etc/network/interfaces.d/eth0").read_text()
     assert "iface eth0 inet static\n    address 10.77.0.2/24\n    gateway 10.77.0.1\n" in eth0
@@ -281,8 +281,10 @@ def test_topology_shows_guest_vif_bridge_and_physical_nic(modules, lab):
     topo = modules.xen_net.topology(netns=lab.host)
     assert "vm02 nic0 00:16:3e:02:00:01 -> testnet0 -> xenbr0 -> eth0" in topo["lines"]
     assert "vm03 nic0 00:16:3e:03:00:01 -> (not running) -> xenbr0 -> eth0" in topo["lines"]
-    assert topo["bridges"]["xenbr0"]["uplinks"] == ["eth0"]
-    assert modules.xen_net.bridge_info("xenbr0", netns=lab.host)["ports"] == ["eth0", "testnet0"]
+    assert topo["bridges"]["xenbr0"]["nics"] == ["eth0"]
+    assert topo["bridges"]["xenbr0"]["vifs"] == ["testnet0"]
+    info = modules.xen_net.bridge_info("xenbr0", netns=lab.host)
+    assert info["nics"] == ["eth0", "testnet0"] and info["vifs"] == []
 
 
 def test_plan_is_printed_without_changing_anything(modules, lab):

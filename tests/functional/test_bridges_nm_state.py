@@ -29,11 +29,15 @@ def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(
     predicted = state(states, "bridge_present", "xenbr0", test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
     assert predicted["changes"] == {
-        "steps": [
-            "make NetworkManager read the keyfiles: nmcli connection reload",
-            f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
-        ],
-        "files": {f"/{KEYDIR}/xenbr0.nmconnection": "created", f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "created"},
+        "steps": {
+            "old": None,
+            "new": [
+                "make NetworkManager read the keyfiles: nmcli connection reload",
+                f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
+            ],
+        },
+        f"/{KEYDIR}/xenbr0.nmconnection": {"old": None, "new": "created"},
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": {"old": None, "new": "created"},
     }
     assert lab.link("xenbr0") is None and nm.calls() == [], "test=True changed nothing"
 
@@ -75,7 +79,7 @@ def test_state_keeps_the_ip_way_for_a_nic_networkmanager_leaves_alone(states, la
     monkeypatch.setenv("NMCLI_STANDIN_UNMANAGED", "eth1")
     ret = state(states, "bridge_present", "xenbr1", nic="eth1", netns=lab.host, persist=False)
     assert ret["result"] is True, ret["comment"]
-    assert ret["changes"]["steps"][0].startswith("create bridge xenbr1: ip link add")
+    assert ret["changes"]["steps"]["new"][0].startswith("create bridge xenbr1: ip link add")
     assert nm.calls() == []
 
 
@@ -93,13 +97,17 @@ def test_state_removes_the_bridge_through_networkmanager_predicts_and_then_chang
     predicted = state(states, "bridge_absent", "xenbr0", force=True, test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
     assert predicted["changes"] == {
-        "steps": [
-            f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}",
-            f"take xenbr0 down through NetworkManager: nmcli connection down uuid {uuid}",
-            "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
-            "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload",
-        ],
-        "files": {f"/{KEYDIR}/xenbr0.nmconnection": "removed", f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": "removed"},
+        "steps": {
+            "old": None,
+            "new": [
+                f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}",
+                f"take xenbr0 down through NetworkManager: nmcli connection down uuid {uuid}",
+                "delete bridge xenbr0 if NetworkManager left it: ip link del xenbr0",
+                "make NetworkManager forget xenbr0 and its port, whose keyfiles are removed: nmcli connection reload",
+            ],
+        },
+        f"/{KEYDIR}/xenbr0.nmconnection": {"old": "present", "new": "removed"},
+        f"/{KEYDIR}/xenbr0-port-eth0.nmconnection": {"old": "present", "new": "removed"},
     }
     assert predicted["comment"].startswith(
         "Bridge xenbr0 would be removed through NetworkManager (eth0 would be "
@@ -154,5 +162,5 @@ def test_state_removes_a_bridge_networkmanager_does_not_run_the_ip_way(states, l
     assert state(states, "bridge_present", "xenbr1", nic="eth1", netns=lab.host, persist=False)["result"] is True
     ret = state(states, "bridge_absent", "xenbr1", netns=lab.host, persist=False)
     assert ret["result"] is True, ret["comment"]
-    assert ret["changes"]["steps"][-1] == "delete bridge xenbr1: ip link del xenbr1"
+    assert ret["changes"]["steps"]["new"][-1] == "delete bridge xenbr1: ip link del xenbr1"
     assert nm.calls() == [] and lab.link("xenbr1") is None

@@ -287,7 +287,7 @@ def test_topology_reads_like_the_tutorial():
         "vm02 nic1 00:16:3e:02:00:02 -> vif1.1 -> virbr0 [network default] -> (no physical NIC)",
         "vm03 nic0 00:16:3e:03:00:01 -> (not running) -> xenbr0 -> peth0",
     ]
-    assert topo["bridges"]["xenbr0"]["uplinks"] == ["peth0"]
+    assert topo["bridges"]["xenbr0"]["nics"] == ["peth0"]
     assert [g["guest"] for g in topo["bridges"]["xenbr0"]["guests"]] == ["vm02", "vm03"]
 
 
@@ -438,7 +438,7 @@ def test_plan_reaches_the_wish_then_plans_nothing_and_undo_restores(case):
     assert (bridge["stp"], bridge["forward_delay"]) == (wanted["stp"], wanted["forward_delay"])
     if wanted["mtu"]:
         assert bridge["mtu"] == wanted["mtu"]
-    port = bridges.port_of(wanted)
+    port = bridges.nic_of(wanted)
     if port:
         assert after["addrs"].get(port, []) == [], "the port keeps no address of its own"
         assert all(r["dev"] != port for r in after["routes"]), "no route is left on the port"

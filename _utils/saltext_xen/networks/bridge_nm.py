@@ -243,7 +243,7 @@ def keyfiles(state, spec, dhcp=False, persist=True, nm=None):
     keep = dict(spec)
     gw4, gw6 = bridges.gateways_after(state, spec)
     keep["addresses"] = [a for a in bridges.addresses_after(state, spec) if not (dhcp and ":" not in a)]
-    port = bridges.port_of(spec)
+    port = bridges.nic_of(spec)
     link = state["links"].get(port) or state["links"].get(spec["nic"]) or {}
     if link.get("mac"):
         keep["mac"] = link["mac"]
@@ -257,7 +257,7 @@ def keyfiles(state, spec, dhcp=False, persist=True, nm=None):
 
 
 def _ids(spec):
-    name, port = spec["name"], bridges.port_of(spec)
+    name, port = spec["name"], bridges.nic_of(spec)
     return {
         "bridge": name,
         "bridge_uuid": bridge_persist.nm_uuid(name),
@@ -274,7 +274,7 @@ def _connected(nm, device, uuid):
 
 def previous(nm, spec):
     """The connection the bridge's port device has now, when it is not ours: ``{"name", "uuid"}`` or None."""
-    port = bridges.port_of(spec)
+    port = bridges.nic_of(spec)
     ours = set(_ids(spec).values())
     for uuid, conn in sorted(nm["connections"].items()):
         if conn["active"] and conn["device"] == port and uuid not in ours:
@@ -294,7 +294,7 @@ def plan(state, nm, spec, files, root="/"):
     :func:`saltext_xen.networks.bridges.plan` (missing NIC, NIC in another bridge, ...).
     """
     ids = _ids(spec)
-    name, port = spec["name"], bridges.port_of(spec)
+    name, port = spec["name"], bridges.nic_of(spec)
     live_spec = dict(spec)
     if not spec["stp"] and name in state["links"]:  # NM sets its own delay (15 s); without STP it means nothing
         live_spec["forward_delay"] = state["links"][name].get("forward_delay", spec["forward_delay"])
@@ -455,7 +455,7 @@ def _rollback(nmplan, saved, runner, netns, root, tried):
     nmcli = _undo_nmcli(runner, netns, errors)
     if "up" in tried and nmplan["previous"]:  # the NIC, its addresses and routes back first: the host stays reachable
         nmcli("connection", "up", "uuid", nmplan["previous"]["uuid"])
-        words.append(f"{bridges.port_of(spec)} is back on its connection '{nmplan['previous']['name']}'")
+        words.append(f"{bridges.nic_of(spec)} is back on its connection '{nmplan['previous']['name']}'")
     if "up" in tried and not nmplan["bridge_active"]:  # it may not have come up at all: no complaint
         nmcli("connection", "down", "uuid", ids["bridge_uuid"], quiet=True)
     _files_back(saved, root, errors, words)
@@ -597,8 +597,8 @@ def plan_remove(state, nm, name, guests=(), force=False, root="/", restore_nic=T
     gone = _our_files(name, root)
     live = bridges.bridges(state).get(name)
     ours = [p for p in loaded.values() if p]
-    ports = (live or {}).get("ports") or []
-    port = next((p for p in ports if p in ours), ports[0] if ports else (ours[0] if ours else None))
+    nics = (live or {}).get("nics") or []
+    port = next((p for p in nics if p in ours), nics[0] if nics else (ours[0] if ours else None))
     enslaved = bool(port) and state["links"].get(port, {}).get("master") == name
     link = state["links"].get(port or "", {})
     back = original(nm, port, link.get("mac")) if enslaved else None

@@ -29,7 +29,7 @@ import time
 
 from saltext_xen.core.errors import XenError
 
-GUEST_PORT = re.compile(r"^(vif\d+\.\d+(-emu)?|tap\d+\.\d+|vnet\d+)$")
+VIF_NAME = re.compile(r"^(vif\d+\.\d+(-emu)?|tap\d+\.\d+|vnet\d+)$")
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _SKIP_ROUTE_PROTOCOLS = {"kernel", "ra"}
 
@@ -144,13 +144,17 @@ def parse(links, addrs, routes4, routes6):
 
 
 def bridges(state):
-    """``{bridge: {"ports": [...], "guest_ports": [...], "stp": .., ...}}`` from a state dict."""
+    """``{bridge: {"nics": [...], "vifs": [...], "stp": .., ...}}`` from a state dict.
+
+    ``nics`` are the physical NICs (or their VLAN sub-interfaces) under the bridge,
+    ``vifs`` the guests' ports (``vifD.N`` and the like).
+    """
     found = {}
     for name, link in state["links"].items():
         if link["kind"] == "bridge":
             found[name] = {
-                "ports": [],
-                "guest_ports": [],
+                "nics": [],
+                "vifs": [],
                 "stp": link["stp"],
                 "forward_delay": link["forward_delay"],
                 "mtu": link["mtu"],
@@ -161,7 +165,7 @@ def bridges(state):
     for name, link in sorted(state["links"].items()):
         master = link.get("master")
         if master in found:
-            key = "guest_ports" if GUEST_PORT.match(name) else "ports"
+            key = "vifs" if VIF_NAME.match(name) else "nics"
             found[master][key].append(name)
     return found
 
@@ -240,8 +244,8 @@ def validate(data, path="bridge"):
     return spec, problems
 
 
-def port_of(spec):
-    """The interface that becomes the bridge's port: the NIC, or its VLAN sub-interface."""
+def nic_of(spec):
+    """The NIC as it sits under the bridge: the NIC itself, or its VLAN sub-interface ``NIC.VLAN``."""
     if not spec.get("nic"):
         return None
     return f"{spec['nic']}.{spec['vlan']}" if spec.get("vlan") else spec["nic"]
@@ -291,7 +295,7 @@ def plan(state, spec):
     links = state["links"]
     name = spec["name"]
     nic = spec.get("nic")
-    port = port_of(spec)
+    port = nic_of(spec)
     steps = []
     bridge = links.get(name)
     if bridge is not None and bridge["kind"] != "bridge":
@@ -466,11 +470,11 @@ def plan_remove(state, name, guests=(), force=False):
     if links[name]["kind"] != "bridge":
         raise BridgeError(f"{name} is a {links[name]['kind'] or 'plain'} interface, not a bridge; not removing it")
     info = bridges(state)[name]
-    users = set(guests) | set(info["guest_ports"])
+    users = set(guests) | set(info["vifs"])
     if users and not force:
         raise BridgeInUse(name, users)
     steps = []
-    nic = info["ports"][0] if info["ports"] else None
+    nic = info["nics"][0] if info["nics"] else None
     addrs = list(state["addrs"].get(name, []))
     if nic:
         for addr in addrs:
@@ -493,7 +497,7 @@ def plan_remove(state, name, guests=(), force=False):
                         _route_cmd(route, name),
                     )
                 )
-    for port in info["ports"][1:] + info["guest_ports"]:
+    for port in info["nics"][1:] + info["vifs"]:
         steps.append(
             _step(
                 f"take {port} out of {name}",
@@ -521,7 +525,7 @@ def check(state, spec):
         return f"{name} does not exist"
     if not link["up"]:
         return f"{name} is down"
-    port = port_of(spec)
+    port = nic_of(spec)
     if port:
         if state["links"].get(port, {}).get("master") != name:
             return f"{port} is not a port of {name}"
@@ -629,16 +633,17 @@ def topology(state, guests, networks=None):
 
     ``guests``: ``[{"name", "domid", "nics": [{"mac", "bridge", "network", "target"}]}]``
     (``domid`` None when the guest is not running); ``networks`` maps libvirt
-    network names to their bridges. Returns ``{"bridges": {br: {...}}, "lines": [...]}``
+    network names to their bridges. Returns ``{"bridges": {br: {"nics", "vifs", "guests"}}, "lines": [...]}``
+    (``nics``: the physical NICs under the bridge, ``vifs``: the guests' ports on it)
     where each line reads like the tutorial: ``vm02 nic0 00:16:3e:.. -> vif1.0 -> xenbr0 -> eth0``.
     """
     networks = networks or {}
     found = bridges(state)
     targets = {nic.get("target") for guest in guests for nic in guest.get("nics") or [] if nic.get("target")}
-    for info in found.values():  # a guest's port under a driver-specific name is no uplink either
-        info["guest_ports"] += [p for p in info["ports"] if p in targets]
-        info["ports"] = [p for p in info["ports"] if p not in targets]
-    result = {br: {"uplinks": info["ports"], "guests": []} for br, info in found.items()}
+    for info in found.values():  # a guest's port under a driver-specific name is no physical NIC either
+        info["vifs"] += [p for p in info["nics"] if p in targets]
+        info["nics"] = [p for p in info["nics"] if p not in targets]
+    result = {br: {"nics": info["nics"], "vifs": info["vifs"], "guests": []} for br, info in found.items()}
     lines = []
     for guest in guests:
         for index, nic in enumerate(guest.get("nics") or []):
@@ -654,9 +659,10 @@ def topology(state, guests, networks=None):
                 "bridge": bridge,
                 "network": nic.get("network"),
             }
-            uplinks = found.get(bridge, {}).get("ports", []) if bridge else []
+            nics = found.get(bridge, {}).get("nics", []) if bridge else []
             if bridge:
-                result.setdefault(bridge, {"uplinks": [], "guests": [], "missing": True})["guests"].append(entry)
+                missing = {"nics": [], "vifs": [], "guests": [], "missing": True}
+                result.setdefault(bridge, missing)["guests"].append(entry)
             hops = [
                 f"{guest['name']} nic{index} {nic.get('mac') or ''}".rstrip(),
                 vif or "(not running)",
@@ -664,7 +670,7 @@ def topology(state, guests, networks=None):
             ]
             if nic.get("network"):
                 hops[-1] += f" [network {nic['network']}]"
-            hops.append(", ".join(uplinks) if uplinks else "(no physical NIC)")
+            hops.append(", ".join(nics) if nics else "(no physical NIC)")
             lines.append(" -> ".join(hops))
     return {"bridges": result, "lines": lines}
 
@@ -676,7 +682,7 @@ def addresses_after(state, spec):
     """The addresses the bridge holds once ``spec`` is applied (what persistence must write)."""
     if spec.get("addresses") is not None:
         return list(spec["addresses"])
-    name, port = spec["name"], port_of(spec)
+    name, port = spec["name"], nic_of(spec)
     have = list(state["addrs"].get(name, [])) if name in state["links"] else []
     if port and port in state["links"]:
         have += [a for a in state["addrs"].get(port, []) if a not in have]
@@ -685,7 +691,7 @@ def addresses_after(state, spec):
 
 def gateways_after(state, spec):
     """``(ipv4 gateway, ipv6 gateway)`` of the default routes that end up on the bridge."""
-    devs = {spec["name"], port_of(spec)}
+    devs = {spec["name"], nic_of(spec)}
     found = {4: None, 6: None}
     for route in state["routes"]:
         if route["dst"] == "default" and route["dev"] in devs and route.get("gateway") and not found[route["family"]]:

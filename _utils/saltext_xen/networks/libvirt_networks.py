@@ -215,3 +215,141 @@ def guests_using(conn, bridge):
 def guests_on_network(conn, name):
     """Names of the guests with a NIC on libvirt network ``name``."""
     return sorted({g["name"] for g in guest_nics(conn) for nic in g["nics"] if nic["network"] == name})
+
+
+def guests_running_on(conn, name, bridge=None):
+    """Names of the running guests with a NIC on network ``name`` (or straight on its ``bridge``):
+    the ones whose link a restart of the network cuts."""
+    return sorted(
+        {
+            guest["name"]
+            for guest in guest_nics(conn)
+            if guest["domid"] not in (None, -1)
+            for nic in guest["nics"]
+            if nic["network"] == name or (bridge and nic["bridge"] == bridge)
+        }
+    )
+
+
+def plan(conn, name, wanted, autostart=None, running=False, restart=False, watch=False, force=False):
+    """What it takes to have network ``name`` as ``wanted`` (validated by :func:`network_xml.validate`).
+
+    ``running``: started too; ``restart``: a running network whose settings changed (and
+    cannot take them live) is restarted; ``watch`` (a watched state changed): a running
+    network is restarted whatever changed, a stopped one started. A restart asked by
+    ``watch`` is refused with :class:`NetworkError` naming the running guests on the
+    network, whose link it cuts, unless ``force``.
+
+    Returns ``{"changes", "have", "config", "live_ops", "restarting", "note", "stale", ...}``;
+    ``changes`` (``{key: {"old": .., "new": ..}}``) is empty when there is nothing to do.
+    """
+    have = read(conn, name)
+    changes = {"defined": {"old": False, "new": True}} if have is None else {}
+    config = network_xml.diff(have["spec"] if have else {}, wanted)
+    if have is not None:
+        changes.update(config)
+    if autostart is not None and (have is None or have["autostart"] != autostart) and (have is not None or autostart):
+        changes["autostart"] = {"old": have["autostart"] if have else False, "new": autostart}
+    active = bool(have and have["active"])
+    # defined as wanted already, but still running with older settings (changed without a restart)
+    stale = bool(active and not config and have.get("live_spec") and network_xml.diff(have["live_spec"], wanted))
+    # DHCP ranges/hosts and DNS hosts of a running network change live, without a restart
+    live_ops = network_xml.live_updates(have["spec"], wanted) if active and config and not watch else None
+    restarting = running and active and (bool(config) or stale) and restart and live_ops is None
+    if watch and active:
+        restarting = True
+    if running and not active:
+        changes["running"] = {"old": False, "new": True}
+    if restarting:
+        changes["restarted"] = (
+            {"old": "old settings", "new": "new settings"}
+            if config or stale
+            else {"old": "running", "new": "restarted"}
+        )
+        users = guests_running_on(conn, name, wanted.get("bridge") or (have or {}).get("bridge"))
+        if watch and users and not force:
+            raise NetworkError(
+                f"restarting it would cut the link of the running guests {', '.join(users)}; "
+                "stop or move them first, or set force: true"
+            )
+    pending_restart = active and bool(config) and not restarting and live_ops is None
+    note = ""
+    if pending_restart:
+        note = " It is running with its old settings until it restarts (network_running with restart: true does that)."
+    elif live_ops:
+        note = " The running network takes the change at once."
+    return {
+        "name": name,
+        "wanted": wanted,
+        "have": have,
+        "config": config,
+        "changes": changes,
+        "autostart": autostart,
+        "running": running,
+        "live_ops": live_ops,
+        "restarting": restarting,
+        "note": note,
+        "stale": stale,
+    }
+
+
+def words(changes):
+    """What a network state's ``changes`` do, in words: ``defined, set to start with libvirtd, started``."""
+    said = []
+    if "defined" in changes:
+        said.append("defined")
+    settings = [k for k in changes if k not in ("defined", "autostart", "running", "restarted")]
+    if settings and "defined" not in changes:
+        said.append(f"changed ({', '.join(settings)})")
+    if "autostart" in changes:
+        said.append("set to start with libvirtd" if changes["autostart"]["new"] else "set not to start by itself")
+    if "restarted" in changes:
+        said.append("restarted")
+    if "running" in changes:
+        said.append("started")
+    return ", ".join(said)
+
+
+def changed_since(conn, plan_):
+    """What a network plan that failed part way did change, read back from libvirt."""
+    try:
+        after = read(conn, plan_["name"])
+    except XenError:
+        return {}
+    if after is None:
+        return {}
+    have = plan_["have"]
+    return network_xml.diff(have["spec"], after["spec"]) if have else {"defined": {"old": False, "new": True}}
+
+
+def apply(conn, plan_):
+    """Carry out a :func:`plan`: stop first for a restart (so the new definition is the one that
+    starts), change live or define, set autostart, start. Raises :class:`NetworkError`."""
+    name, changes = plan_["name"], plan_["changes"]
+    if plan_["restarting"]:
+        stop(conn, name)
+    if plan_["live_ops"] is not None:
+        update_live(conn, name, plan_["live_ops"])
+    elif plan_["have"] is None or plan_["config"]:
+        define(conn, plan_["wanted"])
+    if "autostart" in changes:
+        set_autostart(conn, name, plan_["autostart"])
+    if plan_["running"]:
+        start(conn, name)
+
+
+def plan_absent(conn, name, force=False):
+    """What it takes to have network ``name`` stopped and gone: ``{key: {"old": .., "new": ..}}``.
+
+    Refused with :class:`NetworkError` naming the guests with a NIC on it, unless ``force``.
+    """
+    have = read(conn, name)
+    if have is None:
+        return {}
+    users = guests_on_network(conn, name)
+    if users and not force:
+        raise NetworkError(f"guests {', '.join(users)} still have a NIC on it; move them first or set force: true")
+    changes = {"defined": {"old": True, "new": False}}
+    if have["active"]:
+        changes["running"] = {"old": True, "new": False}
+    return changes
