@@ -330,3 +330,22 @@ def detach_disk(conn, name, disk, live=True, config=True):
 def disk_change_key(target, scopes):
     """The changes key of a disk change: ``xvdb``, or ``xvdb (live)`` when only the running guest changes."""
     return target if CONFIG in scopes else f"{target} (live)"
+
+
+def disk_done(done, guest, target, source, verb):
+    """``(changes, comment)`` of :func:`attach_disk`/:func:`detach_disk`'s result (``verb``: attached/detached)."""
+    info = done.get(target, {})
+    applied = info.get("applied", [])
+    pending = f"; {info['pending']}" if info.get("pending") else ""
+    old, new = (None, source) if verb == "attached" else (source, None)
+    if not applied and verb == "attached":
+        return {}, (
+            f"{source} is in {guest}'s definition as {target}; the running guest could not be "
+            "changed live and sees it after its next start"
+        )
+    if not applied:
+        return {}, f"{target} was detached from {guest} (nothing){pending}"
+    made = {disk_change_key(target, applied): {"old": old, "new": new}}
+    if verb == "attached":
+        return made, f"{source} was attached to {guest} as {target} ({', '.join(applied)}){pending}"
+    return made, f"{target} was detached from {guest} ({', '.join(applied)}){pending}"

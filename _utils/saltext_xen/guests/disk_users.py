@@ -73,3 +73,13 @@ def delete(conn, path, run=disk_image.run_local):
         raise DiskError(f"not deleting {path}: still used by {names}; detach it first")
     volumes.remove(conn, path, run=run)
     return {path: {"old": "present", "new": "deleted"}}
+
+
+def grown_words(grown):
+    """``(changes, comment)`` of a :func:`grow` result: the size change and who saw it live."""
+    human = disk_image.human
+    live = "; ".join(f"{guest} {how}" for guest, how in grown["live"].items())
+    return (
+        {"size": {"old": grown["old"], "new": grown["new"]}},
+        f"{grown['path']} grew from {human(grown['old'])} to {human(grown['new'])}" + (f"; {live}" if live else ""),
+    )
