@@ -3,15 +3,30 @@
 The hypervisor is reached through libvirt at ``xen:libvirt:uri`` (minion config
 or pillar; default ``xen:///system``). Functions that act return what changed,
 ``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when nothing had to.
+The work is done by the library (``saltext_xen.guests``, ``saltext_xen.events``);
+this module handles arguments, pillar and the minion's command runner.
 """
+
+import logging
+import os
+
+import salt.utils.data
 
 from saltext_xen import saltglue
 from saltext_xen.core import connection, errors
-from saltext_xen.guests import lifecycle
-from saltext_xen.host import xl
+from saltext_xen.events import autostart as boot
+from saltext_xen.events import guest_events
+from saltext_xen.guests import clone as guest_clone
+from saltext_xen.guests import devices, guest_apply, guest_spec, lifecycle
+
+_log = logging.getLogger(__name__)
 
 __virtualname__ = "xen_guest"
 __func_alias__ = {"list_": "list"}
+
+DEFAULT_CONFIG_DIR = "/etc/xen"
+# Keys of a pillar guest that tell the formula how to apply it, not what the guest is.
+_PILLAR_STATE_KEYS = ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
 
 
 def __virtual__():
@@ -32,226 +47,129 @@ def _run(args):
     return __salt__["cmd.run_all"](args, python_shell=False, ignore_retcode=True)
 
 
-def _on_xen(conn):
-    try:
-        xl.require(conn.getType(), conn.getURI(), "xl")
-    except errors.NotAvailable:
-        return False
-    return True
+def _seed(name):
+    return f"{__opts__.get('id', 'minion')}/{name}"
 
 
 @saltglue.plain_errors
 def list_(state="all"):
-    """
-    Names of the guests on this host, like ``xm list``.
+    """Names of the guests on this host, like ``xm list``; ``state`` is ``all`` (default),
+    ``active`` (running or paused), ``running``, ``paused`` or ``inactive`` (shut off).
 
-    state
-        ``all`` (default), ``active`` (running or paused), ``running``,
-        ``paused`` or ``inactive`` (defined but shut off).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.list
-        salt '*' xen_guest.list state=inactive
+    CLI Example: ``salt '*' xen_guest.list state=inactive``
     """
     return lifecycle.list_guests(_conn(), state)
 
 
 @saltglue.plain_errors
 def info(name):
-    """
-    Everything about one guest: state, domain id, memory, maxmem, vcpus, CPU time,
+    """Everything about one guest: state, domain id, memory, maxmem, vcpus, CPU time,
     uptime, autostart, persistence, disks, NICs and VNC display.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.info vm02
+    CLI Example: ``salt '*' xen_guest.info vm02``
     """
-    conn = _conn()
-    dom = lifecycle.lookup(conn, name)
-    uptimes = xl.uptimes(_run) if dom.isActive() and _on_xen(conn) else None
-    return lifecycle.info(dom, uptimes)
+    return lifecycle.guest_info(_conn(), name, _run)
 
 
 @saltglue.plain_errors
 def host_info():
+    """The host as ``xm info`` showed it: hypervisor and version, CPUs, memory (MiB)
+    and the guest types it can run; on Xen, ``xl info`` under ``xen``.
+
+    CLI Example: ``salt '*' xen_guest.host_info``
     """
-    The host as ``xm info`` showed it: hypervisor and version, CPUs, total and
-    free memory (MiB), and the guest types it can run. On Xen, ``xl info`` is
-    added under ``xen``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.host_info
-    """
-    conn = _conn()
-    result = lifecycle.host_info(conn)
-    if _on_xen(conn):
-        result["xen"] = xl.info(_run)
-    return result
+    return lifecycle.host_info_xl(_conn(), _run)
 
 
 @saltglue.plain_errors
 def top(interval=1.0):
-    """
-    A snapshot of each running guest's CPU % and memory, sampled over
-    ``interval`` seconds, like one screen of ``xm top``.
+    """Each running guest's CPU % and memory over ``interval`` seconds, like ``xm top``.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.top
-        salt '*' xen_guest.top interval=3
+    CLI Example: ``salt '*' xen_guest.top interval=3``
     """
     return lifecycle.top(_conn(), float(interval))
 
 
 @saltglue.plain_errors
 def uptime(name=None):
+    """Seconds each running guest (or just ``name``) has been up, from ``xl uptime`` (Xen only).
+
+    CLI Example: ``salt '*' xen_guest.uptime vm02``
     """
-    Seconds each running guest (or just ``name``) has been up, from ``xl uptime``.
-    Needs Xen; elsewhere the error says it is not available.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.uptime
-        salt '*' xen_guest.uptime vm02
-    """
-    conn = _conn()
-    xl.require(conn.getType(), conn.getURI(), "uptime")
-    times = xl.uptimes(_run)
-    if name is None:
-        return times
-    lifecycle.lookup(conn, name)
-    return {name: times.get(name)}
+    return lifecycle.uptime(_conn(), _run, name)
 
 
 @saltglue.plain_errors
 def start(name):
-    """
-    Boot a defined guest that is shut off (``xm create``/``virsh start``).
+    """Boot a defined guest that is shut off (``xm create``/``virsh start``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.start vm02
+    CLI Example: ``salt '*' xen_guest.start vm02``
     """
     return lifecycle.start(_dom(name))
 
 
 @saltglue.plain_errors
 def shutdown(name, timeout=120, force=False):
-    """
-    Shut a guest down gracefully and wait up to ``timeout`` seconds. With
-    ``force=True`` a guest still up after the timeout is destroyed; the result
-    says which happened under ``via``.
+    """Shut a guest down gracefully, waiting up to ``timeout`` seconds; ``force=True``
+    destroys it if still up then. ``via`` in the result says which happened.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.shutdown vm02
-        salt '*' xen_guest.shutdown vm02 timeout=30 force=True
+    CLI Example: ``salt '*' xen_guest.shutdown vm02 timeout=30 force=True``
     """
     return lifecycle.shutdown(_dom(name), timeout=float(timeout), force=bool(force))
 
 
 @saltglue.plain_errors
 def reboot(name):
-    """
-    Ask a running guest to reboot (``xm reboot``).
+    """Ask a running guest to reboot (``xm reboot``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.reboot vm02
+    CLI Example: ``salt '*' xen_guest.reboot vm02``
     """
     return lifecycle.reboot(_dom(name))
 
 
 @saltglue.plain_errors
 def destroy(name):
-    """
-    Stop a guest at once, like pulling its power cord (``xm destroy``).
+    """Stop a guest at once, like pulling its power cord (``xm destroy``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.destroy vm02
+    CLI Example: ``salt '*' xen_guest.destroy vm02``
     """
     return lifecycle.destroy(_dom(name))
 
 
 @saltglue.plain_errors
 def pause(name):
-    """
-    Freeze a running guest in memory (``xm pause``).
+    """Freeze a running guest in memory (``xm pause``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.pause vm02
+    CLI Example: ``salt '*' xen_guest.pause vm02``
     """
     return lifecycle.pause(_dom(name))
 
 
 @saltglue.plain_errors
 def resume(name):
-    """
-    Let a paused guest run again (``xm unpause``).
+    """Let a paused guest run again (``xm unpause``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.resume vm02
+    CLI Example: ``salt '*' xen_guest.resume vm02``
     """
     return lifecycle.resume(_dom(name))
 
 
 @saltglue.plain_errors
 def save(name, path=None, overwrite=False):
-    """
-    Save a running guest's memory to disk and stop it (``xm save``). The file
-    defaults to ``/var/lib/xen/save/NAME``; an existing file is not replaced
-    unless ``overwrite=True``.
+    """Save a running guest's memory and stop it (``xm save``), to ``path`` (default
+    ``/var/lib/xen/save/NAME``); an existing file is replaced only with ``overwrite=True``.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.save vm02
-        salt '*' xen_guest.save vm02 path=/srv/save/vm02 overwrite=True
+    CLI Example: ``salt '*' xen_guest.save vm02 path=/srv/save/vm02 overwrite=True``
     """
     return lifecycle.save(_dom(name), path, overwrite=bool(overwrite))
 
 
 @saltglue.plain_errors
 def restore(path=None, name=None, keep=False):
-    """
-    Bring back a saved guest (``xm restore``), from ``path`` or from
-    ``/var/lib/xen/save/NAME``. The save file is removed afterwards, as
-    xendomains does, unless ``keep=True``.
+    """Bring back a saved guest (``xm restore``) from ``path`` or ``/var/lib/xen/save/NAME``;
+    the save file is removed afterwards, as xendomains does, unless ``keep=True``.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.restore name=vm02
-        salt '*' xen_guest.restore path=/srv/save/vm02 keep=True
+    CLI Example: ``salt '*' xen_guest.restore name=vm02``
     """
     if not path and not name:
         raise errors.XenError("restore needs path= (a save file) or name= (a guest saved to the default place)")
@@ -260,427 +178,203 @@ def restore(path=None, name=None, keep=False):
 
 @saltglue.plain_errors
 def rename(name, new_name):
-    """
-    Rename a guest that is shut off (``xm rename``).
+    """Rename a guest that is shut off (``xm rename``).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.rename vm03 newvm03
+    CLI Example: ``salt '*' xen_guest.rename vm03 newvm03``
     """
     return lifecycle.rename(_dom(name), new_name)
 
 
 @saltglue.plain_errors
 def autostart(name, enable=True):
-    """
-    Start the guest when the host boots, or stop doing so with ``enable=False``
+    """Start the guest when the host boots, or stop doing so with ``enable=False``
     (``virsh autostart [--disable]``, the ``/etc/xen/auto`` link).
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.autostart vm02
-        salt '*' xen_guest.autostart vm02 enable=False
+    CLI Example: ``salt '*' xen_guest.autostart vm02 enable=False``
     """
     return lifecycle.set_autostart(_dom(name), enable=bool(enable))
 
 
 @saltglue.plain_errors
 def console(name):
+    """The command that attaches to the guest's console on the host (a Salt job cannot
+    be interactive: run it in a shell there).
+
+    CLI Example: ``salt '*' xen_guest.console vm02``
     """
-    The command that attaches to the guest's console on the host. A Salt job
-    cannot be interactive, so run the returned command in a shell there.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.console vm02
-    """
-    conn = _conn()
-    lifecycle.lookup(conn, name)
-    if _on_xen(conn):
-        return f"xl console {name}"
-    return f"virsh -c {conn.getURI()} console {name}"
+    return lifecycle.console_command(_conn(), name)
 
 
 @saltglue.plain_errors
 def dmesg():
+    """The Xen hypervisor's message buffer (``xm dmesg``/``xl dmesg``).
+
+    CLI Example: ``salt '*' xen_guest.dmesg``
     """
-    The Xen hypervisor's message buffer (``xm dmesg``/``xl dmesg``).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.dmesg
-    """
-    conn = _conn()
-    xl.require(conn.getType(), conn.getURI(), "dmesg")
-    return xl.dmesg(_run)
+    return lifecycle.dmesg(_conn(), _run)
 
 
 @saltglue.plain_errors
 def log(name=None, lines=100):
+    """The last ``lines`` lines of Xen's logs under ``/var/log/xen``: the toolstack,
+    device-model and console logs of guest ``name``, or all logs.
+
+    CLI Example: ``salt '*' xen_guest.log vm02 lines=50``
     """
-    The last ``lines`` lines of Xen's log files under ``/var/log/xen``: the
-    toolstack, device-model and console logs of guest ``name``, or all logs.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.log
-        salt '*' xen_guest.log vm02 lines=50
-    """
-    conn = _conn()
-    xl.require(conn.getType(), conn.getURI(), "log")
-    if name is not None:
-        lifecycle.lookup(conn, name)
-    return {path: xl.tail(path, int(lines)) for path in xl.log_files(name)}
-
-
-# --------------------------------------------------------------------------- clone (issue 5)
-import logging as _logging  # noqa: E402  pylint: disable=wrong-import-position
-
-from saltext_xen.guests import clone as guest_clone  # noqa: E402  pylint: disable=wrong-import-position
-
-_clone_log = _logging.getLogger(__name__)
+    return lifecycle.logs(_conn(), name, int(lines))
 
 
 @saltglue.plain_errors
 def clone(
     name, new_name, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False, force=False
 ):
+    """Clone guest ``name`` as ``new_name``, like ``virt-clone``: new UUID, new MACs with the
+    source's vendor prefix, verified copies of its writable disks (``disks`` maps targets to
+    paths; default: next to the source, the name swapped). The source must be shut off or
+    paused unless ``crash_consistent=True``; ``memory`` (MiB), ``vcpus``, ``bridge`` change
+    the copy; a copy onto a device holding data needs ``force=True``, a missing LV is made.
+    A failed clone leaves nothing behind; the clone records its source in ``<metadata>``.
+
+    CLI Example: ``salt '*' xen_guest.clone vm03 newvm03 disks='{xvda: /var/lib/xen/images/newvm03.img}'``
     """
-    Clone guest ``name`` as ``new_name``, like ``virt-clone -o vm03 -n newvm03
-    -f /var/lib/xen/images/newvm03.img``: a new UUID, new MACs keeping the
-    source's vendor prefix (first three octets) and unique on this host, and a
-    copy of every writable disk (reflink where the filesystem can, else only
-    the data, holes kept; verified). ``disks`` maps targets to copy paths
-    (``{xvda: /var/lib/xen/images/newvm03.img}``); by default copies go next
-    to the source with the guest's name swapped. The source must be shut off
-    or paused unless ``crash_consistent=True``. ``memory`` (MiB), ``vcpus``
-    and ``bridge`` change the copy. A copy onto an existing device (LV) that
-    holds a filesystem or partition table needs ``force=True``; a missing LV
-    is created. A failed clone leaves nothing behind. The clone records its
-    source (name and UUID) in its definition's ``<metadata>``, which
-    ``xen_guest.cloned`` checks on later runs. Progress of each disk copy is
-    logged at INFO (bytes done of total).
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.clone vm03 newvm03
-        salt '*' xen_guest.clone vm03 newvm03 disks='{xvda: /var/lib/xen/images/newvm03.img}' memory=1024
-    """
-    conn = _conn()
-    step = guest_clone.plan(
-        conn,
+    settings = {
+        "disks": disks,
+        "memory": memory,
+        "vcpus": vcpus,
+        "bridge": bridge,
+        "crash_consistent": bool(crash_consistent),
+        "force": bool(force),
+    }
+    return guest_clone.clone(
+        _conn(),
         name,
         new_name,
-        disks=disks,
-        memory=memory,
-        vcpus=vcpus,
-        bridge=bridge,
-        crash_consistent=bool(crash_consistent),
-        force=bool(force),
+        settings,
+        start=bool(start),
         run=_run,
-    )
-
-    def progress(target, done, total):
-        _clone_log.info("cloning %s %s: %d of %d bytes", name, target, done, total)
-
-    result = guest_clone.execute(
-        conn,
-        step,
-        progress=progress,
+        progress=lambda target, done, total: _log.info("cloning %s %s: %d of %d bytes", name, target, done, total),
         make_block=lambda path, size: __salt__["xen_disk.create"](path, f"{size}b"),
         drop_block=lambda path: __salt__["xen_disk.delete"](path, delete=True),
     )
-    if start:
-        result["started"] = bool(lifecycle.start(_dom(new_name)))
-    return result
-
-
-# ---------------------------------------------------------------------------
-# Guests as data (issue 4): define from a spec, adopt and write xl.cfg files.
-# Imported here, at module level, to keep this section apart from the lifecycle
-# functions above.
-import logging as _import_logging  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
-import os as _os  # noqa: E402  pylint: disable=wrong-import-position,wrong-import-order
-
-import salt.utils.data as _salt_data  # noqa: E402  pylint: disable=wrong-import-position
-
-from saltext_xen.guests import (
-    guest_apply,
-    guest_spec,
-    xlcfg,
-)
-
-DEFAULT_CONFIG_DIR = "/etc/xen"
-_import_log = _import_logging.getLogger(__name__)
-
-
-def _seed(name):
-    return f"{__opts__.get('id', 'minion')}/{name}"
-
-
-def _checked(name, data, path="xen:guests"):
-    spec, problems = guest_spec.validate(name, data, path)
-    if problems:
-        raise errors.XenError("the spec has problems; nothing was changed:\n" + "\n".join(problems))
-    return spec
 
 
 @saltglue.plain_errors
 def define(name, spec=None, **kwargs):
-    """
-    Define (or update the definition of) guest ``name`` from a spec: the keys
-    of pillar ``xen:guests:NAME`` given as ``spec`` or as keyword arguments, or,
-    with neither, that pillar entry. Does not start or stop the guest. Returns
-    what changed, ``{key: {"old": .., "new": ..}}``, VNC password masked.
+    """Define (or update) guest ``name`` from a spec: the keys of pillar ``xen:guests:NAME``
+    as ``spec`` or keyword arguments, else that pillar entry. Does not start or stop it.
+    Returns ``{key: {"old": .., "new": ..}}``, VNC password masked.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.define vm02
-        salt '*' xen_guest.define vm05 memory=1024 vcpus=2 disks='["/var/lib/xen/images/vm05.img"]'
+    CLI Example: ``salt '*' xen_guest.define vm05 memory=1024 vcpus=2``
     """
     data = {k: v for k, v in kwargs.items() if not k.startswith("__")}
     if spec is not None:
         data = dict(spec, **data)
     if not data:
         # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
-        data = _salt_data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
+        data = salt.utils.data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
         if isinstance(data, dict):
-            data = {
-                k: v
-                for k, v in data.items()
-                if k not in ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
-            }
+            data = {k: v for k, v in data.items() if k not in _PILLAR_STATE_KEYS}
         if data is None:
             raise errors.XenError(f"no spec given and no pillar xen:guests:{name}")
-    changes, problems = guest_apply.define(_conn(), _checked(name, data), _seed(name))
-    if problems:
-        raise errors.XenError("; ".join(problems))
-    return changes
+    return guest_apply.define_from(_conn(), name, data, _seed(name))
 
 
 @saltglue.plain_errors
 def import_config(path, name=None, start=False):
+    """Adopt a hand-written ``xm``/``xl.cfg`` guest config into libvirt; every problem in the
+    file is reported at once. Returns the changes, ``{key: {"old": .., "new": ..}}``, and
+    under ``ignored`` the settings a guest spec has no place for. Passwords show masked.
+
+    CLI Example: ``salt '*' xen_guest.import_config /etc/xen/newvm start=True``
     """
-    Adopt a hand-written guest config (``xm``-era ``/etc/xen/NAME`` or an
-    ``xl.cfg``) into libvirt: ``tap:aio:``/``file:``/``phy:`` disks, ``vif`` and
-    ``vfb`` strings, commented-out lines are understood. Every problem in the
-    file is reported at once. Returns the changes made to the definition,
-    ``{key: {"old": .., "new": ..}}``, and, when the file has settings a guest
-    spec has no place for (``device_model``, ``localtime``, a vif's ``vifname``,
-    ...), ``"ignored": {setting: value}`` listing them: nothing is dropped
-    without saying so. Passwords show as ``********``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.import_config /etc/xen/newvm
-        salt '*' xen_guest.import_config /etc/xen/newvm start=True
-    """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise errors.XenError(f"cannot read {path}: {exc.strerror}") from None
-    spec, problems, ignored = xlcfg.read(text, name=name, path=path)
-    if problems:
-        raise errors.XenError(f"{path} cannot be imported:\n" + "\n".join(problems))
-    conn = _conn()
-    changes, problems = guest_apply.define(conn, spec, _seed(spec["name"]))
-    if problems:
-        raise errors.XenError("; ".join(problems))
-    if start:
-        changes.update(lifecycle.start(lifecycle.lookup(conn, spec["name"])))
-    if ignored:
-        _import_log.warning(
-            "%s: settings a guest spec has no place for were not imported: %s", path, ", ".join(sorted(ignored))
+    changes = guest_apply.import_config(_conn(), path, name=name, seed=_seed, start=bool(start))
+    if "ignored" in changes:
+        _log.warning(
+            "%s: settings a guest spec has no place for were not imported: %s",
+            path,
+            ", ".join(sorted(changes["ignored"])),
         )
-        changes["ignored"] = ignored
     return changes
 
 
 @saltglue.plain_errors
 def export_config(name, path=None, config_dir=DEFAULT_CONFIG_DIR):
+    """Write guest ``name``'s definition as xl.cfg to ``path`` (default ``/etc/xen/NAME.cfg``),
+    atomically, mode 0600 when it holds a VNC password. Returns ``{"path", "changed", "mode"}``.
+
+    CLI Example: ``salt '*' xen_guest.export_config newvm path=/root/newvm.cfg``
     """
-    Write guest ``name``'s definition as xl.cfg to ``path`` (default
-    ``/etc/xen/NAME.cfg``), for ``xl create``. The file is replaced atomically,
-    and is mode 0600 when it holds a VNC password (0644 otherwise). Returns
-    ``{"path": .., "changed": True|False, "mode": ..}``.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.export_config newvm
-        salt '*' xen_guest.export_config newvm path=/root/newvm.cfg
-    """
-    spec = guest_apply.current_spec(_conn(), name)
-    path = path or _os.path.join(config_dir, f"{name}.cfg")
-    changed = xlcfg.write(path, spec)
-    return {"path": path, "changed": changed, "mode": "0600" if xlcfg.has_secret(spec) else "0644"}
+    return guest_apply.export_config(_conn(), name, path or os.path.join(config_dir, f"{name}.cfg"))
 
 
 @saltglue.plain_errors
 def spec(name):
-    """
-    Guest ``name``'s definition as a spec (the shape of pillar
-    ``xen:guests:NAME``), VNC password masked: a starting point for pillar.
+    """Guest ``name``'s definition as a spec (the shape of pillar ``xen:guests:NAME``),
+    VNC password masked: a starting point for pillar.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.spec vm02
+    CLI Example: ``salt '*' xen_guest.spec vm02``
     """
     return guest_spec.masked(guest_apply.current_spec(_conn(), name))
 
 
-from saltext_xen.guests import devices  # noqa: E402  pylint: disable=wrong-import-position
-
-
 @saltglue.plain_errors
 def nic_attach(name, bridge=None, network=None, mac=None, model=None, script=None):
-    """
-    Give guest ``name`` another NIC, like a second ``vif`` entry in its config:
-    plugged in now when the guest runs, and kept in its definition always.
-
-    bridge / network
-        the host bridge (default ``xenbr0``) or the libvirt network to join
-    mac
-        the NIC's MAC; default: a new one with the Xen prefix ``00:16:3e``,
-        unique on this host
-    model / script
-        NIC model (HVM guests) and vif script (``vif-bridge``)
-
+    """Give guest ``name`` another NIC on ``bridge`` (default ``xenbr0``) or libvirt ``network``:
+    plugged in now when it runs, kept in its definition always. ``mac`` defaults to a new one
+    (``00:16:3e``, unique on the host); ``model``/``script`` as in a ``vif`` entry.
     Returns ``{"name", "mac", "bridge", "network", "live", "persistent"}``.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.nic_attach vm02 bridge=xenbr1
-        salt '*' xen_guest.nic_attach vm02 network=virbr1 mac=00:16:3e:77:66:d5
+    CLI Example: ``salt '*' xen_guest.nic_attach vm02 bridge=xenbr1``
     """
-    data = {
-        k: v
-        for k, v in (("bridge", bridge), ("network", network), ("mac", mac), ("model", model), ("script", script))
-        if v is not None
-    }
-    return devices.attach_nic(_conn(), name, data)
+    given = (("bridge", bridge), ("network", network), ("mac", mac), ("model", model), ("script", script))
+    return devices.attach_nic(_conn(), name, {k: v for k, v in given if v is not None})
 
 
 @saltglue.plain_errors
 def nic_detach(name, mac=None, bridge=None, network=None):
-    """
-    Take a NIC out of guest ``name``: unplugged now when the guest runs, and
-    removed from its definition. Name the NIC by ``mac``, or by ``bridge`` /
-    ``network`` when only one NIC of the guest is on it.
+    """Take a NIC (by ``mac``, or the only one on ``bridge``/``network``) out of guest ``name``,
+    live and in its definition. Returns ``{"name", "mac", "live", "persistent"}``, or ``{}``.
 
-    Returns ``{"name", "mac", "live", "persistent"}``; ``{}`` when the guest has no such NIC.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.nic_detach vm02 mac=00:16:3e:77:66:d5
-        salt '*' xen_guest.nic_detach vm02 bridge=xenbr1
+    CLI Example: ``salt '*' xen_guest.nic_detach vm02 mac=00:16:3e:77:66:d5``
     """
     return devices.detach_nic(_conn(), name, mac=mac, bridge=bridge, network=network)
 
 
-# --------------------------------------------------------------------------- events and host boot (issue: events)
-from saltext_xen.events import autostart as _boot  # noqa: E402  pylint: disable=wrong-import-position
-from saltext_xen.events import guest_events as _guest_events  # noqa: E402  pylint: disable=wrong-import-position
-
-try:
-    import libvirt as _ev_libvirt
-except ImportError:  # pragma: no cover - __virtual__ reports it
-    _ev_libvirt = None
-
-
 @saltglue.plain_errors
 def states():
+    """Every guest's state and autostart mark in one pass, as the ``xen_guest_events`` beacon
+    sees them: ``{"vm02": {"state": "running", "autostart": True}}``.
+
+    CLI Example: ``salt '*' xen_guest.states``
     """
-    Every guest's state and autostart mark in one pass, as the
-    ``xen_guest_events`` beacon sees them (a guest shut off by a crash is
-    ``crashed``): ``{"vm02": {"state": "running", "autostart": True}}``.
-    The ``xen.guests`` runner gathers this from every host.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.states
-    """
-    words, doms = _guest_events.read_states(_conn())
-    marked = _guest_events.autostart_reader(doms)
+    words, doms = guest_events.read_states(_conn())
+    marked = guest_events.autostart_reader(doms)
     return {name: {"state": word, "autostart": marked(name)} for name, word in sorted(words.items())}
 
 
 @saltglue.plain_errors
 def dump_core(name, path, crash=False):
+    """Write guest ``name``'s memory to ``path`` (``xm dump-core``); ``crash=True`` then stops
+    it as if it had crashed, which rehearses a crash for the reactor.
+
+    CLI Example: ``salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core crash=True``
     """
-    Write guest ``name``'s memory to ``path`` (``xm dump-core``). With
-    ``crash=True`` the guest is then stopped as if it had crashed
-    (``xm dump-core --crash``): it shows as ``crashed`` and the crash reactor
-    sees it, which makes this the way to rehearse a crash.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core
-        salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core crash=True
-    """
-    dom = _dom(name)
-    old = _guest_events.state_word(*dom.state()[:2])
-    if not dom.isActive():
-        raise errors.InvalidState(f"{name} is {old}: only a running or paused guest has memory to dump")
-    flags = _ev_libvirt.VIR_DUMP_CRASH if crash else 0
-    try:
-        dom.coreDumpWithFormat(path, _ev_libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags)
-    except _ev_libvirt.libvirtError as exc:
-        raise errors.XenError(f"could not dump {name} to {path}: {exc.get_error_message()}") from None
-    new = _guest_events.state_word(*dom.state()[:2])
-    return {name: {"old": old, "new": new, "path": path}}
+    return lifecycle.dump_core(_dom(name), path, crash=bool(crash))
 
 
 @saltglue.plain_errors
 def start_autostart(save_dir=lifecycle.DEFAULT_SAVE_DIR, restore=True):
-    """
-    What the xendomains script did at boot: restore every guest saved under
-    ``save_dir`` (``/var/lib/xen/save/NAME``, the file removed afterwards) that
-    is not up, then start every guest marked autostart that is still off.
-    ``restore=False`` only starts. One guest failing does not stop the others;
-    then the job fails naming each guest and why, after doing what it could.
-    Returns the changes, ``{}`` when everything was already up.
+    """What xendomains did at boot: restore the guests saved under ``save_dir`` that are not
+    up (``restore=False`` skips that), then start every autostart guest still off. One guest
+    failing does not stop the others; the job then fails naming each. Returns the changes.
 
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt '*' xen_guest.start_autostart
-        salt '*' xen_guest.start_autostart restore=False
+    CLI Example: ``salt '*' xen_guest.start_autostart restore=False``
     """
     conn = _conn()
-    words, doms = _guest_events.read_states(conn)
-    marked = _guest_events.autostart_reader(doms)
-    saved = _boot.save_files(save_dir) if restore else {}
-    changes, problems = _boot.execute(conn, _boot.plan(words, {n for n in words if marked(n)}, saved))
+    words, doms = guest_events.read_states(conn)
+    marked = guest_events.autostart_reader(doms)
+    saved = boot.save_files(save_dir) if restore else {}
+    changes, problems = boot.execute(conn, boot.plan(words, {n for n in words if marked(n)}, saved))
     if problems:
         done = f"; done: {changes}" if changes else ""
         raise errors.XenError("not every guest came up: " + "; ".join(problems) + done)

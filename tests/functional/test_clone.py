@@ -121,7 +121,7 @@ def test_cloned_state_predicts_exactly_and_then_does_nothing(states, test_uri, t
     real = _state(states, "newvm05", source="vm05")
     assert real["result"] is True, real
     assert real["changes"] == predicted["changes"]
-    assert real["changes"]["macs"][0].startswith("00:16:36:")
+    assert real["changes"]["nics:0:mac"]["new"].startswith("00:16:36:")
     again = _state(states, "newvm05", source="vm05")
     assert again["result"] is True and again["changes"] == {}
 
@@ -183,7 +183,7 @@ def test_clone_into_new_lv(modules, test_uri, tmp_path):
 def test_cloned_state_can_start_the_clone(states, test_uri, tmp_path):
     define_guest(test_uri, tmp_path, name="vm05")
     ret = _state(states, "newvm05", source="vm05", start=True)
-    assert ret["result"] is True and ret["changes"]["started"] is True
+    assert ret["result"] is True and ret["changes"]["started"] == {"old": False, "new": True}
     assert connection.connect(test_uri).lookupByName("newvm05").isActive()
 
 

@@ -24,6 +24,7 @@ and bridge differs; :func:`converge` changes those in the persistent
 definition, never the disks.
 """
 
+import contextlib
 import copy
 import os
 import random
@@ -319,10 +320,8 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
             raise CloneError(f"libvirt refused the clone's definition: {exc.get_error_message()}") from None
     except BaseException as exc:
         for path in made:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
         for path in made_blocks:
             try:
                 drop_block(path)
@@ -336,6 +335,40 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
     out = summary(step)
     out["copied"] = results
     return out
+
+
+def clone(conn, source, name, settings, start=False, run=disk_image.run_local, **hooks):
+    """Plan and execute the clone of ``source`` as ``name``, then start it if asked.
+
+    ``settings``: the keyword arguments of :func:`plan` (``disks``, ``memory``,
+    ``vcpus``, ``bridge``, ``crash_consistent``, ``force``); ``hooks``: those of
+    :func:`execute` (``progress``, ``make_block``, ``drop_block``). Returns the
+    :func:`execute` result with ``started`` when ``start`` was asked.
+    """
+    result = execute(conn, plan(conn, source, name, run=run, **settings), **hooks)
+    if start:
+        result["started"] = bool(lifecycle.start(lifecycle.lookup(conn, name)))
+    return result
+
+
+def state_changes(done, started=False):
+    """A new clone (a :func:`summary` or :func:`execute` result) as a state's changes.
+
+    ``{key: {"old": .., "new": ..}}``: ``defined``, ``cloned_from``, ``uuid``,
+    ``nics:N:mac``, ``disks:TARGET`` (the copy's path) and, when started, ``started``.
+    """
+    changes = {
+        "defined": {"old": False, "new": True},
+        "cloned_from": {"old": None, "new": done["cloned_from"]},
+        "uuid": {"old": None, "new": done["uuid"]},
+    }
+    for index, mac in enumerate(done["macs"]):
+        changes[f"nics:{index}:mac"] = {"old": None, "new": mac}
+    for target, dest in done["disks"].items():
+        changes[f"disks:{target}"] = {"old": None, "new": dest}
+    if started:
+        changes["started"] = {"old": False, "new": True}
+    return changes
 
 
 # --------------------------------------------------------------------------- an existing clone
@@ -431,7 +464,7 @@ def _settings_diff(spec, wanted):
     for key in ("memory", "maxmem", "vcpus", "maxvcpus"):
         if spec[key] != wanted[key]:
             changes[key] = {"old": spec[key], "new": wanted[key]}
-    for index, (have, want) in enumerate(zip(spec["nics"], wanted["nics"])):
+    for index, (have, want) in enumerate(zip(spec["nics"], wanted["nics"], strict=False)):
         if (have["bridge"], have["network"]) != (want["bridge"], want["network"]):
             old = have["bridge"] if not have["network"] else f"network {have['network']}"
             changes[f"nics:{index}:bridge"] = {"old": old, "new": want["bridge"]}
@@ -458,7 +491,7 @@ def _set_settings(xml_text, wanted):
         vcpu.set("current", str(wanted["vcpus"]))
     else:
         vcpu.attrib.pop("current", None)
-    for el, nic in zip(root.findall("devices/interface"), wanted["nics"]):
+    for el, nic in zip(root.findall("devices/interface"), wanted["nics"], strict=False):
         if nic["bridge"] and not nic["network"]:
             el.set("type", "bridge")
             src = el.find("source")

@@ -24,6 +24,7 @@ import copy
 import hashlib
 import os
 import random
+import time
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 
@@ -32,7 +33,7 @@ import libvirt
 from saltext_xen.core import macs
 from saltext_xen.core.errors import XenError
 from saltext_xen.disks import disk_image
-from saltext_xen.guests import domain_xml, guest_spec, install, lifecycle
+from saltext_xen.guests import domain_xml, guest_spec, install, lifecycle, xlcfg
 
 LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -472,7 +473,7 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
                 f"the running guest refused {key} {value} ({exc.get_error_message()}); it still has "
                 f"{current.live_memory if key == 'memory' else current.live_vcpus}"
             )
-    for key, device in p.attach:
+    for key, _device in p.attach:
         if p.restart:
             break  # the restart brings it in
         if key.startswith("disks:"):
@@ -600,3 +601,246 @@ def disks_to_remove(current):
         elif os.path.exists(disk["source"]):
             out[f"disks:{disk['target']}"] = {"old": disk["source"], "new": None}
     return out
+
+
+# --------------------------------------------------------------------------- for the Salt layer
+def checked(name, data, path="xen:guests"):
+    """The validated spec of ``data``, or XenError listing every problem."""
+    spec, problems = guest_spec.validate(name, data, path)
+    if problems:
+        raise XenError("the spec has problems; nothing was changed:\n" + "\n".join(problems))
+    return spec
+
+
+def define_from(conn, name, data, seed):
+    """Define (or update) guest ``name`` from spec ``data``; the changes, or XenError."""
+    changes, problems = define(conn, checked(name, data), seed)
+    if problems:
+        raise XenError("; ".join(problems))
+    return changes
+
+
+def import_config(conn, path, name=None, seed=str, start=False):
+    """Define the guest of the xl.cfg file ``path`` (``seed(name)`` seeds its uuid/MACs).
+
+    Returns its changes and, under ``ignored``, the file's settings a spec has no place for.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise XenError(f"cannot read {path}: {exc.strerror}") from None
+    spec, problems, ignored = xlcfg.read(text, name=name, path=path)
+    if problems:
+        raise XenError(f"{path} cannot be imported:\n" + "\n".join(problems))
+    changes, problems = define(conn, spec, seed(spec["name"]))
+    if problems:
+        raise XenError("; ".join(problems))
+    if start:
+        changes.update(lifecycle.start(lifecycle.lookup(conn, spec["name"])))
+    if ignored:
+        changes["ignored"] = ignored
+    return changes
+
+
+def export_config(conn, name, path):
+    """Write guest ``name``'s definition as xl.cfg to ``path``; ``{"path", "changed", "mode"}``."""
+    spec = current_spec(conn, name)
+    changed = xlcfg.write(path, spec)
+    return {"path": path, "changed": changed, "mode": "0600" if xlcfg.has_secret(spec) else "0644"}
+
+
+def converge(conn, p, current, changes, transition=None, want=None, **how):
+    """Carry out a state's plan ``p`` (None: run state only) and run-state ``transition``.
+
+    ``changes``: what the state predicted (``p.changes`` plus ``installed`` and
+    ``state``). ``how``: ``install`` (install a new guest, booting from
+    ``boot_dir``), ``timeout``, ``force``. Returns ``(done, problems)``: only
+    what really happened, and what failed in plain words.
+    """
+    done, problems = {}, []
+    timeout = float(how.get("timeout", 120))
+    try:
+        if p is not None and how.get("install"):
+            for key in _create_disks(p):
+                done[key] = changes[key]
+            dom = install.start(conn, p.new_spec, how.get("boot_dir") or install.DEFAULT_BOOT_DIR)
+            done.update({key: change for key, change in changes.items() if key not in done})
+            if p.set_autostart:
+                dom.setAutostart(1)
+        elif p is not None:
+            got, problems = apply(conn, p, current, timeout=timeout)
+            done.update(got)
+        if transition and not problems:
+            dom = (p.dom if p is not None else None) or current.dom
+            drive(dom, transition[0], want, timeout=timeout, force=bool(how.get("force")))
+            done["state"] = changes["state"]
+    except XenError as exc:
+        problems.append(str(exc))
+    except libvirt.libvirtError as exc:
+        problems.append(exc.get_error_message())
+    return done, problems
+
+
+def removal(current, remove_disks=False):
+    """The changes :func:`remove` would make (for test=True)."""
+    changes = {}
+    if current.active:
+        changes["state"] = {"old": current.state, "new": "shutoff"}
+    changes["defined"] = {"old": True, "new": False}
+    if remove_disks:
+        changes.update(disks_to_remove(current))
+    return changes
+
+
+def watch_change(current, force=False):
+    """What a ``watch`` does to a guest: ``(changes, how)``.
+
+    A running guest is restarted, ``{"state": {"old": "running", "new":
+    "restarted"}}``, ``how`` ``"shut down"`` (gracefully) or ``"destroyed"``
+    (``force``, or a paused guest, which cannot shut down by itself); a guest
+    that is not running is started, ``{"state": {"old": "shutoff", "new": "running"}}``.
+    """
+    if current.active:
+        how = "destroyed" if force or current.state == "paused" else "shut down"
+        return {"state": {"old": current.state, "new": "restarted"}}, how
+    return {"state": {"old": current.state, "new": "running"}}, "started"
+
+
+def watch_restart(current, how, timeout=120):
+    """Do what :func:`watch_change` said (``how``); XenError in plain words if it fails."""
+    dom = current.dom
+    try:
+        if how == "destroyed":
+            dom.destroy()
+        elif how == "shut down":
+            lifecycle.shutdown(dom, timeout=timeout, force=False)
+        dom.create()
+    except libvirt.libvirtError as exc:
+        raise XenError(f"{current.spec['name']} could not be restarted: {exc.get_error_message()}") from None
+
+
+def state_plan(wanted, current, seed, want=None, restart_on_change=False, boot_dir=None, taken=tuple):
+    """What a guest state (``want``: None for ``defined``, else running/stopped/paused) would do.
+
+    ``wanted``: the validated spec, or None to manage the run state only.
+    ``taken()``: the host's MACs, asked for only when new MACs are needed.
+    Returns ``(plan or None, changes, notes, transition, installing)``.
+    """
+    p = None
+    if wanted is not None:
+        p = plan(
+            wanted,
+            current,
+            seed,
+            restart_on_change=bool(restart_on_change),
+            live=want is not None,
+            taken_macs=taken() if needs_macs(wanted, current) else (),
+            pending=want != "stopped",
+        )
+    changes = dict(p.changes) if p else {}
+    notes = list(p.notes) if p else []
+    installing = bool(p and p.create and want == "running" and wanted.get("install") is not None)
+    if installing:
+        changes["installed"] = {"old": None, "new": install.describe(p.new_spec, boot_dir or install.DEFAULT_BOOT_DIR)}
+    elif p and p.create and wanted.get("install") is not None:
+        notes.append("the install settings are used by xen_guest.running; this state only defines the guest")
+    transition = None
+    if want is not None and not installing and not (p is not None and p.restart and want == "running"):
+        transition = run_state_change("shutoff" if current is None else current.state, want)
+        if transition:
+            changes["state"] = {"old": transition[0], "new": transition[1]}
+    return p, changes, notes, transition, installing
+
+
+# The xen_guest states that keep the Host listing up to date themselves (they forget the
+# guests they change); a change reported by any other state of the run (module.run
+# xen_guest.autostart, xen_guest.cloned, ...) makes the next guest list the host again.
+KEEP_HOST = ("defined", "running", "stopped", "paused", "absent")
+MACS_TTL = 60.0
+
+
+def others_changed(running):
+    """How many states of a state run (``__running__``) changed something the Host listing does not know."""
+    count = 0
+    for tag, ret in (running or {}).items():
+        if not getattr(ret, "get", None) or not ret.get("changes"):  # frozen mappings, not dicts
+            continue
+        parts = str(tag).split("_|-")
+        if parts[0] == "xen_guest" and parts[-1] in KEEP_HOST:
+            continue
+        count += 1
+    return count
+
+
+class RunCache:
+    """What the guest states of a state run share: the host's guests (a :class:`Host`) and MACs.
+
+    ``run``/``running`` are the state run's id and ``__running__`` (None outside a
+    run). Both are read again when another state of the run changed something (a
+    clone brings new MACs); outside a run there is no Host and MACs last a minute.
+    """
+
+    def __init__(self):
+        self._host = None  # (run, conn, others changed, Host)
+        self._macs = None  # (read at, MACs, (run, conn id, others changed))
+
+    def host(self, conn, run, running):
+        if run is None:
+            return None
+        others = others_changed(running)
+        cached = self._host
+        if cached is None or cached[0] != run or cached[1] is not conn or cached[2] != others:
+            cached = self._host = (run, conn, others, Host(conn))
+        return cached[3]
+
+    def forget(self, name):
+        if self._host is not None:
+            self._host[3].forget(name)
+
+    def macs(self, conn, run, running):
+        mark = (run, id(conn), others_changed(running)) if run is not None else None
+        cached = self._macs
+        if cached is None or cached[2] != mark or (mark is None and time.monotonic() - cached[0] > MACS_TTL):
+            cached = self._macs = (time.monotonic(), set(host_macs(conn)), mark)
+        return cached[1]
+
+    def remember_macs(self, spec):
+        if self._macs is not None and spec is not None:
+            self._macs[1].update(nic["mac"] for nic in spec["nics"] if nic["mac"])
+
+
+# --------------------------------------------------------------------------- what the states say
+def changed_keys(changes):
+    """The spec keys among a state's ``changes``, for comments."""
+    return ", ".join(k for k in changes if k not in ("state", "restarted", "installed", "defined"))
+
+
+def pending_comment(p):
+    """What the running guest gets only by a restart, in one sentence."""
+    keys = sorted(set(p.pending))
+    one = len(keys) == 1
+    text = f"{', '.join(keys)} wait{'s' if one else ''} for a restart"
+    if p.waiting:
+        text += f" (the running guest does not have {'it' if one else 'them'} yet)"
+    return text + "; restart_on_change: True restarts it"
+
+
+def comment(name, changes, p, would, notes):
+    """A state's comment on ``changes`` made (``would``: to be made) by plan ``p``."""
+    verb = "would be" if would else "was"
+    parts = []
+    if "installed" in changes:
+        parts.append(f"{name} {verb} installed: {changes['installed']['new']}")
+    elif p is not None and p.create:
+        parts.append(f"{name} {verb} defined")
+    elif p is not None and changed_keys(changes):
+        parts.append(f"{name} {verb} updated: {changed_keys(changes)}")
+    if "restarted" in changes:
+        parts.append(f"{name} {verb} restarted to apply {changes['restarted']['why']}")
+    elif p is not None and p.pending and not p.create:
+        parts.append(pending_comment(p))
+    if "state" in changes:
+        parts.append(f"{name} {verb} {changes['state']['new']} (was {changes['state']['old']})")
+    parts.extend(notes)
+    return "; ".join(parts)

@@ -11,8 +11,9 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core.errors import GuestNotFound, InvalidState, XenError
+from saltext_xen.core.errors import GuestNotFound, InvalidState, NotAvailable, XenError
 from saltext_xen.guests import domain_xml
+from saltext_xen.host import xl
 
 DEFAULT_SAVE_DIR = "/var/lib/xen/save"
 
@@ -121,7 +122,7 @@ def info(dom, uptimes=None):
         "disks": [{key: disk[key] for key in ("device", "source", "target", "readonly")} for disk in spec["disks"]],
         "nics": [
             {"mac": nic["mac"], "bridge": wire["bridge"], "network": nic["network"], "vif": wire["vif"]}
-            for nic, wire in zip(spec["nics"], live["interfaces"])
+            for nic, wire in zip(spec["nics"], live["interfaces"], strict=False)
         ],
         "graphics": live["graphics"],
     }
@@ -381,3 +382,86 @@ def set_autostart(dom, enable=True):
         raise InvalidState(f"{dom.name()} is transient: define it before marking it to autostart")
     dom.setAutostart(1 if enable else 0)
     return {dom.name(): {"old": {"autostart": old}, "new": {"autostart": bool(enable)}}}
+
+
+# What needs Xen's xl toolstack: ``run`` runs an argv and returns Salt's cmd.run_all dict.
+def require_xen(conn, what):
+    """Raise NotAvailable unless ``conn`` is a Xen host with ``xl`` (``what`` names the request)."""
+    xl.require(conn.getType(), conn.getURI(), what)
+
+
+def on_xen(conn):
+    """True when ``conn`` is a Xen host with ``xl``."""
+    try:
+        require_xen(conn, "xl")
+    except NotAvailable:
+        return False
+    return True
+
+
+def guest_info(conn, name, run):
+    """:func:`info` of guest ``name``, with its uptime where Xen is there."""
+    dom = lookup(conn, name)
+    uptimes = xl.uptimes(run) if dom.isActive() and on_xen(conn) else None
+    return info(dom, uptimes)
+
+
+def host_info_xl(conn, run):
+    """:func:`host_info`, with ``xl info`` under ``xen`` on a Xen host."""
+    result = host_info(conn)
+    if on_xen(conn):
+        result["xen"] = xl.info(run)
+    return result
+
+
+def uptime(conn, run, name=None):
+    """Seconds each running guest (or just ``name``) has been up, from ``xl uptime``."""
+    require_xen(conn, "uptime")
+    times = xl.uptimes(run)
+    if name is None:
+        return times
+    lookup(conn, name)
+    return {name: times.get(name)}
+
+
+def console_command(conn, name):
+    """The host command that attaches to guest ``name``'s console."""
+    lookup(conn, name)
+    if on_xen(conn):
+        return f"xl console {name}"
+    return f"virsh -c {conn.getURI()} console {name}"
+
+
+def dmesg(conn, run):
+    """The Xen hypervisor's message buffer."""
+    require_xen(conn, "dmesg")
+    return xl.dmesg(run)
+
+
+def logs(conn, name=None, lines=100):
+    """``{path: last lines}`` of Xen's log files of guest ``name``, or of all guests."""
+    require_xen(conn, "log")
+    if name is not None:
+        lookup(conn, name)
+    return {path: xl.tail(path, int(lines)) for path in xl.log_files(name)}
+
+
+def state_word(dom):
+    """:func:`state_of`, saying ``crashed`` for a guest shut off by a crash."""
+    code, reason = dom.state()[:2]
+    if code == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
+        return "crashed"
+    return state_name(code)
+
+
+def dump_core(dom, path, crash=False):
+    """Write the guest's memory to ``path``; with ``crash`` stop it as if it had crashed."""
+    old = state_word(dom)
+    if not dom.isActive():
+        raise InvalidState(f"{dom.name()} is {old}: only a running or paused guest has memory to dump")
+    flags = libvirt.VIR_DUMP_CRASH if crash else 0
+    try:
+        dom.coreDumpWithFormat(path, libvirt.VIR_DOMAIN_CORE_DUMP_FORMAT_RAW, flags)
+    except libvirt.libvirtError as exc:
+        raise XenError(f"could not dump {dom.name()} to {path}: {exc.get_error_message()}") from None
+    return {dom.name(): {"old": old, "new": state_word(dom), "path": path}}
