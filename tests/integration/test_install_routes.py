@@ -46,3 +46,12 @@ def test_pip_installed_salt_call_local(pip_minion, wheel_dir):
     ret = cli.run("--local", "xen_guest.list", "state=running")
     assert ret.returncode == 0, ret
     assert ret.data == ["vm02"]
+
+
+def test_both_routes_give_the_xen_grain(salt_cli, sync_minion, synced, pip_minion):
+    assert "grains.xen" in synced["grains"], "saltutil.sync_all brings _grains/xen.py"
+    for minion in (sync_minion, pip_minion):
+        grain = salt_cli.run("grains.get", "xen", minion_tgt=minion.id)
+        assert grain.returncode == 0, grain
+        # this test host is no dom0; the lab checks the grain on real Xen
+        assert grain.data["dom0"] is False and "reboot_required" in grain.data, (minion.id, grain.data)

@@ -94,6 +94,9 @@ class Results:
         self.interrupted = flag.read_text().strip() if flag.is_file() else ""
         code = self.dir / "exit-code"
         self.exit_code = code.read_text().strip() if code.is_file() else None
+        # measured figures the tests wrote (labhelpers.figure), one per line
+        figures = self.dir / "figures.txt"
+        self.figures = figures.read_text().splitlines() if figures.is_file() else []
 
     def log_tail(self, lines=40):
         path = self.dir / "lab.log"
@@ -137,6 +140,7 @@ class Results:
         for nodeid in self.not_reached:
             lines.append(f"not reached: {nodeid}")
         lines.append(f"runner exit code in dom0: {self.exit_code}")
+        lines.extend(f"figure: {line}" for line in self.figures)
         skipped = [c for c in self.cases if c.outcome == "skipped"]
         for c in skipped:
             lines.append(f"skipped: {c.nodeid}: {c.message}")

@@ -103,6 +103,15 @@ def xl_state(name):
     return fields[4] if len(fields) > 4 else None
 
 
+def figure(text):
+    """Keep a measured figure for the lab's summary (results/figures.txt) and print it."""
+    print(f"figure: {text}")
+    results = pathlib.Path("/lab/results")
+    if results.is_dir():
+        with (results / "figures.txt").open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+
 def sh(cmd, check=True):
     return subprocess.run(cmd, shell=True, capture_output=True, text=True, check=check)
 
