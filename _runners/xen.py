@@ -1,13 +1,24 @@
 """
-The fleet view of Xen guests, from the master: which host runs which guest.
+The fleet of Xen hosts, from the master: which host runs which guest, what each
+host can take, where a guest should go, and plans to empty, replace or even out
+hosts (what Ganeti's ``hail``, ``gnt-node evacuate``, ``gnt-instance failover``,
+``hbal`` and ``gnt-cluster verify`` did).
 
-Every Xen host (minion with this extension) is asked once for all its guests'
-states (``xen_guest.states``, one libvirt pass per host).
+Every Xen host (minion with this extension) is asked once: ``xen_guest.states``
+for the guest lists, ``xen_host.facts`` for capacity (one libvirt pass per
+host). Hosts that do not answer are listed as such. Planning is done by the
+library (``saltext_xen.fleet``) on those answers. Evacuate, failover and
+balance only plan for now: migration is not available yet.
 """
 
 import logging
 
 import salt.client
+import salt.utils.minions
+
+from saltext_xen.core import errors
+from saltext_xen.fleet import needs, placement, plans
+from saltext_xen.fleet import verify as fleet_verify
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +84,207 @@ def find(name, tgt="*", tgt_type="glob", timeout=None):
         if isinstance(listed, dict) and name in listed:
             found[host] = listed[name]
     return found
+
+
+def _facts(tgt, tgt_type, timeout):
+    """``{minion: facts}``, an error text for a host that failed, "did not answer" for a silent one."""
+    expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions", [])
+    with salt.client.get_local_client(__opts__["conf_file"]) as client:
+        replies = client.cmd(tgt, "xen_host.facts", tgt_type=tgt_type, timeout=timeout, full_return=True)
+    hosts = dict.fromkeys(expected, "did not answer")
+    for minion, reply in replies.items():
+        ret = reply.get("ret") if isinstance(reply, dict) else reply
+        if isinstance(reply, dict) and reply.get("retcode", 0) == 0 and isinstance(ret, dict):
+            hosts[minion] = ret
+        else:
+            hosts[minion] = f"cannot read facts: {ret}"
+    return dict(sorted(hosts.items()))
+
+
+def _refused(result):
+    """Mark the run failed (exit code 1) when a plan is refused or a check found problems."""
+    __context__["retcode"] = 1
+    return result
+
+
+def hosts(tgt="*", tgt_type="glob", timeout=None):
+    """
+    Each Xen host's capacity, one call per host: memory in MiB (``total``, the
+    hypervisor's ``free``, ``dom0``'s, ``reserved`` for dom0, ``used`` by running
+    guests, ``available`` for more), CPUs, Xen version, how many guests and the
+    memory of the running ones, bridges, libvirt networks and storage pools. A
+    host that did not answer, or answered with an error, shows that text instead.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.hosts
+        salt-run xen.hosts tgt='xen*'
+    """
+    return {host: placement.capacity(facts) for host, facts in _facts(tgt, tgt_type, timeout).items()}
+
+
+def _pillar_entry(facts_by_host, name):
+    for facts in facts_by_host.values():
+        if isinstance(facts, dict) and name in (facts.get("pillar_guests") or {}):
+            return facts["pillar_guests"][name]
+    return None
+
+
+def _names(value):
+    if value is None:
+        return ()
+    return [v.strip() for v in value.split(",")] if isinstance(value, str) else list(value)
+
+
+def place(
+    name,
+    memory=None,
+    bridges=None,
+    networks=None,
+    disks=None,
+    group=None,
+    pin=None,
+    exclude=None,
+    n_plus_one=True,
+    tgt="*",
+    tgt_type="glob",
+    timeout=None,
+):
+    """
+    Choose a host for guest ``name`` and say why, like Ganeti's ``hail``: the
+    guest's needs come from pillar ``xen:guests:NAME`` as the hosts see it
+    (memory, bridges and networks of its NICs, disk paths, anti-affinity
+    ``group``), or from the arguments, which win over pillar. A host is turned
+    down, with the reason, when it lacks a bridge, network or storage path the
+    guest needs, holds another guest of its group, has too little memory, or
+    would leave the fleet without N+1 redundancy (the guests of any one host must
+    fit on the others); ``pin``/``exclude`` (lists or comma-separated) limit the
+    hosts. The host with the most memory left after taking the guest wins.
+    Returns ``{"guest", "host" (None when no host fits), "why", "rejected": {host: reason}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.place vm02
+        salt-run xen.place web3 memory=2G bridges=xenbr0 group=web
+        salt-run xen.place vm02 exclude=xen1,xen2
+    """
+    facts = _facts(tgt, tgt_type, timeout)
+    try:
+        guest = needs.wanted(
+            name,
+            _pillar_entry(facts, name),
+            memory=memory,
+            bridges=bridges,
+            networks=networks,
+            disks=disks,
+            group=group,
+        )
+    except errors.XenError as exc:
+        return _refused({"guest": name, "host": None, "why": str(exc), "rejected": {}})
+    chosen = placement.place(facts, guest, pin=_names(pin), exclude=_names(exclude), n_plus_one=n_plus_one is True)
+    return chosen if chosen["host"] else _refused(chosen)
+
+
+def evacuate(host, test=False, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
+    """
+    The plan for moving every guest off ``host`` (``gnt-node evacuate``): running
+    guests by live migration, the others by moving their definitions, each to the
+    host placement chooses, largest first; refused with the reason when the rest
+    of the fleet cannot hold them (with N+1 redundancy, unless ``n_plus_one=False``).
+    Plan only: migration is not available yet, so nothing is moved. ``test=True``
+    also shows why each host was chosen and, for a guest that fits nowhere, why
+    every host was turned down.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.evacuate xen1 test=True
+    """
+    plan = plans.evacuate(_facts(tgt, tgt_type, timeout), host, n_plus_one=n_plus_one is True)
+    if test is not True:
+        plan["moves"] = [f"{m['guest']}: {m['from']} -> {m['to']} ({m['how']})" for m in plan["moves"]]
+        plan["unplaced"] = sorted(plan["unplaced"])
+    return plan if plan["feasible"] else _refused(plan)
+
+
+def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
+    """
+    The plan for starting the guests of dead host ``host`` on the others from
+    shared storage (``gnt-instance failover``). Its guests are those its pillar
+    ``xen:guests`` names, compiled by the master; a guest already defined on an
+    answering host is left out. Never without ``confirm_down=True``: only the
+    operator can know the host is really down (powered off or fenced), and two
+    copies of a guest on one disk destroy it. Refused too when the host answers.
+    Plan only: nothing is started yet.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.failover xen2 confirm_down=True
+    """
+    if confirm_down is not True:
+        return _refused(
+            {
+                "host": host,
+                "feasible": False,
+                "refused": (
+                    f"failover of {host} needs confirm_down=True: starting its guests elsewhere while "
+                    f"{host} still runs them would corrupt their disks (no split brain). Make sure {host} "
+                    "is powered off or fenced first."
+                ),
+                "moves": [],
+                "note": plans.PLAN_ONLY,
+            }
+        )
+    facts = _facts(tgt, tgt_type, timeout)
+    guests = []
+    if not isinstance(facts.get(host), dict):
+        pillar = __salt__["pillar.show_pillar"](host) or {}
+        wanted, _problems = needs.pillar_guests((pillar.get("xen") or {}).get("guests"))
+        guests = [needs.needs_of(name, dict(entry, active=True)) for name, entry in wanted.items()]
+    plan = plans.failover(facts, host, guests, n_plus_one=n_plus_one is True)
+    return plan if plan["feasible"] else _refused(plan)
+
+
+def verify(tgt="*", tgt_type="glob", timeout=None):
+    """
+    Check the fleet like ``gnt-cluster verify``: hosts that did not answer, a
+    guest defined or running on two hosts, UUID and MAC clashes across hosts,
+    guests whose bridge, network or disk is missing on their host, autostart
+    guests that are down, hosts whose running guests could not be started on the
+    others (N+1 broken), and guests named in the pillar of a host other than the
+    one holding them. Returns ``{check: [problems]}`` with only the checks that
+    found something (``{}``: all well); exit code 1 when there is a problem.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.verify
+    """
+    found = fleet_verify.check(_facts(tgt, tgt_type, timeout))
+    return _refused(found) if found else found
+
+
+def balance(max_moves=10, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
+    """
+    A plan of live migrations that evens out memory use across the hosts (like
+    Ganeti's ``hbal``): each move takes a running guest from the fullest host to
+    the emptiest when that narrows the spread, keeping the guests' needs,
+    anti-affinity groups and N+1 redundancy. At most ``max_moves`` moves. Plan
+    only: nothing is moved yet.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.balance
+        salt-run xen.balance max_moves=3
+    """
+    return plans.balance(_facts(tgt, tgt_type, timeout), max_moves=int(max_moves), n_plus_one=n_plus_one is True)

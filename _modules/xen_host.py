@@ -1,0 +1,59 @@
+"""What this Xen host offers to the fleet: memory, CPUs, guests, bridges, networks, storage.
+
+The ``xen`` runner on the master asks every host for :func:`facts` once and plans
+placement, evacuation, failover and balance from the answers. The work is done
+by the library (``saltext_xen.fleet.facts``); this module hands it the libvirt
+connection at ``xen:libvirt:uri``, the minion's command runner, and the pillar.
+"""
+
+import salt.utils.data
+
+from saltext_xen import saltglue
+from saltext_xen.core import connection
+from saltext_xen.fleet import facts as fleet_facts
+
+__virtualname__ = "xen_host"
+
+
+def __virtual__():
+    if not connection.available():
+        return False, f"xen_host: {connection.MISSING_REASON}"
+    return __virtualname__
+
+
+def _run(argv):
+    return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
+
+
+def _pillar(key):
+    # read __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
+    return salt.utils.data.traverse_dict_and_list(__pillar__, key, None)
+
+
+@saltglue.plain_errors
+def facts(netns=None):
+    """
+    This host's capacity facts in one pass, for the fleet runner (``salt-run xen.hosts``):
+    memory in MiB (``total``, hypervisor's ``free``, ``dom0``'s, ``reserved`` for dom0
+    from pillar ``xen:host:dom0_mem`` or dom0's actual memory, ``used`` by running
+    guests, ``available`` for more guests), CPUs, Xen version (from ``xl info``), every
+    guest with its state, autostart, memory, vCPUs, UUID, MACs, bridges, networks and
+    disks (and whether each disk exists), the host's bridges, libvirt networks and
+    storage pools, and ``pillar_guests``: the guests this host's pillar ``xen:guests``
+    names, with what they need and their anti-affinity ``group``.
+
+    netns
+        read bridges inside this network namespace (for trying things out)
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_host.facts
+    """
+    dom0_mem = fleet_facts.dom0_mem(_pillar("xen:host:dom0_mem"))
+    found = fleet_facts.read(saltglue.conn_from(__salt__), run=_run, runner=_run, netns=netns, dom0_mem=dom0_mem)
+    wanted, problems = fleet_facts.pillar_guests(_pillar("xen:guests"))
+    found["pillar_guests"] = wanted
+    found["errors"] += list(problems)
+    return found

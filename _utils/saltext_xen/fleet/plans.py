@@ -1,0 +1,153 @@
+"""Evacuate, failover and balance plans over host facts (plain data in, plain data out).
+
+Every plan is a dict with ``moves`` (``{"guest", "from", "to", "how", "memory",
+"why"}`` in the order they would run), ``feasible`` and ``refused`` (None, or
+why the plan cannot be carried out), and ``note``: these are plans only, the
+moves themselves come in a later step. Each plan places guests one after
+the other in one :class:`~saltext_xen.fleet.placement.Fleet`, so a later guest
+sees the memory an earlier one took.
+"""
+
+from saltext_xen.fleet import placement
+
+PLAN_ONLY = "plan only: migration is not available yet"
+LIVE = "live migration"
+COLD = "move the definition (shut off)"
+RESTART = "start from shared storage"
+
+
+def _order(guests):
+    """Guests holding memory first, largest first (hardest to fit), then by name."""
+    return sorted(guests, key=lambda g: (not g["active"], -g["memory"], g["name"]))
+
+
+def _plan(fleet, guests, source, how, n_plus_one):
+    moves, unplaced = [], {}
+    for guest in _order(guests):
+        choice = fleet.choose(guest, n_plus_one=n_plus_one)
+        if choice["host"] is None:
+            unplaced[guest["name"]] = choice["rejected"]
+            continue
+        fleet.place(guest, choice["host"])
+        moves.append(
+            {
+                "guest": guest["name"],
+                "from": source,
+                "to": choice["host"],
+                "how": how(guest),
+                "memory": guest["memory"] if guest["active"] else 0,
+                "why": choice["why"],
+            }
+        )
+    return moves, unplaced
+
+
+def _refusal(source, unplaced, n_plus_one, verb):
+    if not unplaced:
+        return None
+    names = ", ".join(sorted(unplaced))
+    text = f"the rest of the fleet cannot hold the guests of {source}: no host can take {names}"
+    if n_plus_one and any("N+1" in reason for reasons in unplaced.values() for reason in reasons.values()):
+        text += " while keeping N+1 redundancy (n_plus_one=False plans without it)"
+    return f"cannot {verb} {source}: {text}"
+
+
+def evacuate(facts_by_host, source, n_plus_one=True):
+    """The plan moving every guest off ``source`` (live for running ones, definitions for the others)."""
+    facts = facts_by_host.get(source)
+    if not isinstance(facts, dict) or "guests" not in facts:
+        reason = facts if isinstance(facts, str) else "it is not among the answering Xen hosts"
+        return _result(source, [], {}, f"cannot evacuate {source}: {reason}")
+    fleet = placement.Fleet(facts_by_host, leaving={source})
+    own = placement.Host(source, facts)
+    moves, unplaced = _plan(
+        fleet, list(own.guests.values()), source, lambda g: LIVE if g["active"] else COLD, n_plus_one
+    )
+    return _result(source, moves, unplaced, _refusal(source, unplaced, n_plus_one, "evacuate"))
+
+
+def failover(facts_by_host, dead, guests, n_plus_one=True):
+    """The plan starting ``guests`` (needs, from the dead host's pillar) of host ``dead`` elsewhere.
+
+    Guests already defined on an answering host are left out (said in ``skipped``):
+    starting a second copy is what a failover must never do.
+    """
+    if isinstance(facts_by_host.get(dead), dict):
+        return _result(dead, [], {}, f"cannot fail over {dead}: it answers, so it is not down (no split brain)")
+    fleet = placement.Fleet({h: f for h, f in facts_by_host.items() if h != dead})
+    skipped, wanted = {}, []
+    for guest in guests:
+        where = sorted(h.name for h in fleet.hosts.values() if guest["name"] in h.guests)
+        if where:
+            skipped[guest["name"]] = f"already defined on {', '.join(where)}"
+        else:
+            wanted.append(dict(guest, active=True))
+    moves, unplaced = _plan(fleet, wanted, dead, lambda g: RESTART, n_plus_one)
+    result = _result(dead, moves, unplaced, _refusal(dead, unplaced, n_plus_one, "fail over"))
+    result["skipped"] = skipped
+    return result
+
+
+def _result(host, moves, unplaced, refused):
+    return {
+        "host": host,
+        "feasible": refused is None,
+        "refused": refused,
+        "moves": moves,
+        "unplaced": unplaced,
+        "note": PLAN_ONLY,
+    }
+
+
+def _use(host):
+    total = host.load + host.room
+    return host.load / total if total > 0 else 0.0
+
+
+def balance(facts_by_host, max_moves=10, n_plus_one=True, min_gain=0.01):
+    """Moves of running guests from the fullest host to the emptiest while that evens memory use.
+
+    Use is load / (load + room) per host; a move is taken when it lowers the
+    difference between the fullest and the emptiest host by at least ``min_gain``,
+    and the target takes the guest as placement would (needs, groups); N+1, when it
+    holds before a move, must hold after it.
+    """
+    fleet = placement.Fleet(facts_by_host)
+    moves = []
+    while len(moves) < max_moves and len(fleet.hosts) > 1:
+        ranked = sorted(fleet.hosts.values(), key=lambda h: (_use(h), h.name))
+        low, high = ranked[0], ranked[-1]
+        spread = _use(high) - _use(low)
+        middle = [_use(h) for h in ranked[1:-1]]
+        options = []
+        for guest in high.guests.values():
+            if not guest["active"] or fleet.reject(low, guest, n_plus_one=False):
+                continue
+            m = guest["memory"]
+            after_uses = [(high.load - m) / (high.load + high.room), (low.load + m) / (low.load + low.room), *middle]
+            after = max(after_uses) - min(after_uses)
+            if spread - after >= min_gain:
+                options.append((after, guest["name"]))
+        taken = None
+        held = n_plus_one and fleet.n_plus_one_problem() is None
+        for after, name in sorted(options):
+            fleet.move(name, high.name, low.name)
+            if not held or fleet.n_plus_one_problem() is None:
+                taken = (after, fleet.hosts[low.name].guests[name])
+                break
+            fleet.move(name, low.name, high.name)
+        if taken is None:
+            break
+        after, guest = taken
+        moves.append(
+            {
+                "guest": guest["name"],
+                "from": high.name,
+                "to": low.name,
+                "how": LIVE,
+                "memory": guest["memory"],
+                "why": f"memory use spread {spread:.0%} -> {after:.0%}",
+            }
+        )
+    uses = {h.name: round(_use(h), 3) for h in fleet.hosts.values()}
+    return {"moves": moves, "use_after": uses, "down": dict(fleet.down), "note": PLAN_ONLY}
