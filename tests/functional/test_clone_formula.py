@@ -1,6 +1,8 @@
 """salt/xen/clones.sls driven by pillar xen:clones (the tutorial's virt-clone), through state.sls
 on libvirt's test driver with real image files."""
 
+from pathlib import Path
+
 import libvirt
 import yaml
 
@@ -68,9 +70,9 @@ def test_example_pillar_clones_newvm03_predicts_exactly_then_changes_nothing(mod
     ret = applied["xen-clone-newvm03-cloned"]
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"] == predicted["xen-clone-newvm03-cloned"]["changes"]
-    assert ret["changes"]["disks"] == {"xvda": dest}
+    assert ret["changes"]["disks:xvda"] == {"old": None, "new": dest}
     assert disk_sources(test_uri, "newvm03") == {"xvda": dest}
-    assert open(dest, "rb").read(15) == open(source_disk, "rb").read(15)
+    assert Path(dest).read_bytes()[:15] == Path(source_disk).read_bytes()[:15]
     xml = _guest(test_uri, "newvm03").XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
     assert clone.origin(xml)["name"] == "vm03"
     assert _guest(test_uri, "newvm03").state()[0] == libvirt.VIR_DOMAIN_SHUTOFF  # start: false by default
@@ -97,7 +99,7 @@ def test_clone_runs_after_its_source_guest_state_and_xen_applies_it(modules, tes
             "clones": {
                 "newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm05.img")}, "memory": 768},
                 # a clone of a clone: made after it
-                "newvm06": {"source": "newvm05", "disks": {"xvda": str(tmp_path / "newvm06.img")}, "start": True},
+                "newvm06": {"source": "newvm05", "disks": {"xvda": str(tmp_path / "newvm06.img")}, "ensure": "running"},
             },
         }
     }
@@ -112,7 +114,7 @@ def test_clone_runs_after_its_source_guest_state_and_xen_applies_it(modules, tes
     order = sorted(applied, key=lambda sid: applied[sid]["__run_num__"])
     assert order == ["xen-guest-vm05-stopped", "xen-clone-newvm05-cloned", "xen-clone-newvm06-cloned"]
     assert all(r["result"] is True for r in applied.values()), {k: r["comment"] for k, r in applied.items()}
-    assert applied["xen-clone-newvm06-cloned"]["changes"]["started"] is True
+    assert applied["xen-clone-newvm06-cloned"]["changes"]["started"] == {"old": False, "new": True}
     assert _guest(test_uri, "newvm06").state()[0] == libvirt.VIR_DOMAIN_RUNNING
     assert _guest(test_uri, "newvm05").info()[1] == 768 * 1024
     assert clone.origin(_guest(test_uri, "newvm06").XMLDesc(0))["name"] == "newvm05"
@@ -162,7 +164,7 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
             'xen:clones:newvm05:memory: expected a whole number above 0 (MiB), got "lots"',
             "xen:clones:newvm05:vcpus: expected a whole number above 0, got 0",
             "xen:clones:newvm05:sise: unknown key",
-            "xen:clones:newvm05:start: expected true or false",
+            "xen:clones:newvm05:start: no longer a key; say ensure: running",
             "xen:clones:newvm05:disks:xvda: expected an absolute path",
             "xen:clones:newvm05:bridge: expected a bridge name",
         ):
@@ -191,6 +193,55 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
     whole = _apply(modules, {"xen": {"clones": ["newvm05"]}})
     assert whole["xen-clones-checked"]["result"] is False
     assert whole["xen-clones-checked"]["comment"].startswith("xen:clones: expected a mapping")
+
+
+def test_clean_undefines_the_clones_and_keeps_their_disks(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    pillar = {
+        "xen": {
+            "clones": {
+                "newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm05.img")}, "ensure": "running"},
+                "newvm06": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm06.img")}, "remove_disks": True},
+            }
+        }
+    }
+    assert all(r["result"] is True for r in _apply(modules, pillar).values())
+    assert _guest(test_uri, "newvm05").state()[0] == libvirt.VIR_DOMAIN_RUNNING
+
+    predicted = _apply(modules, pillar, test=True, sls="xen.clones.clean")
+    assert set(predicted) == {"xen-clone-newvm05-stopped", "xen-clone-newvm05-absent", "xen-clone-newvm06-absent"}
+    assert all(r["result"] is None for r in predicted.values()), predicted
+    assert _guest(test_uri, "newvm05") is not None
+
+    cleaned = _apply(modules, pillar, sls="xen.clones.clean")
+    assert all(r["result"] is True for r in cleaned.values()), {k: r["comment"] for k, r in cleaned.items()}
+    assert cleaned["xen-clone-newvm05-stopped"]["changes"]["state"]["old"] == "running"
+    assert cleaned["xen-clone-newvm06-absent"]["changes"] == predicted["xen-clone-newvm06-absent"]["changes"]
+    assert _guest(test_uri, "newvm05") is None and _guest(test_uri, "newvm06") is None
+    assert _guest(test_uri, "vm05") is not None  # the source stays
+    assert (tmp_path / "newvm05.img").exists() and not (tmp_path / "newvm06.img").exists()
+
+    again = _apply(modules, pillar, sls="xen.clones.clean")
+    assert {sid: (r["result"], r["changes"]) for sid, r in again.items()} == {
+        "xen-clone-newvm05-absent": (True, {}),
+        "xen-clone-newvm06-absent": (True, {}),
+    }
+
+
+def test_ensure_absent_removes_a_clone(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05")
+    pillar = {"xen": {"clones": {"newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "newvm05.img")}}}}}
+    assert _apply(modules, pillar)["xen-clone-newvm05-cloned"]["result"] is True
+    pillar["xen"]["clones"]["newvm05"]["ensure"] = "absent"
+    ret = _apply(modules, pillar)
+    assert set(ret) == {"xen-clone-newvm05-absent"} and ret["xen-clone-newvm05-absent"]["result"] is True
+    assert _guest(test_uri, "newvm05") is None and (tmp_path / "newvm05.img").exists()
+    pillar["xen"]["clones"]["newvm05"]["ensure"] = "gone"
+    bad = _apply(modules, pillar)["xen-clone-newvm05-checked"]
+    assert (
+        bad["result"] is False
+        and "xen:clones:newvm05:ensure: expected one of defined, running, absent" in bad["comment"]
+    )
 
 
 def test_no_clones_in_pillar_is_a_quiet_no_op(modules):

@@ -87,6 +87,77 @@ def test_misspelt_pillar_key_is_named(modules, lab, tmp_path):
     assert lab.link("xenbr1") is None
 
 
+def test_clean_removes_what_it_made_and_the_nic_gets_its_address_back(modules, lab, tmp_path):
+    pillar = example_pillar(lab, tmp_path)
+    pillar["xen"]["networks"]["virbr1"]["force"] = True  # a key for the clean, passed over by xen.networks
+    assert all(r["result"] is True for r in results(modules.state.sls("xen.networks", pillar=pillar)).values())
+    assert lab.addrs("eth0") == []
+
+    # the test driver's seeded guests have NICs on xenbr0: refused, until the entry says force
+    refused = results(modules.state.sls("xen.networks.clean", pillar=pillar, test=True))
+    assert refused["xen-net-bridge-xenbr0-absent"]["result"] is False
+    assert "still used by vm02" in refused["xen-net-bridge-xenbr0-absent"]["comment"]
+    pillar["xen"]["bridges"]["xenbr0"]["force"] = True
+    again = results(modules.state.sls("xen.networks", pillar=pillar))
+    assert {sid: (r["result"], r["changes"]) for sid, r in again.items()} == {sid: (True, {}) for sid in again}
+
+    predicted = results(modules.state.sls("xen.networks.clean", pillar=pillar, test=True))
+    assert set(predicted) == {
+        "xen-net-network-default-absent",
+        "xen-net-network-virbr1-absent",
+        "xen-net-bridge-xenbr0-absent",
+        "xen-net-bridge-xenbr1-absent",
+    }
+    assert all(r["result"] is None for r in predicted.values()), predicted
+    assert lab.link("xenbr0") is not None
+
+    cleaned = results(modules.state.sls("xen.networks.clean", pillar=pillar))
+    assert all(r["result"] is True for r in cleaned.values()), {k: r["comment"] for k, r in cleaned.items()}
+    for sid, ret in cleaned.items():
+        assert ret["changes"] == predicted[sid]["changes"], sid
+    order = sorted(cleaned, key=lambda sid: cleaned[sid]["__run_num__"])
+    assert order[:2] == ["xen-net-network-default-absent", "xen-net-network-virbr1-absent"]
+    assert lab.link("xenbr0") is None and lab.link("xenbr1") is None
+    assert "10.77.0.2/24" in lab.addrs("eth0") and lab.default_dev() == ["eth0"]
+    assert lab.ping()
+    assert not (tmp_path / "etc/network/interfaces.d/xenbr1").exists()
+
+    again = results(modules.state.sls("xen.networks.clean", pillar=pillar))
+    assert {sid: r["changes"] for sid, r in again.items()} == {sid: {} for sid in again}
+
+
+def test_ensure_says_what_is_wanted_and_old_words_are_named(modules, lab, tmp_path):
+    pillar = example_pillar(lab, tmp_path)
+    pillar["xen"]["bridges"] = {
+        "xenbr1": dict(pillar["xen"]["bridges"]["xenbr1"], ensure="absent"),
+        "xenbr0": {"absent": True},
+    }
+    pillar["xen"]["networks"]["virbr1"]["ensure"] = "defined"
+    pillar["xen"]["networks"]["default"] = {"running": False}
+    pillar["xen"]["networks"]["other"] = {"ensure": "up"}
+    shown = modules.state.show_sls("xen.networks", pillar=pillar)
+    assert isinstance(shown, dict), shown
+    assert set(shown) == {
+        "xen-net-bridge-xenbr0-checked",
+        "xen-net-bridge-xenbr1-absent",
+        "xen-net-network-default-checked",
+        "xen-net-network-other-checked",
+        "xen-net-network-virbr1-defined",
+    }
+    ret = results(modules.state.sls("xen.networks", pillar=pillar))
+    assert (
+        "xen:bridges:xenbr0:absent: no longer a key; say ensure: absent"
+        in ret["xen-net-bridge-xenbr0-checked"]["comment"]
+    )
+    assert "xen:networks:default:running: no longer a key" in ret["xen-net-network-default-checked"]["comment"]
+    assert (
+        'xen:networks:other:ensure: expected one of running, defined, absent, got "up"'
+        in ret["xen-net-network-other-checked"]["comment"]
+    )
+    assert ret["xen-net-bridge-xenbr1-absent"]["result"] is True
+    assert ret["xen-net-network-virbr1-defined"]["result"] is True, ret["xen-net-network-virbr1-defined"]["comment"]
+
+
 def test_no_networking_pillar_is_a_quiet_no_op(modules):
     ret = modules.state.sls("xen.networks", pillar={"xen": {}})
     assert getattr(ret, "raw", ret) == {}

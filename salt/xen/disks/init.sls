@@ -38,12 +38,15 @@ xen-disk-packages-installed:
 {%-   set spec = {} if spec is none else spec %}
 {%-   set ensure = spec.get("ensure", xen.ensure.pools) if spec is mapping else none %}
 {%-   if spec is not mapping or ensure != "present" %}
+{%-     if spec is mapping %}
+{%-       set problem = "xen:pools:" ~ pool ~ ":ensure: expected present, got " ~ (ensure | json) %}
+{%-     else %}
+{%-       set problem = "xen:pools:" ~ pool ~ ": expected a mapping of settings, got " ~ (spec | json) %}
+{%-     endif %}
 xen-disk-pool-{{ pool }}-checked:
   test.fail_without_changes:
     - name: {{ ("xen:pools:" ~ pool) | json }}
-    - comment: {{ ("xen:pools:" ~ pool ~ (":ensure: expected present, got " ~ (ensure | json) if spec is mapping
-                   else ": expected a mapping of settings, got " ~ (spec | json)))
-                  ~ "; nothing was changed for this pool") | json }}
+    - comment: {{ (problem ~ "; nothing was changed for this pool") | json }}
 {%-     continue %}
 {%-   endif %}
 xen-disk-pool-{{ pool }}-present:

@@ -4,11 +4,13 @@
     Per bridge:  ensure: present (default) | absent
                  present: every other key goes to xen_net.bridge_present (nic, vlan, stp,
                  forward_delay, mtu, addresses, dhcp, netns, persist, config_root), so a
-                 misspelt one is reported with its key path;
+                 misspelt one is reported with its key path; force and restore_nic are
+                 kept for ensure: absent and xen.networks.clean;
                  absent: force, netns, dhcp, restore_nic, persist, config_root are used.
     Per network: ensure: running (default) | defined | absent
                  running/defined: every other key goes to xen_net.network_running or
-                 network_defined (forward, bridge, ipv4, autostart, ..., restart with running);
+                 network_defined (forward, bridge, ipv4, autostart, ..., restart with running),
+                 but force, kept for ensure: absent and xen.networks.clean;
                  absent: force is used.
     Defaults (map.jinja): xen:ensure:bridges / xen:ensure:networks; how bridges persist
     across reboots, network:persist / network:config_root / network:packages from
@@ -82,7 +84,7 @@ xen-net-bridge-{{ name }}-present:
   xen_net.bridge_present:
     - name: {{ name | json }}
 {#-     every key goes to the state, so a misspelt one is reported with its path #}
-{%-     for key, value in bridge | dictsort if key not in ("ensure", "persist", "config_root") %}
+{%-     for key, value in bridge | dictsort if key not in ("ensure", "persist", "config_root", "force", "restore_nic") %}
     - {{ key }}: {{ value | json }}
 {%-     endfor %}
     - persist: {{ persist | json }}
@@ -115,7 +117,7 @@ xen-net-network-{{ name }}-{{ ensure }}:
   xen_net.network_{{ ensure }}:
     - name: {{ name | json }}
 {#-     every key goes to the state (restart only to a running one), so a misspelt one is reported #}
-{%-     for key, value in network | dictsort if key != "ensure" and (ensure == "running" or key != "restart") %}
+{%-     for key, value in network | dictsort if key not in ("ensure", "force") and (ensure == "running" or key != "restart") %}
     - {{ key }}: {{ value | json }}
 {%-     endfor %}
 {%-     set host_bridge = network.get("bridge") %}
