@@ -128,6 +128,8 @@ class Fleet:
         tops = self._refresh()
         spare = tops["spare"] - memory
         cap, worst = tops["capacity"]
+        if target is not None and self.hosts[target].load + self.hosts[target].room == cap:
+            worst = target  # of the hosts binding N+1, name the one the guest would go to
         worst_host = self.hosts[worst]
         load = worst_host.load + (memory if worst == target else 0)
         others = spare - (worst_host.room - (memory if worst == target else 0))
