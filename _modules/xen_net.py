@@ -76,7 +76,9 @@ def bridge_info(name, netns=None):
 
 
 @saltglue.plain_errors
-def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None):
+def bridge_plan(
+    name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None, config_root="/"
+):
     """
     The steps that would make bridge ``name`` as asked, in the order they would
     run, without running them: ``nmcli`` ones where NetworkManager manages the NIC,
@@ -95,6 +97,8 @@ def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=No
         MTU for the NIC and the bridge
     addresses
         list of ``address/prefix`` for the bridge (default: what the NIC has)
+    netns / config_root
+        run the commands inside this network namespace; where ``/etc`` and ``/run`` are (default ``/``)
 
     CLI Example:
 
@@ -103,21 +107,31 @@ def bridge_plan(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=No
         salt '*' xen_net.bridge_plan xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return bridges.describe(bridge_way.plan_present(_runner, spec, netns=netns)["steps"])
+    return bridges.describe(bridge_way.plan_present(_runner, spec, netns=netns, root=config_root)["steps"])
 
 
 @saltglue.plain_errors
 def bridge_create(
-    name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, netns=None, timeout=None
+    name,
+    nic=None,
+    vlan=None,
+    stp=False,
+    forward_delay=None,
+    mtu=None,
+    addresses=None,
+    netns=None,
+    timeout=None,
+    config_root="/",
 ):
     """
     Make (or adjust) bridge ``name`` now, moving the NIC's addresses and routes
     to it without cutting the host off; if a step fails or the bridge does not
     come up, everything done is undone. Where NetworkManager manages the NIC it
     is done through NetworkManager, with keyfiles under /run that it forgets at
-    reboot. Not persistent: use the ``xen_net.bridge_present`` state for that. Same arguments as ``bridge_plan``,
-    plus ``timeout``: seconds to wait for the bridge to forward (default 5, or
-    twice the forward delay plus 5 with STP). Returns the steps done.
+    reboot. Not persistent: use the ``xen_net.bridge_present`` state for that.
+    Same arguments as ``bridge_plan``, plus ``timeout``: seconds to wait for the
+    bridge to forward (default 5, or twice the forward delay plus 5 with STP).
+    Returns the steps done.
 
     CLI Example:
 
@@ -126,7 +140,8 @@ def bridge_create(
         salt '*' xen_net.bridge_create xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return bridge_way.apply(bridge_way.plan_present(_runner, spec, netns=netns), _runner, netns=netns, timeout=timeout)
+    plan = bridge_way.plan_present(_runner, spec, netns=netns, root=config_root)
+    return bridge_way.apply(plan, _runner, netns=netns, timeout=timeout)
 
 
 @saltglue.plain_errors
@@ -144,13 +159,14 @@ def bridge_users(name):
 
 
 @saltglue.plain_errors
-def bridge_delete(name, force=False, netns=None):
+def bridge_delete(name, force=False, netns=None, config_root="/"):
     """
     Remove bridge ``name``, giving its addresses and routes back to its NIC.
     Refused while guests use it (the error lists them) unless ``force=True``.
     A bridge NetworkManager runs goes through NetworkManager (its keyfiles too),
     the NIC back on its own connection. Otherwise not persistent: use the
-    ``xen_net.bridge_absent`` state for that. Returns the steps done.
+    ``xen_net.bridge_absent`` state for that. ``netns`` / ``config_root`` as in
+    ``bridge_plan``. Returns the steps done.
 
     CLI Example:
 
@@ -159,7 +175,7 @@ def bridge_delete(name, force=False, netns=None):
         salt '*' xen_net.bridge_delete xenbr1
     """
     guests = libvirt_networks.guests_using(_conn(), name)
-    plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, force=force)
+    plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, force=force, root=config_root)
     return bridge_way.apply(plan, _runner, netns=netns)
 
 

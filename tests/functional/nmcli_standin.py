@@ -112,7 +112,7 @@ def deactivate(state, uuid):
         return
     info = conn["connection"]
     if info.get("type") == "bridge":
-        for other, other_dev in list(state["active"].items()):
+        for other in list(state["active"]):
             master = (state["loaded"].get(other) or {}).get("connection", {}).get("master")
             if master in (info.get("id"), dev, uuid):
                 deactivate(state, other)

@@ -129,7 +129,7 @@ def state(states, func, name, **kwargs):
 
 
 def test_xenbr0_over_eth0_moves_address_and_route_and_is_idempotent(states, lab, tmp_path):
-    args = dict(nic="eth0", netns=lab.host, persist="ifupdown", config_root=str(tmp_path))
+    args = {"nic": "eth0", "netns": lab.host, "persist": "ifupdown", "config_root": str(tmp_path)}
     assert lab.ping()
     predicted = state(states, "bridge_present", "xenbr0", test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
@@ -211,7 +211,7 @@ def test_bridge_that_does_not_come_up_in_time_is_rolled_back(modules, lab):
 
     before = (lab.addrs("eth0"), lab.default_dev())
     # with STP on, the port needs 2 x 2 s before it forwards: a 0.5 s wait fails on purpose
-    with pytest.raises(CommandExecutionError, match="did not come up.*everything done before was undone"):
+    with pytest.raises(CommandExecutionError, match=r"did not come up.*everything done before was undone"):
         modules.xen_net.bridge_create("xenbr0", nic="eth0", stp=True, forward_delay=2, netns=lab.host, timeout=0.5)
     assert lab.link("xenbr0") is None
     assert lab.link("eth0").get("master") is None
@@ -239,7 +239,7 @@ def test_vlan_sub_interface_or_clean_rollback(modules, lab):
 
 
 def test_removal_is_refused_while_guests_use_it_then_forced(states, modules, lab, tmp_path):
-    args = dict(netns=lab.host, persist="ifupdown", config_root=str(tmp_path))
+    args = {"netns": lab.host, "persist": "ifupdown", "config_root": str(tmp_path)}
     assert state(states, "bridge_present", "xenbr0", nic="eth0", **args)["result"] is True
     # vm02 and vm03 of the test driver have their NIC on xenbr0
     ret = state(states, "bridge_absent", "xenbr0", **args)

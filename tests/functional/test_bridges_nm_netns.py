@@ -13,6 +13,7 @@ real NetworkManager carries out ``connection up`` is for the lab tier (RHEL-like
 
 import json
 import os
+import re
 import shutil
 import stat
 import sys
@@ -203,7 +204,7 @@ def test_bridge_that_does_not_forward_in_time_rolls_back(lab, nm):
     # with STP on, the port needs 2 x 2 s before it forwards: a 0.5 s wait fails on purpose
     planned = nm_plan(lab, nm, spec(stp=True, forward_delay=2))
     with pytest.raises(
-        bridges.BridgeError, match="did not come up: xenbr0 has no carrier.*everything done before was undone"
+        bridges.BridgeError, match=r"did not come up: xenbr0 has no carrier.*everything done before was undone"
     ):
         bridge_nm.apply(planned, run, netns=lab.host, root=str(nm.root), timeout=0.5)
     assert lab.link("xenbr0") is None and lab.link("eth0").get("master") is None
@@ -326,8 +327,10 @@ def test_nic_without_a_connection_of_its_own_gets_one_from_the_bridges_addresses
     nm.forget_calls()
     with pytest.raises(
         bridges.BridgeError,
-        match="eth0 has no NetworkManager connection of its own to go back "
-        "to, so the host would lose 10.77.0.2/24, fd00:77::2/64",
+        match=re.escape(
+            "eth0 has no NetworkManager connection of its own to go back "
+            "to, so the host would lose 10.77.0.2/24, fd00:77::2/64"
+        ),
     ):
         rm_plan(lab, nm, restore_nic=False)
     planned = rm_plan(lab, nm)

@@ -5,6 +5,7 @@ Real bridges, veths, addresses and routes in network namespaces the test creates
 and must not get one), which reads the keyfiles and does ``connection up`` with ``ip``.
 """
 
+import os
 import shutil
 
 import pytest
@@ -24,7 +25,7 @@ pytestmark = [
 
 
 def test_state_predicts_applies_through_networkmanager_and_then_changes_nothing(states, lab, nm):
-    args = dict(nic="eth0", netns=lab.host, persist="nm-keyfile", config_root=str(nm.root))
+    args = {"nic": "eth0", "netns": lab.host, "persist": "nm-keyfile", "config_root": str(nm.root)}
     uuid = bridge_persist.nm_uuid("xenbr0")
     predicted = state(states, "bridge_present", "xenbr0", test=True, **args)
     assert predicted["result"] is None, predicted["comment"]
@@ -84,7 +85,7 @@ def test_state_keeps_the_ip_way_for_a_nic_networkmanager_leaves_alone(states, la
 
 
 def test_state_removes_the_bridge_through_networkmanager_predicts_and_then_changes_nothing(states, lab, nm):
-    args = dict(netns=lab.host, persist="nm-keyfile", config_root=str(nm.root))
+    args = {"netns": lab.host, "persist": "nm-keyfile", "config_root": str(nm.root)}
     assert state(states, "bridge_present", "xenbr0", nic="eth0", **args)["result"] is True
     nm.forget_calls()
     uuid = bridge_persist.nm_uuid("xenbr0")
@@ -135,7 +136,7 @@ def test_state_removes_the_bridge_through_networkmanager_predicts_and_then_chang
 
 
 def test_state_brings_the_bridge_back_when_the_nic_does_not_get_its_addresses(states, lab, nm, monkeypatch):
-    args = dict(netns=lab.host, persist="nm-keyfile", config_root=str(nm.root))
+    args = {"netns": lab.host, "persist": "nm-keyfile", "config_root": str(nm.root)}
     assert state(states, "bridge_present", "xenbr0", nic="eth0", **args)["result"] is True
     monkeypatch.setenv("NMCLI_STANDIN_FAIL", "addresses")
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
@@ -164,3 +165,29 @@ def test_state_removes_a_bridge_networkmanager_does_not_run_the_ip_way(states, l
     assert ret["result"] is True, ret["comment"]
     assert ret["changes"]["steps"]["new"][-1] == "delete bridge xenbr1: ip link del xenbr1"
     assert nm.calls() == [] and lab.link("xenbr1") is None
+
+
+def test_functions_take_the_networkmanager_way_like_the_states(modules, lab, nm):
+    uuid = bridge_persist.nm_uuid("xenbr0")
+    how = {"netns": lab.host, "config_root": str(nm.root)}
+    planned = modules.xen_net.bridge_plan("xenbr0", nic="eth0", **how)
+    assert planned == [
+        "make NetworkManager read the keyfiles: nmcli connection reload",
+        f"bring xenbr0 up through NetworkManager with eth0 as its port: nmcli connection up uuid {uuid}",
+    ]
+    assert modules.xen_net.bridge_create("xenbr0", nic="eth0", **how) == planned
+    assert nm.calls() == ["connection reload", f"connection up uuid {uuid}"], "no ip behind NetworkManager's back"
+    assert lab.link("eth0")["master"] == "xenbr0" and lab.default_dev() == ["xenbr0"] and lab.ping()
+    runtime = nm.root / "run/NetworkManager/system-connections"
+    assert sorted(os.listdir(runtime)) == ["xenbr0-port-eth0.nmconnection", "xenbr0.nmconnection"], "gone at reboot"
+    assert nm.keyfiles() == ["Wired connection 1.nmconnection"], "nothing kept across reboots"
+    info = modules.xen_net.bridge_info("xenbr0", netns=lab.host)
+    assert info["nics"] == ["eth0"] and info["vifs"] == []
+
+    nm.forget_calls()
+    steps = modules.xen_net.bridge_delete("xenbr0", force=True, **how)
+    assert steps[0] == f"bring eth0 back on its connection 'Wired connection 1': nmcli connection up uuid {WIRED_UUID}"
+    assert nm.calls()[:2] == [f"connection up uuid {WIRED_UUID}", f"connection down uuid {uuid}"]
+    assert lab.link("xenbr0") is None and lab.default_dev() == ["eth0"] and lab.ping()
+    assert os.listdir(runtime) == []
+    assert nm.device("eth0") == ("connected", "Wired connection 1")

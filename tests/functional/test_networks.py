@@ -188,3 +188,91 @@ def test_module_functions(modules, conn):
     assert modules.xen_net.bridge_users("xenbr0") == ["vm02", "vm03"]
     assert modules.xen_net.network_undefine("virbr1") is True
     assert modules.xen_net.network_info("virbr1") is None
+
+
+def _put_on_virbr1(conn, guest, mac):
+    """A NIC on virbr1 for ``guest``; a running guest is restarted to run with it (the test driver cannot hot-plug)."""
+    dom = conn.lookupByName(guest)
+    xml = dom.XMLDesc(0).replace(
+        "</devices>",
+        f"<interface type='network'><mac address='{mac}'/><source network='virbr1'/></interface></devices>",
+    )
+    conn.defineXML(xml)
+    if dom.isActive():
+        dom.destroy()
+        dom.create()
+
+
+def test_watch_restarts_the_network_so_it_runs_its_new_definition(states, conn):
+    assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
+    net = conn.networkLookupByName("virbr1")
+    net.destroy()
+    # stopped: a watch starts it
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=True, **VIRBR1)
+    assert ret["result"] is None and ret["changes"] == {"running": {"old": False, "new": True}}
+    assert not net.isActive(), "test=True changed nothing"
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", **VIRBR1)
+    assert ret["result"] is True and ret["comment"] == "Network virbr1 was started."
+    assert net.isActive()
+
+    # running: a watch restarts it, also when its definition did not change
+    predicted = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=True, **VIRBR1)
+    assert predicted["result"] is None
+    assert predicted["changes"] == {"restarted": {"old": "running", "new": "restarted"}}
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", **VIRBR1)
+    assert ret["result"] is True and ret["changes"] == predicted["changes"]
+    assert ret["comment"] == "Network virbr1 was restarted."
+    assert conn.networkLookupByName("virbr1").isActive()
+
+    # a changed definition is defined and the network restarted with it
+    moved = dict(VIRBR1, domain="lab.example")
+    predicted = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=True, **moved)
+    assert predicted["changes"] == {
+        "domain": {"old": None, "new": "lab.example"},
+        "restarted": {"old": "old settings", "new": "new settings"},
+    }
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", **moved)
+    assert ret["result"] is True and ret["changes"] == predicted["changes"], ret["comment"]
+    live = network_xml.parse(conn.networkLookupByName("virbr1").XMLDesc(0))
+    assert live["domain"] == "lab.example", "it runs with its new definition"
+
+
+def test_watch_refuses_to_cut_running_guests_unless_forced(states, conn):
+    assert run_state(states, "network_running", "virbr1", **VIRBR1)["result"] is True
+    _put_on_virbr1(conn, "vm02", "00:16:3e:02:00:09")  # running
+    _put_on_virbr1(conn, "vm03", "00:16:3e:03:00:09")  # defined, not running: no link to cut
+    for test in (True, False):
+        ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=test, **VIRBR1)
+        assert ret["result"] is False and ret["changes"] == {}
+        assert ret["comment"] == (
+            "Network virbr1 was not restarted: restarting it would cut the link of the running guests "
+            "vm02; stop or move them first, or set force: true"
+        )
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", force=True, **VIRBR1)
+    assert ret["result"] is True and ret["changes"] == {"restarted": {"old": "running", "new": "restarted"}}
+
+
+def test_watch_in_an_sls_restarts_the_network(modules, conn):
+    assert modules.xen_net.network_define("virbr1", start=True, **VIRBR1)["active"]
+    sls = """
+something-changed:
+  test.succeed_with_changes: []
+
+virbr1:
+  xen_net.network_running:
+    - bridge: virbr1
+    - ipv4:
+        address: 192.168.123.1/24
+        dhcp: [192.168.123.2-192.168.123.254]
+    - watch:
+      - test: something-changed
+"""
+    ret = modules.state.template_str(sls)
+    (net,) = [r for key, r in ret.raw.items() if key.startswith("xen_net_")]
+    assert net["result"] is True, net["comment"]
+    assert net["changes"] == {"restarted": {"old": "running", "new": "restarted"}}
+
+
+def test_watch_on_another_state_says_it_does_not_act(states):
+    ret = run_state(states, "mod_watch", "virbr1", sfun="network_defined", **VIRBR1)
+    assert ret["result"] is False and "use it with network_running" in ret["comment"]

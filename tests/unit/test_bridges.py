@@ -380,7 +380,9 @@ def simulate(state, argvs):
 
 def normal(state):
     return {
-        "links": {n: {k: v for k, v in l.items() if k not in ("carrier", "mac")} for n, l in state["links"].items()},
+        "links": {
+            n: {k: v for k, v in link.items() if k not in ("carrier", "mac")} for n, link in state["links"].items()
+        },
         "addrs": {n: sorted(a) for n, a in state["addrs"].items() if a},
         "routes": sorted(tuple(sorted((k, str(v)) for k, v in r.items())) for r in state["routes"]),
     }

@@ -125,8 +125,8 @@ def manages(nm, spec):
 def _sections(text):
     """A keyfile as ``{section: {key: value}}`` (enough for NetworkManager's own files)."""
     found, section = {}, None
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line.startswith("[") and line.endswith("]"):
             section = found.setdefault(line[1:-1], {})
         elif section is not None and "=" in line and not line.startswith(("#", ";")):
@@ -364,7 +364,7 @@ def _not_held(state, dev, expect):
         return f"{dev} does not hold {', '.join(missing)} yet"
     if expect.get("dhcp") and not any(":" not in a for a in have):
         return f"{dev} has no IPv4 address from DHCP yet"
-    for family, gateway in zip((4, 6), expect["gateways"]):
+    for family, gateway in zip((4, 6), expect["gateways"], strict=True):
         if gateway and not any(
             r["dst"] == "default" and r["dev"] == dev and r["family"] == family for r in state["routes"]
         ):

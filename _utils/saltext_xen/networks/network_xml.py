@@ -87,9 +87,8 @@ def _ip_block(data, family, path, problems):
             raise ValueError("needs a prefix length")
         subnet = iface.network
         if family == 4 and subnet.prefixlen < 31 and iface.ip in (subnet.network_address, subnet.broadcast_address):
-            raise ValueError(
-                f"{iface.ip} is the network's {'network' if iface.ip == subnet.network_address else 'broadcast'} address"
-            )
+            which = "network" if iface.ip == subnet.network_address else "broadcast"
+            raise ValueError(f"{iface.ip} is the network's {which} address")
         block["address"] = str(iface)
     except ValueError as exc:
         example = "192.168.123.1/24" if family == 4 else "fd00:123::1/64"
