@@ -73,6 +73,6 @@ def test_detach_by_mac_or_bridge(modules, conn):
 def test_running_guest_needs_hotplug_which_the_test_driver_lacks(modules, conn):
     # On Xen, libvirt plugs the NIC into the running guest (LIVE|CONFIG); the test
     # driver has no hot-plug, and the error says so instead of half-doing it.
-    with pytest.raises(CommandExecutionError, match="could not add the NIC to vm02: .*not supported"):
+    with pytest.raises(CommandExecutionError, match=r"could not add the NIC to vm02: .*not supported"):
         modules.xen_guest.nic_attach("vm02", bridge="xenbr1")
     assert len(nics(conn, "vm02")) == 1

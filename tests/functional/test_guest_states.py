@@ -5,8 +5,12 @@ import stat
 
 import libvirt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from saltext_xen.core import connection
+from saltext_xen.guests import guest_apply, guest_spec
+from tests.unit.test_guest_spec import guest_data
 
 
 def _conn(test_uri):
@@ -259,17 +263,6 @@ def test_new_nic_on_running_guest_gets_a_mac_and_test_mode_agrees(states, images
     assert ret["changes"]["nics:1"]["new"] == predicted["changes"]["nics:1"]["new"]
     assert ret["changes"]["nics:1"]["applied"].startswith("in the definition; waits for a restart")
     assert _run(states, "running", "vm10", spec=two_nics)["changes"] == {}
-
-
-# --------------------------------------------------------------------------- properties
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st
-
-from saltext_xen.guests import (
-    guest_apply,
-    guest_spec,
-)
-from tests.unit.test_guest_spec import guest_data  # noqa: E402
 
 
 def _no_sizes(data):

@@ -108,7 +108,8 @@ CLONE_XML = """
   <name>newvm05</name>
   <uuid>2aa1fae5-8550-affd-866f-27a9d6977d16</uuid>
   <metadata>
-    <saltclone:origin xmlns:saltclone="https://github.com/saltext-xen/clone/1" name="vm05" uuid="5e4d3c2b-0000-4000-8000-000000000005"/>
+    <saltclone:origin xmlns:saltclone="https://github.com/saltext-xen/clone/1"
+                      name="vm05" uuid="5e4d3c2b-0000-4000-8000-000000000005"/>
     <other:note xmlns:other="https://example.org/other/1" level="2">
       <item>backups &amp; snapshots</item>
     </other:note>

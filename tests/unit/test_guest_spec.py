@@ -225,7 +225,8 @@ def test_pv_sda_and_xvda_are_different_disks_but_not_on_hvm():
 def test_install_needs_what_it_uses():
     _, problems = guest_spec.validate("vm02", {"install": {"kickstart": "http://x/ks.cfg"}})
     assert problems == [
-        "xen:guests:vm02:install:location: a network install needs the install tree's URL (http://, ftp://, file:// or a directory)"
+        "xen:guests:vm02:install:location: a network install needs the install tree's URL "
+        "(http://, ftp://, file:// or a directory)"
     ]
     _, problems = guest_spec.validate("vm02", {"type": "pv", "install": {"iso": "/srv/x.iso"}})
     assert problems == ["xen:guests:vm02:install:method: installing from an ISO needs an hvm guest (type: hvm)"]

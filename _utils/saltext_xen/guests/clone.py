@@ -323,10 +323,8 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
         for path in made_blocks:
-            try:
+            with contextlib.suppress(Exception):  # a failed cleanup must not hide the clone's own error
                 drop_block(path)
-            except Exception:  # pylint: disable=broad-except
-                pass
         if isinstance(exc, (XenError, KeyboardInterrupt, SystemExit)):
             raise
         if isinstance(exc, OSError):

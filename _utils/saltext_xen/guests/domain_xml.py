@@ -239,7 +239,7 @@ def _mib(el):
         "gib": 1024,
         "gb": 1e9 / 1048576,
     }.get(unit, 1 / 1024)
-    return int(round(value * factor))
+    return round(value * factor)
 
 
 def _domain_root(xml_text):

@@ -297,9 +297,11 @@ def _unsupported(exc):
 def _missing_disks(spec):
     out = []
     for disk in spec["disks"]:
-        if disk["device"] == "disk" and disk["size"] and disk["source"] and not guest_spec.is_block(disk["source"]):
-            if not os.path.lexists(disk["source"]):
-                out.append(disk)
+        is_file = (
+            disk["device"] == "disk" and disk["size"] and disk["source"] and not guest_spec.is_block(disk["source"])
+        )
+        if is_file and not os.path.lexists(disk["source"]):
+            out.append(disk)
     return out
 
 

@@ -352,7 +352,8 @@ def _graphics(data, path, problems):
     if listen not in LOCAL_LISTEN and not password:
         problems.add(
             f"{path}:listen",
-            f"VNC listening on '{listen}' (not only this host) needs a password; add graphics:password or listen on 127.0.0.1",
+            f"VNC listening on '{listen}' (not only this host) needs a password; "
+            "add graphics:password or listen on 127.0.0.1",
         )
     return {
         "type": "vnc",
@@ -393,9 +394,9 @@ def _boot(data, gtype, path, problems):
             order = None
         else:
             words = []
-            for i, word in enumerate(order):
+            for i, given in enumerate(order):
                 word = {"disk": "hd", "net": "network", "floppy": "fd", "cd": "cdrom"}.get(
-                    str(word).lower(), str(word).lower()
+                    str(given).lower(), str(given).lower()
                 )
                 if word not in BOOT_DEVICES:
                     problems.add(f"{path}:order:{i}", f"expected one of {', '.join(BOOT_DEVICES)}, got '{order[i]}'")
@@ -456,7 +457,8 @@ def _install(data, gtype, path, problems):
         if gtype == "hvm":
             problems.add(
                 f"{path}:method",
-                "a network install boots the tree's Xen kernel and is for pv guests; install hvm guests from an ISO (install:iso)",
+                "a network install boots the tree's Xen kernel and is for pv guests; "
+                "install hvm guests from an ISO (install:iso)",
             )
     if method == "cdrom":
         if not iso:

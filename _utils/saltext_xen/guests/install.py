@@ -17,6 +17,7 @@ on (local only unless the spec says otherwise); the persistent definition
 boots from disk.
 """
 
+import contextlib
 import copy
 import os
 import shutil
@@ -73,10 +74,8 @@ def fetch(url, dest, timeout=FETCH_TIMEOUT):
 
 
 def _unlink(path):
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 def kernel_args(install):

@@ -25,6 +25,7 @@ keys like ``vif:0:vifname`` for parts of a device string. Passwords among them
 show as ``********``.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -117,7 +118,7 @@ def _unquote(token):
 def load(text):
     """Settings of an xl/xm config: ``({name: value}, meta)``; meta from ``#saltext-xen:``."""
     settings, meta = {}, {}
-    toks = [t for t in _tokens(text)]
+    toks = list(_tokens(text))
     i = 0
 
     def value_at(j):
@@ -178,8 +179,8 @@ def load(text):
 # --------------------------------------------------------------------------- pieces
 def _split_kv(text):
     out = {}
-    for part in str(text).split(","):
-        part = part.strip()
+    for raw in str(text).split(","):
+        part = raw.strip()
         if not part:
             continue
         key, _, value = part.partition("=")
@@ -555,9 +556,7 @@ def write(path, spec):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     return True
