@@ -12,7 +12,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def apply(modules, pillar, test=False):
-    ret = modules.state.sls("xen.disks", pillar=pillar, test=test)
+    return apply_sls(modules, "xen.disks", pillar, test=test)
+
+
+def apply_sls(modules, sls, pillar, test=False):
+    ret = modules.state.sls(sls, pillar=pillar, test=test)
+    assert isinstance(ret.raw, dict), ret.raw
     return {key.split("_|-")[1]: value for key, value in ret.raw.items()}
 
 
@@ -72,15 +77,50 @@ def test_misspelt_key_is_reported_and_nothing_done(modules, tmp_path):
 def test_absent_needs_delete(modules, tmp_path):
     img = tmp_path / "old.img"
     img.write_bytes(b"data")
-    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True}}}})
+    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "ensure": "absent"}}}})
     assert ret["xen-disk-old-absent"]["result"] is False and img.exists()
-    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True, "delete": True}}}})
+    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True}}}})
+    assert "xen:disks:old: absent: no longer a key; say ensure: absent" in ret["xen-disk-old-checked"]["comment"]
+    assert img.exists()
+    ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "ensure": "absent", "delete": True}}}})
     assert ret["xen-disk-old-absent"]["result"] is True and not img.exists()
+
+
+def test_clean_detaches_and_deletes_only_what_says_delete(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    kept, gone = str(tmp_path / "kept.img"), str(tmp_path / "gone.img")
+    pillar = {
+        "xen": {
+            "disks": {
+                "kept": {"path": kept, "size": "8M", "filesystems": {"whole": "ext4"}, "attach": "newvm"},
+                "gone": {"path": gone, "size": "8M", "attach": {"guest": "newvm", "target": "xvdc"}, "delete": True},
+            }
+        }
+    }
+    assert all(r["result"] is True for r in apply(modules, pillar).values())
+    assert set(disk_sources(test_uri, "newvm").values()) >= {kept, gone}
+
+    predicted = apply_sls(modules, "xen.disks.clean", pillar, test=True)
+    assert set(predicted) == {"xen-disk-kept-detached", "xen-disk-gone-detached", "xen-disk-gone-absent"}
+    # test=True does not detach, so xen_disk.absent still sees the guest using the disk
+    refused = predicted.pop("xen-disk-gone-absent")
+    assert refused["result"] is False and "still used by newvm (xvdc)" in refused["comment"]
+    assert all(r["result"] is None for r in predicted.values()), predicted
+    cleaned = apply_sls(modules, "xen.disks.clean", pillar)
+    assert all(r["result"] is True for r in cleaned.values()), {k: r["comment"] for k, r in cleaned.items()}
+    for sid, ret in predicted.items():
+        assert cleaned[sid]["changes"] == ret["changes"], sid
+    assert cleaned["xen-disk-gone-absent"]["changes"]
+    assert not {kept, gone} & set(disk_sources(test_uri, "newvm").values())
+    assert os.path.exists(kept) and modules.xen_disk.filesystem(kept)["fstype"] == "ext4"  # data kept
+    assert not os.path.exists(gone)
+    again = apply_sls(modules, "xen.disks.clean", pillar)
+    assert all(r["result"] is True and r["changes"] == {} for r in again.values()), again
 
 
 def test_pools_from_pillar(modules, test_uri, tmp_path):
     folder = str(tmp_path / "images")
-    pillar = {"xen": {"pools": {"scratch": {"path": folder}, "vol0": {"type": "logical"}}}}
+    pillar = {"xen": {"pools": {"scratch": {"path": folder}, "vol0": {"type": "logical", "ensure": "present"}}}}
     first = apply(modules, pillar)
     assert {sid: r["result"] for sid, r in first.items()} == {
         "xen-disk-pool-scratch-present": True,
@@ -89,3 +129,6 @@ def test_pools_from_pillar(modules, test_uri, tmp_path):
     assert os.path.isdir(folder)
     second = apply(modules, pillar)
     assert all(r["changes"] == {} for r in second.values())
+    pillar["xen"]["pools"]["vol0"]["ensure"] = "absent"
+    bad = apply(modules, pillar)["xen-disk-pool-vol0-checked"]
+    assert bad["result"] is False and 'xen:pools:vol0:ensure: expected present, got "absent"' in bad["comment"]

@@ -9,6 +9,8 @@
     of xen:pools (a pool definition holds no data; there is no state to remove one),
     and the packages.
     Entries with ensure: absent are left alone (already gone).
+    With test=True a disk still attached shows its deletion as refused: the detach
+    that comes first in the real run has not happened.
     State IDs: xen-disk-NAME-detached, xen-disk-NAME-absent. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
