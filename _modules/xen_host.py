@@ -11,6 +11,7 @@ import salt.utils.data
 from saltext_xen import saltglue
 from saltext_xen.core import connection
 from saltext_xen.fleet import facts as fleet_facts
+from saltext_xen.fleet import needs
 
 __virtualname__ = "xen_host"
 
@@ -51,9 +52,9 @@ def facts(netns=None):
 
         salt '*' xen_host.facts
     """
-    dom0_mem = fleet_facts.dom0_mem(_pillar("xen:host:dom0_mem"))
+    dom0_mem = needs.dom0_mem(_pillar("xen:host:dom0_mem"))
     found = fleet_facts.read(saltglue.conn_from(__salt__), run=_run, runner=_run, netns=netns, dom0_mem=dom0_mem)
-    wanted, problems = fleet_facts.pillar_guests(_pillar("xen:guests"))
+    wanted, problems = needs.pillar_guests(_pillar("xen:guests"))
     found["pillar_guests"] = wanted
     found["errors"] += list(problems)
     return found
