@@ -63,15 +63,21 @@ xen-disk-pool-{{ pool }}-present:
 {%-   set ensure = disk.get("ensure", xen.ensure.disks) %}
 {%-   set unknown = disk | reject("in", known) | list %}
 {%-   if unknown or not path or ensure not in ensures %}
+{%-     set found = [] %}
+{%-     if not path %}
+{%-       do found.append("path: the image file or LV path is missing") %}
+{%-     endif %}
+{%-     if ensure not in ensures %}
+{%-       do found.append("ensure: expected one of " ~ ensures | join(", ") ~ ", got " ~ (ensure | json)) %}
+{%-     endif %}
+{%-     for bad in unknown %}
+{%-       do found.append(bad ~ (": no longer a key; say ensure: absent" if bad == "absent"
+                               else ": unknown key (expected one of " ~ known | join(", ") ~ ")")) %}
+{%-     endfor %}
 xen-disk-{{ key }}-checked:
   test.fail_without_changes:
     - name: {{ ("xen:disks:" ~ key) | json }}
-    - comment: >-
-        xen:disks:{{ key }}:
-        {%- if not path %} path: the image file or LV path is missing;{% endif %}
-        {%- if ensure not in ensures %} ensure: expected one of {{ ensures | join(", ") }}, got {{ ensure | json }};{% endif %}
-        {%- for bad in unknown %} {{ bad }}: {{ "no longer a key; say ensure: absent" if bad == "absent" else "unknown key (expected one of " ~ known | join(", ") ~ ")" }};{% endfor %}
-        nothing was changed for this disk
+    - comment: {{ ("xen:disks:" ~ key ~ ": " ~ found | join("; ") ~ "; nothing was changed for this disk") | json }}
 {%-     continue %}
 {%-   endif %}
 
