@@ -9,6 +9,7 @@ import pytest
 from saltfactories.utils.functional import Loaders
 
 from tests.conftest import ROOT, TEST_URI
+from tests.functional.netns_lab import NM, Lab
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,17 @@ def modules(loaders, test_uri):
 @pytest.fixture
 def states(loaders, test_uri):
     return loaders.states
+
+
+@pytest.fixture
+def lab():
+    """A dom0 stand-in (netns HOST: eth0 with address and default route, eth1) and its LAN, removed afterwards."""
+    lab = Lab().up()
+    yield lab
+    lab.down()
+
+
+@pytest.fixture
+def nm(lab, tmp_path, monkeypatch):
+    """The stand-in nmcli on PATH, running the lab's eth0 with 'Wired connection 1'."""
+    return NM(lab, tmp_path, monkeypatch)

@@ -11,121 +11,16 @@ Every command of the module and states runs as ``ip netns exec HOST ...``
 through the ``netns`` argument.
 """
 
-import json
 import shutil
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
+from tests.functional.netns_lab import PROBE, sh, state
+
 pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")
-
-
-def sh(*argv, check=True):
-    proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)}: {proc.stderr}")
-    return proc
-
-
-class Lab:
-    def __init__(self):
-        tag = uuid.uuid4().hex[:8]
-        self.host = f"xt-host-{tag}"
-        self.lan = f"xt-lan-{tag}"
-
-    def up(self):
-        for ns in (self.host, self.lan):
-            proc = sh("ip", "netns", "add", ns, check=False)
-            if proc.returncode != 0:
-                pytest.skip(f"cannot create network namespaces here ({proc.stderr.strip()}); needs root and netns")
-        for i in (0, 1):
-            sh(
-                "ip",
-                "-n",
-                self.host,
-                "link",
-                "add",
-                f"eth{i}",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                f"peer{i}",
-                "netns",
-                self.lan,
-            )
-            sh("ip", "-n", self.host, "link", "set", f"eth{i}", "up")
-            sh("ip", "-n", self.lan, "link", "set", f"peer{i}", "up")
-        sh("ip", "-n", self.host, "link", "set", "lo", "up")
-        sh("ip", "-n", self.lan, "addr", "add", "10.77.0.1/24", "dev", "peer0")
-        sh("ip", "-n", self.lan, "addr", "add", "fd00:77::1/64", "dev", "peer0", "nodad")
-        sh("ip", "-n", self.host, "addr", "add", "10.77.0.2/24", "dev", "eth0")
-        sh("ip", "-n", self.host, "addr", "add", "fd00:77::2/64", "dev", "eth0", "nodad")
-        sh("ip", "-n", self.host, "route", "add", "default", "via", "10.77.0.1")
-        return self
-
-    def down(self):
-        for ns in (self.host, self.lan):
-            sh("ip", "netns", "del", ns, check=False)
-
-    def j(self, *argv):
-        return json.loads(sh("ip", "-n", self.host, "-j", *argv).stdout or "[]")
-
-    def link(self, name):
-        found = [link for link in self.j("-d", "link", "show") if link["ifname"] == name]
-        return found[0] if found else None
-
-    def addrs(self, name):
-        return [
-            f"{a['local']}/{a['prefixlen']}"
-            for link in self.j("addr", "show", "dev", name)
-            for a in link["addr_info"]
-            if a["scope"] == "global"
-        ]
-
-    def default_dev(self):
-        return [r["dev"] for r in self.j("route", "show", "default")]
-
-    def ping(self, target="10.77.0.1"):
-        """Reachable when a TCP connect to a closed port is refused (the gateway answered with a reset)."""
-        return sh(
-            "ip", "netns", "exec", self.host, sys.executable, "-c", PROBE, target, "1", check=False
-        ).stdout.split() == ["1", "0"]
-
-
-# try ``count`` TCP connects to port 9 of the target: print how many were answered and how many timed out
-PROBE = """
-import socket, sys, time
-target, count = sys.argv[1], int(sys.argv[2])
-ok = lost = 0
-for _ in range(count):
-    try:
-        socket.create_connection((target, 9), timeout=0.5).close()
-        ok += 1
-    except ConnectionRefusedError:
-        ok += 1
-    except OSError:
-        lost += 1
-    time.sleep(0.01)
-print(ok, lost)
-"""
-
-
-@pytest.fixture
-def lab():
-    lab = Lab().up()
-    yield lab
-    lab.down()
-
-
-def state(states, func, name, **kwargs):
-    raw = getattr(states.xen_net, func)(name, **kwargs).raw
-    if "result" not in raw:  # the loader wraps some returns in {state_id: ret}
-        (raw,) = raw.values()
-    return raw
 
 
 def test_xenbr0_over_eth0_moves_address_and_route_and_is_idempotent(states, lab, tmp_path):

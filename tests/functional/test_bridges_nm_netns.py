@@ -11,90 +11,17 @@ it writes, which nmcli calls it makes in which order, and how it rolls back. How
 real NetworkManager carries out ``connection up`` is for the lab tier (RHEL-like dom0).
 """
 
-import json
 import os
 import re
 import shutil
 import stat
-import sys
 
 import pytest
 
 from saltext_xen.networks import bridge_nm, bridge_persist, bridges
-from tests.functional.test_bridges_netns import lab  # noqa: F401  pylint: disable=unused-import  (fixture)
+from tests.functional.netns_lab import KEYDIR, WIRED_UUID
 
 pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed")
-
-STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nmcli_standin.py")
-KEYDIR = "etc/NetworkManager/system-connections"
-WIRED_UUID = "6f1c7c2e-2b6b-4d8e-9a57-0d5a3c2f0e01"
-WIRED = f"""[connection]
-id=Wired connection 1
-uuid={WIRED_UUID}
-type=ethernet
-interface-name=eth0
-autoconnect=true
-
-[ipv4]
-method=manual
-address1=10.77.0.2/24,10.77.0.1
-
-[ipv6]
-method=manual
-address1=fd00:77::2/64
-"""
-
-
-class NM:
-    """The stand-in nmcli, set up like a host where NetworkManager runs eth0 with 'Wired connection 1'."""
-
-    def __init__(self, lab, root, monkeypatch):
-        self.lab, self.root = lab, root
-        bindir = root / "bin"
-        bindir.mkdir()
-        (bindir / "nmcli").write_text(f'#!/bin/sh\nexec {sys.executable} {STANDIN} "$@"\n')
-        (bindir / "nmcli").chmod(0o755)
-        self.state_file = root / "nmcli.json"
-        monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-        monkeypatch.setenv("NMCLI_STANDIN_ROOT", str(root))
-        monkeypatch.setenv("NMCLI_STANDIN_STATE", str(self.state_file))
-        (root / KEYDIR).mkdir(parents=True)
-        wired = root / KEYDIR / "Wired connection 1.nmconnection"
-        wired.write_text(WIRED)
-        wired.chmod(0o600)
-        # eth0 already runs with this connection (the lab set its addresses): NM's memory says so
-        self.state_file.write_text(json.dumps({"loaded": {}, "active": {WIRED_UUID: "eth0"}, "calls": []}))
-        self.nmcli("connection", "reload")
-        self.forget_calls()
-
-    def nmcli(self, *argv):
-        res = bridges.subprocess_runner(["ip", "netns", "exec", self.lab.host, "nmcli", *argv])
-        assert res["retcode"] == 0, res["stderr"]
-        return res["stdout"]
-
-    def calls(self):
-        """The nmcli calls that change something (reading ones left out)."""
-        return [" ".join(c) for c in json.loads(self.state_file.read_text())["calls"] if "-t" not in c]
-
-    def forget_calls(self):
-        data = json.loads(self.state_file.read_text())
-        data["calls"] = []
-        self.state_file.write_text(json.dumps(data))
-
-    def device(self, name):
-        for line in self.nmcli("-t", "-f", "DEVICE,STATE,CONNECTION", "device").splitlines():
-            fields = bridge_nm.split_terse(line)
-            if fields[0] == name:
-                return fields[1], fields[2]
-        return None
-
-    def keyfiles(self):
-        return sorted(os.listdir(self.root / KEYDIR))
-
-
-@pytest.fixture
-def nm(lab, tmp_path, monkeypatch):
-    return NM(lab, tmp_path, monkeypatch)
 
 
 def spec(**data):

@@ -11,13 +11,7 @@ import shutil
 import pytest
 
 from saltext_xen.networks import bridge_persist
-from tests.functional.test_bridges_netns import state
-from tests.functional.test_bridges_nm_netns import (
-    KEYDIR,
-    WIRED_UUID,
-    lab,  # noqa: F401  pylint: disable=unused-import  (fixture)
-    nm,  # noqa: F401  pylint: disable=unused-import  (fixture)
-)
+from tests.functional.netns_lab import KEYDIR, WIRED_UUID, state
 
 pytestmark = [
     pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2 'ip' is not installed"),
