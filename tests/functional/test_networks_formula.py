@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.functional.test_bridges_netns import Lab
+from tests.functional.netns_lab import Lab
 
 
 @pytest.fixture(scope="module")
