@@ -215,7 +215,8 @@ def defined(name, spec=None, restart_on_change=False, timeout=120, pillar_path="
 def running(name, spec=None, restart_on_change=False, timeout=120, boot_dir=None, pillar_path="xen:guests", **kwargs):
     """Guest ``name`` is defined as its spec says and running; a new guest with ``install``
     settings is installed (network tree + kickstart for pv, ISO for hvm). Without a spec an
-    existing guest is only started or resumed. Acts on ``watch:`` (see ``mod_watch``).
+    existing guest is only started or resumed. Acts on ``watch:`` (see ``mod_watch``;
+    ``force: True`` there destroys the guest instead of shutting it down).
 
     CLI Example: ``salt '*' state.single xen_guest.running vm02``
     """

@@ -33,7 +33,7 @@ import libvirt
 from saltext_xen.core import macs
 from saltext_xen.core.errors import XenError
 from saltext_xen.disks import disk_image
-from saltext_xen.guests import domain_xml, guest_spec, install, lifecycle, xlcfg
+from saltext_xen.guests import devices, domain_xml, guest_spec, install, lifecycle, xlcfg
 
 LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -485,14 +485,13 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
             xml = domain_xml.nic_xml(p.new_spec["nics"][int(key.split(":", 1)[1])])
         change = dict(p.changes[key])
         try:
-            dom.attachDeviceFlags(xml, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-            change["applied"] = "in the definition and plugged into the running guest"
-        except libvirt.libvirtError as exc:
-            if _unsupported(exc):
-                change["applied"] = "in the definition; waits for a restart (this hypervisor cannot hot-plug it)"
+            if devices.change(conn, dom, "attach", xml, (devices.LIVE,), None, f"the running guest refused {key}"):
+                change["applied"] = "in the definition and plugged into the running guest"
             else:
-                change["applied"] = "in the definition only"
-                problems.append(f"the running guest refused {key} ({exc.get_error_message()}); it waits for a restart")
+                change["applied"] = "in the definition; waits for a restart (this hypervisor cannot hot-plug it)"
+        except XenError as exc:
+            change["applied"] = "in the definition only"
+            problems.append(f"{exc}; it waits for a restart")
         done[key] = change
     p.dom = dom
     if p.restart:
