@@ -50,32 +50,51 @@ class Host:
             for info in (facts.get("pools") or {}).values()
             if info.get("path") and info.get("active", True)
         )
-        groups = {name: info.get("group") for name, info in (facts.get("pillar_guests") or {}).items()}
-        self.guests = {}
-        self.load = 0
-        for gname, record in (facts.get("guests") or {}).items():
-            self.add(needs.needs_of(gname, record, groups.get(gname)), take_room=False)
+        self._groups_of = {name: info.get("group") for name, info in (facts.get("pillar_guests") or {}).items()}
+        # the guests' full needs are made only when asked (a plan reads those of few hosts)
+        self._raw = facts.get("guests") or {}
+        self._guests = None
+        self.names = set(self._raw)
+        self.load, self.largest, self.groups = 0, 0, {}
+        for gname, record in self._raw.items():
+            self._count(gname, record.get("memory") or 0, record.get("active", True), self._groups_of.get(gname))
 
-    def add(self, guest, take_room=True):
+    def _count(self, name, memory, active, group):
+        if active:
+            self.load += memory
+            self.largest = max(self.largest, memory)
+        if group:
+            self.groups.setdefault(group, set()).add(name)
+
+    @property
+    def guests(self):
+        """``{name: needs}`` of the guests on this host now."""
+        if self._guests is None:
+            self._guests = {
+                name: needs.needs_of(name, record, self._groups_of.get(name)) for name, record in self._raw.items()
+            }
+        return self._guests
+
+    def add(self, guest):
         self.guests[guest["name"]] = guest
+        self.names.add(guest["name"])
+        self._count(guest["name"], guest["memory"], guest["active"], guest["group"])
         if guest["active"]:
-            self.load += guest["memory"]
-            if take_room:
-                self.room -= guest["memory"]
+            self.room -= guest["memory"]
 
     def remove(self, name):
         guest = self.guests.pop(name)
+        self.names.discard(name)
+        if guest["group"]:
+            self.groups.get(guest["group"], set()).discard(name)
         if guest["active"]:
             self.load -= guest["memory"]
             self.room += guest["memory"]
+            self.largest = max((g["memory"] for g in self.guests.values() if g["active"]), default=0)
         return guest
 
-    @property
-    def largest(self):
-        return max((g["memory"] for g in self.guests.values() if g["active"]), default=0)
-
     def group_members(self, group, but=None):
-        return sorted(n for n, g in self.guests.items() if group and g["group"] == group and n != but)
+        return sorted(n for n in self.groups.get(group, ()) if n != but) if group else []
 
     def missing(self, guest):
         """What ``guest`` needs that this host lacks, in words (empty when nothing)."""
@@ -108,8 +127,8 @@ class Fleet:
         if self._tops is None:
             hosts = list(self.hosts.values())
             self._tops = {
-                "room": heapq.nlargest(4, ((h.room, h.name) for h in hosts)),
-                "largest": heapq.nlargest(3, ((h.largest, h.name) for h in hosts)),
+                "room": heapq.nlargest(3, ((h.room, h.name) for h in hosts)),
+                "largest": heapq.nlargest(4, ((h.largest, h.name) for h in hosts)),
                 "capacity": max(((h.load + h.room, h.name) for h in hosts), default=(0, None)),
                 "spare": sum(h.room for h in hosts),
             }
@@ -121,7 +140,8 @@ class Fleet:
     def n_plus_one_problem(self, target=None, memory=0):
         """Why placing ``memory`` MiB on ``target`` breaks N+1 (None when it holds after it).
 
-        With no target, whether N+1 holds now.
+        With no target, whether N+1 holds now. Constant time per call: only the
+        three hosts with most room and the four with the largest guests matter.
         """
         if len(self.hosts) < 2:
             return "N+1 needs at least two answering hosts"
@@ -130,32 +150,32 @@ class Fleet:
         cap, worst = tops["capacity"]
         if target is not None and self.hosts[target].load + self.hosts[target].room == cap:
             worst = target  # of the hosts binding N+1, name the one the guest would go to
-        worst_host = self.hosts[worst]
-        load = worst_host.load + (memory if worst == target else 0)
-        others = spare - (worst_host.room - (memory if worst == target else 0))
         if cap > spare:
+            worst_host = self.hosts[worst]
+            load = worst_host.load + (memory if worst == target else 0)
+            others = spare - (worst_host.room - (memory if worst == target else 0))
             return (
                 f"N+1 would break: the guests of {worst} ({load} MiB) would not fit "
                 f"in the memory left on the other hosts ({others} MiB)"
             )
-        # rooms after the placement: the four largest now, with the target's own changed
-        rooms = {name: room for room, name in tops["room"]}
-        if target is not None:
-            rooms[target] = self.hosts[target].room - memory
-        best = sorted(((room, name) for name, room in rooms.items()), reverse=True)
+        rooms = tops["room"]
+        target_room = self.hosts[target].room - memory if target is not None else None
 
-        def best_room_without(host):
-            return next((room for room, name in best if name != host), 0)
+        def room_without(host):
+            """Most room on a host other than ``host`` once the target has taken the guest."""
+            best = next((room for room, name in rooms if name not in (host, target)), 0)
+            return best if target is None or host == target else max(best, target_room)
 
-        candidates = {name: big for big, name in tops["largest"]}
+        found = []
         if target is not None:
-            candidates[target] = max(self.hosts[target].largest, memory)
-        # a host outside the top rooms sees the best room; only hosts among them need another look
-        for name in set(candidates) | {name for _room, name in best[:2]}:
-            big = candidates.get(name, self.hosts[name].largest)
-            if name == target:
-                big = max(self.hosts[target].largest, memory)
-            room = best_room_without(name)
+            found.append((target, max(self.hosts[target].largest, memory)))
+        # hosts with the most room see less room elsewhere; any other host sees the same best room,
+        # so the one with the largest guest among them speaks for all of them
+        special = {name for _room, name in rooms[:2]} | {target}
+        found += [(name, self.hosts[name].largest) for name in sorted(special - {target, None})]
+        found += [(name, big) for big, name in tops["largest"] if name not in special][:1]
+        for name, big in found:
+            room = room_without(name)
             if big > room:
                 return (
                     f"N+1 would break: the largest guest of {name} ({big} MiB) "
@@ -171,7 +191,7 @@ class Fleet:
             return "excluded"
         if pin and host.name not in pin:
             return f"not among the pinned hosts ({', '.join(sorted(pin))})"
-        if guest["name"] in host.guests:
+        if guest["name"] in host.names:
             return f"already has {guest['name']}"
         lacks = host.missing(guest)
         if lacks:
@@ -186,11 +206,25 @@ class Fleet:
             return self.n_plus_one_problem(host.name, need)
         return None
 
-    def choose(self, guest, pin=(), exclude=(), n_plus_one=True):
-        """``{"guest", "host", "why", "rejected": {host: reason}}``; ``host`` None when none fits."""
+    def choose(self, guest, pin=(), exclude=(), n_plus_one=True, explain=True):
+        """``{"guest", "host", "why", "rejected": {host: reason}}``; ``host`` None when none fits.
+
+        ``explain=False`` (for plans placing many guests) tries the hosts from the
+        most room down and stops at the first that fits: the same choice, with
+        only the hosts tried before it in ``rejected``.
+        """
+        need = guest["memory"] if guest["active"] else 0
+        if not explain:
+            rejected = dict(self.down)
+            for host in sorted(self.hosts.values(), key=lambda h: (-h.room, h.name)):
+                reason = self.reject(host, guest, pin, exclude, n_plus_one)
+                if not reason:
+                    why = f"{host.name} has the most memory left after taking {guest['name']} ({host.room - need} MiB)"
+                    return {"guest": guest["name"], "host": host.name, "why": why, "rejected": rejected}
+                rejected[host.name] = reason
+            return {"guest": guest["name"], "host": None, "why": _why_none(guest, rejected), "rejected": rejected}
         rejected = dict(self.down)
         fits = []
-        need = guest["memory"] if guest["active"] else 0
         for host in self.hosts.values():
             reason = self.reject(host, guest, pin, exclude, n_plus_one)
             if reason:

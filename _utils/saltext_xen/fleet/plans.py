@@ -24,7 +24,7 @@ def _order(guests):
 def _plan(fleet, guests, source, how, n_plus_one):
     moves, unplaced = [], {}
     for guest in _order(guests):
-        choice = fleet.choose(guest, n_plus_one=n_plus_one)
+        choice = fleet.choose(guest, n_plus_one=n_plus_one, explain=False)
         if choice["host"] is None:
             unplaced[guest["name"]] = choice["rejected"]
             continue
@@ -77,7 +77,7 @@ def failover(facts_by_host, dead, guests, n_plus_one=True):
     fleet = placement.Fleet({h: f for h, f in facts_by_host.items() if h != dead})
     skipped, wanted = {}, []
     for guest in guests:
-        where = sorted(h.name for h in fleet.hosts.values() if guest["name"] in h.guests)
+        where = sorted(h.name for h in fleet.hosts.values() if guest["name"] in h.names)
         if where:
             skipped[guest["name"]] = f"already defined on {', '.join(where)}"
         else:
