@@ -70,7 +70,7 @@ def test_attach_picks_first_free_target_and_refuses_taken_one(modules, test_uri,
     _, root = define_guest(test_uri, tmp_path)
     img = str(tmp_path / "data.img")
     modules.xen_disk.create(img, 100)
-    with pytest.raises(Exception, match="already has .* as xvda"):
+    with pytest.raises(Exception, match=r"already has .* as xvda"):
         modules.xen_disk.attach("newvm", img, target="xvda")
     got = modules.xen_disk.attach("newvm", img)
     assert list(got) == ["xvdb"] and got["xvdb"]["applied"] == ["config"]

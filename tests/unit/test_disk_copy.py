@@ -51,7 +51,7 @@ def mounted(fstype, image, mountpoint, size="300M", mkfs=None):
     args = ["mount", "-o", "loop", str(image), str(mountpoint)]
     if fstype == "tmpfs":
         args = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)]
-    res = subprocess.run(args, capture_output=True, text=True)
+    res = subprocess.run(args, capture_output=True, text=True, check=False)
     if res.returncode:
         pytest.skip(f"cannot mount {fstype} here: {res.stderr.strip()}")
     try:
@@ -129,7 +129,7 @@ def test_full_target_filesystem_fails_cleanly(tmp_path):
 def test_verify_names_the_differing_range(tmp_path):
     a = sparse_image(tmp_path / "a.img", 32 * MIB, {MIB: b"x" * 100})
     b = sparse_image(tmp_path / "b.img", 32 * MIB, {MIB: b"x" * 99 + b"y"})
-    with pytest.raises(disk_copy.VerifyError, match="differs .* between bytes"):
+    with pytest.raises(disk_copy.VerifyError, match=r"differs .* between bytes"):
         disk_copy.verify(a, b)
     c = sparse_image(tmp_path / "c.img", 32 * MIB, {20 * MIB: b"only here"})
     with pytest.raises(disk_copy.VerifyError):
@@ -273,7 +273,7 @@ def test_failed_convert_removes_its_partial_file(tmp_path):
     bad = tmp_path / "broken.qcow2"
     bad.write_bytes(b"QFI\xfb" + b"\0" * 60)  # a qcow2 header qemu-img cannot read
     dst = tmp_path / "out.img"
-    with pytest.raises(disk_copy.CopyError, match="qemu-img convert .* failed"):
+    with pytest.raises(disk_copy.CopyError, match=r"qemu-img convert .* failed"):
         disk_copy.convert(str(bad), "qcow2", str(dst), "raw", size=MIB)
     assert not dst.exists()
 
@@ -290,7 +290,7 @@ def test_convert_check_failure_removes_the_copy(tmp_path, monkeypatch):
         return real_run(argv, *args, **kwargs)
 
     monkeypatch.setattr(disk_copy, "_qemu_img", corrupt_then_compare)
-    with pytest.raises(disk_copy.VerifyError, match="differs from .*mismatch at offset"):
+    with pytest.raises(disk_copy.VerifyError, match=r"differs from .*mismatch at offset"):
         disk_copy.convert(image, "qcow2", str(dst), "raw")
     assert not dst.exists()
 

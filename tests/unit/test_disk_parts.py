@@ -71,7 +71,8 @@ def test_partition_device_names():
 
 
 DOMAIN = """<domain type='xen'><name>newvm</name><devices>
-<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/img/newvm.img'/><target dev='xvda' bus='xen'/></disk>
+<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/img/newvm.img'/>
+<target dev='xvda' bus='xen'/></disk>
 <interface type='bridge'><mac address='00:16:36:88:76:d4'/><source bridge='xenbr0'/></interface>
 <console type='pty'/>
 </devices></domain>"""

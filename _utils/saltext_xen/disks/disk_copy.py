@@ -24,6 +24,7 @@ zeros as holes (``fallocate``/``BLKZEROOUT``, never byte by byte), and checks
 the result with ``qemu-img compare``.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -36,7 +37,6 @@ import tempfile
 import time
 
 from saltext_xen.disks import disk_image
-from saltext_xen.disks.disk_image import DiskError, human
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
 FALLOC_FL_KEEP_SIZE = 0x01
@@ -48,7 +48,11 @@ _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, err
 _libc = None
 
 
-class CopyError(DiskError):
+def _too_small(dst_path, dsize, src_path, size):
+    return f"{dst_path} ({disk_image.human(dsize)}) is smaller than {src_path} ({disk_image.human(size)})"
+
+
+class CopyError(disk_image.DiskError):
     """The copy failed; the partial target has been removed."""
 
 
@@ -57,7 +61,7 @@ class VerifyError(CopyError):
 
 
 def _fallocate(fd, mode, offset, length):
-    global _libc  # pylint: disable=global-statement
+    global _libc  # noqa: PLW0603 - libc is loaded once, on first use, and kept for the process
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
@@ -276,7 +280,7 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True):
             dsize = _size(dst)
             if dsize < size:
                 os.close(dst)
-                raise CopyError(f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})")
+                raise CopyError(_too_small(dst_path, dsize, src_path, size))
         else:
             dst_kind = "file"
             dst = _create(dst_path, stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600)
@@ -312,10 +316,8 @@ def _failed(exc, doing, dst_path, created):
     """On ``exc`` while ``doing`` (``"copying A to B"``): remove ``dst_path`` if it was ``created``
     here, and raise an OS error as a :class:`CopyError` in words; the caller re-raises anything else."""
     if created:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(dst_path)
-        except FileNotFoundError:
-            pass
     if isinstance(exc, OSError) and not isinstance(exc, CopyError):
         raise CopyError(
             f"{doing} failed: {exc.strerror or exc}" + ("; the partial copy was removed" if created else "")
@@ -364,7 +366,6 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
     return f"extents ({state['method']})", prog.done
 
 
-# --------------------------------------------------------------------------- format conversion
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
@@ -457,7 +458,7 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
             raise CopyError(f"{src_path} and {dst_path} are the same device")
         dsize = disk_image.info(dst_path)["size"]
         if dsize < size:
-            raise CopyError(f"{dst_path} ({human(dsize)}) is smaller than {src_path} ({human(size)})")
+            raise CopyError(_too_small(dst_path, dsize, src_path, size))
     argv = ["qemu-img", "convert", "-p"] + (["-U"] if in_use else []) + ["-f", src_format, "-O", dst_format]
     created = False
     mode = stat.S_IMODE(src_st.st_mode) if _kind(src_st) == "file" else 0o600

@@ -10,6 +10,7 @@ Commands run through a ``run(argv) -> {"retcode", "stdout", "stderr"}`` callable
 so the Salt layer can pass ``cmd.run_all``; the default runs them directly.
 """
 
+import contextlib
 import os
 import re
 import stat
@@ -234,10 +235,8 @@ def grow(path, size, allocation="sparse", run=run_local):
 
 
 def _remove_quietly(path):
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def signature(path, run=run_local):

@@ -9,7 +9,6 @@ device path, ``/dev/VG/LV`` or ``/dev/mapper/VG-LV``. Commands run through a
 import os
 
 from saltext_xen.disks import disk_image, pools
-from saltext_xen.disks.disk_image import DiskError, human, info, run_local
 
 
 def is_block_path(path):
@@ -25,60 +24,62 @@ def lv_names(path):
         return vg.replace("\0", "-"), lv.replace("\0", "-")
     if len(parts) == 4 and parts[1] == "dev":
         return parts[2], parts[3]
-    raise DiskError(f"{path} does not name an LV (expected /dev/VG/LV or /dev/mapper/VG-LV)")
+    raise disk_image.DiskError(f"{path} does not name an LV (expected /dev/VG/LV or /dev/mapper/VG-LV)")
 
 
 def _output(res):
     return (res.get("stderr") or res.get("stdout") or "").strip()
 
 
-def create_lv(path, size, run=run_local):
+def create_lv(path, size, run=disk_image.run_local):
     """Create the LV ``path`` of ``size`` bytes; it must not exist yet."""
     vg, lv = lv_names(path)
     # --yes: wipe signatures an earlier LV left where the new one is (its data must not show through)
     res = run(["lvcreate", "-n", lv, vg, "-L", f"{size}b", "--yes"])
     if not os.path.exists(path):
-        raise DiskError(f"lvcreate did not make {path}: {_output(res)}")
+        raise disk_image.DiskError(f"lvcreate did not make {path}: {_output(res)}")
 
 
-def extend_lv(path, size, run=run_local):
+def extend_lv(path, size, run=disk_image.run_local):
     """Grow the LV ``path`` to ``size`` bytes; returns (old, new) sizes. Shrinking is refused."""
-    cur = info(path)["size"]
+    cur = disk_image.info(path)["size"]
     if size < cur:
-        raise DiskError(f"refusing to shrink {path} from {human(cur)} to {human(size)}")
+        raise disk_image.DiskError(
+            f"refusing to shrink {path} from {disk_image.human(cur)} to {disk_image.human(size)}"
+        )
     out = ""
     if size > cur:
         out = _output(run(["lvextend", "--yes", "-L", f"{size}b", path]))
-    new = info(path)["size"]
+    new = disk_image.info(path)["size"]
     if new < size:
-        raise DiskError(f"cannot grow {path} to {human(size)} (is it an LV?): {out}")
+        raise disk_image.DiskError(f"cannot grow {path} to {disk_image.human(size)} (is it an LV?): {out}")
     return cur, new
 
 
-def remove_lv(path, run=run_local):
+def remove_lv(path, run=disk_image.run_local):
     """Remove the LV ``path`` (its data is gone)."""
     vg, lv = lv_names(path)
     res = run(["lvremove", f"{vg}/{lv}", "--yes"])
     if res.get("retcode"):
-        raise DiskError(f"cannot remove {path}: {_output(res)}")
+        raise disk_image.DiskError(f"cannot remove {path}: {_output(res)}")
 
 
-def create(conn, path, size, fmt="raw", allocation="sparse", run=run_local):
+def create(conn, path, size, fmt="raw", allocation="sparse", run=disk_image.run_local):
     """Create image file or LV ``path`` of ``size`` bytes, never over an existing one; returns its info."""
     if is_block_path(path):
         if os.path.exists(path):
-            raise DiskError(f"{path} already exists; it is not overwritten")
+            raise disk_image.DiskError(f"{path} already exists; it is not overwritten")
         create_lv(path, size, run=run)
-        made = info(path)
+        made = disk_image.info(path)
     else:
         made = disk_image.create(path, size, fmt=fmt, allocation=allocation, run=run)
     pools.refresh_over(conn, path)
     return made
 
 
-def remove(conn, path, run=run_local):
+def remove(conn, path, run=disk_image.run_local):
     """Delete image file or LV ``path``."""
-    if info(path)["kind"] == "block":
+    if disk_image.info(path)["kind"] == "block":
         remove_lv(path, run=run)
     else:
         os.unlink(path)
@@ -113,5 +114,5 @@ def present_changes(path, have, size, fmt="raw"):
     if not have["exists"]:
         return {"size": {"old": None, "new": size}, "format": {"old": None, "new": fmt}}
     if have["format"] != fmt:
-        raise DiskError(f"{path} exists as {have['format']}, not {fmt}; it is not converted or replaced")
+        raise disk_image.DiskError(f"{path} exists as {have['format']}, not {fmt}; it is not converted or replaced")
     return {} if have["size"] >= size else {"size": {"old": have["size"], "new": size}}

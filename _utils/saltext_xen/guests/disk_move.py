@@ -35,13 +35,12 @@ import libvirt
 
 from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
-from saltext_xen.disks.disk_image import DiskError, human
 from saltext_xen.guests import domain_xml, guest_spec, lifecycle
 
 log = logging.getLogger(__name__)
 
 
-class MoveError(DiskError):
+class MoveError(disk_image.DiskError):
     """The move did not happen; the guest is as it was."""
 
 
@@ -166,7 +165,8 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             if dest_info["kind"] != "block":
                 raise MoveError(f"{dest} exists and is not a block device")
             if dest_info["size"] < result["size"]:
-                raise MoveError(f"{dest} ({human(dest_info['size'])}) is smaller than {src} ({human(result['size'])})")
+                have, need = disk_image.human(dest_info["size"]), disk_image.human(result["size"])
+                raise MoveError(f"{dest} ({have}) is smaller than {src} ({need})")
             found = None if force else disk_image.signature(dest, run=run)
             if found:
                 raise MoveError(f"{dest} already holds {found}; it is not overwritten unless force=True")
@@ -197,6 +197,7 @@ def progress_log(step):
 
     def report(done, total):
         pct = 100.0 * done / total if total else 100.0
+        human = disk_image.human
         log.info("%s: %d of %d bytes (%s of %s, %.0f%%)", label, done, total, human(done), human(total), pct)
 
     return report

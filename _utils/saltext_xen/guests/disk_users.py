@@ -7,7 +7,6 @@ A guest grown a disk under it is told the new size where Xen allows it
 import libvirt
 
 from saltext_xen.disks import disk_image, volumes
-from saltext_xen.disks.disk_image import DiskError
 from saltext_xen.guests import domain_xml, lifecycle
 
 
@@ -46,14 +45,14 @@ def grow(conn, path, size, allocation="sparse", run=disk_image.run_local):
     """
     cur = disk_image.info(path)
     if not cur["exists"]:
-        raise DiskError(f"cannot grow {path}: it does not exist")
+        raise disk_image.DiskError(f"cannot grow {path}: it does not exist")
     if cur["kind"] == "block":
         old, new = volumes.extend_lv(path, size, run=run)
     else:
         if cur["format"] == "qcow2" and size > cur["size"]:
             running = [g for g, _, active in users(conn, path) if active]
             if running:
-                raise DiskError(
+                raise disk_image.DiskError(
                     f"{path} is a qcow2 image in use by running {', '.join(running)}; shut it off to grow it"
                 )
         old, new = disk_image.grow(path, size, allocation=allocation, run=run)
@@ -70,7 +69,7 @@ def delete(conn, path, run=disk_image.run_local):
     in_use = users(conn, path)
     if in_use:
         names = ", ".join(f"{g} ({t})" for g, t, _ in in_use)
-        raise DiskError(f"not deleting {path}: still used by {names}; detach it first")
+        raise disk_image.DiskError(f"not deleting {path}: still used by {names}; detach it first")
     volumes.remove(conn, path, run=run)
     return {path: {"old": "present", "new": "deleted"}}
 
