@@ -15,10 +15,17 @@ import logging
 
 import salt.client
 import salt.utils.minions
+from salt.exceptions import CommandExecutionError
 
-from saltext_xen.core import errors
-from saltext_xen.fleet import needs, placement, plans
-from saltext_xen.fleet import verify as fleet_verify
+# xen.guests and xen.find need only Salt; the planning functions need the library on the
+# master too (salt-run saltutil.sync_all, or the pip install), so a master that has synced
+# only its runners still loads this module.
+try:
+    from saltext_xen.core import errors
+    from saltext_xen.fleet import needs, placement, plans
+    from saltext_xen.fleet import verify as fleet_verify
+except ImportError:
+    errors = needs = placement = plans = fleet_verify = None
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +93,17 @@ def find(name, tgt="*", tgt_type="glob", timeout=None):
     return found
 
 
+def _need_library():
+    if plans is None:
+        raise CommandExecutionError(
+            "the saltext_xen library is not on the master: run 'salt-run saltutil.sync_all' "
+            "(it syncs _utils as well as _runners) or pip install saltext-xen"
+        )
+
+
 def _facts(tgt, tgt_type, timeout):
     """``{minion: facts}``, an error text for a host that failed, "did not answer" for a silent one."""
+    _need_library()
     expected = salt.utils.minions.CkMinions(__opts__).check_minions(tgt, tgt_type).get("minions", [])
     with salt.client.get_local_client(__opts__["conf_file"]) as client:
         replies = client.cmd(tgt, "xen_host.facts", tgt_type=tgt_type, timeout=timeout, full_return=True)
@@ -228,6 +244,7 @@ def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob"
 
         salt-run xen.failover xen2 confirm_down=True
     """
+    _need_library()
     if confirm_down is not True:
         return _refused(
             {
