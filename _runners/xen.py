@@ -118,7 +118,7 @@ def _facts(tgt, tgt_type, timeout):
 
 
 def _refused(result):
-    """Mark the run failed (exit code 1) when a plan is refused or a check found problems."""
+    """Mark the job failed (``success: False`` in its return event): a plan refused, or problems found."""
     __context__["retcode"] = 1
     return result
 
@@ -277,7 +277,7 @@ def verify(tgt="*", tgt_type="glob", timeout=None):
     guests that are down, hosts whose running guests could not be started on the
     others (N+1 broken), and guests named in the pillar of a host other than the
     one holding them. Returns ``{check: [problems]}`` with only the checks that
-    found something (``{}``: all well); exit code 1 when there is a problem.
+    found something (``{}``: all well); the job is marked failed when there is a problem.
 
     CLI Example:
 
