@@ -8,7 +8,7 @@ things out, and for the tests). libvirt networks use the connection at ``xen:lib
 
 from saltext_xen import saltglue
 from saltext_xen.core import connection
-from saltext_xen.core.errors import XenError
+from saltext_xen.core import validate as vocab
 from saltext_xen.networks import bridge_persist, bridge_way, bridges, libvirt_networks
 from saltext_xen.networks import network_xml as netspec
 
@@ -25,23 +25,30 @@ def _conn():
     return saltglue.conn_from(__salt__)
 
 
-def _wanted(conn, name, spec):
-    """The checked spec of network ``name`` from keyword arguments, or XenError naming every problem."""
+def _wanted(conn, name, spec, netns=None):
+    """The checked spec of network ``name`` from keyword arguments, or InvalidSpec naming every problem.
+
+    Its subnets may not overlap another libvirt network's or an address on a host interface
+    (inside ``netns`` when given).
+    """
     spec = {k: v for k, v in spec.items() if not k.startswith("__")}
-    wanted, problems = netspec.validate(name, spec, others=libvirt_networks.bridges_of_others(conn, name))
-    if problems:
-        raise XenError("; ".join(problems))
+    wanted, problems = libvirt_networks.checked(conn, name, spec, _runner, netns, path=str(name))
+    vocab.Problems(problems).raise_if_any()
     return wanted
+
+
+def _flag(value, key):
+    """A strict boolean argument (``true``/``false``), or InvalidSpec naming it."""
+    return vocab.check(value, vocab.boolean, key)
 
 
 def _runner(argv):
     return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
 
 
-def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses):
-    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    if problems:
-        raise XenError("; ".join(problems))
+def _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp=False):
+    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp)
+    vocab.Problems(problems).raise_if_any()
     return spec
 
 
@@ -64,7 +71,7 @@ def bridge_list(netns=None):
 @saltglue.plain_errors
 def bridge_info(name, netns=None):
     """
-    One bridge as in ``bridge_list``, or None when there is no such bridge.
+    One bridge as in ``bridge_list``; an error names a bridge the host does not have.
 
     CLI Example:
 
@@ -72,7 +79,8 @@ def bridge_info(name, netns=None):
 
         salt '*' xen_net.bridge_info xenbr0
     """
-    return bridges.bridges(bridges.read(_runner, netns)).get(name)
+    name = vocab.check(name, vocab.interface_name, "name")
+    return bridges.need(bridges.read(_runner, netns), name)
 
 
 @saltglue.plain_errors
@@ -166,7 +174,7 @@ def bridge_delete(name, force=False, netns=None, config_root="/"):
     A bridge NetworkManager runs goes through NetworkManager (its keyfiles too),
     the NIC back on its own connection. Otherwise not persistent: use the
     ``xen_net.bridge_absent`` state for that. ``netns`` / ``config_root`` as in
-    ``bridge_plan``. Returns the steps done.
+    ``bridge_plan``. Returns the steps done; an error names a bridge the host does not have.
 
     CLI Example:
 
@@ -174,8 +182,12 @@ def bridge_delete(name, force=False, netns=None, config_root="/"):
 
         salt '*' xen_net.bridge_delete xenbr1
     """
+    checked, problems = bridge_way.removal(name, force=force)
+    vocab.Problems(problems).raise_if_any()
     guests = libvirt_networks.guests_using(_conn(), name)
-    plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, force=force, root=config_root)
+    plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, force=checked["force"], root=config_root)
+    if not plan["changes"]:
+        bridges.need(bridges.read(_runner, netns), name)
     return bridge_way.apply(plan, _runner, netns=netns)
 
 
@@ -198,10 +210,14 @@ def bridge_config(
 
         salt '*' xen_net.bridge_config xenbr0 ifupdown nic=eth0 addresses='[192.168.0.10/24]' gateway=192.168.0.254
     """
-    spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
-    return {
-        path: text for path, (text, _mode) in bridge_persist.render(style, spec, gateway=gateway, dhcp=dhcp).items()
-    }
+    spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp)
+    problems = vocab.Problems()
+    style = vocab.choice(style, "style", problems, bridge_persist.STYLES)
+    if gateway is not None:
+        gateway = vocab.ip_address(gateway, "gateway", problems)
+    problems.raise_if_any()
+    files = bridge_persist.render(style, spec, gateway=gateway, dhcp=spec["dhcp"])
+    return {path: text for path, (text, _mode) in files.items()}
 
 
 @saltglue.plain_errors
@@ -222,7 +238,7 @@ def network_list():
 def network_info(name):
     """
     One libvirt network as a spec (forward, bridge, ipv4/ipv6 with DHCP ranges and
-    hosts, dns) plus whether it runs and starts by itself; None when missing.
+    hosts, dns) plus whether it runs and starts by itself; an error names a network libvirt does not have.
 
     CLI Example:
 
@@ -230,13 +246,15 @@ def network_info(name):
 
         salt '*' xen_net.network_info default
     """
-    return libvirt_networks.read(_conn(), name)
+    return libvirt_networks.need(_conn(), name)
 
 
 @saltglue.plain_errors
-def network_xml(name, **spec):
+def network_xml(name, netns=None, **spec):
     """
-    The libvirt XML the given spec makes, after checking it (nothing is defined).
+    The libvirt XML the given spec makes, after checking it (nothing is defined): wrong
+    keys are named, and a subnet another libvirt network or a host interface (inside
+    ``netns`` when given) has already is refused with both names.
 
     CLI Example:
 
@@ -244,15 +262,16 @@ def network_xml(name, **spec):
 
         salt '*' xen_net.network_xml virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24}'
     """
-    return netspec.to_xml(_wanted(_conn(), name, spec))
+    return netspec.to_xml(_wanted(_conn(), name, spec, netns))
 
 
 @saltglue.plain_errors
-def network_define(name, start=False, **spec):
+def network_define(name, start=False, netns=None, **spec):
     """
     Define (or redefine) libvirt network ``name`` from a spec; see
     ``xen_net.network_xml``. ``autostart=True`` makes it start with libvirtd,
-    ``start=True`` starts it now. Returns the network's new info.
+    ``start=True`` starts it now; ``netns`` as in ``xen_net.network_xml``. Returns the
+    network's new info.
 
     CLI Example:
 
@@ -261,7 +280,8 @@ def network_define(name, start=False, **spec):
         salt '*' xen_net.network_define virbr1 bridge=virbr1 start=True ipv4='{address: 192.168.123.1/24}'
     """
     conn = _conn()
-    wanted = _wanted(conn, name, spec)
+    start = _flag(start, "start")
+    wanted = _wanted(conn, name, spec, netns)
     libvirt_networks.define(conn, wanted)
     libvirt_networks.set_autostart(conn, name, wanted["autostart"])
     if start:
@@ -310,13 +330,14 @@ def network_autostart(name, enable=True):
         salt '*' xen_net.network_autostart virbr1
         salt '*' xen_net.network_autostart virbr1 enable=False
     """
-    return libvirt_networks.set_autostart(_conn(), name, enable)
+    return libvirt_networks.set_autostart(_conn(), name, _flag(enable, "enable"))
 
 
 @saltglue.plain_errors
 def network_undefine(name):
     """
-    Stop and remove libvirt network ``name``; True when there was one.
+    Stop and remove libvirt network ``name``; True when done, an error names a network
+    libvirt does not have.
 
     CLI Example:
 
@@ -324,7 +345,9 @@ def network_undefine(name):
 
         salt '*' xen_net.network_undefine virbr1
     """
-    return libvirt_networks.undefine(_conn(), name)
+    conn = _conn()
+    libvirt_networks.need(conn, name)
+    return libvirt_networks.undefine(conn, name)
 
 
 @saltglue.plain_errors

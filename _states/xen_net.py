@@ -19,10 +19,9 @@
 """
 
 from saltext_xen import saltglue
-from saltext_xen.core import connection, state_pattern
-from saltext_xen.core.errors import XenError
+from saltext_xen.core import connection, errors, state_pattern
+from saltext_xen.core import validate as vocab
 from saltext_xen.networks import bridge_way, libvirt_networks
-from saltext_xen.networks import network_xml as netspec
 
 __virtualname__ = "xen_net"
 
@@ -39,26 +38,39 @@ def _ret(name, **how):
 
 def _conclude(ret, changes, **how):
     """Hand the planned ``changes`` to the shared state ending (nothing to do / test=True / apply)."""
-    return state_pattern.conclude(ret, changes, test=__opts__["test"], errors=(XenError,), **how)
+    return state_pattern.conclude(ret, changes, test=__opts__["test"], errors=(errors.XenError,), **how)
 
 
 def _runner(argv):
     return __salt__["cmd.run_all"](argv, python_shell=False, ignore_retcode=True, output_loglevel="quiet")
 
 
-def _style(persist, problems):
+def _style(persist, problems, path):
     """The persistence style: the argument, else ``xen:network:persist``, else the OS family's usual one."""
     configured = __salt__["config.get"]("xen:network:persist", None) if persist in (None, True, "auto") else None
     style, found = bridge_way.choose_style(
         persist, configured, __grains__.get("os_family"), __grains__.get("osmajorrelease")
     )
-    problems += found
+    problems += [f"{path}:{problem}" for problem in found]
     return style
 
 
 def _unknown(path, kwargs):
     """Problems for keyword arguments no state here takes (a misspelt pillar key)."""
-    return [f"{path}.{key}: unknown key" for key in sorted(kwargs) if not key.startswith("__")]
+    return [f"{vocab.key_path(path, key)}: unknown key" for key in sorted(kwargs) if not key.startswith("__")]
+
+
+def _refused(name, what, problems):
+    why = "\n".join(problems)
+    return _ret(name, result=False, comment=f"{what} {name} not changed, the settings have problems:\n{why}")
+
+
+def _at(path, func, *args, **kwargs):
+    """Run an apply step; a failure part way is named by the key path too."""
+    try:
+        return func(*args, **kwargs)
+    except state_pattern.Failed as exc:
+        raise state_pattern.Failed(f"{path}: {exc.comment}", exc.changes) from None
 
 
 def bridge_present(
@@ -73,6 +85,7 @@ def bridge_present(
     persist=None,
     config_root="/",
     netns=None,
+    pillar_path="xen:bridges",
     **kwargs,
 ):
     """
@@ -84,29 +97,23 @@ def bridge_present(
     all is undone and the state fails. Where NetworkManager manages the NIC, the
     bridge is made through NetworkManager (keyfiles, ``nmcli``), as everywhere in xen_net.
 
-    name
-        the bridge, like ``xenbr0``
-    nic
-        the physical NIC under it, like ``eth0``
-    vlan
-        a VLAN id: the bridge goes over the sub-interface ``NIC.VLAN``
-    stp / forward_delay
-        spanning tree (default off) and forward delay in seconds (default 0; 15 with STP)
-    mtu
-        MTU of the NIC and the bridge
-    addresses
-        the bridge's addresses (``[192.168.0.10/24]``); default: what the NIC has
-    dhcp
-        write a config that asks DHCP for the bridge's IPv4 address at boot
+    name / nic / vlan
+        the bridge (``xenbr0``), the physical NIC under it (``eth0``), a VLAN id 1-4094
+        (the bridge goes over the sub-interface ``NIC.VLAN``)
+    stp / forward_delay / mtu
+        spanning tree (default off), forward delay in seconds (default 0; 15 with STP), MTU
+    addresses / dhcp
+        the bridge's addresses (``[192.168.0.10/24]``; default: what the NIC has), or
+        ``dhcp: true``: a config that asks DHCP for the bridge's IPv4 address at boot
     persist
         how to keep it across reboots: ``ifupdown``, ``ifcfg-rhel``, ``nm-keyfile``,
         ``ifcfg-suse``, or ``false`` for a live-only bridge. Default (or ``auto``):
         pillar/config ``xen:network:persist`` (the formula sets it from
         ``map.jinja``), else the usual one for the OS family and release.
-    config_root
-        where ``/etc`` is (default ``/``)
-    netns
-        run the ``ip`` commands inside this network namespace
+    config_root / netns
+        where ``/etc`` is (default ``/``); run the ``ip`` commands inside this network namespace
+    pillar_path
+        where the settings come from, naming errors by key path (``xen:bridges:NAME:vlan``)
 
     CLI Example:
 
@@ -114,22 +121,20 @@ def bridge_present(
 
         salt '*' state.single xen_net.bridge_present xenbr0 nic=eth0 test=True
     """
-    ret = _ret(name)
-    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp)
-    problems += _unknown(f"xen:bridges:{name}", kwargs)
-    style = _style(persist, problems)
+    ret, path = _ret(name), vocab.key_path(pillar_path, name)
+    spec, problems = bridge_way.spec(name, nic, vlan, stp, forward_delay, mtu, addresses, dhcp, path=path)
+    problems += _unknown(path, kwargs)
+    style = _style(persist, problems, path)
     if problems:
-        return _ret(
-            name, result=False, comment="Bridge not changed, the settings have problems:\n" + "\n".join(problems)
-        )
+        return _refused(name, "Bridge", problems)
     try:
-        plan = bridge_way.plan_present(_runner, spec, netns=netns, style=style, dhcp=dhcp, root=config_root)
-    except XenError as exc:
-        return _ret(name, result=False, comment=str(exc))
+        plan = bridge_way.plan_present(_runner, spec, netns=netns, style=style, dhcp=spec["dhcp"], root=config_root)
+    except errors.XenError as exc:
+        return _ret(name, result=False, comment=f"{path}: {exc}")
     warnings = plan["warnings"]
 
     def apply():
-        bridge_way.apply(plan, _runner, netns=netns)
+        _at(path, bridge_way.apply, plan, _runner, netns=netns)
         return "\n".join([f"Bridge {name} was {plan['words']}."] + warnings)
 
     return _conclude(
@@ -138,23 +143,30 @@ def bridge_present(
         unchanged="\n".join([f"Bridge {name} is already as wanted."] + warnings),
         would="\n".join([f"Bridge {name} would be {plan['words']}."] + warnings),
         apply=apply,
-        failed=lambda exc: f"Bridge {name} was not changed: {exc}",
+        failed=lambda exc: f"{path}: Bridge {name} was not changed: {exc}",
     )
 
 
-def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, restore_nic=True, dhcp=False):
+def bridge_absent(
+    name,
+    force=False,
+    persist=None,
+    config_root="/",
+    netns=None,
+    restore_nic=True,
+    dhcp=False,
+    pillar_path="xen:bridges",
+):
     """
     Bridge ``name`` is gone now and after a reboot; its NIC gets its addresses
     and routes back. Refused while guests use it (they are named) unless ``force``.
 
-    Where NetworkManager runs the bridge (bridge_present made it through
-    NetworkManager), it goes through NetworkManager too: the NIC's own connection
-    (the one it had before the bridge) comes up again first, then the bridge
-    connection goes down, its keyfiles and its port's are removed and
-    NetworkManager reloads. If the NIC does not get its addresses back, the
-    bridge comes back and the state fails saying so.
+    Where NetworkManager runs the bridge, it goes through NetworkManager too: the NIC's
+    own connection comes up again first, then the bridge connection goes down and its
+    keyfiles and its port's are removed. If the NIC does not get its addresses back,
+    the bridge comes back and the state fails saying so.
 
-    persist / config_root / netns
+    persist / config_root / netns / pillar_path
         as in ``bridge_present``; the bridge's config files there are removed
         (through NetworkManager: its keyfiles in /etc and /run, whatever ``persist`` says)
     restore_nic
@@ -171,29 +183,20 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
 
         salt '*' state.single xen_net.bridge_absent xenbr1 test=True
     """
-    ret = _ret(name)
-    problems = []
-    style = _style(persist, problems)
+    ret, path = _ret(name), vocab.key_path(pillar_path, name)
+    args, problems = bridge_way.removal(name, force, restore_nic, dhcp, path=path)
+    style = _style(persist, problems, path)
     if problems:
-        return _ret(name, result=False, comment="\n".join(problems))
+        return _refused(name, "Bridge", problems)
     try:
-        guests = [] if force else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
-        plan = bridge_way.plan_absent(
-            _runner,
-            name,
-            netns=netns,
-            guests=guests,
-            force=force,
-            style=style,
-            root=config_root,
-            restore_nic=restore_nic,
-            dhcp=dhcp,
-        )
-    except XenError as exc:
-        return _ret(name, result=False, comment=f"Bridge {name} was not removed: {exc}")
+        guests = [] if args["force"] else libvirt_networks.guests_using(saltglue.conn_from(__salt__), name)
+        how = {k: args[k] for k in ("force", "restore_nic", "dhcp")}
+        plan = bridge_way.plan_absent(_runner, name, netns=netns, guests=guests, style=style, root=config_root, **how)
+    except errors.XenError as exc:
+        return _ret(name, result=False, comment=f"{path}: Bridge {name} was not removed: {exc}")
 
     def apply():
-        bridge_way.apply(plan, _runner, netns=netns)
+        _at(path, bridge_way.apply, plan, _runner, netns=netns)
         return f"Bridge {name} was {bridge_way.absent_words(plan, 'was')}."
 
     return _conclude(
@@ -202,44 +205,47 @@ def bridge_absent(name, force=False, persist=None, config_root="/", netns=None, 
         unchanged=f"Bridge {name} is already absent.",
         would=f"Bridge {name} would be {bridge_way.absent_words(plan, 'would be')}.",
         apply=apply,
-        failed=lambda exc: f"Bridge {name} was not removed: {exc}",
+        failed=lambda exc: f"{path}: Bridge {name} was not removed: {exc}",
     )
 
 
 _NET_KEYS = ("forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6", "dns")
 
 
-def _network(name, values, autostart, kwargs, running=False, restart=False, watch=False, force=False):
-    """Validate, plan through the library, and conclude; ``values``: the network keys as given."""
-    ret = _ret(name)
+def _network(name, values, kwargs, pillar_path, running=False, restart=False, watch=False, **flags):
+    """Validate, plan through the library, and conclude; ``values``: the network keys as given,
+    ``flags``: ``autostart`` (None: leave it), ``force`` and ``netns`` (where host addresses are read)."""
+    ret, path = _ret(name), vocab.key_path(pillar_path, name)
     data = {k: values[k] for k in _NET_KEYS if values.get(k) is not None}
+    host_bridges = list(__salt__["config.get"]("xen:bridges", {}) or {})
     try:
         conn = saltglue.conn_from(__salt__)
-        others = libvirt_networks.bridges_of_others(conn, name)
-    except XenError as exc:
-        return _ret(name, result=False, comment=str(exc))
-    host_bridges = __salt__["config.get"]("xen:bridges", {}) or {}
-    wanted, problems = netspec.validate(name, data, others=others, host_bridges=list(host_bridges))
-    problems += _unknown(f"xen:networks:{name}", kwargs)
-    for key, value in (("autostart", autostart), ("force", force)):
-        if value is not None and not isinstance(value, bool):
-            problems.append(f"xen:networks:{name}.{key}: expected true or false, got {value!r}")
+        wanted, problems = libvirt_networks.checked(conn, name, data, _runner, flags.get("netns"), path, host_bridges)
+    except errors.XenError as exc:
+        return _ret(name, result=False, comment=f"{path}: {exc}")
+    problems = vocab.Problems(problems + _unknown(path, kwargs))
+    checked = {"restart": restart, "autostart": flags.get("autostart"), "force": flags.get("force", False)}
+    for key, value in checked.items():
+        checked[key] = None if value is None else vocab.boolean(value, vocab.key_path(path, key), problems)
     if problems:
-        why = "\n".join(problems)
-        return _ret(name, result=False, comment=f"Network {name} not changed, the settings have problems:\n{why}")
+        return _refused(name, "Network", problems)
     try:
         plan = libvirt_networks.plan(
-            conn, name, wanted, autostart=autostart, running=running, restart=restart, watch=watch, force=force
+            conn, name, wanted, running=running, watch=watch, **{k: v for k, v in checked.items() if v is not None}
         )
-    except XenError as exc:
-        return _ret(name, result=False, comment=f"Network {name} was not {'restarted' if watch else 'changed'}: {exc}")
+    except errors.XenError as exc:
+        return _ret(
+            name, result=False, comment=f"{path}: Network {name} was not {'restarted' if watch else 'changed'}: {exc}"
+        )
     changes, note = plan["changes"], plan["note"]
 
     def apply():
         try:
             libvirt_networks.apply(conn, plan)
-        except XenError as exc:
-            raise state_pattern.Failed(f"Network {name}: {exc}", libvirt_networks.changed_since(conn, plan)) from None
+        except errors.XenError as exc:
+            raise state_pattern.Failed(
+                f"{path}: Network {name}: {exc}", libvirt_networks.changed_since(conn, plan)
+            ) from None
         return f"Network {name} was {libvirt_networks.words(changes)}.{note}"
 
     stale = " It still runs with older settings until it restarts (network_running with restart: true does that)."
@@ -265,6 +271,8 @@ def network_defined(
     ipv6=None,
     dns=None,
     autostart=None,
+    netns=None,
+    pillar_path="xen:networks",
     **kwargs,
 ):
     """
@@ -287,6 +295,9 @@ def network_defined(
         ``{hosts: [{ip, names}], forwarders: [ip]}``
     autostart
         true/false; leave out to leave it as it is
+    netns / pillar_path
+        the network namespace whose addresses the subnets may not overlap (default the
+        host's); where the settings come from, for the key paths of errors (``xen:networks``)
 
     CLI Example:
 
@@ -296,30 +307,14 @@ def network_defined(
     """
     values = {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay, "mtu": mtu}
     values.update(domain=domain, ipv4=ipv4, ipv6=ipv6, dns=dns)
-    return _network(name, values, autostart, kwargs)
+    return _network(name, values, kwargs, pillar_path, autostart=autostart, netns=netns)
 
 
-def network_running(
-    name,
-    forward="nat",
-    bridge=None,
-    dev=None,
-    stp=None,
-    delay=None,
-    mtu=None,
-    domain=None,
-    ipv4=None,
-    ipv6=None,
-    dns=None,
-    autostart=None,
-    restart=False,
-    force=False,
-    **kwargs,
-):
+def network_running(name, autostart=None, restart=False, force=False, netns=None, pillar_path="xen:networks", **kwargs):
     """
     libvirt network ``name`` is defined as given and running. Same arguments as
-    ``network_defined``; ``restart: true`` restarts a running network whose
-    settings changed (guests on it lose their link for a moment).
+    ``network_defined`` (``forward``, ``bridge``, ``ipv4``, ...); ``restart: true`` restarts a
+    running network whose settings changed (guests on it lose their link for a moment).
 
     With ``watch:`` (``mod_watch``), when a watched state changed, a running network
     is restarted (destroy + create) so it runs with its new definition, and a stopped
@@ -333,9 +328,9 @@ def network_running(
 
         salt '*' state.single xen_net.network_running virbr1 bridge=virbr1 ipv4='{address: 192.168.123.1/24}'
     """
-    values = {"forward": forward, "bridge": bridge, "dev": dev, "stp": stp, "delay": delay, "mtu": mtu}
-    values.update(domain=domain, ipv4=ipv4, ipv6=ipv6, dns=dns)
-    return _network(name, values, autostart, kwargs, running=True, restart=restart, force=force)
+    values = dict({"forward": "nat"}, **{k: kwargs.pop(k) for k in _NET_KEYS if k in kwargs})
+    flags = {"autostart": autostart, "force": force, "netns": netns}
+    return _network(name, values, kwargs, pillar_path, running=True, restart=restart, **flags)
 
 
 def mod_watch(name, sfun=None, **kwargs):
@@ -357,11 +352,11 @@ def mod_watch(name, sfun=None, **kwargs):
     if sfun != "network_running":
         return _ret(name, result=False, comment=f"xen_net.{sfun} does not act on watch; use it with network_running")
     values = dict({"forward": "nat"}, **{k: kwargs[k] for k in _NET_KEYS if k in kwargs})
-    force = kwargs.get("force", False)  # the state's other keys were checked when it ran; restart: a watch restarts
-    return _network(name, values, kwargs.get("autostart"), {}, running=True, watch=True, force=force)
+    flags = {k: kwargs[k] for k in ("autostart", "force", "netns") if k in kwargs}  # restart: a watch restarts
+    return _network(name, values, {}, kwargs.get("pillar_path", "xen:networks"), running=True, watch=True, **flags)
 
 
-def network_absent(name, force=False):
+def network_absent(name, force=False, pillar_path="xen:networks"):
     """
     libvirt network ``name`` is stopped and gone. Refused while guests have a NIC
     on it (they are named) unless ``force``.
@@ -372,12 +367,17 @@ def network_absent(name, force=False):
 
         salt '*' state.single xen_net.network_absent virbr1
     """
-    ret = _ret(name)
+    ret, path = _ret(name), vocab.key_path(pillar_path, name)
+    problems = vocab.Problems()
+    vocab.name(name, path, problems, what="a network name")
+    force = vocab.boolean(force, vocab.key_path(path, "force"), problems)
+    if problems:
+        return _refused(name, "Network", problems)
     try:
         conn = saltglue.conn_from(__salt__)
         changes = libvirt_networks.plan_absent(conn, name, force=force)
-    except XenError as exc:
-        return _ret(name, result=False, comment=f"Network {name} was not removed: {exc}")
+    except errors.XenError as exc:
+        return _ret(name, result=False, comment=f"{path}: Network {name} was not removed: {exc}")
     words = f"{'stopped and ' if 'running' in changes else ''}removed"
 
     def apply():
@@ -390,5 +390,5 @@ def network_absent(name, force=False):
         unchanged=f"Network {name} is already absent.",
         would=f"Network {name} would be {words}.",
         apply=apply,
-        failed=lambda exc: f"Network {name} was not removed: {exc}",
+        failed=lambda exc: f"{path}: Network {name} was not removed: {exc}",
     )

@@ -191,7 +191,7 @@ def test_plan_is_printed_without_changing_anything(modules, lab):
 
     with pytest.raises(CommandExecutionError, match="NIC eth7 does not exist"):
         modules.xen_net.bridge_plan("xenbr7", nic="eth7", netns=lab.host)
-    with pytest.raises(CommandExecutionError, match=r"xenbr1\.vlan: expected a VLAN id"):
+    with pytest.raises(CommandExecutionError, match=r"xenbr1:vlan: expected a VLAN id"):
         modules.xen_net.bridge_plan("xenbr1", nic="eth1", vlan=5000, netns=lab.host)
 
 

@@ -61,7 +61,7 @@ def test_state_rolls_back_to_the_nics_connection_when_the_port_does_not_attach(s
         states, "bridge_present", "xenbr0", nic="eth0", netns=lab.host, persist="nm-keyfile", config_root=str(nm.root)
     )
     assert ret["result"] is False and ret["changes"] == {}
-    assert ret["comment"].startswith("Bridge xenbr0 was not changed: 'nmcli connection up uuid ")
+    assert ret["comment"].startswith("xen:bridges:xenbr0: Bridge xenbr0 was not changed: 'nmcli connection up uuid ")
     assert "eth0 is back on its connection 'Wired connection 1'" in ret["comment"]
     assert nm.keyfiles() == ["Wired connection 1.nmconnection"]
     assert lab.link("xenbr0") is None and lab.default_dev() == ["eth0"]
@@ -136,7 +136,7 @@ def test_state_brings_the_bridge_back_when_the_nic_does_not_get_its_addresses(st
     ret = state(states, "bridge_absent", "xenbr0", force=True, **args)
     assert ret["result"] is False and ret["changes"] == {}
     assert ret["comment"].startswith(
-        "Bridge xenbr0 was not removed: eth0 did not get its addresses back on its "
+        "xen:bridges:xenbr0: Bridge xenbr0 was not removed: eth0 did not get its addresses back on its "
         "connection 'Wired connection 1': eth0 does not hold "
     )
     assert ret["comment"].endswith(

@@ -2,6 +2,7 @@
 
 import libvirt
 import pytest
+from salt.exceptions import CommandExecutionError
 
 from saltext_xen.networks import network_xml
 
@@ -98,8 +99,8 @@ def test_bad_pillar_is_refused_with_key_paths_and_nothing_defined(states, conn):
         ipv4={"address": "192.168.123.1/24", "dhcp": ["192.168.123.2-192.168.123.100", "192.168.123.50-192.168.124.9"]},
     )
     assert ret["result"] is False
-    assert "xen:networks:virbr1.bridge: virbr0 is already the bridge of network default" in ret["comment"]
-    assert "xen:networks:virbr1.ipv4.dhcp[1]: range 192.168.123.50 - 192.168.124.9 is not inside" in ret["comment"]
+    assert "xen:networks:virbr1:bridge: virbr0 is already the bridge of network default" in ret["comment"]
+    assert "xen:networks:virbr1:ipv4:dhcp:1: range 192.168.123.50 - 192.168.124.9 is not inside" in ret["comment"]
     assert "virbr1" not in [n.name() for n in conn.listAllNetworks(0)]
 
 
@@ -187,7 +188,8 @@ def test_module_functions(modules, conn):
     assert modules.xen_net.network_start("virbr1") is True
     assert modules.xen_net.bridge_users("xenbr0") == ["vm02", "vm03"]
     assert modules.xen_net.network_undefine("virbr1") is True
-    assert modules.xen_net.network_info("virbr1") is None
+    with pytest.raises(CommandExecutionError, match="no libvirt network named virbr1"):
+        modules.xen_net.network_info("virbr1")
 
 
 def _put_on_virbr1(conn, guest, mac):
@@ -245,7 +247,7 @@ def test_watch_refuses_to_cut_running_guests_unless_forced(states, conn):
         ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=test, **VIRBR1)
         assert ret["result"] is False and ret["changes"] == {}
         assert ret["comment"] == (
-            "Network virbr1 was not restarted: restarting it would cut the link of the running guests "
+            "xen:networks:virbr1: Network virbr1 was not restarted: restarting it would cut the link of the running guests "
             "vm02; stop or move them first, or set force: true"
         )
     ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", force=True, **VIRBR1)

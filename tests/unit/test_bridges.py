@@ -140,18 +140,18 @@ def test_validation_names_every_problem_with_its_key_path():
     )
     text = "\n".join(problems)
     for key in (
-        "xen:bridges:x.name",
-        "xen:bridges:x.vlan",
-        "xen:bridges:x.stp",
-        "xen:bridges:x.forward_delay",
-        "xen:bridges:x.mtu",
-        "xen:bridges:x.addresses[0]",
-        "xen:bridges:x.addresses[1]",
-        "xen:bridges:x.colour",
+        "xen:bridges:x:name",
+        "xen:bridges:x:vlan",
+        "xen:bridges:x:stp",
+        "xen:bridges:x:forward_delay",
+        "xen:bridges:x:mtu",
+        "xen:bridges:x:addresses:0",
+        "xen:bridges:x:addresses:1",
+        "xen:bridges:x:colour",
     ):
         assert key in text
     _, problems = bridges.validate({"name": "xenbr0", "stp": True, "forward_delay": 0})
-    assert problems == ["bridge.forward_delay: with stp on the kernel needs 2 to 30 seconds, got 0"]
+    assert problems == ["bridge:forward_delay: with stp on the kernel needs 2 to 30 seconds, got 0"]
 
 
 def test_removal_refused_while_guests_use_the_bridge_unless_forced():
@@ -463,4 +463,4 @@ def test_plan_reaches_the_wish_then_plans_nothing_and_undo_restores(case):
 )
 def test_any_bridge_pillar_gives_problems_not_a_traceback(data):
     _, problems = bridges.validate(data, path="xen:bridges:b")
-    assert all(p.startswith("xen:bridges:b.") for p in problems)
+    assert all(p.startswith("xen:bridges:b:") for p in problems)

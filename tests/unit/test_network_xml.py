@@ -58,16 +58,16 @@ def test_overlapping_ranges_and_range_outside_subnet_are_named_by_path():
         },
     )
     assert problems == [
-        "xen:networks:virbr1.ipv4.dhcp[1]: range 192.168.123.50 - 192.168.123.150 overlaps "
-        "xen:networks:virbr1.ipv4.dhcp[0] (192.168.123.2 - 192.168.123.100)",
-        "xen:networks:virbr1.ipv4.dhcp[2]: range 192.168.124.2 - 192.168.124.9 is not inside the network "
+        "xen:networks:virbr1:ipv4:dhcp:1: range 192.168.123.50 - 192.168.123.150 overlaps "
+        "xen:networks:virbr1:ipv4:dhcp:0 (192.168.123.2 - 192.168.123.100)",
+        "xen:networks:virbr1:ipv4:dhcp:2: range 192.168.124.2 - 192.168.124.9 is not inside the network "
         "192.168.123.0/24",
     ]
 
 
 def test_bridge_taken_by_another_network_is_refused():
     _, problems = nx.validate("virbr1", {"bridge": "virbr0"}, others={"default": "virbr0", "virbr1": "virbr0"})
-    assert problems == ["xen:networks:virbr1.bridge: virbr0 is already the bridge of network default"]
+    assert problems == ["xen:networks:virbr1:bridge: virbr0 is already the bridge of network default"]
 
 
 def test_host_bridge_cannot_be_taken_by_a_nat_network():
@@ -77,7 +77,7 @@ def test_host_bridge_cannot_be_taken_by_a_nat_network():
         host_bridges=["xenbr0", "xenbr1"],
     )
     assert problems == [
-        "xen:networks:lan.bridge: xenbr0 is a host bridge (xen:bridges); a nat network makes a "
+        "xen:networks:lan:bridge: xenbr0 is a host bridge (xen:bridges); a nat network makes a "
         "bridge of its own, so name another one, or use forward: bridge to put guests on xenbr0"
     ]
     assert nx.validate("lan", {"forward": "bridge", "bridge": "xenbr0"}, host_bridges=["xenbr0"])[1] == []
@@ -88,10 +88,10 @@ def test_many_problems_at_once():
         "lan", {"forward": "bridge", "ipv4": {"address": "10.0.0.1/24"}, "dev": "eth0", "colour": "red"}
     )
     text = "\n".join(problems)
-    assert "xen:networks:lan.colour: unknown key" in text
-    assert "xen:networks:lan.bridge: a bridge-backed network needs the host bridge's name" in text
-    assert "xen:networks:lan.ipv4: a bridge-backed network has no addresses" in text
-    assert "xen:networks:lan.dev: only nat and route networks" in text
+    assert "xen:networks:lan:colour: unknown key" in text
+    assert "xen:networks:lan:bridge: a bridge-backed network needs the host bridge's name" in text
+    assert "xen:networks:lan:ipv4: a bridge-backed network has no addresses" in text
+    assert "xen:networks:lan:dev: only nat and route networks" in text
 
 
 def test_static_hosts_checked():
@@ -110,12 +110,12 @@ def test_static_hosts_checked():
         },
     )
     assert problems == [
-        "xen:networks:n.ipv4.dhcp[0]: range 10.0.0.1 - 10.0.0.9 holds the network's own address 10.0.0.1",
-        "xen:networks:n.ipv4.hosts[1].ip: '10.0.1.20' is not usable (outside the network 10.0.0.0/24)",
-        "xen:networks:n.ipv4.hosts[1].mac: 00:16:3e:00:00:01 is also used by xen:networks:n.ipv4.hosts[0]",
-        "xen:networks:n.ipv4.hosts[2].ip: 10.0.0.20 is also given to xen:networks:n.ipv4.hosts[0]",
-        "xen:networks:n.ipv4.hosts[2].mac: '01:00:5e:00:00:01' is a multicast address "
+        "xen:networks:n:ipv4:dhcp:0: range 10.0.0.1 - 10.0.0.9 holds the network's own address 10.0.0.1",
+        "xen:networks:n:ipv4:hosts:1:ip: 10.0.1.20 is outside the network 10.0.0.0/24",
+        "xen:networks:n:ipv4:hosts:1:mac: 00:16:3e:00:00:01 is also used by xen:networks:n:ipv4:hosts:0",
+        "xen:networks:n:ipv4:hosts:2:mac: '01:00:5e:00:00:01' is a multicast address "
         "(lowest bit of the first octet is set)",
+        "xen:networks:n:ipv4:hosts:2:ip: 10.0.0.20 is also given to xen:networks:n:ipv4:hosts:0",
     ]
 
 

@@ -18,6 +18,7 @@ them) and one key per config file, its path.
 import shutil
 
 from saltext_xen.core import state_pattern
+from saltext_xen.core import validate as vocab
 from saltext_xen.networks import bridge_nm, bridge_persist, bridges
 
 _FILE_CHANGE = {
@@ -27,15 +28,31 @@ _FILE_CHANGE = {
 }
 
 
-def spec(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, dhcp=False):
-    """The checked bridge from the arguments the states and functions take: ``(spec, [problem])``."""
+def spec(name, nic=None, vlan=None, stp=False, forward_delay=None, mtu=None, addresses=None, dhcp=False, path=None):
+    """The checked bridge from the arguments the states and functions take: ``(spec, [problem])``.
+
+    ``path`` is the key path the problems are named by (``xen:bridges:xenbr0`` from the
+    formula; default the bridge's name).
+    """
+    path = path or (name if isinstance(name, str) and name else "bridge")
     data = {"name": name, "nic": nic, "vlan": vlan, "stp": stp, "forward_delay": forward_delay, "mtu": mtu}
-    found, problems = bridges.validate(dict(data, addresses=addresses), path=name or "bridge")
-    if not isinstance(dhcp, bool):
-        problems.append(f"{name}.dhcp: expected true or false, got {dhcp!r}")
-    elif dhcp and addresses:
-        problems.append(f"{name}.dhcp: give either addresses or dhcp: true, not both")
-    return found, problems
+    found, problems = bridges.validate(dict(data, addresses=addresses), path=path)
+    problems = vocab.Problems(problems)
+    dhcp = vocab.boolean(dhcp, vocab.key_path(path, "dhcp"), problems)
+    if dhcp and addresses:
+        problems.add(vocab.key_path(path, "dhcp"), "give either addresses or dhcp: true, not both")
+    found["dhcp"] = bool(dhcp)
+    return found, list(problems)
+
+
+def removal(name, force=False, restore_nic=True, dhcp=False, path=None):
+    """The checked arguments of a bridge removal: ``({"name", "force", "restore_nic", "dhcp"}, [problem])``."""
+    path = path or (name if isinstance(name, str) and name else "bridge")
+    problems = vocab.Problems()
+    found = {"name": vocab.interface_name(name, vocab.key_path(path, "name"), problems)}
+    for key, value in (("force", force), ("restore_nic", restore_nic), ("dhcp", dhcp)):
+        found[key] = vocab.boolean(value, vocab.key_path(path, key), problems)
+    return found, list(problems)
 
 
 def choose_style(persist, configured=None, os_family=None, os_major=None):

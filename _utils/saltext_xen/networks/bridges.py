@@ -21,16 +21,15 @@ NIC, switch each route from the NIC to the bridge with ``ip route replace``
 (one atomic swap per route), and only then take the addresses off the NIC.
 """
 
-import ipaddress
 import json
 import re
 import subprocess
 import time
 
+from saltext_xen.core import validate as vocab
 from saltext_xen.core.errors import XenError
 
 VIF_NAME = re.compile(r"^(vif\d+\.\d+(-emu)?|tap\d+\.\d+|vnet\d+)$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _SKIP_ROUTE_PROTOCOLS = {"kernel", "ra"}
 
 
@@ -170,6 +169,15 @@ def bridges(state):
     return found
 
 
+def need(state, name):
+    """Bridge ``name`` as :func:`bridges` gives it, or :class:`BridgeError` saying the host has none."""
+    found = bridges(state)
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none"
+        raise BridgeError(f"no bridge named {name} on this host (its bridges: {known})")
+    return found[name]
+
+
 # ---------------------------------------------------------------- the wanted bridge
 
 
@@ -177,71 +185,63 @@ def validate(data, path="bridge"):
     """Normalise a wanted bridge; returns ``(spec, problems)`` with key paths in the problems.
 
     Keys: ``name``; ``nic`` (the physical NIC to put under it; none = host-only);
-    ``vlan`` (VLAN id: the bridge goes over the sub-interface ``nic.vlan``);
-    ``stp`` (default False); ``forward_delay`` seconds (default 0);
-    ``mtu``; ``addresses`` (list of ``ip/prefix``; default: whatever the NIC has).
+    ``vlan`` (VLAN id 1-4094: the bridge goes over the sub-interface ``nic.vlan``);
+    ``stp`` (default False); ``forward_delay`` seconds (0-30, default 0; 15 with STP);
+    ``mtu`` (68-65535); ``addresses`` (list of ``ip/prefix``; default: whatever the NIC has).
+    Names, numbers, booleans and addresses are checked with :mod:`saltext_xen.core.validate`,
+    each problem as ``<path>:<key>: expected ...``.
     """
-    problems = []
+    problems = vocab.Problems()
     data = dict(data or {})
     spec = {}
     name = data.pop("name", None)
-    if not name or not _IFNAME.match(str(name)):
-        problems.append(
-            f"{path}.name: expected an interface name of at most 15 letters, digits, '.', '-' or '_', got {name!r}"
-        )
-    spec["name"] = str(name) if name else name
-    nic = data.pop("nic", None)
-    if nic is not None and not _IFNAME.match(str(nic)):
-        problems.append(f"{path}.nic: expected an interface name, got {nic!r}")
-    spec["nic"] = str(nic) if nic else None
+    spec["name"] = vocab.interface_name(name, vocab.key_path(path, "name"), problems)
+    given_nic = data.pop("nic", None)
+    nic = None
+    if given_nic is not None:
+        nic = vocab.interface_name(given_nic, vocab.key_path(path, "nic"), problems, what="a NIC name")
+    spec["nic"] = nic
     vlan = data.pop("vlan", None)
     if vlan is not None:
-        if spec["nic"] is None:
-            problems.append(f"{path}.vlan: a VLAN needs a nic to run over")
-        if isinstance(vlan, bool) or not isinstance(vlan, int) or not 1 <= vlan <= 4094:
-            problems.append(f"{path}.vlan: expected a VLAN id from 1 to 4094, got {vlan!r}")
+        if given_nic is None:
+            problems.add(vocab.key_path(path, "vlan"), "a VLAN needs a nic to run over")
+        vlan = vocab.integer(vlan, vocab.key_path(path, "vlan"), problems, 1, 4094, what="a VLAN id")
     spec["vlan"] = vlan
-    if spec["nic"] and vlan and not problems and len(f"{spec['nic']}.{vlan}") > 15:
-        problems.append(f"{path}.vlan: the sub-interface name {spec['nic']}.{vlan} is longer than 15 characters")
-    stp = data.pop("stp", False)
-    if not isinstance(stp, bool):
-        problems.append(f"{path}.stp: expected true or false, got {stp!r}")
+    if spec["nic"] and vlan and len(f"{spec['nic']}.{vlan}") > vocab.INTERFACE_NAME_MAX:
+        problems.add(
+            vocab.key_path(path, "vlan"),
+            f"the sub-interface name {spec['nic']}.{vlan} is longer than {vocab.INTERFACE_NAME_MAX} characters",
+        )
+    stp = vocab.boolean(data.pop("stp", False), vocab.key_path(path, "stp"), problems)
     spec["stp"] = bool(stp)
     delay = data.pop("forward_delay", None)
     if delay is None:
         delay = 15 if spec["stp"] else 0
-    if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 30:
-        problems.append(f"{path}.forward_delay: expected seconds from 0 to 30, got {delay!r}")
-    elif spec["stp"] and delay < 2:
-        problems.append(f"{path}.forward_delay: with stp on the kernel needs 2 to 30 seconds, got {delay}")
+    delay_path = vocab.key_path(path, "forward_delay")
+    delay = vocab.integer(delay, delay_path, problems, 0, 30, what="seconds")
+    if delay is not None and spec["stp"] and delay < 2:
+        problems.add(delay_path, f"with stp on the kernel needs 2 to 30 seconds, got {delay}")
     spec["forward_delay"] = delay
     mtu = data.pop("mtu", None)
-    if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 68 <= mtu <= 65535):
-        problems.append(f"{path}.mtu: expected a number from 68 to 65535, got {mtu!r}")
+    if mtu is not None:
+        mtu = vocab.integer(mtu, vocab.key_path(path, "mtu"), problems, 68, 65535, what="an MTU")
     spec["mtu"] = mtu
     addresses = data.pop("addresses", None)
     if addresses is not None:
         if isinstance(addresses, str):
             addresses = [addresses]
-        if not isinstance(addresses, (list, tuple)):
-            problems.append(f"{path}.addresses: expected a list like [192.168.0.10/24], got {addresses!r}")
-            addresses = []
+        addresses = vocab.sequence(
+            addresses, vocab.key_path(path, "addresses"), problems, what="a list like [192.168.0.10/24]"
+        )
         clean = []
-        for i, addr in enumerate(addresses):
-            try:
-                iface = ipaddress.ip_interface(str(addr))
-            except ValueError:
-                problems.append(f"{path}.addresses[{i}]: expected an address like 192.168.0.10/24, got {addr!r}")
-                continue
-            if "/" not in str(addr):
-                problems.append(f"{path}.addresses[{i}]: {addr} needs a prefix length, like {addr}/24")
-                continue
-            clean.append(str(iface))
+        for i, addr in enumerate(addresses or []):
+            found = vocab.cidr(addr, vocab.key_path(path, "addresses", i), problems, host=True)
+            if found is not None:
+                clean.append(found)
         addresses = clean
     spec["addresses"] = addresses
-    for key in sorted(data):
-        problems.append(f"{path}.{key}: unknown key (known: name, nic, vlan, stp, forward_delay, mtu, addresses)")
-    return spec, problems
+    vocab.unknown_keys(data, ("name", "nic", "vlan", "stp", "forward_delay", "mtu", "addresses"), path, problems)
+    return spec, list(problems)
 
 
 def nic_of(spec):

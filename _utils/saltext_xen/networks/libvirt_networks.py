@@ -13,7 +13,7 @@ except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports i
     libvirt = None
 
 from saltext_xen.core.errors import XenError
-from saltext_xen.networks import network_xml
+from saltext_xen.networks import bridges, network_xml
 
 
 class NetworkError(XenError):
@@ -86,6 +86,45 @@ def list_all(conn):
 def bridges_of_others(conn, name):
     """``{other network: its bridge}`` for every network but ``name``."""
     return {other: info["bridge"] for other, info in list_all(conn).items() if other != name}
+
+
+def neighbours(conn, name):
+    """What network ``name`` must not clash with: ``(others, own bridge)``.
+
+    ``others`` maps every other network to ``{"bridge", "subnets"}`` (its ipv4/ipv6
+    networks, like ``192.168.122.0/24``), the shape :func:`network_xml.validate` takes;
+    the own bridge is the one network ``name`` has now (None when it is not defined).
+    """
+    others, own = {}, None
+    try:
+        for net in conn.listAllNetworks(0):
+            spec = network_xml.parse(net.XMLDesc(0))
+            if net.name() == name:
+                own = spec.get("bridge")
+                continue
+            others[net.name()] = {"bridge": spec.get("bridge"), "subnets": network_xml.subnets(spec)}
+    except libvirt.libvirtError as exc:
+        raise NetworkError(
+            f"cannot list libvirt networks (is libvirt's network driver running?): {_msg(exc)}"
+        ) from None
+    return others, own
+
+
+def checked(conn, name, data, runner, netns=None, path=None, host_bridges=()):
+    """Network ``name`` as ``data`` asks, checked (:func:`network_xml.validate`) against the
+    other networks and the addresses on the host's interfaces (inside ``netns`` when given)
+    as ``runner`` reads them: ``(spec, [problem])``."""
+    others, own = neighbours(conn, name)
+    host_addrs = bridges.read(runner, netns)["addrs"]
+    return network_xml.validate(name, data, path, others, host_bridges, host_addrs, own)
+
+
+def need(conn, name):
+    """Network ``name`` as :func:`read` gives it, or :class:`NetworkError` saying there is none."""
+    found = read(conn, name)
+    if found is None:
+        raise NetworkError(f"no libvirt network named {name}")
+    return found
 
 
 def define(conn, spec):

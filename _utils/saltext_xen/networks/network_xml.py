@@ -35,10 +35,10 @@ import re
 import xml.etree.ElementTree as ET
 
 from saltext_xen.core import macs
+from saltext_xen.core import validate as vocab
 
 FORWARD_MODES = ("nat", "route", "isolated", "bridge")
-_NAME = re.compile(r"^[A-Za-z0-9_.:+-]{1,50}$")
-_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+NAME_MAX = 50
 _KEYS = ("forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6", "dns", "autostart", "uuid")
 # keys compared by diff (autostart and uuid are handled apart)
 COMPARED = ("forward", "bridge", "dev", "stp", "delay", "mtu", "domain", "ipv4", "ipv6", "dns")
@@ -49,177 +49,213 @@ def _range(item, family, subnet, path, problems):
         start, _, end = item.partition("-")
         item = {"start": start.strip(), "end": end.strip()}
     if not isinstance(item, dict) or set(item) != {"start", "end"}:
-        problems.append(f"{path}: expected {{start: ..., end: ...}} or 'START-END', got {item!r}")
+        problems.expected(path, "{start: ..., end: ...} or 'START-END'", item)
         return None
-    try:
-        start = ipaddress.ip_address(str(item["start"]))
-        end = ipaddress.ip_address(str(item["end"]))
-    except ValueError as exc:
-        problems.append(f"{path}: {exc}")
+    start = vocab.ip_address(str(item["start"]), vocab.key_path(path, "start"), problems, version=family)
+    end = vocab.ip_address(str(item["end"]), vocab.key_path(path, "end"), problems, version=family)
+    if start is None or end is None:
         return None
-    if start.version != family or end.version != family:
-        problems.append(f"{path}: expected IPv{family} addresses, got {start} - {end}")
-        return None
+    start, end = ipaddress.ip_address(start), ipaddress.ip_address(end)
     if start > end:
-        problems.append(f"{path}: start {start} comes after end {end}")
+        problems.add(path, f"start {start} comes after end {end}")
         return None
     if subnet is not None and (start not in subnet or end not in subnet):
-        problems.append(f"{path}: range {start} - {end} is not inside the network {subnet}")
+        problems.add(path, f"range {start} - {end} is not inside the network {subnet}")
         return None
     return {"start": str(start), "end": str(end)}
 
 
+def _address(addr, family, path, problems):
+    """The network's own address with its prefix (``192.168.123.1/24``) and its subnet, or (None, None)."""
+    found = vocab.cidr(addr if isinstance(addr, str) else str(addr), path, problems, version=family, host=True)
+    if found is None:
+        return None, None
+    iface = ipaddress.ip_interface(found)
+    subnet = iface.network
+    if family == 4 and subnet.prefixlen < 31 and iface.ip in (subnet.network_address, subnet.broadcast_address):
+        which = "network" if iface.ip == subnet.network_address else "broadcast"
+        problems.add(
+            path, f"expected an address for the host, got {found} ({iface.ip} is the network's {which} address)"
+        )
+        return None, None
+    return found, subnet
+
+
+def _host(host, family, subnet, hpath, problems):
+    entry = {}
+    vocab.unknown_keys(host, ("mac", "name", "ip", "id"), hpath, problems)
+    ip = vocab.ip_address(str(host.get("ip")), vocab.key_path(hpath, "ip"), problems, version=family)
+    if ip is not None and subnet is not None and ipaddress.ip_address(ip) not in subnet:
+        problems.add(vocab.key_path(hpath, "ip"), f"{ip} is outside the network {subnet}")
+        ip = None
+    if ip is not None:
+        entry["ip"] = ip
+    if host.get("mac") is not None:
+        if family == 6:
+            problems.add(vocab.key_path(hpath, "mac"), "IPv6 DHCP hosts are matched by name or id, not MAC")
+        else:
+            mac = vocab.mac(host["mac"], vocab.key_path(hpath, "mac"), problems)
+            if mac is not None:
+                entry["mac"] = mac
+    for key in ("name", "id"):
+        if host.get(key) is not None:
+            entry[key] = str(host[key])
+    if family == 4 and "mac" not in entry and "name" not in entry and host.get("mac") is None:
+        problems.add(hpath, "give a mac (or a name) for the host")
+    if family == 6 and "name" not in entry and "id" not in entry:
+        problems.add(hpath, "give a name or id for the IPv6 host")
+    return entry
+
+
 def _ip_block(data, family, path, problems):
-    if not isinstance(data, dict):
-        problems.append(f"{path}: expected a mapping with address, dhcp, hosts; got {data!r}")
+    data = vocab.mapping(data, path, problems, what="a mapping with address, dhcp, hosts", allow_none=False)
+    if data is None:
         return None
-    unknown = set(data) - {"address", "dhcp", "hosts"}
-    for key in sorted(unknown):
-        problems.append(f"{path}.{key}: unknown key (known: address, dhcp, hosts)")
+    vocab.unknown_keys(data, ("address", "dhcp", "hosts"), path, problems)
     block = {"address": None, "dhcp": [], "hosts": []}
-    subnet = None
-    addr = data.get("address")
-    try:
-        iface = ipaddress.ip_interface(str(addr))
-        if iface.version != family:
-            raise ValueError(f"expected an IPv{family} address")
-        if "/" not in str(addr):
-            raise ValueError("needs a prefix length")
-        subnet = iface.network
-        if family == 4 and subnet.prefixlen < 31 and iface.ip in (subnet.network_address, subnet.broadcast_address):
-            which = "network" if iface.ip == subnet.network_address else "broadcast"
-            raise ValueError(f"{iface.ip} is the network's {which} address")
-        block["address"] = str(iface)
-    except ValueError as exc:
-        example = "192.168.123.1/24" if family == 4 else "fd00:123::1/64"
-        problems.append(f"{path}.address: expected an address with prefix like {example}, got {addr!r} ({exc})")
-    dhcp = _as_list(data.get("dhcp"), f"{path}.dhcp", problems)
-    for i, item in enumerate(dhcp):
-        rng = _range(item, family, subnet, f"{path}.dhcp[{i}]", problems)
+    block["address"], subnet = _address(data.get("address"), family, vocab.key_path(path, "address"), problems)
+    own = ipaddress.ip_interface(block["address"]).ip if block["address"] else None
+    for i, item in enumerate(_as_list(data.get("dhcp"), vocab.key_path(path, "dhcp"), problems)):
+        rpath = vocab.key_path(path, "dhcp", i)
+        rng = _range(item, family, subnet, rpath, problems)
         if rng is None:
             continue
         lo, hi = ipaddress.ip_address(rng["start"]), ipaddress.ip_address(rng["end"])
-        if block["address"] and lo <= ipaddress.ip_interface(block["address"]).ip <= hi:
-            problems.append(
-                f"{path}.dhcp[{i}]: range {lo} - {hi} holds the network's own address "
-                f"{ipaddress.ip_interface(block['address']).ip}"
-            )
+        if own is not None and lo <= own <= hi:
+            problems.add(rpath, f"range {lo} - {hi} holds the network's own address {own}")
         for j, other in enumerate(block["dhcp"]):
             if lo <= ipaddress.ip_address(other["end"]) and ipaddress.ip_address(other["start"]) <= hi:
-                problems.append(
-                    f"{path}.dhcp[{i}]: range {lo} - {hi} overlaps {path}.dhcp[{j}] ({other['start']} - {other['end']})"
+                problems.add(
+                    rpath,
+                    f"range {lo} - {hi} overlaps {vocab.key_path(path, 'dhcp', j)} ({other['start']} - {other['end']})",
                 )
         block["dhcp"].append(rng)
-    hosts = _as_list(data.get("hosts"), f"{path}.hosts", problems)
     seen_ip, seen_mac = {}, {}
-    for i, host in enumerate(hosts):
-        hpath = f"{path}.hosts[{i}]"
+    for i, host in enumerate(_as_list(data.get("hosts"), vocab.key_path(path, "hosts"), problems)):
+        hpath = vocab.key_path(path, "hosts", i)
         if not isinstance(host, dict):
-            problems.append(f"{hpath}: expected a mapping with mac/name and ip, got {host!r}")
+            problems.expected(hpath, "a mapping with mac/name and ip", host)
             continue
-        entry = {}
-        for key in sorted(set(host) - {"mac", "name", "ip", "id"}):
-            problems.append(f"{hpath}.{key}: unknown key (known: mac, name, ip, id)")
-        try:
-            ip = ipaddress.ip_address(str(host.get("ip")))
-            if ip.version != family:
-                raise ValueError(f"expected IPv{family}")
-            if subnet is not None and ip not in subnet:
-                raise ValueError(f"outside the network {subnet}")
-            entry["ip"] = str(ip)
-            if str(ip) in seen_ip:
-                problems.append(f"{hpath}.ip: {ip} is also given to {path}.hosts[{seen_ip[str(ip)]}]")
-            seen_ip[str(ip)] = i
-        except ValueError as exc:
-            problems.append(f"{hpath}.ip: {host.get('ip')!r} is not usable ({exc})")
-        if host.get("mac") is not None:
-            if family == 6:
-                problems.append(f"{hpath}.mac: IPv6 DHCP hosts are matched by name or id, not MAC")
-            elif macs.problem(host["mac"]):
-                problems.append(f"{hpath}.mac: {macs.problem(host['mac'])}")
-            else:
-                entry["mac"] = macs.normalise(host["mac"])
-                if entry["mac"] in seen_mac:
-                    problems.append(
-                        f"{hpath}.mac: {entry['mac']} is also used by {path}.hosts[{seen_mac[entry['mac']]}]"
-                    )
-                seen_mac[entry["mac"]] = i
-        for key in ("name", "id"):
-            if host.get(key) is not None:
-                entry[key] = str(host[key])
-        if family == 4 and "mac" not in entry and "name" not in entry and host.get("mac") is None:
-            problems.append(f"{hpath}: give a mac (or a name) for the host")
-        if family == 6 and "name" not in entry and "id" not in entry:
-            problems.append(f"{hpath}: give a name or id for the IPv6 host")
+        entry = _host(host, family, subnet, hpath, problems)
+        for key, seen, words in (("ip", seen_ip, "given to"), ("mac", seen_mac, "used by")):
+            if entry.get(key) in seen:
+                problems.add(vocab.key_path(hpath, key), f"{entry[key]} is also {words} {seen[entry[key]]}")
+            elif entry.get(key):
+                seen[entry[key]] = hpath
         block["hosts"].append(entry)
     return block
 
 
-def validate(name, data, path=None, others=None, host_bridges=()):
+def subnets(spec):
+    """The networks (``192.168.122.0/24``) a network spec's ipv4/ipv6 addresses are in."""
+    found = []
+    for family in (4, 6):
+        block = (spec or {}).get(f"ipv{family}")
+        if block and block.get("address"):
+            found.append(str(ipaddress.ip_interface(block["address"]).network))
+    return found
+
+
+def overlaps(spec, path, others=None, host_addrs=None, own_bridge=None):
+    """Problems for a subnet of ``spec`` that another libvirt network or a host interface has already.
+
+    ``others`` maps the other networks to ``{"bridge", "subnets"}``; ``host_addrs`` maps
+    interface names to their addresses (``10.0.0.2/24``); the network's own bridge
+    (``spec``'s or ``own_bridge``, the one it runs on now) and the other networks' bridges
+    are left out of the host's interfaces, so each clash is said once.
+    """
+    problems = vocab.Problems()
+    others = {k: v for k, v in (others or {}).items() if isinstance(v, dict)}
+    skip = {spec.get("bridge"), own_bridge} | {info.get("bridge") for info in others.values()}
+    for family in (4, 6):
+        block = spec.get(f"ipv{family}")
+        if not block or not block.get("address"):
+            continue
+        mine = ipaddress.ip_interface(block["address"]).network
+        where = vocab.key_path(path, f"ipv{family}", "address")
+        for other, info in sorted(others.items()):
+            for theirs in info.get("subnets") or []:
+                net = ipaddress.ip_network(theirs, strict=False)
+                if net.version == mine.version and net.overlaps(mine):
+                    problems.add(where, f"{mine} overlaps network '{other}' ({net})")
+        for ifname, addrs in sorted((host_addrs or {}).items()):
+            if ifname in skip:
+                continue
+            for addr in addrs:
+                iface = ipaddress.ip_interface(addr)
+                if iface.version == mine.version and iface.network.overlaps(mine):
+                    problems.add(where, f"{mine} overlaps the address {addr} of host interface '{ifname}'")
+    return list(problems)
+
+
+def validate(name, data, path=None, others=None, host_bridges=(), host_addrs=None, own_bridge=None):
     """Normalise a wanted network; returns ``(spec, problems)``.
 
     ``others`` maps the names of the host's other networks to their bridge
-    names, so a bridge taken by another network is reported; ``host_bridges``
-    names the bridges the host makes itself (pillar ``xen:bridges``), which a
-    nat/route/isolated network cannot take over.
+    names (or to ``{"bridge", "subnets"}``), so a bridge or a subnet taken by
+    another network is reported; ``host_bridges`` names the bridges the host
+    makes itself (pillar ``xen:bridges``), which a nat/route/isolated network
+    cannot take over; ``host_addrs`` (``{interface: [address/prefix]}``) the
+    addresses on the host's interfaces, which the network's subnet may not
+    overlap (see :func:`overlaps`). Problems are named by key path
+    (``xen:networks:virbr1:ipv4:dhcp:0``).
     """
-    path = path or f"xen:networks:{name}"
-    problems = []
-    data = dict(data or {})
-    if not name or not _NAME.match(str(name)):
-        problems.append(f"{path}: network name {name!r} is not usable (letters, digits and _ . : + - only)")
-    for key in sorted(set(data) - set(_KEYS)):
-        problems.append(f"{path}.{key}: unknown key (known: {', '.join(_KEYS)})")
+    path = path or vocab.key_path("xen", "networks", name)
+    problems = vocab.Problems()
+    data = vocab.mapping(data, path, problems, what="a mapping of network settings") or {}
+    vocab.name(name, path, problems, what="a network name", max_length=NAME_MAX)
+    vocab.unknown_keys(data, _KEYS, path, problems)
     spec = {"name": str(name)}
     forward = data.get("forward", "nat")
     if forward in (None, "none", False):
         forward = "isolated"
-    if not isinstance(forward, str) or forward not in FORWARD_MODES:
-        problems.append(f"{path}.forward: expected one of {', '.join(FORWARD_MODES)}, got {forward!r}")
-        forward = "nat"
+    forward = vocab.choice(forward, vocab.key_path(path, "forward"), problems, FORWARD_MODES) or "nat"
     spec["forward"] = forward
     bridge = data.get("bridge")
-    if bridge is not None and (not isinstance(bridge, str) or not _IFNAME.match(bridge)):
-        problems.append(f"{path}.bridge: expected an interface name of at most 15 characters, got {bridge!r}")
-        bridge = None
+    if bridge is not None:
+        bridge = vocab.interface_name(bridge, vocab.key_path(path, "bridge"), problems)
     if forward == "bridge" and not bridge and data.get("bridge") is None:
-        problems.append(f"{path}.bridge: a bridge-backed network needs the host bridge's name (like xenbr0)")
-    spec["bridge"] = str(bridge) if bridge else None
-    for other, other_bridge in sorted((others or {}).items()):
+        problems.add(
+            vocab.key_path(path, "bridge"), "a bridge-backed network needs the host bridge's name (like xenbr0)"
+        )
+    spec["bridge"] = bridge or None
+    for other, info in sorted((others or {}).items()):
+        other_bridge = info.get("bridge") if isinstance(info, dict) else info
         if other != name and bridge and other_bridge == bridge:
-            problems.append(f"{path}.bridge: {bridge} is already the bridge of network {other}")
+            problems.add(vocab.key_path(path, "bridge"), f"{bridge} is already the bridge of network {other}")
     if bridge and forward in ("nat", "route", "isolated") and bridge in set(host_bridges):
-        problems.append(
-            f"{path}.bridge: {bridge} is a host bridge (xen:bridges); a {forward} network makes a "
-            f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}"
+        problems.add(
+            vocab.key_path(path, "bridge"),
+            f"{bridge} is a host bridge (xen:bridges); a {forward} network makes a "
+            f"bridge of its own, so name another one, or use forward: bridge to put guests on {bridge}",
         )
     dev = data.get("dev")
-    if dev is not None and not isinstance(dev, str):
-        problems.append(f"{path}.dev: expected an interface name, got {dev!r}")
-        dev = None
     if dev is not None:
-        if forward not in ("nat", "route"):
-            problems.append(f"{path}.dev: only nat and route networks leave through a NIC, this one is {forward}")
-        elif not _IFNAME.match(str(dev)):
-            problems.append(f"{path}.dev: expected an interface name, got {dev!r}")
-    spec["dev"] = str(dev) if dev else None
+        dev = vocab.interface_name(dev, vocab.key_path(path, "dev"), problems, what="a NIC name")
+        if dev is not None and forward not in ("nat", "route"):
+            problems.add(
+                vocab.key_path(path, "dev"), f"only nat and route networks leave through a NIC, this one is {forward}"
+            )
+    spec["dev"] = dev or None
     managed = forward != "bridge"
     stp = data.get("stp", True if managed else None)
-    if stp is not None and not isinstance(stp, bool):
-        problems.append(f"{path}.stp: expected true or false, got {stp!r}")
+    if stp is not None:
+        stp = vocab.boolean(stp, vocab.key_path(path, "stp"), problems)
     delay = data.get("delay", 0 if managed else None)
-    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 30):
-        problems.append(f"{path}.delay: expected seconds from 0 to 30, got {delay!r}")
+    if delay is not None:
+        delay = vocab.integer(delay, vocab.key_path(path, "delay"), problems, 0, 30, what="seconds")
     if not managed and ("stp" in data or "delay" in data):
-        problems.append(f"{path}.stp: a bridge-backed network uses the host bridge as it is; set STP on the bridge")
+        problems.add(
+            vocab.key_path(path, "stp"), "a bridge-backed network uses the host bridge as it is; set STP on the bridge"
+        )
     spec["stp"], spec["delay"] = stp, delay
     mtu = data.get("mtu")
-    if mtu is not None and (isinstance(mtu, bool) or not isinstance(mtu, int) or not 68 <= mtu <= 65535):
-        problems.append(f"{path}.mtu: expected a number from 68 to 65535, got {mtu!r}")
+    if mtu is not None:
+        mtu = vocab.integer(mtu, vocab.key_path(path, "mtu"), problems, 68, 65535, what="an MTU")
     spec["mtu"] = mtu
     domain = data.get("domain")
     if domain is not None and (not isinstance(domain, str) or not re.match(r"^[A-Za-z0-9.-]{1,253}$", domain)):
-        problems.append(f"{path}.domain: expected a DNS domain like lab.example, got {domain!r}")
+        problems.expected(vocab.key_path(path, "domain"), "a DNS domain like lab.example", domain)
         domain = None
     spec["domain"] = domain or None
     for family in (4, 6):
@@ -228,65 +264,59 @@ def validate(name, data, path=None, others=None, host_bridges=()):
             spec[key] = None
             continue
         if not managed:
-            problems.append(
-                f"{path}.{key}: a bridge-backed network has no addresses of its own; "
-                "the LAN behind the bridge hands them out"
+            problems.add(
+                vocab.key_path(path, key),
+                "a bridge-backed network has no addresses of its own; the LAN behind the bridge hands them out",
             )
-        spec[key] = _ip_block(data[key], family, f"{path}.{key}", problems)
+        spec[key] = _ip_block(data[key], family, vocab.key_path(path, key), problems)
     if forward == "route" and not (spec["ipv4"] or spec["ipv6"]):
-        problems.append(f"{path}: a routed network needs an ipv4 or ipv6 address to route to")
-    spec["dns"] = _dns(data.get("dns"), f"{path}.dns", problems, managed)
-    spec["autostart"] = bool(data.get("autostart", False))
-    if data.get("autostart") is not None and not isinstance(data.get("autostart"), bool):
-        problems.append(f"{path}.autostart: expected true or false, got {data.get('autostart')!r}")
+        problems.add(path, "a routed network needs an ipv4 or ipv6 address to route to")
+    spec["dns"] = _dns(data.get("dns"), vocab.key_path(path, "dns"), problems, managed)
+    autostart = data.get("autostart")
+    if autostart is not None:
+        autostart = vocab.boolean(autostart, vocab.key_path(path, "autostart"), problems)
+    spec["autostart"] = bool(autostart)
     spec["uuid"] = str(data["uuid"]) if data.get("uuid") else None
-    return spec, problems
+    problems += overlaps(spec, path, others, host_addrs, own_bridge)
+    return spec, list(problems)
 
 
 def _as_list(value, path, problems):
     """``value`` as a list: None is empty, a single mapping or string is one item, anything else a problem."""
-    if value is None:
-        return []
-    if isinstance(value, list):
-        return value
     if isinstance(value, (dict, str)):
         return [value]
-    problems.append(f"{path}: expected a list, got {value!r}")
-    return []
+    return vocab.sequence(value, path, problems) or []
 
 
 def _dns(data, path, problems, managed):
     if data is None:
         return None
     if not managed:
-        problems.append(f"{path}: a bridge-backed network has no DNS server of its own")
-    if not isinstance(data, dict):
-        problems.append(f"{path}: expected a mapping with hosts and forwarders, got {data!r}")
+        problems.add(path, "a bridge-backed network has no DNS server of its own")
+    data = vocab.mapping(data, path, problems, what="a mapping with hosts and forwarders", allow_none=False)
+    if data is None:
         return None
-    for key in sorted(set(data) - {"hosts", "forwarders"}):
-        problems.append(f"{path}.{key}: unknown key (known: hosts, forwarders)")
+    vocab.unknown_keys(data, ("hosts", "forwarders"), path, problems)
     dns = {"hosts": [], "forwarders": []}
-    for i, host in enumerate(_as_list(data.get("hosts"), f"{path}.hosts", problems)):
+    for i, host in enumerate(_as_list(data.get("hosts"), vocab.key_path(path, "hosts"), problems)):
+        hpath = vocab.key_path(path, "hosts", i)
         if not isinstance(host, dict):
-            problems.append(f"{path}.hosts[{i}]: expected {{ip: ..., names: [...]}}, got {host!r}")
+            problems.expected(hpath, "{ip: ..., names: [...]}", host)
             continue
-        try:
-            ip = str(ipaddress.ip_address(str(host.get("ip"))))
-        except ValueError:
-            problems.append(f"{path}.hosts[{i}].ip: expected an IP address, got {host.get('ip')!r}")
+        ip = vocab.ip_address(str(host.get("ip")), vocab.key_path(hpath, "ip"), problems)
+        if ip is None:
             continue
         names = host.get("names") or ([host["name"]] if host.get("name") else [])
         if isinstance(names, (str, int)):
             names = [names]
         if not isinstance(names, list) or not names or not all(isinstance(n, (str, int)) for n in names):
-            problems.append(f"{path}.hosts[{i}].names: give a list of one or more host names, got {names!r}")
+            problems.expected(vocab.key_path(hpath, "names"), "a list of one or more host names", names)
             continue
         dns["hosts"].append({"ip": ip, "names": [str(n) for n in names]})
-    for i, fwd in enumerate(_as_list(data.get("forwarders"), f"{path}.forwarders", problems)):
-        try:
-            dns["forwarders"].append(str(ipaddress.ip_address(str(fwd))))
-        except ValueError:
-            problems.append(f"{path}.forwarders[{i}]: expected an IP address, got {fwd!r}")
+    for i, fwd in enumerate(_as_list(data.get("forwarders"), vocab.key_path(path, "forwarders"), problems)):
+        ip = vocab.ip_address(str(fwd), vocab.key_path(path, "forwarders", i), problems)
+        if ip is not None:
+            dns["forwarders"].append(ip)
     return dns
 
 
