@@ -294,6 +294,7 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
         drop_block=functools.partial(volumes.remove_lv, run=_run),
         progress=disk_move.progress_log(step),
         timeout=float(timeout),
+        run=_run,
     )
 
 

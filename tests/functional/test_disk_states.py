@@ -136,7 +136,11 @@ def test_moved_file_to_file(states, test_uri, tmp_path):
     refused = run(states, "moved", "newvm", disk="xvda", to=dest)
     assert refused["result"] is False and "shutdown=True" in refused["comment"]
     _, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest, shutdown=True, remove_source=True)
-    assert real["changes"] == {"xvda": {"old": src, "new": dest, "source_removed": True, "restarted": True}}
+    assert real["changes"] == {
+        "xvda": {"old": src, "new": dest},
+        "xvda:source_removed": {"old": False, "new": True},
+        "restarted": {"old": "running", "new": "restarted"},
+    }
     assert disk_sources(test_uri, "newvm")["xvda"] == dest
     assert connection.connect(test_uri).lookupByName("newvm").isActive()
     assert not os.path.exists(src)
@@ -147,7 +151,7 @@ def test_moved_qcow2_to_raw_file_with_format(states, test_uri, tmp_path):
     _, image, reference = qcow2_guest(test_uri, tmp_path)
     dest = str(tmp_path / "newvm.img")
     predicted, real, again = apply_three_times(states, "moved", "newvm", disk="xvda", to=dest, format="raw")
-    assert real["changes"] == {"xvda": {"old": image, "new": dest, "format": {"old": "qcow2", "new": "raw"}}}
+    assert real["changes"] == {"xvda": {"old": image, "new": dest}, "xvda:format": {"old": "qcow2", "new": "raw"}}
     assert "converting qcow2 to raw" in predicted["comment"]
     assert "qcow2 converted to raw" in real["comment"] and "verified" in real["comment"]
     assert again["comment"] == f"xvda of newvm is already at {dest}"
@@ -185,7 +189,9 @@ def test_moved_qcow2_into_block_device_converts_and_restarts(states, test_uri, t
     with loop_device(backing) as dev:
         predicted, real, _ = apply_three_times(states, "moved", "newvm", disk="xvda", to=dev, shutdown=True)
         assert real["changes"] == {
-            "xvda": {"old": image, "new": dev, "format": {"old": "qcow2", "new": "raw"}, "restarted": True}
+            "xvda": {"old": image, "new": dev},
+            "xvda:format": {"old": "qcow2", "new": "raw"},
+            "restarted": {"old": "running", "new": "restarted"},
         }
         assert "converting qcow2 to raw" in predicted["comment"]
         assert disk_formats(test_uri, "newvm")["xvda"] == "raw"

@@ -285,8 +285,8 @@ def test_convert_check_failure_removes_the_copy(tmp_path, monkeypatch):
     real_run = disk_copy._qemu_img  # pylint: disable=protected-access
 
     def corrupt_then_compare(argv, *args, **kwargs):
-        if argv[1] == "compare":
-            write_at(dst, 200 * MIB, b"bit rot")
+        if "compare" in argv:
+            write_at(argv[-1], 200 * MIB, b"bit rot")  # the copy being checked, still under its temporary name
         return real_run(argv, *args, **kwargs)
 
     monkeypatch.setattr(disk_copy, "_qemu_img", corrupt_then_compare)

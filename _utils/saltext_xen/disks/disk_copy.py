@@ -15,8 +15,18 @@ target (an LV) get holes by ``fallocate(PUNCH_HOLE)`` (thin LVs and loop
 devices deallocate), else ``ZERO_RANGE``, else explicit zeros (a thick device is
 fully allocated anyway), because an LV's old contents must not show through.
 
-The copy is verified by comparing the bytes of both sides. On any failure a
-file target created here is removed; the source is only ever opened read-only.
+The copy is verified by comparing the bytes of both sides where either side
+holds data (holes on both sides are equal by definition), each read once into
+reused buffers. The source is only ever opened read-only.
+
+A new file target is written whole or not at all (``core.protect``): the copy
+goes to ``.NAME.saltext-xen-partial-PID`` in the target's directory, is
+fsynced and verified there, and only then appears as NAME. A killed run
+leaves only that temporary, which the next copy to NAME removes (and reports
+under ``leftovers_removed``). A block device target (an LV) cannot be renamed:
+it carries the LV tag ``saltext-xen-partial`` from before the first byte is
+written until the copy is verified, so a killed copy is recognised by
+:func:`is_partial`.
 
 :func:`convert` changes the format on the way (qcow2 -> raw file or LV, raw ->
 qcow2 file) with ``qemu-img convert``, which skips zero clusters and writes
@@ -24,18 +34,19 @@ zeros as holes (``fallocate``/``BLKZEROOUT``, never byte by byte), and checks
 the result with ``qemu-img compare``.
 """
 
-import contextlib
 import ctypes
 import ctypes.util
 import errno
 import fcntl
 import os
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
 import time
 
+from saltext_xen.core import commands, protect
 from saltext_xen.disks import disk_image
 
 FICLONE = 0x40049409  # _IOW(0x94, 9, int)
@@ -43,6 +54,7 @@ FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 FALLOC_FL_ZERO_RANGE = 0x10
 CHUNK = 16 * 1024 * 1024
+PARTIAL_TAG = "saltext-xen-partial"
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF, errno.EPERM}
 
 _libc = None
@@ -202,11 +214,18 @@ def _holes(extents, size):
         yield pos, size
 
 
+def _read_into(fd, buf, count, pos):
+    """Read ``count`` bytes at ``pos`` into the start of ``buf``; the number read."""
+    return os.preadv(fd, [memoryview(buf)[:count]], pos)
+
+
 def verify(src_path, dst_path, size=None, progress=None):
     """Raise :class:`VerifyError` naming the first differing byte range, else return bytes compared.
 
-    Only ranges holding data on either side are read; ranges that are holes on
-    both sides are equal by definition, so a sparse 2 TB image verifies quickly.
+    Only ranges holding data on either side are read (the two extent maps are
+    merged first); ranges that are holes on both sides are equal by
+    definition, so a sparse 2 TB image verifies quickly. Each byte is read
+    once into a reused buffer and compared with ``memcmp`` speed.
     """
     src = os.open(src_path, os.O_RDONLY)
     try:
@@ -218,14 +237,16 @@ def verify(src_path, dst_path, size=None, progress=None):
                 raise VerifyError(f"{dst_path} is smaller than {src_path}")
             ranges = _merge(list(data_extents(src, size)) + list(data_extents(dst, size)))
             prog = _Progress(progress, sum(e - s for s, e in ranges))
+            buf_a, buf_b = bytearray(CHUNK), bytearray(CHUNK)
             compared = 0
             for start, end in ranges:
                 pos = start
                 while pos < end:
                     count = min(CHUNK, end - pos)
-                    a = os.pread(src, count, pos)
-                    b = os.pread(dst, count, pos)
-                    if a != b:
+                    got_a = _read_into(src, buf_a, count, pos)
+                    got_b = _read_into(dst, buf_b, count, pos)
+                    same = buf_a == buf_b if count == CHUNK else buf_a[:count] == buf_b[:count]
+                    if got_a != count or got_b != count or not same:
                         raise VerifyError(f"{dst_path} differs from {src_path} between bytes {pos} and {pos + count}")
                     pos += count
                     compared += count
@@ -248,13 +269,72 @@ def _merge(ranges):
     return [tuple(r) for r in out]
 
 
-def copy(src_path, dst_path, progress=None, check=True, reflink=True):
+def is_device_mapper(path):
+    """True when ``path`` is a device-mapper device (every LV is one; loop devices and disks are not)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if not stat.S_ISBLK(st.st_mode):
+        return False
+    return os.path.isdir(f"/sys/dev/block/{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}/dm")
+
+
+def lv_tags(path, run=commands.run_local):
+    """The LVM tags of the LV ``path``, or None when ``path`` is not an LV (or LVM cannot say)."""
+    if not is_device_mapper(path):
+        return None
+    res = run(["lvs", "--noheadings", "-o", "lv_tags", path])
+    if res.get("retcode"):
+        return None
+    return [tag for tag in (res.get("stdout") or "").strip().split(",") if tag]
+
+
+def _mark_partial(path, run):
+    """Tag the LV ``path`` as being written; False when it is no LV (a loop device, a disk)."""
+    return is_device_mapper(path) and run(["lvchange", "--addtag", PARTIAL_TAG, path]).get("retcode") == 0
+
+
+def _unmark_partial(path, run):
+    res = run(["lvchange", "--deltag", PARTIAL_TAG, path])
+    if res.get("retcode"):
+        raise CopyError(
+            f"{path} was copied and verified but its tag {PARTIAL_TAG} could not be removed: "
+            f"{(res.get('stderr') or '').strip()}"
+        )
+
+
+def is_partial(path, run=commands.run_local):
+    """True when a copy to ``path`` was started and has not finished (or was killed).
+
+    A file is never partial under its own name: a copy killed on its way left
+    only a temporary beside it (``.NAME.saltext-xen-partial-PID``), so a
+    missing ``path`` with such a temporary is partial. A block device is
+    partial while it carries the LV tag ``saltext-xen-partial``.
+    """
+    if os.path.lexists(path):
+        if _kind(path) != "block":
+            return False
+        return PARTIAL_TAG in (lv_tags(path, run) or [])
+    return bool(protect.leftovers(path, include_running=True))
+
+
+def _clean_leftovers(dst_path):
+    """Remove what killed copies to ``dst_path`` left; the paths removed."""
+    return protect.clean_leftovers(dst_path)["removed"]
+
+
+def copy(src_path, dst_path, progress=None, check=True, reflink=True, run=commands.run_local):
     """Copy the disk ``src_path`` to ``dst_path`` without filling holes; return what was done.
 
-    ``dst_path`` must not exist (a new file is made, mode of the source), or be
-    an existing block device at least as large as the source (an LV made for
-    the purpose). ``progress(done_bytes, total_bytes)`` is called about once a
-    second. Returns ``{"method", "size", "copied", "seconds", "verified"}``.
+    ``dst_path`` must not exist (a new file is made, mode of the source,
+    written whole under a temporary name and renamed once verified), or be an
+    existing block device at least as large as the source (an LV made for the
+    purpose, tagged ``saltext-xen-partial`` while it is written).
+    ``progress(done_bytes, total_bytes)`` is called about once a second.
+    Returns ``{"method", "size", "copied", "seconds", "verified",
+    "leftovers_removed"}``, the last the temporaries of killed copies to
+    ``dst_path`` that were removed first.
     """
     started = time.monotonic()
     try:
@@ -264,63 +344,87 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True):
     src_kind = _kind(src_st)
     if src_kind == "other":
         raise CopyError(f"cannot copy {src_path}: it is neither a file nor a block device")
-    dst_kind = None
-    if os.path.lexists(dst_path):
-        dst_kind = _kind(dst_path)
-        if dst_kind != "block":
-            raise CopyError(f"{dst_path} already exists; it is not overwritten")
-        if os.path.samefile(src_path, dst_path):
-            raise CopyError(f"{src_path} and {dst_path} are the same device")
+    dst_kind = _existing_kind(dst_path)
+    if dst_kind == "block" and os.path.samefile(src_path, dst_path):
+        raise CopyError(f"{src_path} and {dst_path} are the same device")
+    cleaned = [] if dst_kind else _clean_leftovers(dst_path)
     src = os.open(src_path, os.O_RDONLY)
-    created = False
     try:
         size = _size(src)
         if dst_kind == "block":
-            dst = os.open(dst_path, os.O_WRONLY | os.O_EXCL)
-            dsize = _size(dst)
-            if dsize < size:
-                os.close(dst)
-                raise CopyError(_too_small(dst_path, dsize, src_path, size))
+            method, verified = _copy_to_block(src, src_path, src_kind, dst_path, size, progress, check, run)
         else:
-            dst_kind = "file"
-            dst = _create(dst_path, stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600)
-            created = True
-        try:
-            method = _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink)
-            os.fsync(dst)
-        finally:
-            os.close(dst)
-        verified = False
-        if check:
-            verify(src_path, dst_path, size)
-            verified = True
-    except BaseException as exc:
-        _failed(exc, f"copying {src_path} to {dst_path}", dst_path, created)
-        raise
+            mode = stat.S_IMODE(src_st.st_mode) if src_kind == "file" else 0o600
+            method, verified = _copy_to_file(src, src_path, src_kind, dst_path, size, mode, progress, check, reflink)
     finally:
         os.close(src)
-    return _result(method, size, started, verified)
+    return dict(_result(method, size, started, verified), leftovers_removed=cleaned)
 
 
-def _create(dst_path, mode):
-    """Open a new file ``dst_path`` for writing (``O_EXCL``: never one that exists); returns its fd."""
+def _existing_kind(dst_path):
+    """None when ``dst_path`` is free, ``"block"`` for a device; CopyError for anything else there."""
+    if not os.path.lexists(dst_path):
+        return None
+    if _kind(dst_path) != "block":
+        raise CopyError(f"{dst_path} already exists; it is not overwritten")
+    return "block"
+
+
+def _new_whole_file(dst_path, mode):
+    """A :class:`protect.WholeFile` for ``dst_path``, its refusals as :class:`CopyError`."""
     try:
-        return os.open(dst_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    except FileExistsError:
-        raise CopyError(f"{dst_path} already exists; it is not overwritten") from None
+        return protect.WholeFile(dst_path, mode=mode)
+    except protect.WouldLoseData as exc:
+        raise CopyError(str(exc)) from None
     except OSError as exc:
         raise CopyError(f"cannot create {dst_path}: {exc.strerror}") from None
 
 
-def _failed(exc, doing, dst_path, created):
-    """On ``exc`` while ``doing`` (``"copying A to B"``): remove ``dst_path`` if it was ``created``
-    here, and raise an OS error as a :class:`CopyError` in words; the caller re-raises anything else."""
-    if created:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(dst_path)
+def _copy_to_file(src, src_path, src_kind, dst_path, size, mode, progress, check, reflink):
+    out = _new_whole_file(dst_path, mode)
+    try:
+        method = _do_copy(src, out.file.fileno(), src_kind, "file", size, progress, reflink)
+        out.finish(verify=(lambda tmp: verify(src_path, tmp, size)) if check else None)
+    except BaseException as exc:
+        out.discard()
+        _failed(exc, f"copying {src_path} to {dst_path}", removed=True)
+        raise
+    return method, check
+
+
+def _copy_to_block(src, src_path, src_kind, dst_path, size, progress, check, run):
+    dst = os.open(dst_path, os.O_WRONLY | os.O_EXCL)
+    try:
+        dsize = _size(dst)
+        if dsize < size:
+            raise CopyError(_too_small(dst_path, dsize, src_path, size))
+        tagged = _mark_partial(dst_path, run)
+        method = _do_copy(src, dst, src_kind, "block", size, progress, False)
+        os.fsync(dst)
+    except BaseException as exc:
+        _failed(exc, f"copying {src_path} to {dst_path}")
+        raise
+    finally:
+        os.close(dst)
+    try:
+        if check:
+            verify(src_path, dst_path, size)
+    except OSError as exc:
+        _failed(exc, f"verifying {dst_path}")
+        raise
+    if tagged:
+        _unmark_partial(dst_path, run)
+    return method, check
+
+
+def _failed(exc, doing, removed=False):
+    """On ``exc`` while ``doing`` (``"copying A to B"``): raise an OS error or a refusal as a
+    :class:`CopyError` in words; the caller re-raises anything else."""
+    if isinstance(exc, protect.WouldLoseData):
+        raise CopyError(str(exc)) from None
     if isinstance(exc, OSError) and not isinstance(exc, CopyError):
         raise CopyError(
-            f"{doing} failed: {exc.strerror or exc}" + ("; the partial copy was removed" if created else "")
+            f"{doing} failed: {exc.strerror or exc}" + ("; the partial copy was removed" if removed else "")
         ) from None
 
 
@@ -369,6 +473,13 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
 
 
+def _dying_with_parent(argv):
+    """``argv`` run so that it is killed with the process that started it (``setpriv --pdeathsig``),
+    so that a killed run stops writing its temporary; ``argv`` itself where setpriv is missing."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv] if setpriv else argv
+
+
 def _qemu_img(argv, what, progress=None, total=0):
     """Run ``qemu-img`` with ``-p``, feeding its percentages to ``progress(done, total)``.
 
@@ -379,7 +490,7 @@ def _qemu_img(argv, what, progress=None, total=0):
     prog = _Progress(progress, total)
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err)  # pylint: disable=consider-using-with
+            proc = subprocess.Popen(_dying_with_parent(argv), stdout=subprocess.PIPE, stderr=err)  # pylint: disable=consider-using-with
         except OSError as exc:
             raise CopyError(f"{what}: cannot run {argv[0]} ({exc.strerror}); it comes with qemu-utils") from None
         out = b""
@@ -424,19 +535,30 @@ def _zero_tail(path, start):
         os.close(fd)
 
 
-def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None, check=True, in_use=False):
+def convert(
+    src_path,
+    src_format,
+    dst_path,
+    dst_format,
+    size=None,
+    progress=None,
+    check=True,
+    in_use=False,
+    run=commands.run_local,
+):
     """Copy the disk ``src_path`` to ``dst_path`` changing its format, with ``qemu-img convert``.
 
     ``src_format``/``dst_format`` are ``raw`` or ``qcow2`` (an LV is raw). The
-    target is a new file (made here, never an existing one) or an existing block
-    device at least ``size`` bytes (the source's virtual size) large; a device's
-    bytes past the copy are zeroed so nothing old shows through. Zeros become
-    holes: a new raw file stays sparse, a thin LV or loop device is deallocated.
-    ``check`` runs ``qemu-img compare``. ``progress(done_bytes, total_bytes)``
-    follows the copy and the comparison. ``in_use``: the source is open in a
-    paused or running guest (a crash-consistent clone), so qemu-img reads it
-    without taking its lock (``-U``). Returns the same dict as :func:`copy`.
-    On failure a file made here is removed; a block device is left to its maker.
+    target is a new file (written whole under a temporary name, renamed once
+    checked; never an existing file) or an existing block device at least
+    ``size`` bytes (the source's virtual size) large, tagged
+    ``saltext-xen-partial`` while it is written; a device's bytes past the
+    copy are zeroed so nothing old shows through. Zeros become holes: a new
+    raw file stays sparse, a thin LV or loop device is deallocated. ``check``
+    runs ``qemu-img compare``. ``progress(done_bytes, total_bytes)`` follows
+    the copy and the comparison. ``in_use``: the source is open in a paused or
+    running guest (a crash-consistent clone), so qemu-img reads it without
+    taking its lock (``-U``). Returns the same dict as :func:`copy`.
     """
     started = time.monotonic()
     for fmt in (src_format, dst_format):
@@ -448,9 +570,7 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
         raise CopyError(f"cannot convert {src_path}: it does not exist") from None
     if size is None:
         size = disk_image.info(src_path)["size"]
-    dst_kind = _kind(dst_path) if os.path.lexists(dst_path) else None
-    if dst_kind not in (None, "block"):
-        raise CopyError(f"{dst_path} already exists; it is not overwritten")
+    dst_kind = _existing_kind(dst_path)
     if dst_kind == "block":
         if dst_format != "raw":
             raise CopyError(f"{dst_path} is a block device: it holds raw data, not {dst_format}")
@@ -460,38 +580,65 @@ def convert(src_path, src_format, dst_path, dst_format, size=None, progress=None
         if dsize < size:
             raise CopyError(_too_small(dst_path, dsize, src_path, size))
     argv = ["qemu-img", "convert", "-p"] + (["-U"] if in_use else []) + ["-f", src_format, "-O", dst_format]
-    created = False
-    mode = stat.S_IMODE(src_st.st_mode) if _kind(src_st) == "file" else 0o600
+    how = (src_path, src_format, dst_format, size, progress, check, in_use)
+    if dst_kind == "block":
+        verified = _convert_to_block(argv, dst_path, how, run)
+        copied = None
+        cleaned = []
+    else:
+        cleaned = _clean_leftovers(dst_path)
+        mode = stat.S_IMODE(src_st.st_mode) if _kind(src_st) == "file" else 0o600
+        verified = _convert_to_file(argv, dst_path, mode, how)
+        copied = disk_image.allocated(dst_path)
+    result = _result((f"qemu-img convert ({src_format} -> {dst_format})", copied), size, started, verified)
+    return dict(result, leftovers_removed=cleaned)
+
+
+def _run_convert(argv, dst_path, how, then=None):
+    """Run the conversion into ``dst_path``, ``then(dst_path)`` if given, and the check."""
+    src_path, src_format, dst_format, size, progress, check, in_use = how
+    code, message = _qemu_img(argv + [src_path, dst_path], f"converting {src_path}", progress, size)
+    if code != 0:
+        raise CopyError(f"qemu-img convert {src_path} -> {dst_path} failed: {message or f'exit code {code}'}")
+    if then is not None:
+        then(dst_path)
+    if check:
+        compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size, in_use=in_use)
+    return check
+
+
+def _convert_to_file(argv, dst_path, mode, how):
+    """Convert into a temporary beside ``dst_path``, check it there, then rename it into place."""
+    src_path, _, dst_format, size = how[:4]
+    out = _new_whole_file(dst_path, mode)
     try:
-        if dst_kind is None:
-            # the name is taken here (O_EXCL), so qemu-img never writes over a file that appeared meanwhile
-            fd = _create(dst_path, mode)
-            created = True
-            try:
-                if dst_format == "raw":
-                    os.ftruncate(fd, size)  # sparse and sized: qemu-img then writes only the data
-            finally:
-                os.close(fd)
-            if dst_format == "raw":
-                argv += ["-n", "--target-is-zero"]
-        else:
-            argv += ["-n"]  # the LV exists; zeros in the source become discards/zeroed ranges, not writes
-        code, message = _qemu_img(argv + [src_path, dst_path], f"converting {src_path}", progress, size)
-        if code != 0:
-            raise CopyError(f"qemu-img convert {src_path} -> {dst_path} failed: {message or f'exit code {code}'}")
-        if dst_kind is None:
-            os.chmod(dst_path, mode)
-        if dst_kind == "block":
-            _zero_tail(dst_path, size)
-        verified = False
-        if check:
-            compare(src_path, src_format, dst_path, dst_format, progress=progress, size=size, in_use=in_use)
-            verified = True
+        if dst_format == "raw":
+            os.ftruncate(out.file.fileno(), size)  # sparse and sized: qemu-img then writes only the data
+            argv = argv + ["-n", "--target-is-zero"]
+        out.file.close()
+        verified = _run_convert(argv, out.path, how)
+        os.chmod(out.path, mode)  # qemu-img may have made the qcow2 file anew
+        out.finish()
     except BaseException as exc:
-        _failed(exc, f"converting {src_path} to {dst_path}", dst_path, created)
+        out.discard()
+        _failed(exc, f"converting {src_path} to {dst_path}", removed=True)
         raise
-    copied = disk_image.allocated(dst_path) if _kind(dst_path) == "file" else None
-    return _result((f"qemu-img convert ({src_format} -> {dst_format})", copied), size, started, verified)
+    return verified
+
+
+def _convert_to_block(argv, dst_path, how, run):
+    """Convert onto the existing device ``dst_path`` (tagged while written) and zero what lies past the copy."""
+    src_path, size = how[0], how[3]
+    try:
+        tagged = _mark_partial(dst_path, run)
+        # -n: the LV exists; zeros in the source become discards/zeroed ranges, not writes
+        verified = _run_convert(argv + ["-n"], dst_path, how, then=lambda dev: _zero_tail(dev, size))
+    except BaseException as exc:
+        _failed(exc, f"converting {src_path} to {dst_path}")
+        raise
+    if tagged:
+        _unmark_partial(dst_path, run)
+    return verified
 
 
 def compare(src_path, src_format, dst_path, dst_format, progress=None, size=None, in_use=False):

@@ -15,8 +15,8 @@ import os
 import re
 import stat
 import struct
-import subprocess
 
+from saltext_xen.core import commands
 from saltext_xen.core.errors import XenError
 
 FORMATS = ("raw", "qcow2")
@@ -55,10 +55,8 @@ class AlreadyExists(DiskError):
     """The target file or volume is already there and will not be overwritten."""
 
 
-def run_local(argv):
-    """Default command runner: the same dict shape as Salt's ``cmd.run_all``."""
-    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+# the library's one command runner; kept under this name for callers that pass disk_image.run_local
+run_local = commands.run_local
 
 
 def _check(run, argv, what):

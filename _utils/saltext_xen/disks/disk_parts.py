@@ -19,8 +19,9 @@ import os
 import re
 import stat
 
+from saltext_xen.core import commands
 from saltext_xen.disks import filesystems
-from saltext_xen.disks.disk_image import DiskError, run_local
+from saltext_xen.disks.disk_image import DiskError
 
 LABELS = ("gpt", "msdos")
 FILESYSTEMS = filesystems.FILESYSTEMS
@@ -47,7 +48,7 @@ def is_block_device(path):
 
 
 @contextlib.contextmanager
-def attached(path, run=run_local):
+def attached(path, run=commands.run_local):
     """Yield a block device for ``path``: itself, or a loop device detached on exit."""
     if is_block_device(path):
         yield path
@@ -171,7 +172,7 @@ Parted.__doc__ = """parted as callables: ``listing(dev)`` (the table in bytes, a
 ``partition.list DEV unit=B``), ``mklabel(dev, label)``, ``mkpart(dev, type, start, end)``."""
 
 
-def table(path, parted, run=run_local):
+def table(path, parted, run=commands.run_local):
     """The partition table of image or block device ``path``, as parted lists it (bytes)."""
     with attached(path, run=run) as dev:
         listing = parted.listing(dev)
@@ -179,7 +180,7 @@ def table(path, parted, run=run_local):
     return listing
 
 
-def write_table(path, label, parts, parted, force=False, run=run_local):
+def write_table(path, label, parts, parted, force=False, run=commands.run_local):
     """Give ``path`` the wanted table (``parts`` None: one partition over the whole disk).
 
     Returns ``{}`` when it already has it, else ``{path: {"old", "new"}}`` in words.
@@ -214,7 +215,7 @@ def _device_of(path, dev, partition):
     return target
 
 
-def probe(path, parted, partition=None, run=run_local):
+def probe(path, parted, partition=None, run=commands.run_local):
     """``{"fstype", "table", "blank", "missing"}`` of ``path`` or its partition number ``partition``."""
     with attached(path, run=run) as dev:
         listing = parted.listing(dev)
@@ -229,7 +230,7 @@ def probe(path, parted, partition=None, run=run_local):
     }
 
 
-def format_fs(path, fs_type, parted, partition=None, force=False, label=None, run=run_local):
+def format_fs(path, fs_type, parted, partition=None, force=False, label=None, run=commands.run_local):
     """Make a ``fs_type`` filesystem on ``path`` or its partition number ``partition``.
 
     Returns ``{}`` when it is already there, else ``{where: {"old", "new"}}``;

@@ -7,12 +7,13 @@ callable (Salt's ``cmd.run_all`` from the Salt layer).
 import os
 import time
 
-from saltext_xen.disks.disk_image import DiskError, run_local
+from saltext_xen.core import commands
+from saltext_xen.disks.disk_image import DiskError
 
 FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs")
 
 
-def fstype(dev, run=run_local):
+def fstype(dev, run=commands.run_local):
     """The filesystem type on ``dev``, probed afresh, or None.
 
     ``blkid -p`` rather than blkid's cache, which keys on device names: loop
@@ -42,7 +43,7 @@ def mkfs_argv(dev, fs_type, label=None):
     return ["mke2fs", "-F", "-t", fs_type] + named + [dev]
 
 
-def make(dev, fs_type, label=None, run=run_local, what=None):
+def make(dev, fs_type, label=None, run=commands.run_local, what=None):
     """Make a ``fs_type`` filesystem on ``dev``; returns the type found there afterwards."""
     res = run(mkfs_argv(dev, fs_type, label))
     if res.get("retcode"):

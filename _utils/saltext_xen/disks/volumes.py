@@ -8,6 +8,7 @@ device path, ``/dev/VG/LV`` or ``/dev/mapper/VG-LV``. Commands run through a
 
 import os
 
+from saltext_xen.core import commands
 from saltext_xen.disks import disk_image, pools
 
 
@@ -31,7 +32,7 @@ def _output(res):
     return (res.get("stderr") or res.get("stdout") or "").strip()
 
 
-def create_lv(path, size, run=disk_image.run_local):
+def create_lv(path, size, run=commands.run_local):
     """Create the LV ``path`` of ``size`` bytes; it must not exist yet."""
     vg, lv = lv_names(path)
     # --yes: wipe signatures an earlier LV left where the new one is (its data must not show through)
@@ -40,7 +41,7 @@ def create_lv(path, size, run=disk_image.run_local):
         raise disk_image.DiskError(f"lvcreate did not make {path}: {_output(res)}")
 
 
-def extend_lv(path, size, run=disk_image.run_local):
+def extend_lv(path, size, run=commands.run_local):
     """Grow the LV ``path`` to ``size`` bytes; returns (old, new) sizes. Shrinking is refused."""
     cur = disk_image.info(path)["size"]
     if size < cur:
@@ -56,7 +57,7 @@ def extend_lv(path, size, run=disk_image.run_local):
     return cur, new
 
 
-def remove_lv(path, run=disk_image.run_local):
+def remove_lv(path, run=commands.run_local):
     """Remove the LV ``path`` (its data is gone)."""
     vg, lv = lv_names(path)
     res = run(["lvremove", f"{vg}/{lv}", "--yes"])
@@ -64,7 +65,7 @@ def remove_lv(path, run=disk_image.run_local):
         raise disk_image.DiskError(f"cannot remove {path}: {_output(res)}")
 
 
-def create(conn, path, size, fmt="raw", allocation="sparse", run=disk_image.run_local):
+def create(conn, path, size, fmt="raw", allocation="sparse", run=commands.run_local):
     """Create image file or LV ``path`` of ``size`` bytes, never over an existing one; returns its info."""
     if is_block_path(path):
         if os.path.exists(path):
@@ -77,7 +78,7 @@ def create(conn, path, size, fmt="raw", allocation="sparse", run=disk_image.run_
     return made
 
 
-def remove(conn, path, run=disk_image.run_local):
+def remove(conn, path, run=commands.run_local):
     """Delete image file or LV ``path``."""
     if disk_image.info(path)["kind"] == "block":
         remove_lv(path, run=run)

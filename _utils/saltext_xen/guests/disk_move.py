@@ -33,9 +33,10 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from saltext_xen.core import commands, protect
 from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
-from saltext_xen.guests import domain_xml, guest_spec, lifecycle
+from saltext_xen.guests import disk_users, domain_xml, guest_spec, lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def replace_disk(xml_text, target, new_disk, gtype="pv"):
     raise MoveError(f"no disk with target {target} in the definition")
 
 
-def backing_file(path, run=disk_image.run_local):
+def backing_file(path, run=commands.run_local):
     """The backing file a qcow2 image names (as written in it), or None (also when qemu-img cannot say)."""
     res = run(["qemu-img", "info", "-U", "--output=json", path])
     if res.get("retcode"):
@@ -87,7 +88,7 @@ def backing_file(path, run=disk_image.run_local):
         return None
 
 
-def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run_local, fmt=None):
+def plan(conn, name, disk, dest, shutdown=False, force=False, run=commands.run_local, fmt=None):
     """What the move would do, or MoveError/InvalidState saying why it cannot.
 
     ``fmt`` is the format wanted at ``dest`` (``raw`` or ``qcow2``); by default
@@ -119,6 +120,8 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
         "make_block": False,
         "dest_kind": None,
         "size": None,
+        "partial": False,
+        "leftovers": [],
     }
     if not dest or not os.path.isabs(dest):
         raise MoveError(f"the destination must be an absolute path, got '{dest}'")
@@ -157,9 +160,14 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             )
     if result["convert"] and src_format == "qcow2" and src_info["kind"] == "file" and src_info["format"] != "qcow2":
         raise MoveError(f"{src} is defined as qcow2 for {name} but holds no qcow2 header; it is not converted")
-    if dest in lifecycle.host_disk_sources(conn):
-        raise MoveError(f"{dest} is already a disk of a guest on this host; it is not overwritten")
+    users = protect.used_by(dest, disk_users.in_use(conn))
+    if users:
+        raise MoveError(
+            f"{dest} is already a disk of a guest on this host ({', '.join(users)}); it is not overwritten "
+            "(force does not write over a disk a guest uses)"
+        )
     dest_info = disk_image.info(dest)
+    result["leftovers"] = [item["path"] for item in protect.leftovers(dest)] if not block_dest else []
     if block_dest:
         if dest_info["exists"]:
             if dest_info["kind"] != "block":
@@ -167,7 +175,9 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=disk_image.run
             if dest_info["size"] < result["size"]:
                 have, need = disk_image.human(dest_info["size"]), disk_image.human(result["size"])
                 raise MoveError(f"{dest} ({have}) is smaller than {src} ({need})")
-            found = None if force else disk_image.signature(dest, run=run)
+            # an LV a killed copy left tagged as unfinished holds nothing worth keeping
+            result["partial"] = disk_copy.is_partial(dest, run=run)
+            found = None if force or result["partial"] else disk_image.signature(dest, run=run)
             if found:
                 raise MoveError(f"{dest} already holds {found}; it is not overwritten unless force=True")
         else:
@@ -203,7 +213,17 @@ def progress_log(step):
     return report
 
 
-def execute(conn, step, remove_source=False, make_block=None, drop_block=None, progress=None, timeout=120, gtype=None):
+def execute(
+    conn,
+    step,
+    remove_source=False,
+    make_block=None,
+    drop_block=None,
+    progress=None,
+    timeout=120,
+    gtype=None,
+    run=commands.run_local,
+):
     """Carry out a :func:`plan`; returns the changes dict. See the module doc for failure handling."""
     if step["nothing_to_do"]:
         return {}
@@ -228,10 +248,10 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
             stopped = True
         if step.get("convert"):
             copied = disk_copy.convert(
-                src, step["format"], dest, step["dest_format"], size=step["size"], progress=progress
+                src, step["format"], dest, step["dest_format"], size=step["size"], progress=progress, run=run
             )
         else:
-            copied = disk_copy.copy(src, dest, progress=progress)
+            copied = disk_copy.copy(src, dest, progress=progress, run=run)
         copied_file = step["dest_kind"] == "file"
         new_disk = dict(item, source=dest, format=step.get("dest_format") or item["format"])
         new_xml = replace_disk(old_xml, item["target"], new_disk, gtype or spec["type"])
@@ -265,6 +285,8 @@ def execute(conn, step, remove_source=False, make_block=None, drop_block=None, p
         "copied": copied["method"],
         "verified": copied["verified"],
     }
+    if copied.get("leftovers_removed"):
+        changes[item["target"]]["leftovers_removed"] = copied["leftovers_removed"]
     if step.get("convert"):
         changes[item["target"]]["format"] = {"old": step["format"], "new": step["dest_format"]}
     if step["stop"]:
@@ -337,30 +359,32 @@ def request_problems(dest, fmt=None):
     return problems
 
 
-MOVE_KEYS = ("old", "new", "format", "source_removed", "restarted")
-
-
 def planned_changes(step, remove_source=False):
-    """``{target: {"old", "new", ...}}`` a :func:`plan` step will make, ``{}`` when there is nothing to do.
+    """The changes a :func:`plan` step will make, one ``{"old", "new"}`` per fact; ``{}`` when nothing is to do.
 
-    Besides the paths: ``format`` ({old, new}) when converted, ``source_removed``
-    and ``restarted`` when so.
+    ``TARGET`` (the path), ``TARGET:format`` when converted,
+    ``TARGET:source_removed`` and ``restarted`` when so.
     """
     if step["nothing_to_do"]:
         return {}
-    change = {"old": step["source"], "new": step["dest"]}
+    target = step["target"]
+    changes = {target: {"old": step["source"], "new": step["dest"]}}
     if step["convert"]:
-        change["format"] = {"old": step["format"], "new": step["dest_format"]}
+        changes[f"{target}:format"] = {"old": step["format"], "new": step["dest_format"]}
     if remove_source:
-        change["source_removed"] = True
+        changes[f"{target}:source_removed"] = {"old": False, "new": True}
     if step["stop"]:
-        change["restarted"] = True
-    return {step["target"]: change}
+        changes["restarted"] = {"old": step["state"], "new": "restarted"}
+    return changes
 
 
 def plan_words(step):
     """`` (creating /dev/vol0/lv, stopping newvm and starting it again)``: how a step will be done, or ''."""
     how = []
+    if step.get("leftovers"):
+        how.append(f"removing what a killed run left: {', '.join(step['leftovers'])}")
+    if step.get("partial"):
+        how.append(f"writing over the unfinished copy a killed run left on {step['dest']}")
     if step["make_block"]:
         how.append(f"creating {step['dest']}")
     if step["convert"]:
@@ -374,10 +398,18 @@ def done_words(step, done):
     """``(changes, comment)`` of an :func:`execute` result ``done`` in the shape of :func:`planned_changes`."""
     target = step["target"]
     got = done.get(target, {})
-    made = {key: got[key] for key in MOVE_KEYS if key in got}
+    changes = {target: {"old": got.get("old"), "new": got.get("new")}}
+    if "format" in got:
+        changes[f"{target}:format"] = dict(got["format"])
+    if got.get("source_removed"):
+        changes[f"{target}:source_removed"] = {"old": False, "new": True}
+    if got.get("restarted"):
+        changes["restarted"] = {"old": step["state"], "new": "restarted"}
     converted = f", {got['format']['old']} converted to {got['format']['new']}" if "format" in got else ""
+    cleaned = got.get("leftovers_removed") or []
+    left = f"; removed what a killed run left: {', '.join(cleaned)}" if cleaned else ""
     return (
-        {target: made},
+        changes,
         f"{target} of {step['guest']} moved from {step['source']} to {step['dest']} "
-        f"(copied by {got.get('copied')}{converted}, verified)",
+        f"(copied by {got.get('copied')}{converted}, verified){left}",
     )

@@ -6,6 +6,7 @@ A guest grown a disk under it is told the new size where Xen allows it
 
 import libvirt
 
+from saltext_xen.core import commands
 from saltext_xen.disks import disk_image, volumes
 from saltext_xen.guests import domain_xml, lifecycle
 
@@ -23,6 +24,17 @@ def users(conn, path):
     return found
 
 
+def in_use(conn):
+    """Every disk of every defined guest, running or not: ``{path: [guest, ...]}`` (for ``protect.used_by``)."""
+    found = {}
+    for dom in conn.listAllDomains():
+        for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
+            for disk in domain_xml.parse(dom.XMLDesc(flags))["disks"]:
+                if disk["source"] and dom.name() not in found.setdefault(disk["source"], []):
+                    found[disk["source"]].append(dom.name())
+    return found
+
+
 def tell_running(conn, path, size):
     """Tell the running guests using ``path`` that it is now ``size`` bytes: ``{guest: what happened}``."""
     told = {}
@@ -37,7 +49,7 @@ def tell_running(conn, path, size):
     return told
 
 
-def grow(conn, path, size, allocation="sparse", run=disk_image.run_local):
+def grow(conn, path, size, allocation="sparse", run=commands.run_local):
     """Grow image file or LV ``path`` to ``size`` bytes and tell the guests using it.
 
     Returns ``{"path", "old", "new", "live": {guest: what happened}}``.
@@ -62,7 +74,7 @@ def grow(conn, path, size, allocation="sparse", run=disk_image.run_local):
     return result
 
 
-def delete(conn, path, run=disk_image.run_local):
+def delete(conn, path, run=commands.run_local):
     """Delete image file or LV ``path`` unless a guest definition uses it; ``{}`` when it is not there."""
     if not disk_image.info(path)["exists"]:
         return {}
