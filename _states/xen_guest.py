@@ -80,7 +80,7 @@ def _wanted(name, spec, kwargs, pillar_path):
     data = {k: v for k, v in kwargs.items() if not k.startswith("__") and k not in _STATE_ARGS}
     if spec is not None:
         if not isinstance(spec, dict):
-            return None, f"{pillar_path}:{name}"
+            return spec, pillar_path  # guest_spec says what it should be
         merged = dict(spec)
         merged.update(data)
         return merged or None, pillar_path
@@ -93,24 +93,6 @@ def _wanted(name, spec, kwargs, pillar_path):
         # else (``vm03: {ensure: stopped}``) manages the run state and leaves the definition alone
         from_pillar = {k: v for k, v in from_pillar.items() if k not in PILLAR_STATE_KEYS} or None
     return from_pillar, pillar_path
-
-
-def _validate(name, spec, kwargs, pillar_path, required=True):
-    data, path = _wanted(name, spec, kwargs, pillar_path)
-    if data is None:
-        if not required:
-            return None, []
-        return None, [
-            f"{path}:{name}: no spec for this guest: give its keys (memory, disks, ...) to the state, "
-            f"spec: with a mapping, or pillar {path}:{name}"
-        ]
-    spec, problems = guest_spec.validate(name, data, path)
-    if spec is not None:
-        others = salt.utils.data.traverse_dict_and_list(__pillar__, path, None)
-        problems = guest_spec.mac_clashes(name, spec, others if isinstance(others, dict) else {}, path)
-        if problems:
-            spec = None
-    return spec, problems
 
 
 def _run_marks():
@@ -137,16 +119,35 @@ def _seed(name):
     return f"{__opts__.get('id', 'minion')}/{name}"
 
 
-def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_dir, pillar_path, spec_required):
+def _options(name, pillar_path, **given):
+    """The state's own arguments, checked like formula keys: ``(values, problems)``."""
+    return guest_spec.options(name, given, pillar_path)
+
+
+def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_required):
     ret = _ret(name)
-    wanted, problems = _validate(name, spec, kwargs, pillar_path, required=spec_required)
+    opts, problems = _options(name, pillar_path, **given)
+    data, path = _wanted(name, spec, kwargs, pillar_path)
+    if data is None and spec_required:
+        problems.append(
+            f"{path}:{name}: no spec for this guest: give its keys (memory, disks, ...) to the state, "
+            f"spec: with a mapping, or pillar {path}:{name}"
+        )
     if problems:
         return _fail(ret, "The spec has problems; nothing was changed:\n" + "\n".join(problems))
     try:
         conn = saltglue.conn_from(__salt__)
         current = guest_apply.read(conn, name, host=_host(conn))
+        others = salt.utils.data.traverse_dict_and_list(__pillar__, path, None)
+        wanted, problems = guest_apply.wanted_spec(
+            name, data, current, path, others if isinstance(others, dict) else {}
+        )
+        if not problems:
+            problems = guest_apply.host_check(wanted, current, lambda: _cache().index(conn, *_run_marks()), path)
     except errors.XenError as exc:
         return _fail(ret, str(exc))
+    if problems:
+        return _fail(ret, "The spec has problems; nothing was changed:\n" + "\n".join(problems))
     if wanted is None and current is None:
         return _fail(ret, f"{name} is not defined and no spec says how to define it (pillar {pillar_path}:{name})")
 
@@ -156,7 +157,7 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
             current,
             _seed(name),
             want,
-            restart_on_change=restart_on_change,
+            restart_on_change=opts.get("restart_on_change", False),
             boot_dir=boot_dir,
             taken=lambda: _cache().macs(conn, *_run_marks()),
         )
@@ -185,8 +186,8 @@ def _converge(name, spec, kwargs, want, restart_on_change, timeout, force, boot_
         want,
         install=installing,
         boot_dir=boot_dir,
-        timeout=float(timeout),
-        force=bool(force),
+        timeout=opts.get("timeout", 120),
+        force=opts.get("force", False),
     )
     if plan is not None and plan.new_spec is not None and done:
         _cache().remember_macs(plan.new_spec)
@@ -209,7 +210,8 @@ def defined(name, spec=None, restart_on_change=False, timeout=120, pillar_path="
 
     CLI Example: ``salt '*' state.single xen_guest.defined vm02 memory=512 vcpus=2``
     """
-    return _converge(name, spec, kwargs, None, restart_on_change, timeout, False, None, pillar_path, True)
+    given = {"restart_on_change": restart_on_change, "timeout": timeout}
+    return _converge(name, spec, kwargs, None, given, None, pillar_path, True)
 
 
 def running(name, spec=None, restart_on_change=False, timeout=120, boot_dir=None, pillar_path="xen:guests", **kwargs):
@@ -220,7 +222,8 @@ def running(name, spec=None, restart_on_change=False, timeout=120, boot_dir=None
 
     CLI Example: ``salt '*' state.single xen_guest.running vm02``
     """
-    return _converge(name, spec, kwargs, "running", restart_on_change, timeout, False, boot_dir, pillar_path, False)
+    given = {"restart_on_change": restart_on_change, "timeout": timeout}
+    return _converge(name, spec, kwargs, "running", given, boot_dir, pillar_path, False)
 
 
 def stopped(name, spec=None, timeout=120, force=False, pillar_path="xen:guests", **kwargs):
@@ -229,7 +232,8 @@ def stopped(name, spec=None, timeout=120, force=False, pillar_path="xen:guests",
 
     CLI Example: ``salt '*' state.single xen_guest.stopped vm02 timeout=60 force=True``
     """
-    return _converge(name, spec, kwargs, "stopped", False, timeout, force, None, pillar_path, False)
+    given = {"timeout": timeout, "force": force}
+    return _converge(name, spec, kwargs, "stopped", given, None, pillar_path, False)
 
 
 def paused(name, spec=None, pillar_path="xen:guests", **kwargs):
@@ -237,16 +241,21 @@ def paused(name, spec=None, pillar_path="xen:guests", **kwargs):
 
     CLI Example: ``salt '*' state.single xen_guest.paused vm02``
     """
-    return _converge(name, spec, kwargs, "paused", False, 120, False, None, pillar_path, False)
+    return _converge(name, spec, kwargs, "paused", {}, None, pillar_path, False)
 
 
-def absent(name, remove_disks=False, timeout=120):
+def absent(name, remove_disks=False, timeout=120, pillar_path="xen:guests"):
     """Guest ``name`` is not defined: a running guest is shut down (destroyed after ``timeout``
     seconds) and undefined. Image files are kept unless ``remove_disks: True``; devices always.
+    ``remove_disks`` is ``true``/``false`` only: ``"no"`` is refused and deletes nothing.
 
     CLI Example: ``salt '*' state.single xen_guest.absent vm03 remove_disks=True``
     """
     ret = _ret(name)
+    opts, problems = _options(name, pillar_path, remove_disks=remove_disks, timeout=timeout)
+    if problems:
+        return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
+    remove_disks, timeout = opts["remove_disks"], opts["timeout"]
     try:
         conn = saltglue.conn_from(__salt__)
         current = guest_apply.read(conn, name, host=_host(conn))
@@ -345,7 +354,7 @@ def _cloned_existing(ret, conn, found, settings):
     return ret
 
 
-def mod_watch(name, sfun=None, timeout=120, force=False, **kwargs):
+def mod_watch(name, sfun=None, timeout=120, force=False, pillar_path="xen:guests", **kwargs):
     """Called by Salt for ``watch:`` when a watched state changed and ``xen_guest.running``
     had nothing to do: a running guest is restarted (graceful shutdown within ``timeout``,
     or destroyed with ``force: True``, then started), a guest that is not running is
@@ -357,6 +366,10 @@ def mod_watch(name, sfun=None, timeout=120, force=False, **kwargs):
     if sfun != "running":
         ret["comment"] = f"xen_guest.{sfun} does nothing on a watch"
         return ret
+    opts, problems = _options(name, pillar_path, timeout=timeout, force=force)
+    if problems:
+        return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
+    timeout, force = opts["timeout"], opts["force"]
     try:
         conn = saltglue.conn_from(__salt__)
         current = guest_apply.read(conn, name, host=_host(conn))
@@ -364,7 +377,7 @@ def mod_watch(name, sfun=None, timeout=120, force=False, **kwargs):
         return _fail(ret, str(exc))
     if current is None:
         return _fail(ret, f"{name} is not defined: there is nothing to restart")
-    changes, how = guest_apply.watch_change(current, force=bool(force))
+    changes, how = guest_apply.watch_change(current, force=force)
     did = f"{how} and started again" if how != "started" else f"started (it was {current.state})"
     if __opts__["test"]:
         ret.update(result=None, changes=changes, comment=f"{name} would be {did}: a watched state changed")

@@ -30,10 +30,12 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core import macs
+from saltext_xen.core import macs, protect, validate
 from saltext_xen.core.errors import XenError
 from saltext_xen.disks import disk_image
 from saltext_xen.guests import devices, domain_xml, guest_spec, install, lifecycle, xlcfg
+from saltext_xen.networks import bridges as host_bridges
+from saltext_xen.networks import libvirt_networks
 
 LIVE_FLAGS = libvirt.VIR_DOMAIN_XML_SECURE
 READ_FLAGS = libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE
@@ -294,6 +296,13 @@ def _unsupported(exc):
     return exc.get_error_code() in (libvirt.VIR_ERR_NO_SUPPORT, libvirt.VIR_ERR_OPERATION_UNSUPPORTED)
 
 
+def _size_words(disk):
+    """``8192 MiB`` for a whole number of MiB (as before), else the exact size: ``1953125000KiB``."""
+    if disk["size"] == int(disk["size"]):
+        return f"{int(disk['size'])} MiB"
+    return validate.format_size(guest_spec.disk_bytes(disk))
+
+
 def _missing_disks(spec):
     out = []
     for disk in spec["disks"]:
@@ -340,7 +349,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
         p.new_disks.append(disk)
         p.changes[f"disks:{disk['target']}:image"] = {
             "old": None,
-            "new": f"{disk['source']} ({disk['size']} MiB {disk['format']}, sparse)",
+            "new": f"{disk['source']} ({_size_words(disk)} {disk['format']}, sparse)",
         }
     if current is None:
         spec = fill_new(wanted, seed, taken_macs)
@@ -427,7 +436,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
 def _create_disks(p, run=disk_image.run_local):
     done = []
     for disk in p.new_disks:
-        disk_image.create(disk["source"], disk["size"] * 1024 * 1024, fmt=disk["format"], allocation="sparse", run=run)
+        disk_image.create(disk["source"], guest_spec.disk_bytes(disk), fmt=disk["format"], allocation="sparse", run=run)
         done.append(f"disks:{disk['target']}:image")
     return done
 
@@ -602,6 +611,157 @@ def disks_to_remove(current):
         elif os.path.exists(disk["source"]):
             out[f"disks:{disk['target']}"] = {"old": disk["source"], "new": None}
     return out
+
+
+# --------------------------------------------------------------------------- the keys given
+BOOT_GIVEN = ("boot", "bootloader", "kernel", "ramdisk", "cmdline")
+# a maximum that was left at its own key's value follows that key when only the key is given
+FOLLOWS = {"maxmem": "memory", "maxvcpus": "vcpus"}
+
+
+def complete(data, current):
+    """Spec ``data`` as given to a state, completed with what guest ``current`` already has.
+
+    A state manages the keys it is given and keeps the others as they are:
+    ``memory=256`` alone changes memory and keeps the guest's disks, NICs, VNC
+    and vcpus. Removing every disk or NIC is said explicitly (``disks: []``).
+    Boot settings come along unless a boot key is given or the guest type
+    changes; ``maxmem``/``maxvcpus`` that equal memory/vcpus follow them.
+    """
+    if current is None or not isinstance(data, dict):
+        return data
+    have = guest_spec.masked(current.spec)
+    have["graphics"] = copy.deepcopy(current.spec.get("graphics"))  # the password too, unmasked
+    merged = {
+        key: value for key, value in have.items() if key in guest_spec.TOP_KEYS and key not in ("install", "name")
+    }
+    type_changes = "type" in data and str(data["type"]).strip().lower() != have.get("type")
+    if type_changes or any(key in data for key in BOOT_GIVEN):
+        merged.pop("boot", None)
+    for follower, leader in FOLLOWS.items():
+        if follower not in data and leader in data and have.get(follower) == have.get(leader):
+            merged.pop(follower, None)
+    merged.update(data)
+    return merged
+
+
+def wanted_spec(name, data, current, path="xen:guests", pillar_guests=None):
+    """``(spec, problems)`` for a state given ``data`` (None: run state only) for guest ``current``.
+
+    ``pillar_guests``: the other guests of pillar ``path``, whose MACs this one must not take.
+    """
+    if data is None:
+        return None, []
+    spec, problems = guest_spec.validate(name, complete(data, current), path)
+    if spec is not None:
+        problems = guest_spec.mac_clashes(name, spec, pillar_guests or {}, path)
+    return (None if problems else spec), problems
+
+
+def host_check(wanted, current, index, path="xen:guests"):
+    """:func:`host_problems`, asking ``index()`` for the host only when the state changes what is checked."""
+    if wanted is None:
+        return []
+    if current is not None:
+        changes = guest_spec.diff(current.spec, guest_spec.adopt(wanted, current.spec))
+        if not any(key.split(":")[0] in ("memory", "vcpus", "nics", "disks") for key in changes):
+            return []
+    return host_problems(wanted, current, index(), path)
+
+
+# --------------------------------------------------------------------------- what the host has
+class HostIndex:
+    """What the host has, read once (per state run): every guest's MACs and disks, the
+    bridges and libvirt networks, memory (MiB) and CPUs (``conn.getInfo()``).
+
+    On libvirt's test driver (``test://``) the host is made up, so its bridges are
+    those of its libvirt networks and those its guests use; on a real host they
+    are what ``ip link`` shows (``networks/bridges.read``), plus the networks'.
+    """
+
+    def __init__(self, conn, run=host_bridges.subprocess_runner):
+        self.macs = {}  # mac -> guest
+        self.disks = {}  # disk path -> {guest: writable}
+        guest_bridges = set()
+        try:
+            for dom, root in lifecycle.definitions(conn):
+                owner = dom.name()
+                for mac in root.findall("./devices/interface/mac"):
+                    if mac.get("address"):
+                        self.macs.setdefault(mac.get("address").lower(), owner)
+                for src in root.findall("./devices/interface/source"):
+                    if src.get("bridge"):
+                        guest_bridges.add(src.get("bridge"))
+                for disk in root.findall("./devices/disk"):
+                    src = disk.find("source")
+                    path = src is not None and (src.get("file") or src.get("dev"))
+                    if path and disk.get("device", "disk") == "disk":
+                        users = self.disks.setdefault(path, {})
+                        users[owner] = users.get(owner, False) or disk.find("readonly") is None
+            info = conn.getInfo()
+            self.memory, self.cpus = int(info[1]), int(info[2])
+            uri = conn.getURI()
+        except libvirt.libvirtError as exc:
+            raise XenError(f"cannot read what the host has: {exc.get_error_message()}") from None
+        self.networks = libvirt_networks.list_all(conn)
+        self.bridges = {net["bridge"] for net in self.networks.values() if net.get("bridge")}
+        if uri.startswith("test:"):
+            self.bridges |= guest_bridges
+        else:
+            try:
+                self.bridges |= set(host_bridges.bridges(host_bridges.read(run)))
+            except XenError:
+                self.bridges = None  # cannot tell: not checked
+
+    def disk_users(self, path, but=None):
+        """``{guest: writable}`` of the guests other than ``but`` using ``path`` as a disk."""
+        found = {}
+        for disk, users in self.disks.items():
+            if protect.used_by(path, {disk: list(users)}):
+                found.update({g: w for g, w in users.items() if g != but})
+        return found
+
+
+def host_problems(wanted, current, index, path="xen:guests"):
+    """What in ``wanted`` clashes with the host (``index``): MACs, bridges, networks, memory, CPUs, disks.
+
+    Only what the state changes is checked (new or changed NICs and disks; memory
+    and vcpus when they change), so a guest that already runs as it is is never
+    refused for the host it is on. Every problem names its key path.
+    """
+    name = wanted["name"]
+    gpath = f"{path}:{name}"
+    have = current.spec if current is not None else None
+    problems = []
+    for key, limit, unit in (("memory", index.memory, " MiB"), ("vcpus", index.cpus, "")):
+        if (have is None or have[key] != wanted[key]) and wanted[key] > limit:
+            problems.append(f"{gpath}:{key}: {wanted[key]}{unit} is more than this host has ({limit}{unit})")
+    old_nics = have["nics"] if have else []
+    for i, nic in enumerate(wanted["nics"]):
+        old = old_nics[i] if i < len(old_nics) else {}
+        owner = index.macs.get(nic["mac"]) if nic["mac"] else None
+        if owner and owner != name:
+            problems.append(f"{gpath}:nics:{i}:mac: {nic['mac']} is already a NIC of guest {owner} on this host")
+        if nic["network"] and nic["network"] != old.get("network") and nic["network"] not in index.networks:
+            problems.append(f"{gpath}:nics:{i}:network: no libvirt network '{nic['network']}' on this host")
+        if (
+            nic["bridge"]
+            and nic["bridge"] != old.get("bridge")
+            and index.bridges is not None
+            and nic["bridge"] not in index.bridges
+        ):
+            problems.append(f"{gpath}:nics:{i}:bridge: no bridge '{nic['bridge']}' on this host")
+    old_disks = {d["source"] for d in have["disks"]} if have else set()
+    for i, disk in enumerate(wanted["disks"]):
+        if disk["device"] != "disk" or not disk["source"] or disk["source"] in old_disks:
+            continue
+        users = index.disk_users(disk["source"], but=name)
+        if users and (not disk["readonly"] or any(users.values())):
+            problems.append(
+                f"{gpath}:disks:{i}:source: {disk['source']} is a disk of {', '.join(sorted(users))}; "
+                "a disk two guests write to is lost (detach it from the other guest, or make both readonly)"
+            )
+    return problems
 
 
 # --------------------------------------------------------------------------- for the Salt layer
@@ -785,6 +945,14 @@ class RunCache:
     def __init__(self):
         self._host = None  # (run, conn, others changed, Host)
         self._macs = None  # (read at, MACs, (run, conn id, others changed))
+        self._index = None  # ((run, conn id, others changed), HostIndex)
+
+    def index(self, conn, run, running):
+        """The :class:`HostIndex`, read once per state run (afresh outside a run)."""
+        mark = (run, id(conn), others_changed(running)) if run is not None else None
+        if mark is None or self._index is None or self._index[0] != mark:
+            self._index = (mark, HostIndex(conn))
+        return self._index[1]
 
     def host(self, conn, run, running):
         if run is None:
@@ -807,8 +975,18 @@ class RunCache:
         return cached[1]
 
     def remember_macs(self, spec):
-        if self._macs is not None and spec is not None:
+        if spec is None:
+            return
+        if self._macs is not None:
             self._macs[1].update(nic["mac"] for nic in spec["nics"] if nic["mac"])
+        if self._index is not None:
+            index = self._index[1]
+            for nic in spec["nics"]:
+                if nic["mac"]:
+                    index.macs.setdefault(nic["mac"], spec["name"])
+            for disk in spec["disks"]:
+                if disk["device"] == "disk" and disk["source"]:
+                    index.disks.setdefault(disk["source"], {})[spec["name"]] = not disk["readonly"]
 
 
 # --------------------------------------------------------------------------- what the states say

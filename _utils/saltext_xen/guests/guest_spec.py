@@ -28,6 +28,7 @@ import re
 import uuid as uuidlib
 
 from saltext_xen.core import macs
+from saltext_xen.core import validate as vocab
 from saltext_xen.core.errors import XenError
 
 TYPES = ("pv", "hvm", "pvh")
@@ -88,91 +89,65 @@ NOT_DIFFED = ("install", "name")
 _TARGET = re.compile(r"^(xvd|hd|sd|vd)([a-z]{1,2})$")
 _UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.I)
-_UNIT_MIB = {"": 1, "k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}
 
 
-class _Problems(list):
-    def add(self, path, message):
-        self.append(f"{path}: {message}")
+_Problems = vocab.Problems
 
 
 def _mib(value, path, problems, what="MiB as an integer"):
-    """An integer number of MiB from 512, "512", "512M", "2G", "2GiB"."""
-    if isinstance(value, bool):
-        problems.add(path, f"expected {what}, got {value!r}")
+    """A whole number of MiB in the one size grammar (``512``, ``"512M"``, ``"2G"``, ``"2GiB"``)."""
+    return vocab.size_mib(value, path, problems, what=what)
+
+
+def _disk_mib(value, path, problems):
+    """A disk size in MiB, in the one size grammar: ``2TB`` is 2 * 1000**4 bytes, as under ``xen:disks``.
+
+    A size that is no whole number of MiB comes back as an exact fraction of MiB (a float).
+    """
+    nbytes = vocab.size_bytes(value, path, problems)
+    if nbytes is None:
         return None
-    if isinstance(value, int):
-        if value <= 0:
-            problems.add(path, f"expected a positive number of MiB, got {value}")
-            return None
-        return value
-    match = _SIZE.match(str(value)) if isinstance(value, str) else None
-    if not match:
-        problems.add(path, f"expected {what}, got '{value}'")
-        return None
-    mib = float(match.group(1)) * _UNIT_MIB[match.group(2).lower()]
-    if mib != int(mib) or mib <= 0:
-        problems.add(path, f"expected a whole, positive number of MiB, got '{value}'")
-        return None
-    return int(mib)
+    return nbytes // vocab.MIB if nbytes % vocab.MIB == 0 else nbytes / vocab.MIB
+
+
+def disk_bytes(disk):
+    """The bytes of a disk's ``size`` (MiB, maybe a fraction), or None."""
+    return None if disk.get("size") is None else round(disk["size"] * vocab.MIB)
 
 
 def _count(value, path, problems, what="a whole number"):
-    if isinstance(value, bool):
-        problems.add(path, f"expected {what}, got {value!r}")
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or value < 1:
-        problems.add(path, f"expected {what} of at least 1, got '{value}'")
-        return None
-    return value
+    return vocab.integer(value, path, problems, minimum=1, what=what)
 
 
 def _bool(value, path, problems):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
-        return value.lower() in ("true", "yes", "1")
-    problems.add(path, f"expected true or false, got '{value}'")
-    return None
+    return vocab.boolean(value, path, problems)
 
 
 def _text(value, path, problems, what="text"):
     if value is None:
         return None
-    if isinstance(value, (dict, list, bool)):
-        problems.add(path, f"expected {what}, got {value!r}")
+    return vocab.text(value, path, problems, what=what, allow_empty=True)
+
+
+def _path(value, path, problems, what="an absolute path"):
+    """An absolute path (see ``vocab.absolute_path``), or None when not given."""
+    if value in (None, ""):
         return None
-    return str(value)
+    return vocab.absolute_path(value, path, problems, what=what)
 
 
 def _choice(value, choices, path, problems):
     if value is None:
         return None
-    word = str(value).lower()
-    if word not in choices:
-        problems.add(path, f"expected one of {', '.join(choices)}, got '{value}'")
-        return None
-    return word
+    return vocab.choice(value if isinstance(value, str) else str(value), path, problems, choices)
 
 
 def _mapping(value, path, problems):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add(path, f"expected a mapping of keys to values, got {value!r}")
-        return None
-    return value
+    return vocab.mapping(value, path, problems)
 
 
 def _unknown(data, allowed, path, problems):
-    for key in data:
-        if key not in allowed:
-            problems.add(f"{path}:{key}", f"unknown key (expected one of {', '.join(allowed)})")
+    vocab.unknown_keys(data, allowed, path, problems)
 
 
 def target_index(target):
@@ -232,9 +207,7 @@ def validate_disk(data, path, guest_type="pv"):
         if device != "cdrom":
             problems.add(f"{path}:source", "expected the path of an image file, block device or LV")
     else:
-        source = _text(source, f"{path}:source", problems, "a path")
-        if source is not None and not source.startswith("/"):
-            problems.add(f"{path}:source", f"expected an absolute path, got '{source}'")
+        source = _path(source, f"{path}:source", problems, "the absolute path of an image file, block device or LV")
     target = data.get("target", data.get("dev"))
     if target is not None:
         target = str(target).strip().lower()
@@ -250,7 +223,7 @@ def validate_disk(data, path, guest_type="pv"):
     readonly = (device == "cdrom") if readonly is None else _bool(readonly, f"{path}:readonly", problems)
     size = data.get("size")
     if size is not None:
-        size = _mib(size, f"{path}:size", problems, "a size in MiB (or like 8G)")
+        size = _disk_mib(size, f"{path}:size", problems)
         if size is not None and device == "cdrom":
             problems.add(f"{path}:size", "a cdrom has no size to create")
     disk = {
@@ -380,9 +353,10 @@ def _boot(data, gtype, path, problems):
     boot["bootloader"] = _text(bootloader, f"{path}:bootloader", problems, "a bootloader path") or None
     for key, alias in (("kernel", None), ("ramdisk", "initrd"), ("cmdline", "extra")):
         value = data.get(key, data.get(alias) if alias else None)
-        boot[key] = _text(value, f"{path}:{key}", problems, "a path" if key != "cmdline" else "text") or None
-        if boot[key] and key != "cmdline" and not boot[key].startswith("/"):
-            problems.add(f"{path}:{key}", f"expected an absolute path, got '{boot[key]}'")
+        if key == "cmdline":
+            boot[key] = _text(value, f"{path}:{key}", problems) or None
+        else:
+            boot[key] = _path(value, f"{path}:{key}", problems)
     if boot["bootloader"] and boot["kernel"]:
         problems.add(path, "give either a bootloader or a kernel, not both")
     order = data.get("order")
@@ -421,7 +395,7 @@ def _boot(data, gtype, path, problems):
     if boot["ramdisk"] and not boot["kernel"]:
         problems.add(f"{path}:ramdisk", "a ramdisk needs a kernel")
     cdrom = data.get("cdrom")
-    return boot, _text(cdrom, f"{path}:cdrom", problems, "the path of an ISO image")
+    return boot, _path(cdrom, f"{path}:cdrom", problems, "the absolute path of an ISO image")
 
 
 def empty_boot():
@@ -440,7 +414,7 @@ def _install(data, gtype, path, problems):
         return None
     _unknown(data, INSTALL_KEYS, path, problems)
     location = _text(data.get("location"), f"{path}:location", problems, "a URL or directory")
-    iso = _text(data.get("iso", data.get("cdrom")), f"{path}:iso", problems, "the path of an ISO image")
+    iso = _path(data.get("iso", data.get("cdrom")), f"{path}:iso", problems, "the absolute path of an ISO image")
     method = data.get("method") or ("cdrom" if iso else "network")
     method = _choice(method, ("network", "cdrom"), f"{path}:method", problems)
     if method == "network":
@@ -461,10 +435,8 @@ def _install(data, gtype, path, problems):
                 "install hvm guests from an ISO (install:iso)",
             )
     if method == "cdrom":
-        if not iso:
+        if not iso and not data.get("iso", data.get("cdrom")):
             problems.add(f"{path}:iso", "an ISO install needs the path of the ISO image")
-        elif not iso.startswith("/"):
-            problems.add(f"{path}:iso", f"expected an absolute path, got '{iso}'")
         if gtype != "hvm":
             problems.add(f"{path}:method", "installing from an ISO needs an hvm guest (type: hvm)")
     return {
@@ -485,8 +457,7 @@ def validate(name, data, path="xen:guests"):
     """Pillar data for guest ``name`` -> ``(spec, problems)``; spec is None if there are problems."""
     problems = _Problems()
     gpath = f"{path}:{name}"
-    if not isinstance(name, str) or not _NAME.match(name):
-        problems.add(gpath, f"a guest name uses letters, digits and . _ + - (at most 64), got '{name}'")
+    vocab.guest_name(name, gpath, problems)
     data = _mapping(data, gpath, problems)
     if data is None:
         return None, list(problems)
@@ -765,3 +736,26 @@ LIVE_KEYS = ("memory", "vcpus", "autostart")
 def needs_restart(key):
     """Whether a changed key reaches a running guest only by restarting it."""
     return key not in LIVE_KEYS
+
+
+# --------------------------------------------------------------------------- how a state applies a guest
+ENSURES = ("running", "defined", "stopped", "paused", "absent")
+OPTION_CHECKS = {
+    "ensure": lambda value, path, problems: vocab.choice(value, path, problems, ENSURES),
+    "restart_on_change": vocab.boolean,
+    "remove_disks": vocab.boolean,
+    "force": vocab.boolean,
+    "timeout": lambda value, path, problems: vocab.integer(value, path, problems, minimum=1),
+}
+
+
+def options(name, given, path="xen:guests"):
+    """The formula keys of guest ``name`` (state arguments): ``(values, problems)``.
+
+    ``given`` maps keys of :data:`OPTION_CHECKS` to what the caller passed;
+    booleans are ``true``/``false`` only and ``timeout`` a whole number of at
+    least 1. Problems are named ``<path>:<name>:<key>``, as in pillar.
+    """
+    problems = vocab.Problems()
+    values = {key: OPTION_CHECKS[key](value, vocab.key_path(path, name, key), problems) for key, value in given.items()}
+    return values, list(problems)
