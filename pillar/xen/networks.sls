@@ -1,6 +1,6 @@
 # Example pillar for salt/xen/networks.sls: the tutorial's network chapter.
 # Copy it into your pillar tree and edit. Every key is checked before anything
-# changes; a mistake is reported with its path, like xen:networks:virbr1.ipv4.dhcp[0].
+# changes; a mistake is reported with its path, like xen:networks:virbr1:ipv4:dhcp:0.
 # ensure: says what is wanted of each entry (default: present for a bridge, running for
 # a network). xen.networks.clean removes every bridge and network named here (not the
 # ones with ensure: absent); a bridge's NIC gets its addresses back.

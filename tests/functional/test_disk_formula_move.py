@@ -22,7 +22,7 @@ def test_move_entry_with_format_converts_then_changes_nothing(modules, test_uri,
     assert (
         first["changes"]
         == predicted["changes"]
-        == {"xvda": {"old": image, "new": dest, "format": {"old": "qcow2", "new": "raw"}}}
+        == {"xvda": {"old": image, "new": dest}, "xvda:format": {"old": "qcow2", "new": "raw"}}
     )
     assert disk_sources(test_uri, "newvm")["xvda"] == dest and disk_formats(test_uri, "newvm")["xvda"] == "raw"
     second = apply(modules, pillar)["xen-disk-newvm-root-moved"]

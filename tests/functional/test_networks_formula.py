@@ -80,10 +80,10 @@ def test_misspelt_pillar_key_is_named(modules, lab, tmp_path):
     pillar["xen"]["networks"]["virbr1"]["ipv4"]["dhcp"] = [{"start": "192.168.123.2", "end": "192.168.124.9"}]
     ret = results(modules.state.sls("xen.networks", pillar=pillar))
     assert ret["xen-net-bridge-xenbr1-present"]["result"] is False
-    assert "xen:bridges:xenbr1.stpp: unknown key" in ret["xen-net-bridge-xenbr1-present"]["comment"]
+    assert "xen:bridges:xenbr1:stpp: unknown key" in ret["xen-net-bridge-xenbr1-present"]["comment"]
     bad = ret["xen-net-network-virbr1-running"]
     assert bad["result"] is False
-    assert "xen:networks:virbr1.ipv4.dhcp[0]: range 192.168.123.2 - 192.168.124.9 is not inside" in bad["comment"]
+    assert "xen:networks:virbr1:ipv4:dhcp:0: range 192.168.123.2 - 192.168.124.9 is not inside" in bad["comment"]
     assert lab.link("xenbr1") is None
 
 
