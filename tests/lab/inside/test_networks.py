@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 from labhelpers import console_log, landed, pv_xml, remove_guest, state, wait_console
+from salt.exceptions import CommandExecutionError
 
 SECOND_NIC_MAC = "52:54:00:1a:b0:02"  # set by tests/lab/run
 BRIDGED = "labnet-br"
@@ -105,6 +106,35 @@ def test_virbr1_from_the_state_with_dhcp_leases_to_a_guest(caller, conn, net_rea
     assert master_of(f"vif{conn.lookupByName(NATTED).ID()}.0") == "virbr1"
     wait_console(NATTED, text="LABGUEST-LEASE eth0 192.168.123.", timeout=240)
     assert "LABGUEST-NOLEASE" not in console_log(NATTED)
+
+
+def test_wrong_input_is_refused_with_its_key_path(caller, conn, net_ready):
+    """A bridge named like an option writes no config and makes no link; a network over
+    virbr1's subnet is refused naming both, under test=True too; an unknown network is an
+    error, not null."""
+    for test in (True, False):
+        ret = state(caller, "xen_net.bridge_present", "-h", addresses=["10.124.0.1/24"], test=test)
+        assert ret["result"] is False and ret["changes"] == {}, ret
+        assert "xen:bridges:-h:name: expected a bridge name starting with a letter or digit" in ret["comment"], ret
+    assert not pathlib.Path("/etc/network/interfaces.d/-h").exists()
+    assert not pathlib.Path("/sys/class/net/-h").exists()
+    for test in (True, False):
+        ret = state(
+            caller,
+            "xen_net.network_defined",
+            "labnet-overlap",
+            bridge="virbr9",
+            ipv4={"address": "192.168.123.1/24"},
+            test=test,
+        )
+        assert ret["result"] is False and ret["changes"] == {}, ret
+        assert (
+            "xen:networks:labnet-overlap:ipv4:address: 192.168.123.0/24 overlaps network 'virbr1' (192.168.123.0/24)"
+            in ret["comment"]
+        ), ret
+    assert "labnet-overlap" not in conn.listNetworks() + conn.listDefinedNetworks()
+    with pytest.raises(CommandExecutionError, match="no libvirt network named nosuch"):
+        caller.cmd("xen_net.network_info", "nosuch")
 
 
 def test_live_second_nic_and_the_topology(caller, conn, net_ready):
