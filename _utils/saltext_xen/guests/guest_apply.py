@@ -626,7 +626,7 @@ def complete(data, current):
     ``memory=256`` alone changes memory and keeps the guest's disks, NICs, VNC
     and vcpus. Removing every disk or NIC is said explicitly (``disks: []``).
     Boot settings come along unless a boot key is given or the guest type
-    changes; ``maxmem``/``maxvcpus`` that equal memory/vcpus follow them.
+    changes; ``maxmem``/``maxvcpus`` that equal memory/vcpus follow them up, never down.
     """
     if current is None or not isinstance(data, dict):
         return data
@@ -640,7 +640,10 @@ def complete(data, current):
         merged.pop("boot", None)
     for follower, leader in FOLLOWS.items():
         if follower not in data and leader in data and have.get(follower) == have.get(leader):
-            merged.pop(follower, None)
+            merged.pop(follower, None)  # follows the new value when that is above it, else stays
+            checked = guest_spec.validate(have["name"], {leader: data[leader]})[0]
+            if checked is None or checked[leader] <= have[follower]:
+                merged[follower] = have[follower]
     merged.update(data)
     return merged
 

@@ -1,0 +1,179 @@
+"""Guests refuse wrong input with its key path, and lose nothing: what an operator sees.
+
+libvirt's test driver host (tests/data/node.xml): vm02 running and vm03 shut off, both on
+xenbr0, 8 GiB of memory and 4 CPUs, the libvirt network ``default`` on virbr0.
+"""
+
+import libvirt
+import pytest
+
+from saltext_xen.core import connection
+from saltext_xen.guests import guest_apply
+
+
+def _run(states, fn, name, **kwargs):
+    return dict(getattr(states.xen_guest, fn)(name, **kwargs).full_return)
+
+
+def _spec(conn, name):
+    return guest_apply.current_spec(conn, name)
+
+
+@pytest.fixture
+def conn(test_uri):
+    return connection.connect(test_uri)
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "vm03.img"
+    path.write_bytes(b"\x01" * 4096)
+    return path
+
+
+# ---- 1. formula keys are strict
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_remove_disks_no_is_refused_naming_its_key_and_deletes_nothing(states, conn, test):
+    ret = _run(states, "absent", "vm03", remove_disks="no", pillar_path="xen:guests", test=test)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "xen:guests:vm03:remove_disks: expected true or false, got 'no'" in ret["comment"]
+    assert conn.lookupByName("vm03")  # still defined
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_restart_on_change_sometimes_restarts_nothing(states, conn, test):
+    before = conn.lookupByName("vm02").ID()
+    ret = _run(states, "running", "vm02", on_crash="destroy", restart_on_change="sometimes", test=test)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "xen:guests:vm02:restart_on_change: expected true or false, got 'sometimes'" in ret["comment"]
+    assert conn.lookupByName("vm02").ID() == before
+    assert _spec(conn, "vm02")["on_crash"] != "destroy"
+
+
+@pytest.mark.parametrize(
+    ("fn", "kwargs", "message"),
+    [
+        ("stopped", {"timeout": "x"}, "xen:guests:vm02:timeout: expected a whole number of at least 1, got 'x'"),
+        ("stopped", {"timeout": 0}, "xen:guests:vm02:timeout: expected a whole number of at least 1, got 0"),
+        ("stopped", {"force": "yes"}, "xen:guests:vm02:force: expected true or false, got 'yes'"),
+        ("defined", {"memory": "abc"}, "xen:guests:vm02:memory: expected MiB as an integer, got 'abc'"),
+    ],
+)
+def test_bad_state_arguments_are_plain_errors(states, conn, fn, kwargs, message):
+    ret = _run(states, fn, "vm02", **kwargs)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert message in ret["comment"]
+    assert conn.lookupByName("vm02").isActive()
+
+
+def test_a_formula_key_from_another_pillar_path_is_named_by_it(states):
+    ret = _run(states, "stopped", "vm02", force="on", pillar_path="site:xen:guests")
+    assert "site:xen:guests:vm02:force: expected true or false, got 'on'" in ret["comment"]
+
+
+# ---- 2. the one vocabulary
+
+
+def test_a_relative_image_path_is_refused_and_not_made(states, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ret = _run(states, "defined", "vm30", disks=[{"source": "vm30.img", "size": "1G"}])
+    assert ret["result"] is False
+    assert "xen:guests:vm30:disks:0:source: expected the absolute path" in ret["comment"]
+    assert not (tmp_path / "vm30.img").exists()
+
+
+def test_2tb_means_decimal_terabytes_as_under_xen_disks(states, tmp_path, conn):
+    path = tmp_path / "vm31.img"
+    ret = _run(states, "defined", "vm31", disks=[{"source": str(path), "size": "2TB"}])
+    assert ret["result"] is True, ret["comment"]
+    assert path.stat().st_size == 2 * 1000**4
+    assert "1953125000KiB" in ret["changes"]["disks:xvda:image"]["new"]
+    again = _run(states, "defined", "vm31", disks=[{"source": str(path), "size": "2TB"}])
+    assert again["changes"] == {}, again
+
+
+def test_memory_2gb_is_refused_with_the_reason(states):
+    ret = _run(states, "defined", "vm32", memory="2GB")
+    assert "xen:guests:vm32:memory: expected a whole number of MiB, got '2GB'" in ret["comment"]
+
+
+# ---- 3. partial specs
+
+
+@pytest.mark.parametrize("test", [False, True])
+def test_memory_alone_changes_memory_and_keeps_the_rest(states, conn, test):
+    before = _spec(conn, "vm02")
+    ret = _run(states, "running", "vm02", memory=256, test=test)
+    assert ret["result"] is (None if test else True), ret["comment"]
+    assert set(ret["changes"]) == {"memory"}, ret["changes"]
+    after = _spec(conn, "vm02")
+    for key in ("disks", "nics", "graphics", "vcpus", "maxmem", "boot", "on_crash"):
+        assert after[key] == before[key], key
+    assert after["memory"] == (before["memory"] if test else 256)
+
+
+def test_removing_every_disk_is_said_explicitly(states, conn):
+    ret = _run(states, "defined", "vm03", disks=[])
+    assert ret["result"] is True, ret["comment"]
+    assert _spec(conn, "vm03")["disks"] == []
+
+
+# ---- 4. host-level conflicts, before anything is touched
+
+
+@pytest.mark.parametrize("test", [False, True])
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"nics": [{"bridge": "xenbr9"}]}, "xen:guests:vm40:nics:0:bridge: no bridge 'xenbr9' on this host"),
+        ({"nics": [{"network": "nowhere"}]}, "xen:guests:vm40:nics:0:network: no libvirt network 'nowhere'"),
+        (
+            {"nics": [{"mac": "00:16:3e:02:00:01"}]},
+            "xen:guests:vm40:nics:0:mac: 00:16:3e:02:00:01 is already a NIC of guest vm02 on this host",
+        ),
+        ({"memory": "16G"}, "xen:guests:vm40:memory: 16384 MiB is more than this host has (8192 MiB)"),
+        ({"vcpus": 5}, "xen:guests:vm40:vcpus: 5 is more than this host has (4)"),
+        (
+            {"disks": ["/var/lib/xen/images/vm03.img"]},
+            "xen:guests:vm40:disks:0:source: /var/lib/xen/images/vm03.img is a disk of vm03",
+        ),
+    ],
+)
+def test_a_conflict_with_the_host_is_refused_naming_its_key(states, conn, given, message, test):
+    ret = _run(states, "running", "vm40", test=test, **given)
+    assert ret["result"] is False and ret["changes"] == {}
+    assert message in ret["comment"], ret["comment"]
+    with pytest.raises(libvirt.libvirtError):
+        conn.lookupByName("vm40")
+
+
+def test_a_guest_already_on_a_gone_bridge_is_not_refused_for_it(states, conn):
+    """Only what the state changes is checked against the host."""
+    assert _run(states, "running", "vm02", memory=256)["result"] is True
+
+
+def test_bridges_of_libvirt_networks_and_guests_count(states, conn):
+    ok = _run(states, "defined", "vm41", nics=[{"bridge": "virbr0"}, {"bridge": "xenbr0"}, {"network": "default"}])
+    assert ok["result"] is True, ok["comment"]
+
+
+def test_the_host_is_read_once_per_state_run(modules, conn, calls_counter):
+    pillar = {"xen": {"guests": {f"vm5{i}": {"ensure": "defined", "memory": 128} for i in range(4)}}}
+    ret = modules.state.sls("xen.guests", pillar=pillar)
+    assert all(r["result"] for r in ret.raw.values()), ret.raw
+    assert calls_counter["getInfo"] == 1, calls_counter
+
+
+@pytest.fixture
+def calls_counter(monkeypatch):
+    counted = {"getInfo": 0}
+    real = libvirt.virConnect.getInfo
+
+    def get_info(self):
+        counted["getInfo"] += 1
+        return real(self)
+
+    monkeypatch.setattr(libvirt.virConnect, "getInfo", get_info)
+    return counted
