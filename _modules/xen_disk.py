@@ -171,6 +171,8 @@ def attach(name, source, target=None, format=None, readonly=False, live=True, co
 
         salt '*' xen_disk.attach newvm /var/lib/xen/images/newvm-1.img target=xvdb
     """
+    if not disk_image.info(source)["exists"]:
+        raise CommandExecutionError(f"source: {source} does not exist; create it first (xen_disk.create)")
     return devices.attach_disk(
         _conn(), name, source, target=target, fmt=format, readonly=readonly, live=live, config=config
     )
@@ -212,8 +214,8 @@ def partition(path, label="gpt", parts=None, force=False):
     Write a partition table, as the tutorial's ``parted``: ``mklabel gpt`` then
     one ``mkpart primary START END`` per entry of ``parts`` (MB, or sizes like
     ``2TB``; ``end: -1`` is "the rest of the disk"). A disk that already has a
-    different table or a filesystem is only relabelled with ``force=True``.
-    Returns ``{}`` when the table is already as wanted.
+    different table, a filesystem or any data at its ends is only relabelled
+    with ``force=True``; a disk a defined guest uses never is. Returns ``{}`` when the table is already as wanted.
 
     CLI Example:
 
@@ -221,7 +223,8 @@ def partition(path, label="gpt", parts=None, force=False):
 
         salt '*' xen_disk.partition /var/lib/xen/images/newvm-1.img parts='[{start: 0, end: 100}, {start: 100}]'
     """
-    return disk_parts.write_table(path, label, parts, _parted(), force=force, run=_run)
+    in_use = disk_users.in_use(_conn())
+    return disk_parts.write_table(path, label, parts, _parted(), force=force, run=_run, in_use=in_use)
 
 
 @saltglue.plain_errors
@@ -230,8 +233,8 @@ def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # p
     Make a filesystem (ext2/ext3/ext4/xfs) on an image, one of its partitions
     (``partition=1`` is the first), or a block device, like the tutorial's
     ``mkfs.ext3 -F /dev/sdb1``. A device that already holds another filesystem
-    is only overwritten with ``force=True``. Returns ``{}`` when it already has
-    ``fs_type``.
+    or any data at its ends is only overwritten with ``force=True``; a disk a
+    defined guest uses never is. Returns ``{}`` when it already has ``fs_type``.
 
     CLI Example:
 
@@ -239,7 +242,10 @@ def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # p
 
         salt '*' xen_disk.format /var/lib/xen/images/newvm-1.img ext3 partition=1
     """
-    return disk_parts.format_fs(path, fs_type, _parted(), partition=partition, force=force, label=label, run=_run)
+    in_use = disk_users.in_use(_conn())
+    return disk_parts.format_fs(
+        path, fs_type, _parted(), partition=partition, force=force, label=label, run=_run, in_use=in_use
+    )
 
 
 @saltglue.plain_errors

@@ -26,9 +26,7 @@ def __virtual__():
 
 
 def _fail(ret, problems):
-    ret["result"] = False
-    ret["comment"] = "\n".join(problems) if isinstance(problems, list) else str(problems)
-    return ret
+    return dict(ret, result=False, comment="\n".join(problems) if isinstance(problems, list) else str(problems))
 
 
 def _checked(name, kwargs, problems=()):
@@ -247,7 +245,7 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
     """
     wanted_parts = partitions if partitions is not None else [{"start": 0, "end": -1}]
     label, wanted, problems = disk_parts.validate(label, wanted_parts)
-    ret = _checked(name, kwargs, problems)
+    ret = _checked(name, kwargs, disk_parts.path_problems(name) + problems)
     if ret["result"] is False:
         return ret
     after = disk_parts.describe_wanted(label, wanted)
@@ -258,6 +256,8 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
             f"{name} does not exist yet; once made it would be partitioned: {after}",
         )
     try:
+        if users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name)):
+            return _fail(ret, users)
         listing = __salt__["xen_disk.partitions"](name)
         probe = None if disk_parts.matches(listing, label, wanted) else __salt__["xen_disk.filesystem"](name)
         changes = disk_parts.table_changes(name, listing, label, wanted, probe, force=force)
@@ -289,7 +289,7 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
 
         salt '*' state.single xen_disk.formatted /var/lib/xen/images/newvm-1.img partition=1 fs_type=ext3
     """
-    ret = _checked(name, kwargs, disk_parts.format_problems(fs_type, partition))
+    ret = _checked(name, kwargs, disk_parts.format_problems(fs_type, partition, path=name))
     if ret["result"] is False:
         return ret
     where = disk_parts.format_where(name, partition)
@@ -300,6 +300,8 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
             f"{name} does not exist yet; once made {where} would be formatted {fs_type}",
         )
     try:
+        if users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name)):
+            return _fail(ret, users)
         probe = __salt__["xen_disk.filesystem"](name, partition=partition)
         changes = disk_parts.format_changes(name, fs_type, probe, partition=partition, force=force)
     except _READ_ERRORS as exc:

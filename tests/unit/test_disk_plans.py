@@ -113,9 +113,12 @@ def test_move_changes_say_what_the_step_does():
         "stop": True,
         "make_block": True,
         "nothing_to_do": False,
+        "state": "running",
     }
     assert disk_move.planned_changes(step) == {
-        "xvda": {"old": "/i.qcow2", "new": "/dev/vol0/lv", "format": {"old": "qcow2", "new": "raw"}, "restarted": True}
+        "xvda": {"old": "/i.qcow2", "new": "/dev/vol0/lv"},
+        "xvda:format": {"old": "qcow2", "new": "raw"},
+        "restarted": {"old": "running", "new": "restarted"},
     }
     assert disk_move.plan_words(step) == (
         " (creating /dev/vol0/lv, converting qcow2 to raw, stopping newvm and starting it again)"

@@ -19,7 +19,8 @@ import os
 import re
 import stat
 
-from saltext_xen.core import commands
+from saltext_xen.core import commands, protect
+from saltext_xen.core.errors import XenError
 from saltext_xen.disks import filesystems
 from saltext_xen.disks.disk_image import DiskError
 
@@ -113,6 +114,14 @@ def validate(label, partitions, path="partitions"):
         ptype = part.get("type", "primary")
         if ptype not in ("primary", "logical", "extended"):
             problems.append(f"{where}:type: expected primary, logical or extended, got {ptype!r}")
+        if (
+            start
+            and end
+            and END not in (start, end)
+            and "%" not in start + end
+            and to_bytes(start, 0)[0] > to_bytes(end, 0)[0]
+        ):
+            problems.append(f"{where}: start {start} is after end {end}")
         wanted.append({"start": start, "end": end, "type": ptype})
     return label, wanted, problems
 
@@ -180,11 +189,13 @@ def table(path, parted, run=commands.run_local):
     return listing
 
 
-def write_table(path, label, parts, parted, force=False, run=commands.run_local):
+def write_table(path, label, parts, parted, force=False, run=commands.run_local, in_use=()):
     """Give ``path`` the wanted table (``parts`` None: one partition over the whole disk).
 
     Returns ``{}`` when it already has it, else ``{path: {"old", "new"}}`` in words.
-    A disk with another table or a filesystem is only relabelled with ``force``.
+    A disk with another table or a filesystem, or any data in its first or last
+    MiB (``protect.holds_data``), is only relabelled with ``force``; a disk of a
+    defined guest (``in_use``, ``{path: guests}`` from libvirt) never is.
     """
     label, wanted, problems = validate(label, parts if parts is not None else [{"start": 0, "end": -1}])
     if problems:
@@ -195,6 +206,7 @@ def write_table(path, label, parts, parted, force=False, run=commands.run_local)
             return {}
         if not is_blank(listing, filesystems.fstype(dev, run)) and not force:
             raise DiskError(f"{path} already has {describe(listing)}; not repartitioning it without force=True")
+        protect.refuse_overwrite(path, in_use, force=force, run=run)
         before = describe(listing)
         parted.mklabel(dev, label)
         for part in wanted:
@@ -221,20 +233,24 @@ def probe(path, parted, partition=None, run=commands.run_local):
         listing = parted.listing(dev)
         if partition and str(int(partition)) not in listing["partitions"]:
             return {"fstype": None, "table": describe(listing), "blank": False, "missing": True}
-        fstype = filesystems.fstype(_device_of(path, dev, partition), run)
+        where = _device_of(path, dev, partition)
+        fstype = filesystems.fstype(where, run)
+        holds = protect.holds_data(where, run=run)
     return {
         "fstype": fstype,
+        "holds": holds,
         "table": describe(listing),
         "blank": False if partition else is_blank(listing, fstype),
         "missing": False,
     }
 
 
-def format_fs(path, fs_type, parted, partition=None, force=False, label=None, run=commands.run_local):
+def format_fs(path, fs_type, parted, partition=None, force=False, label=None, run=commands.run_local, in_use=()):
     """Make a ``fs_type`` filesystem on ``path`` or its partition number ``partition``.
 
     Returns ``{}`` when it is already there, else ``{where: {"old", "new"}}``;
-    another filesystem is only replaced with ``force``.
+    another filesystem, or any data where it goes (``protect.holds_data``), is
+    only replaced with ``force``; a disk of a defined guest (``in_use``) never is.
     """
     if fs_type not in FILESYSTEMS:
         raise DiskError(f"fs_type: expected one of {', '.join(FILESYSTEMS)}, got '{fs_type}'")
@@ -250,6 +266,8 @@ def format_fs(path, fs_type, parted, partition=None, force=False, label=None, ru
                 f"{path}{' partition ' + str(partition) if partition else ''} already holds {current}; "
                 "not formatting it without force=True"
             )
+        protect.refuse_overwrite(path, in_use, force=True, run=run)  # a guest's disk: refused even with force
+        protect.refuse_overwrite(target, (), force=force, run=run)
         made = filesystems.make(target, fs_type, label=label, run=run, what=path)
     where = f"{path}:{partition}" if partition else path
     return {where: {"old": current, "new": made}}
@@ -271,12 +289,34 @@ def table_changes(path, listing, label, wanted, probe=None, force=False):
     before = describe(listing)
     if not probe["blank"] and not force:
         raise DiskError(f"{path} already has {before}; it is not repartitioned unless force: true")
+    if probe.get("holds") and not force:
+        raise DiskError(f"{path} holds data ({probe['holds']}); say force: true to write over it")
     return {path: {"old": before, "new": describe_wanted(label, wanted)}}
 
 
-def format_problems(fs_type, partition):
+def path_problems(path, key="name"):
+    """Problems with the image or device path ``path`` (absolute, no ``..``), named by ``key``."""
+    try:
+        protect.absolute(path, key)
+    except XenError as exc:
+        return [str(exc)]
+    return []
+
+
+def in_use_problems(path, users):
+    """The refusal for writing on ``path`` when ``users`` (``xen_disk.users``) is not empty, as a list."""
+    if not users:
+        return []
+    names = ", ".join(sorted({guest for guest, _, _ in users}))
+    return [
+        f"{path} is a disk of {names}; detach it or undefine the guest first "
+        "(force does not write over a disk a guest uses)"
+    ]
+
+
+def format_problems(fs_type, partition, path=None):
     """Problems with a wanted filesystem ``fs_type`` on partition number ``partition`` (None: the whole disk)."""
-    problems = []
+    problems = path_problems(path) if path is not None else []
     if fs_type not in FILESYSTEMS:
         problems.append(f"fs_type: expected one of {', '.join(FILESYSTEMS)}, got {fs_type!r}")
     if partition is not None and (isinstance(partition, bool) or not str(partition).isdigit() or int(partition) < 1):
@@ -303,4 +343,6 @@ def format_changes(path, fs_type, probe, partition=None, force=False):
         raise DiskError(f"{where} already holds {current}; it is not reformatted unless force: true")
     if not partition and probe["table"] != "no partition table" and not current and not force:
         raise DiskError(f"{path} has {probe['table']}; format a partition, or set force: true to format the whole disk")
+    if current != fs_type and probe.get("holds") and not force:
+        raise DiskError(f"{where} holds data ({probe['holds']}); say force: true to write over it")
     return {} if current == fs_type else {where: {"old": current, "new": fs_type}}
