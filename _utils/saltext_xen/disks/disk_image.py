@@ -12,11 +12,10 @@ so the Salt layer can pass ``cmd.run_all``; the default runs them directly.
 
 import contextlib
 import os
-import re
 import stat
 import struct
 
-from saltext_xen.core import commands
+from saltext_xen.core import commands, validate
 from saltext_xen.core.errors import XenError
 
 FORMATS = ("raw", "qcow2")
@@ -24,6 +23,7 @@ ALLOCATIONS = ("sparse", "full")
 QCOW2_MAGIC = b"QFI\xfb"
 MIB = 1024 * 1024
 
+# the units of the size grammar, for messages and tests (validate.SIZE_UNITS is the reference)
 _UNITS = {
     "": MIB,  # a bare number is MiB, as the guest spec's "size"
     "b": 1,
@@ -40,7 +40,6 @@ _UNITS = {
     "tb": 1000**4,
     "tib": 1024**4,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 
 
 class DiskError(XenError):
@@ -68,26 +67,9 @@ def _check(run, argv, what):
 
 
 def parse_size(value):
-    """Bytes from ``value``: an int is MiB; strings take suffixes like ``2T``, ``10GiB``, ``512M``.
-
-    ``2T`` and ``2TiB`` are binary (2 * 1024**4); ``2TB`` is decimal (2 * 1000**4).
-    Raises ValueError with the offending value in the message.
-    """
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"expected a size like 10G or a number of MiB, got {value!r}")
-    if isinstance(value, int):
-        if value < 0:
-            raise ValueError(f"a size cannot be negative, got {value}")
-        return value * MIB
-    if isinstance(value, float):
-        if value < 0:
-            raise ValueError(f"a size cannot be negative, got {value}")
-        return int(value * MIB)
-    match = _SIZE.match(str(value))
-    unit = match.group(2).lower() if match else None
-    if not match or unit not in _UNITS:
-        raise ValueError(f"expected a size like 10G, 2T or 512M, got {value!r}")
-    return int(float(match.group(1)) * _UNITS[unit])
+    """Bytes from ``value`` in the one size grammar (``validate.to_bytes``): a bare number is MiB,
+    ``2T``/``2TiB`` binary (2 * 1024**4), ``2TB`` decimal (2 * 1000**4). ValueError naming the value."""
+    return validate.to_bytes(value)
 
 
 def human(nbytes):
