@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from saltext_xen.core import protect, validate
+from saltext_xen.core import commands, protect, validate
 
 MIB = 1024 * 1024
 UTILS = pathlib.Path(__file__).resolve().parents[2] / "_utils"
@@ -46,7 +46,7 @@ def no_tools(argv):
 
 def only_blkid(argv):
     """A host without wipefs: blkid -p answers alone."""
-    return no_tools(argv) if argv[0] == "wipefs" else protect.run_local(argv)
+    return no_tools(argv) if argv[0] == "wipefs" else commands.run_local(argv)
 
 
 # ---------------------------------------------------------------- what holds data

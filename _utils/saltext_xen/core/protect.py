@@ -21,9 +21,8 @@ import errno
 import os
 import re
 import stat
-import subprocess
 
-from saltext_xen.core import validate
+from saltext_xen.core import commands, validate
 from saltext_xen.core.errors import XenError
 
 MIB = 1024 * 1024
@@ -40,15 +39,6 @@ class VerifyFailed(XenError):
     """A whole-file write was checked before being put in place and was wrong."""
 
 
-def run_local(argv):
-    """Default command runner: the same dict shape as Salt's ``cmd.run_all``."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        return {"retcode": 127, "stdout": "", "stderr": f"{argv[0]}: command not found"}
-    return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
-
-
 def absolute(path, key=""):
     """``path`` normalised, or :class:`validate.InvalidSpec` (named by ``key``) if it is not absolute.
 
@@ -60,7 +50,7 @@ def absolute(path, key=""):
 # ---------------------------------------------------------------- what holds data
 
 
-def signatures(path, run=run_local):
+def signatures(path, run=commands.run_local):
     """Signature names on ``path`` (``["ext4"]``, ``["gpt", "PMBR"]``), or None if no tool could tell.
 
     ``wipefs --no-act`` lists every signature; ``blkid -p`` is asked when
@@ -120,7 +110,7 @@ def nonzero_region(path):
         os.close(fd)
 
 
-def holds_data(path, run=run_local):
+def holds_data(path, run=commands.run_local):
     """Why ``path`` holds data (``"ext4 signature"``, ``"non-zero bytes in its first MiB"``), or None.
 
     None too when nothing is at ``path``. Directories and other kinds of file
@@ -195,7 +185,7 @@ def _judge(path, in_use, force, run):
     return None, reason
 
 
-def overwrite_problem(path, in_use=(), force=False, run=run_local):
+def overwrite_problem(path, in_use=(), force=False, run=commands.run_local):
     """Why writing over ``path`` is refused, in plain words, or None when it may go on.
 
     A disk a defined guest uses is refused even with ``force``; a path that
@@ -204,7 +194,7 @@ def overwrite_problem(path, in_use=(), force=False, run=run_local):
     return _judge(path, in_use, force, run)[0]
 
 
-def refuse_overwrite(path, in_use=(), force=False, run=run_local):
+def refuse_overwrite(path, in_use=(), force=False, run=commands.run_local):
     """Raise :class:`WouldLoseData` when :func:`overwrite_problem` refuses; else what data is there.
 
     The return value (``"ext4 signature"`` when forced over data, else None)
