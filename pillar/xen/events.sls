@@ -9,7 +9,9 @@
 #
 # The master needs the reactors (master config, not pillar):
 #   reactor:
-#     - 'salt/beacon/*/xen_guest_events/xen/guest/*/crashed':
+#     - 'salt/beacon/*/xen_guest_events/xen/guest/*/crashed':   # the beacon's tag
+#       - salt://xen/reactor/restart_crashed.sls
+#     - 'xen/guest/*/crashed':                                  # the engine's tag (engine xen_guest_events)
 #       - salt://xen/reactor/restart_crashed.sls
 #     - 'salt/minion/*/start':              # narrow to your Xen hosts, e.g. 'salt/minion/xen*/start'
 #       - salt://xen/reactor/autostart.sls
@@ -27,3 +29,9 @@ xen:
     # Guests marked autostart (autostart: true in xen:guests) are always restarted.
     restart:
       - vm02
+    # A guest that keeps crashing is started at most `restarts` times within `minutes`; after
+    # that it stays down and the host sends xen/guest/NAME/crashloop to the master.
+    # A start by hand (xen_guest.start NAME) clears its count. These are the defaults.
+    crashloop:
+      restarts: 3
+      minutes: 10

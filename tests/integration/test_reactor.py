@@ -10,7 +10,8 @@ A crash is real as far as libvirt goes: ``xen_guest.dump_core crash=True``
 what libxl shows after a crash with ``on_crash=destroy``. The beacon reads that
 state itself; no event is faked. Only the minion-start event for the autostart
 reactor is sent by hand (``event.fire_master``), because restarting the minion
-would also reset the test driver's host to its seed.
+would also reset the test driver's host to its seed. The crash-loop limit is
+pillar ``xen:reactor:crashloop`` (2 restarts within 10 minutes here).
 """
 
 import copy
@@ -25,7 +26,7 @@ from tests.conftest import ROOT, TEST_URI
 from tests.integration.conftest import MINION_DEFAULTS
 
 PILLAR_TOP = "base:\n  '*':\n    - reactor_test\n"
-PILLAR = "xen:\n  reactor:\n    restart:\n      - vm03\n"
+PILLAR = "xen:\n  reactor:\n    restart:\n      - vm03\n    crashloop:\n      restarts: 2\n      minutes: 10\n"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,7 @@ def reactor_master(salt_factories, tmp_path_factory, extension_root):
             "pillar_roots": {"base": [str(pillar_dir)]},
             "reactor": [
                 {"salt/beacon/*/xen_guest_events/xen/guest/*/crashed": ["salt://xen/reactor/restart_crashed.sls"]},
+                {"xen/guest/*/crashed": ["salt://xen/reactor/restart_crashed.sls"]},
                 {"salt/minion/*/start": ["salt://xen/reactor/autostart.sls"]},
             ],
         },
@@ -132,6 +134,31 @@ def test_minion_start_brings_autostart_guests_up(reactor_master, reactor_cli, xe
     assert ret.returncode == 0, ret
     _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)
     assert _run(reactor_cli, xen_host, "xen_guest.states")["vm03"] == {"state": "running", "autostart": True}
+
+
+def test_a_guest_in_a_crash_loop_is_left_down_with_an_event(
+    reactor_master, reactor_cli, xen_host, event_listener, tmp_path
+):
+    """xen:reactor:crashloop {restarts: 2}: two crashes bring vm03 back, the third leaves it down
+    and the master gets xen/guest/vm03/crashloop; a start by hand clears the count."""
+    _run(reactor_cli, xen_host, "xen_guest.destroy", "vm03")
+    _run(reactor_cli, xen_host, "xen_guest.start", "vm03")  # a person started it: earlier restarts forgotten
+    for crash in range(3):
+        since = time.time()
+        _run(reactor_cli, xen_host, "xen_guest.dump_core", "vm03", str(tmp_path / f"vm03-{crash}.core"), "crash=True")
+        _wait(event_listener, reactor_master, xen_host, "vm03", "crashed", since)
+        if crash < 2:
+            _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)
+    tag = "xen/guest/vm03/crashloop"
+    found = event_listener.wait_for_events([(reactor_master.id, tag)], timeout=60, after_time=since)
+    assert found.found_all_events, f"no {tag} event on the master"
+    time.sleep(3)
+    assert _run(reactor_cli, xen_host, "xen_guest.states")["vm03"]["state"] == "crashed", "left down past the limit"
+
+    _run(reactor_cli, xen_host, "xen_guest.start", "vm03")
+    since = time.time()
+    _run(reactor_cli, xen_host, "xen_guest.dump_core", "vm03", str(tmp_path / "vm03-again.core"), "crash=True")
+    _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)  # counted afresh after the hand start
 
 
 def test_runner_shows_which_host_runs_which_guest(reactor_master, xen_host):
