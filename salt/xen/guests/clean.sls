@@ -9,31 +9,45 @@
     waiting guest:timeout seconds, 120 unless the pillar guest says timeout); when it
     is still up after that, it is left running and the clean fails for it, unless the
     pillar guest says force: true: then it is destroyed. With test=True the shutdown
-    shows in the prediction of both states of that guest. #}
+    shows in the prediction of both states of that guest.
+    Values are passed as they are; the states check them with their key paths. A section or
+    entry of the wrong shape is one failing state (xen-guests-checked, xen-guest-NAME-checked). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
-{%- set active = salt["xen_guest.list"]("active") if guests and "xen_guest.list" in salt else [] %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 
-{%- for name, guest in guests | dictsort %}
-{%-   set guest = guest if guest is mapping else {} %}
-{%-   set timeout = guest.get("timeout", xen.guest.timeout) %}
-{%-   set graceful = name in active and guest.get("force") is not sameas true %}
-{%-   if graceful %}
-xen-guest-{{ name }}-stopped:
+{%- if guests is not none and guests is not mapping %}
+{{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
+{%- else %}
+{%-   set guests = guests or {} %}
+{%-   set active = salt["xen_guest.list"]("active") if guests and "xen_guest.list" in salt else [] %}
+{%-   for name, guest in guests | dictsort %}
+{%-     set guest = {} if guest is none else guest %}
+{%-     if guest is not mapping %}
+{{ refused("xen-guest-" ~ name ~ "-checked", "xen:guests:" ~ name, "a mapping of spec keys (memory, disks, ...)", guest) }}
+{%-       continue %}
+{%-     endif %}
+{%-     set timeout = guest.get("timeout", xen.guest.timeout) %}
+{%-     set graceful = name in active and guest.get("force") is not sameas true %}
+{%-     if graceful %}
+{{ ("xen-guest-" ~ name ~ "-stopped") | json }}:
   xen_guest.stopped:
     - name: {{ name | json }}
     - spec: {}
     - timeout: {{ timeout | json }}
     - force: false
-{%-   endif %}
-xen-guest-{{ name }}-absent:
+    - pillar_path: xen:guests
+{%-     endif %}
+{{ ("xen-guest-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
     - remove_disks: {{ guest.get("remove_disks", False) | json }}
     - timeout: {{ timeout | json }}
-{%-   if graceful %}
+    - pillar_path: xen:guests
+{%-     if graceful %}
     - require:
-      - xen_guest: xen-guest-{{ name }}-stopped
-{%-   endif %}
-{%- endfor %}
+      - xen_guest: {{ ("xen-guest-" ~ name ~ "-stopped") | json }}
+{%-     endif %}
+{%-   endfor %}
+{%- endif %}

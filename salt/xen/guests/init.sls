@@ -7,43 +7,56 @@
       timeout / force           with ensure: stopped (and xen.guests.clean): the graceful shutdown
                                 wait, and whether the guest is destroyed when still up after it
     The states read the spec from pillar themselves, so a VNC password never appears in the
-    rendered SLS. Defaults (map.jinja): ensure from xen:ensure:guests, timeout from
-    guest:timeout, install kernels fetched to install:boot_dir (pillar xen:install:boot_dir).
+    rendered SLS, and check every key (the formula keys above too, passed as they are), each
+    problem named by its key path (xen:guests:vm02:remove_disks: expected true or false, ...).
+    This SLS checks only shapes: xen:guests must be a mapping of names to specs, each spec a
+    mapping, and ensure one of the words above (it picks the state).
+    Defaults (map.jinja): ensure from xen:ensure:guests, timeout from guest:timeout, install
+    kernels fetched to install:boot_dir (pillar xen:install:boot_dir).
     A change a running guest gets only by a restart is said on every run until it restarts.
-    State IDs: xen-guest-NAME-ENSURE (xen-guest-vm02-running).
+    State IDs: xen-guest-NAME-ENSURE (xen-guest-vm02-running); xen-guest-NAME-checked for an
+    entry of the wrong shape, xen-guests-checked for the whole section.
     Undo: xen.guests.clean (or xen.clean for every part of the formula). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 {%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
 
-{%- for name, guest in guests | dictsort %}
-{%-   set guest = guest if guest is mapping else {} %}
-{%-   set ensure = guest.get("ensure", xen.ensure.guests) %}
-{%-   if ensure not in ensures %}
-xen-guest-{{ name }}-ensure-is-wrong:
-  test.fail_without_changes:
-    - name: {{ ("xen:guests:" ~ name ~ ":ensure: expected one of " ~ ensures | join(", ") ~ ", got " ~ (ensure | json)) | json }}
-{%-   elif ensure == "absent" %}
-xen-guest-{{ name }}-absent:
+{%- if guests is not none and guests is not mapping %}
+{{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
+{%- else %}
+{%-   for name, guest in (guests or {}) | dictsort %}
+{%-     set path = "xen:guests:" ~ name %}
+{%-     set guest = {} if guest is none else guest %}
+{%-     set ensure = guest.get("ensure", xen.ensure.guests) if guest is mapping else none %}
+{%-     set ensure = ensure | lower if ensure is string else ensure %}
+{%-     if guest is not mapping %}
+{{ refused("xen-guest-" ~ name ~ "-checked", path, "a mapping of spec keys (memory, disks, ...)", guest) }}
+{%-     elif ensure not in ensures %}
+{{ refused("xen-guest-" ~ name ~ "-checked", path ~ ":ensure", "one of " ~ ensures | join(", "), guest.ensure) }}
+{%-     elif ensure == "absent" %}
+{{ ("xen-guest-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
     - remove_disks: {{ guest.get("remove_disks", False) | json }}
     - timeout: {{ guest.get("timeout", xen.guest.timeout) | json }}
-{%-   else %}
-xen-guest-{{ name }}-{{ ensure }}:
+    - pillar_path: xen:guests
+{%-     else %}
+{{ ("xen-guest-" ~ name ~ "-" ~ ensure) | json }}:
   xen_guest.{{ ensure }}:
     - name: {{ name | json }}
     - pillar_path: xen:guests
-{%-     if ensure in ("running", "defined") %}
+{%-       if ensure in ("running", "defined") %}
     - restart_on_change: {{ guest.get("restart_on_change", False) | json }}
-{%-     endif %}
-{%-     if ensure == "running" %}
+{%-       endif %}
+{%-       if ensure == "running" %}
     - boot_dir: {{ xen.install.boot_dir | json }}
-{%-     endif %}
-{%-     if ensure == "stopped" %}
+{%-       endif %}
+{%-       if ensure == "stopped" %}
     - timeout: {{ guest.get("timeout", xen.guest.timeout) | json }}
     - force: {{ guest.get("force", False) | json }}
+{%-       endif %}
 {%-     endif %}
-{%-   endif %}
-{%- endfor %}
+{%-   endfor %}
+{%- endif %}

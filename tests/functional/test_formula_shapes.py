@@ -1,0 +1,94 @@
+"""Pillar of the wrong shape through state.sls on libvirt's test driver: one failing state whose
+comment names the key path, nothing changed, and test=True saying the same; names and keys holding
+quotes, ``:`` or ``#`` stay data (no YAML or Jinja error) and reach the states, which check them."""
+
+import libvirt
+import pytest
+
+from saltext_xen.core import connection
+
+
+def _by_id(ret):
+    raw = getattr(ret, "raw", ret)
+    assert isinstance(raw, dict), raw
+    return {value["__id__"]: value for value in raw.values()}
+
+
+def _guests(uri):
+    conn = connection.connect(uri)
+    return sorted(d.name() for d in conn.listAllDomains()), sorted(n.name() for n in conn.listAllNetworks())
+
+
+def _both(modules, sls, pillar, uri):
+    """The run with test=True then for real, each as {id: (result, changes, comment)}; nothing changed."""
+    before = _guests(uri)
+    runs = []
+    for test in (True, False):
+        ret = _by_id(modules.state.sls(sls, pillar=pillar, test=test))
+        runs.append({sid: (r["result"], r["changes"], r["comment"]) for sid, r in ret.items()})
+    assert _guests(uri) == before
+    assert runs[0] == runs[1], runs
+    return runs[1]
+
+
+@pytest.mark.parametrize(
+    ("sls", "pillar", "sid", "comment"),
+    [
+        (
+            "xen.guests",
+            {"guests": ["vm02"]},
+            "xen-guests-checked",
+            "xen:guests: expected a mapping of guest names to specs, got a list",
+        ),
+        (
+            "xen.guests.clean",
+            {"guests": "vm02"},
+            "xen-guests-checked",
+            "xen:guests: expected a mapping of guest names to specs, got 'vm02'",
+        ),
+        (
+            "xen.guests",
+            {"guests": {"vm02": "running"}},
+            "xen-guest-vm02-checked",
+            "xen:guests:vm02: expected a mapping of spec keys (memory, disks, ...), got 'running'",
+        ),
+        (
+            "xen.guests.clean",
+            {"guests": {"vm02": [512]}},
+            "xen-guest-vm02-checked",
+            "xen:guests:vm02: expected a mapping of spec keys (memory, disks, ...), got a list",
+        ),
+        (
+            "xen.guests",
+            {"guests": {"vm02": {"ensure": "runing"}}},
+            "xen-guest-vm02-checked",
+            "xen:guests:vm02:ensure: expected one of running, defined, stopped, paused, absent, got 'runing'",
+        ),
+    ],
+)
+def test_a_section_or_entry_of_the_wrong_shape_is_one_error_naming_its_key(
+    modules, test_uri, sls, pillar, sid, comment
+):
+    ret = _both(modules, sls, {"xen": pillar}, test_uri)
+    assert ret == {sid: (False, {}, comment + "; nothing was changed")}
+
+
+def test_guest_formula_keys_go_to_the_state_which_names_them(modules, test_uri):
+    pillar = {"xen": {"guests": {"vm03": {"ensure": "absent", "remove_disks": "no", "timeout": 0}}}}
+    ret = _both(modules, "xen.guests", pillar, test_uri)
+    (result, changes, comment) = ret["xen-guest-vm03-absent"]
+    assert result is False and changes == {}
+    assert "xen:guests:vm03:remove_disks: expected true or false, got 'no'" in comment
+    assert "xen:guests:vm03:timeout: expected a whole number of at least 1, got 0" in comment
+
+
+@pytest.mark.parametrize("name", ['vm"02', "vm:02", "vm #02", "vm'02", "- vm02"])
+def test_odd_guest_names_stay_data_and_are_refused_by_the_state(modules, test_uri, name):
+    pillar = {"xen": {"guests": {name: {"memory": 256, "ensure": "defined"}}}}
+    ret = _both(modules, "xen.guests", pillar, test_uri)
+    assert list(ret) == [f"xen-guest-{name}-defined"]
+    result, changes, comment = ret[f"xen-guest-{name}-defined"]
+    assert result is False and changes == {}, comment
+    assert "xen:guests:" in comment, comment
+    with pytest.raises(libvirt.libvirtError):
+        connection.connect(test_uri).lookupByName(name)
