@@ -87,7 +87,7 @@ def top(interval=1.0):
 
     CLI Example: ``salt '*' xen_guest.top interval=3``
     """
-    return lifecycle.top(_conn(), float(interval))
+    return lifecycle.top(_conn(), guest_spec.arguments(interval=interval)["interval"])
 
 
 @saltglue.plain_errors
@@ -115,7 +115,7 @@ def shutdown(name, timeout=120, force=False):
 
     CLI Example: ``salt '*' xen_guest.shutdown vm02 timeout=30 force=True``
     """
-    return lifecycle.shutdown(_dom(name), timeout=float(timeout), force=bool(force))
+    return lifecycle.shutdown(_dom(name), **guest_spec.arguments(timeout=timeout, force=force))
 
 
 @saltglue.plain_errors
@@ -157,11 +157,14 @@ def resume(name):
 @saltglue.plain_errors
 def save(name, path=None, overwrite=False):
     """Save a running guest's memory and stop it (``xm save``), to ``path`` (default
-    ``/var/lib/xen/save/NAME``); an existing file is replaced only with ``overwrite=True``.
+    ``/var/lib/xen/save/NAME``); an existing file is replaced only with ``overwrite=True``,
+    and a disk of a defined guest never, ``overwrite`` or not.
 
     CLI Example: ``salt '*' xen_guest.save vm02 path=/srv/save/vm02 overwrite=True``
     """
-    return lifecycle.save(_dom(name), path, overwrite=bool(overwrite))
+    conn = _conn()
+    overwrite = guest_spec.arguments(overwrite=overwrite)["overwrite"]
+    return lifecycle.save(lifecycle.lookup(conn, name), path, overwrite, in_use=lifecycle.host_disk_users(conn))
 
 
 @saltglue.plain_errors
@@ -173,7 +176,8 @@ def restore(path=None, name=None, keep=False):
     """
     if not path and not name:
         raise errors.XenError("restore needs path= (a save file) or name= (a guest saved to the default place)")
-    return lifecycle.restore(_conn(), path or lifecycle.save_path(name), keep=bool(keep), name=name)
+    keep = guest_spec.arguments(keep=keep)["keep"]
+    return lifecycle.restore(_conn(), path or lifecycle.save_path(name), keep=keep, name=name)
 
 
 @saltglue.plain_errors
@@ -192,7 +196,7 @@ def autostart(name, enable=True):
 
     CLI Example: ``salt '*' xen_guest.autostart vm02 enable=False``
     """
-    return lifecycle.set_autostart(_dom(name), enable=bool(enable))
+    return lifecycle.set_autostart(_dom(name), **guest_spec.arguments(enable=enable))
 
 
 @saltglue.plain_errors
@@ -221,7 +225,7 @@ def log(name=None, lines=100):
 
     CLI Example: ``salt '*' xen_guest.log vm02 lines=50``
     """
-    return lifecycle.logs(_conn(), name, int(lines))
+    return lifecycle.logs(_conn(), name, guest_spec.arguments(lines=lines)["lines"])
 
 
 @saltglue.plain_errors
@@ -237,20 +241,15 @@ def clone(
 
     CLI Example: ``salt '*' xen_guest.clone vm03 newvm03 disks='{xvda: /var/lib/xen/images/newvm03.img}'``
     """
-    settings = {
-        "disks": disks,
-        "memory": memory,
-        "vcpus": vcpus,
-        "bridge": bridge,
-        "crash_consistent": bool(crash_consistent),
-        "force": bool(force),
-    }
+    flags = guest_spec.arguments(crash_consistent=crash_consistent, force=force, start=start)
+    settings = {"disks": disks, "memory": memory, "vcpus": vcpus, "bridge": bridge}
+    settings.update(crash_consistent=flags["crash_consistent"], force=flags["force"])
     return guest_clone.clone(
         _conn(),
         name,
         new_name,
         settings,
-        start=bool(start),
+        start=flags["start"],
         run=_run,
         progress=lambda target, done, total: _log.info("cloning %s %s: %d of %d bytes", name, target, done, total),
         make_block=lambda path, size: __salt__["xen_disk.create"](path, f"{size}b"),
@@ -287,7 +286,8 @@ def import_config(path, name=None, start=False):
 
     CLI Example: ``salt '*' xen_guest.import_config /etc/xen/newvm start=True``
     """
-    changes = guest_apply.import_config(_conn(), path, name=name, seed=_seed, start=bool(start))
+    start = guest_spec.arguments(start=start)["start"]
+    changes = guest_apply.import_config(_conn(), path, name=name, seed=_seed, start=start)
     if "ignored" in changes:
         _log.warning(
             "%s: settings a guest spec has no place for were not imported: %s",
@@ -300,7 +300,11 @@ def import_config(path, name=None, start=False):
 @saltglue.plain_errors
 def export_config(name, path=None, config_dir=DEFAULT_CONFIG_DIR):
     """Write guest ``name``'s definition as xl.cfg to ``path`` (default ``/etc/xen/NAME.cfg``),
-    atomically, mode 0600 when it holds a VNC password. Returns ``{"path", "changed", "mode"}``.
+    whole or not at all, mode 0600 when it holds a VNC password. Returns ``{"path", "changed", "mode"}``.
+    An existing file is replaced only when it is an xl config of this same guest (an earlier
+    export, or the guest's hand-written config): anything else there -- another guest's config,
+    a disk image, any file holding data, and above all a disk a defined guest uses -- is refused
+    and left as it is; an empty file may be written. The directory must exist.
 
     CLI Example: ``salt '*' xen_guest.export_config newvm path=/root/newvm.cfg``
     """
@@ -359,7 +363,7 @@ def dump_core(name, path, crash=False):
 
     CLI Example: ``salt '*' xen_guest.dump_core vm02 /var/lib/xen/dump/vm02.core crash=True``
     """
-    return lifecycle.dump_core(_dom(name), path, crash=bool(crash))
+    return lifecycle.dump_core(_dom(name), path, **guest_spec.arguments(crash=crash))
 
 
 @saltglue.plain_errors
@@ -373,7 +377,7 @@ def start_autostart(save_dir=lifecycle.DEFAULT_SAVE_DIR, restore=True):
     conn = _conn()
     words, doms = guest_events.read_states(conn)
     marked = guest_events.autostart_reader(doms)
-    saved = boot.save_files(save_dir) if restore else {}
+    saved = boot.save_files(save_dir) if guest_spec.arguments(restore=restore)["restore"] else {}
     changes, problems = boot.execute(conn, boot.plan(words, {n for n in words if marked(n)}, saved))
     if problems:
         done = f"; done: {changes}" if changes else ""

@@ -6,6 +6,7 @@ xenbr0, 8 GiB of memory and 4 CPUs, the libvirt network ``default`` on virbr0.
 
 import libvirt
 import pytest
+from salt.exceptions import CommandExecutionError
 
 from saltext_xen.core import connection
 from saltext_xen.guests import guest_apply
@@ -177,3 +178,103 @@ def calls_counter(monkeypatch):
 
     monkeypatch.setattr(libvirt.virConnect, "getInfo", get_info)
     return counted
+
+
+# ---- 5. nothing written over
+
+
+def test_export_config_refuses_a_file_holding_data(modules, tmp_path):
+    target = tmp_path / "notes.txt"
+    target.write_text("my notes\n")
+    with pytest.raises(CommandExecutionError, match="holds data and is not an xl config of vm02"):
+        modules.xen_guest.export_config("vm02", path=str(target))
+    assert target.read_text() == "my notes\n"
+    assert not [p for p in tmp_path.iterdir() if p.name != "notes.txt"]  # no temporary left
+
+
+def test_export_config_refuses_another_guests_config_and_replaces_its_own(modules, tmp_path):
+    mine, theirs = tmp_path / "vm02.cfg", tmp_path / "vm03.cfg"
+    modules.xen_guest.export_config("vm03", path=str(theirs))
+    before = theirs.read_text()
+    with pytest.raises(CommandExecutionError, match="not an xl config of vm02"):
+        modules.xen_guest.export_config("vm02", path=str(theirs))
+    assert theirs.read_text() == before
+    mine.write_text('name = "vm02"\nmemory = 1\n')
+    assert modules.xen_guest.export_config("vm02", path=str(mine))["changed"] is True
+    assert modules.xen_guest.export_config("vm02", path=str(mine))["changed"] is False
+
+
+def test_export_config_never_writes_over_a_guests_disk(modules, tmp_path, states):
+    disk = tmp_path / "vm44.img"
+    disk.write_bytes(b"")  # empty: only being in use protects it
+    assert _run(states, "defined", "vm44", disks=[str(disk)])["result"] is True
+    with pytest.raises(CommandExecutionError, match=f"{disk} is a disk of vm44"):
+        modules.xen_guest.export_config("vm02", path=str(disk))
+    assert disk.read_bytes() == b""
+
+
+def test_save_over_another_guests_disk_is_refused_even_with_overwrite(modules, states, tmp_path, conn):
+    disk = tmp_path / "vm45.img"
+    disk.write_bytes(b"\x01" * 4096)
+    assert _run(states, "defined", "vm45", disks=[str(disk)])["result"] is True
+    with pytest.raises(CommandExecutionError, match=f"{disk} is a disk of vm45"):
+        modules.xen_guest.save("vm02", path=str(disk), overwrite=True)
+    assert disk.read_bytes() == b"\x01" * 4096
+    assert conn.lookupByName("vm02").isActive()
+
+
+def test_clone_onto_a_file_holding_data_is_refused(modules, tmp_path, conn):
+    dest = tmp_path / "copy.img"
+    dest.write_bytes(b"\x01" * 4096)
+    source = tmp_path / "vm46.img"
+    source.write_bytes(b"\x00" * 4096)
+    modules.xen_guest.define("vm46", disks=[str(source)], nics=[])
+    with pytest.raises(CommandExecutionError, match="already exists; it is not overwritten"):
+        modules.xen_guest.clone("vm46", "copy46", disks={"xvda": str(dest)})
+    assert dest.read_bytes() == b"\x01" * 4096
+
+
+# ---- 7. plain errors
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda m: m.xen_guest.shutdown("vm02", timeout="x"),
+            "timeout: expected a whole number of at least 1, got 'x'",
+        ),
+        (lambda m: m.xen_guest.define("vm02", memory="abc"), "xen:guests:vm02:memory: expected MiB as an integer"),
+        (lambda m: m.xen_guest.save("vm02", overwrite="yes"), "overwrite: expected true or false, got 'yes'"),
+        (lambda m: m.xen_guest.log("vm02", lines="many"), "lines: expected a whole number of at least 1"),
+        (lambda m: m.xen_guest.top(interval="soon"), "interval: expected a number of seconds above 0"),
+    ],
+)
+def test_bad_arguments_are_plain_errors_not_tracebacks(modules, conn, call, message):
+    with pytest.raises(CommandExecutionError, match=message):
+        call(modules)
+    assert conn.lookupByName("vm02").isActive()
+
+
+def test_importing_a_garbage_file_names_the_file(modules, tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CommandExecutionError, match=f"{junk} cannot be imported"):
+        modules.xen_guest.import_config(str(junk))
+
+
+def test_export_config_into_a_missing_directory_names_it(modules, tmp_path):
+    with pytest.raises(CommandExecutionError, match=f"directory {tmp_path / 'nowhere'} does not exist"):
+        modules.xen_guest.export_config("vm02", path=str(tmp_path / "nowhere" / "vm02.cfg"))
+
+
+def test_define_with_some_keys_keeps_the_others(modules, conn):
+    before = _spec(conn, "vm03")
+    assert set(modules.xen_guest.define("vm03", memory=256)) == {"memory"}
+    after = _spec(conn, "vm03")
+    assert (after["disks"], after["nics"], after["vcpus"]) == (before["disks"], before["nics"], before["vcpus"])
+    assert (after["memory"], after["maxmem"]) == (256, before["maxmem"])
+
+
+def test_vcpus_above_maxvcpus_raise_it_when_maxvcpus_was_not_given(modules, conn):
+    assert set(modules.xen_guest.define("vm03", vcpus=2)) == {"vcpus", "maxvcpus"}

@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core import macs
+from saltext_xen.core import macs, protect
 from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.disks.disk_image import DiskError
@@ -192,7 +192,7 @@ def plan(
     new["uuid"] = clone_uuid(spec["uuid"], name)
     rng = random.Random(seed)
     taken = lifecycle.host_macs(conn)
-    used = lifecycle.host_disk_sources(conn)
+    used = lifecycle.host_disk_users(conn)
     for nic in new["nics"]:
         mac = macs.keep_vendor(nic["mac"] or macs.XEN_OUI + ":00:00:00", taken=taken, rng=rng)
         taken.add(mac)
@@ -218,9 +218,13 @@ def plan(
             problems.append(f"disks:{disk['target']}: the source {src} does not exist on this host")
         else:
             item["size"] = src_info["size"] if src_info["kind"] == "block" else os.path.getsize(src)
-        if dest in used:
-            problems.append(f"disks:{disk['target']}: {dest} is a disk of another guest; it is not overwritten")
-        if not guest_spec.is_block(dest):
+        users = protect.used_by(dest, used) if os.path.isabs(dest) else []
+        if users:
+            problems.append(
+                f"disks:{disk['target']}: {dest} is a disk of another guest ({', '.join(users)}); "
+                "it is not overwritten (force does not write over a disk a guest uses)"
+            )
+        elif not guest_spec.is_block(dest):
             if os.path.lexists(dest):
                 problems.append(f"disks:{disk['target']}: {dest} already exists; it is not overwritten")
             elif not os.path.isdir(os.path.dirname(dest) or "/"):
@@ -246,11 +250,12 @@ def plan(
                 item["make_block"] = True  # an LV made at least as large as the source
             elif item["size"] is not None and dest_info["size"] < item["size"]:
                 problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
-            elif not force and disk_image.signature(dest, run=run):
-                problems.append(
-                    f"disks:{disk['target']}: {dest} already holds "
-                    f"{disk_image.signature(dest, run=run)}; it is not overwritten unless force=True"
-                )
+            elif not force:
+                held = disk_image.signature(dest, run=run) or protect.holds_data(dest, run=run)
+                if held:
+                    problems.append(
+                        f"disks:{disk['target']}: {dest} already holds {held}; it is not overwritten unless force=True"
+                    )
         if dest in [c["dest"] for c in copies]:
             problems.append(f"disks:{disk['target']}: {dest} is used for two disks")
         copies.append(item)

@@ -517,9 +517,13 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
     return done, problems
 
 
-def define(conn, wanted, seed, timeout=120):
-    """Plan and apply the definition of ``wanted``; ``(changes, problems)``, password masked."""
-    current = read(conn, wanted["name"])
+def define(conn, wanted, seed, timeout=120, current=False):
+    """Plan and apply the definition of ``wanted``; ``(changes, problems)``, password masked.
+
+    ``current``: the guest as :func:`read` gave it, when the caller read it already.
+    """
+    if current is False:
+        current = read(conn, wanted["name"])
     taken = host_macs(conn) if needs_macs(wanted, current) else ()
     p = plan(wanted, current, seed, live=False, taken_macs=taken)
     if p.noop:
@@ -776,9 +780,19 @@ def checked(name, data, path="xen:guests"):
     return spec
 
 
-def define_from(conn, name, data, seed):
-    """Define (or update) guest ``name`` from spec ``data``; the changes, or XenError."""
-    changes, problems = define(conn, checked(name, data), seed)
+def define_from(conn, name, data, seed, path="xen:guests"):
+    """Define (or update) guest ``name`` from spec ``data``; the changes, or XenError.
+
+    Only the keys in ``data`` are managed: an existing guest keeps the others (see :func:`complete`).
+    Conflicts with the host (MACs, bridges, memory, CPUs, disks in use) are refused first.
+    """
+    current = read(conn, name)
+    wanted, problems = wanted_spec(name, data, current, path)
+    if not problems:
+        problems = host_check(wanted, current, lambda: HostIndex(conn), path)
+    if problems:
+        raise XenError("the spec has problems; nothing was changed:\n" + "\n".join(problems))
+    changes, problems = define(conn, wanted, seed, current=current)
     if problems:
         raise XenError("; ".join(problems))
     return changes
@@ -791,10 +805,17 @@ def import_config(conn, path, name=None, seed=str, start=False):
     """
     try:
         with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+            text = fh.read(xlcfg.MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise XenError(f"cannot read {path}: {exc.strerror}") from None
-    spec, problems, ignored = xlcfg.read(text, name=name, path=path)
+    except UnicodeDecodeError:
+        raise XenError(f"{path} cannot be imported: it is not a text file (not an xl or xm config)") from None
+    if len(text) > xlcfg.MAX_CONFIG_BYTES:
+        raise XenError(f"{path} cannot be imported: it is larger than any xl or xm config (over 1 MiB)")
+    try:
+        spec, problems, ignored = xlcfg.read(text, name=name, path=path)
+    except XenError as exc:
+        raise XenError(f"{path} cannot be imported: {exc}") from None
     if problems:
         raise XenError(f"{path} cannot be imported:\n" + "\n".join(problems))
     changes, problems = define(conn, spec, seed(spec["name"]))
@@ -810,7 +831,7 @@ def import_config(conn, path, name=None, seed=str, start=False):
 def export_config(conn, name, path):
     """Write guest ``name``'s definition as xl.cfg to ``path``; ``{"path", "changed", "mode"}``."""
     spec = current_spec(conn, name)
-    changed = xlcfg.write(path, spec)
+    changed = xlcfg.write(path, spec, in_use=lifecycle.host_disk_users(conn))
     return {"path": path, "changed": changed, "mode": "0600" if xlcfg.has_secret(spec) else "0644"}
 
 

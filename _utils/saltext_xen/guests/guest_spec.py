@@ -749,6 +749,37 @@ OPTION_CHECKS = {
 }
 
 
+def _seconds(value, path, problems):
+    try:
+        seconds = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        seconds = None
+    if seconds is None or not 0 < seconds < 86400:
+        problems.expected(path, "a number of seconds above 0", value)
+        return None
+    return seconds
+
+
+# arguments of the execution functions, checked with the same words
+ARGUMENT_CHECKS = {
+    **OPTION_CHECKS,
+    **dict.fromkeys(("overwrite", "keep", "enable", "crash_consistent", "start", "crash", "restore"), vocab.boolean),
+    "lines": lambda value, path, problems: vocab.integer(value, path, problems, minimum=1),
+    "interval": _seconds,
+}
+
+
+def arguments(**given):
+    """The arguments of an execution function, checked: their values, or ``InvalidSpec`` naming each.
+
+    ``arguments(timeout="x")`` -> ``timeout: expected a whole number of at least 1, got 'x'``.
+    """
+    problems = vocab.Problems()
+    values = {key: ARGUMENT_CHECKS[key](value, key, problems) for key, value in given.items()}
+    problems.raise_if_any()
+    return values
+
+
 def options(name, given, path="xen:guests"):
     """The formula keys of guest ``name`` (state arguments): ``(values, problems)``.
 

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from saltext_xen.core import protect
 from saltext_xen.core.errors import GuestNotFound, InvalidState, NotAvailable, XenError
 from saltext_xen.guests import domain_xml
 from saltext_xen.host import xl
@@ -91,6 +92,18 @@ def host_disk_sources(conn):
             path = src.get("file") or src.get("dev")
             if path:
                 found.add(path)
+    return found
+
+
+def host_disk_users(conn):
+    """``{disk source: [guests]}`` over every guest's live and persistent definition (cdroms left out)."""
+    found = {}
+    for dom, root in definitions(conn):
+        for disk in root.findall("./devices/disk"):
+            src = disk.find("source")
+            path = src is not None and (src.get("file") or src.get("dev"))
+            if path and disk.get("device", "disk") == "disk" and dom.name() not in found.get(path, []):
+                found.setdefault(path, []).append(dom.name())
     return found
 
 
@@ -273,17 +286,37 @@ def save_path(name, path=None):
     return path or os.path.join(DEFAULT_SAVE_DIR, name)
 
 
-def save(dom, path=None, overwrite=False):
-    """Write the running guest's memory to ``path`` and stop it (``xm save``)."""
+def save(dom, path=None, overwrite=False, in_use=()):
+    """Write the running guest's memory to ``path`` and stop it (``xm save``).
+
+    ``in_use``: the host's disks (``{path: guests}``, see :func:`host_disk_users`); a path a
+    defined guest uses as a disk is never written over, ``overwrite`` or not. ``path`` must be
+    absolute; its directory is made (mode 0700) when missing.
+    """
     name = dom.name()
-    path = save_path(name, path)
+    path = protect.absolute(save_path(name, path), "path")
     old = state_of(dom)
     if old not in ("running", "paused"):
         raise InvalidState(f"{name} is {old}: only a running or paused guest can be saved")
+    users = protect.used_by(path, in_use)
+    if users:
+        raise XenError(
+            f"{path} is a disk of {', '.join(users)}: not saving {name} over it (overwrite does not write over a "
+            "disk a guest uses)"
+        )
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise XenError(f"{path} is not a regular file: not saving {name} over it")
     if os.path.exists(path) and not overwrite:
         raise XenError(f"{path} already exists: not overwriting a saved guest (overwrite=True replaces it)")
-    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-    dom.save(path)
+    directory = os.path.dirname(path)
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise XenError(f"cannot save {name} to {path}: cannot make directory {directory}: {exc.strerror}") from None
+    try:
+        dom.save(path)
+    except libvirt.libvirtError as exc:
+        raise XenError(f"cannot save {name} to {path}: {exc.get_error_message()}") from None
     return {name: {"old": old, "new": "saved", "path": path}}
 
 

@@ -25,16 +25,16 @@ keys like ``vif:0:vifname`` for parts of a device string. Passwords among them
 show as ``********``.
 """
 
-import contextlib
 import json
 import os
 import re
-import tempfile
 
+from saltext_xen.core import protect
 from saltext_xen.core.errors import XenError
 from saltext_xen.guests import guest_spec
 
 META_PREFIX = "#saltext-xen:"
+MAX_CONFIG_BYTES = 1024 * 1024  # a longer file is no guest config
 HVMLOADER_SUFFIX = "hvmloader"
 _BOOT_LETTERS = {"c": "hd", "d": "cdrom", "n": "network", "a": "fd"}
 _LETTER_OF = {v: k for k, v in _BOOT_LETTERS.items()}
@@ -531,32 +531,48 @@ def has_secret(spec):
     return bool(spec.get("graphics") and spec["graphics"].get("password"))
 
 
-def write(path, spec):
-    """Write ``render(spec)`` to ``path`` atomically (temp file + rename).
+def same_guest_config(path, name):
+    """True if ``path`` is a regular file holding an xl config of guest ``name`` (its ``name =``)."""
+    try:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_CONFIG_BYTES:
+            return False
+        with open(path, encoding="utf-8") as fh:
+            settings, _meta = load(fh.read())
+    except (OSError, UnicodeDecodeError, ValueError, XenError):
+        return False
+    return settings.get("name") == name
+
+
+def write(path, spec, in_use=()):
+    """Write ``render(spec)`` to ``path`` whole (``protect.whole_file``).
 
     Mode 0600 when the config holds a VNC password, else 0644. Returns True if
-    the file changed, False if it already had exactly this content.
+    the file changed, False if it already had exactly this content. An existing
+    file is replaced only when it is an xl config of the same guest (or empty);
+    a disk a defined guest uses (``in_use``: ``{path: guests}``) never is.
     """
+    path = protect.absolute(path, "path")
     text = render(spec)
     mode = 0o600 if has_secret(spec) else 0o644
+    if os.path.lexists(path):
+        refusal = protect.overwrite_problem(path, in_use, force=True)  # a disk in use; data is judged below
+        if refusal is None and not same_guest_config(path, spec["name"]) and protect.holds_data(path):
+            refusal = (
+                f"{path} holds data and is not an xl config of {spec['name']}; it is left as it is "
+                "(remove it or choose another path)"
+            )
+        if refusal:
+            raise protect.WouldLoseData(refusal)
     try:
         with open(path, encoding="utf-8") as fh:
             same = fh.read() == text
         if same and (os.stat(path).st_mode & 0o777) == mode:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, UnicodeDecodeError):
         pass
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
     try:
-        os.fchmod(fd, mode)  # before any byte of the password is written
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with protect.whole_file(path, overwrite=os.path.lexists(path), mode=mode, text=True) as out:
+            out.write(text)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
     return True
