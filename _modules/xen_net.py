@@ -148,6 +148,8 @@ def bridge_create(
         salt '*' xen_net.bridge_create xenbr1 nic=eth1
     """
     spec = _bridge_spec(name, nic, vlan, stp, forward_delay, mtu, addresses)
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+        vocab.Problems([f"timeout: expected a number of seconds above 0, got {vocab.describe(timeout)}"]).raise_if_any()
     plan = bridge_way.plan_present(_runner, spec, netns=netns, root=config_root)
     return bridge_way.apply(plan, _runner, netns=netns, timeout=timeout)
 
@@ -163,7 +165,7 @@ def bridge_users(name):
 
         salt '*' xen_net.bridge_users xenbr0
     """
-    return libvirt_networks.guests_using(_conn(), name)
+    return libvirt_networks.guests_using(_conn(), vocab.check(name, vocab.interface_name, "name"))
 
 
 @saltglue.plain_errors

@@ -130,6 +130,11 @@ def test_bridge_functions_refuse_bad_names_and_unknown_bridges(modules, lab):
     assert lab.link("-h") is None
     with pytest.raises(CommandExecutionError, match=r"xenbr1:stp: expected true or false, got 'on'"):
         modules.xen_net.bridge_plan("xenbr1", nic="eth1", stp="on", netns=lab.host)
+    with pytest.raises(CommandExecutionError, match=r"timeout: expected a number of seconds above 0, got '5s'"):
+        modules.xen_net.bridge_create("xenbr1", nic="eth1", timeout="5s", netns=lab.host)
+    assert lab.link("xenbr1") is None
+    with pytest.raises(CommandExecutionError, match=r"name: expected a bridge name starting with a letter"):
+        modules.xen_net.bridge_users("-xenbr0")
     with pytest.raises(CommandExecutionError, match=r"no bridge named nosuch on this host"):
         modules.xen_net.bridge_info("nosuch", netns=lab.host)
     with pytest.raises(CommandExecutionError, match=r"no bridge named nosuch on this host"):
