@@ -64,6 +64,36 @@ def _both(modules, sls, pillar, uri):
             "xen-guest-vm02-checked",
             "xen:guests:vm02:ensure: expected one of running, defined, stopped, paused, absent, got 'runing'",
         ),
+        (
+            "xen.networks",
+            {"bridges": ["xenbr0"]},
+            "xen-net-bridges-checked",
+            "xen:bridges: expected a mapping of bridge names to settings, got a list",
+        ),
+        (
+            "xen.networks.clean",
+            {"networks": "default"},
+            "xen-net-networks-checked",
+            "xen:networks: expected a mapping of network names to settings, got 'default'",
+        ),
+        (
+            "xen.networks",
+            {"bridges": {"xenbr1": "eth1"}},
+            "xen-net-bridge-xenbr1-checked",
+            "xen:bridges:xenbr1: expected a mapping of settings, got 'eth1'",
+        ),
+        (
+            "xen.networks",
+            {"networks": {"virbr1": [1, 2]}},
+            "xen-net-network-virbr1-checked",
+            "xen:networks:virbr1: expected a mapping of settings, got a list",
+        ),
+        (
+            "xen.networks",
+            {"networks": {"virbr1": {"ensure": 5}}},
+            "xen-net-network-virbr1-checked",
+            "xen:networks:virbr1:ensure: expected one of running, defined, absent, got 5",
+        ),
     ],
 )
 def test_a_section_or_entry_of_the_wrong_shape_is_one_error_naming_its_key(
@@ -92,3 +122,24 @@ def test_odd_guest_names_stay_data_and_are_refused_by_the_state(modules, test_ur
     assert "xen:guests:" in comment, comment
     with pytest.raises(libvirt.libvirtError):
         connection.connect(test_uri).lookupByName(name)
+
+
+@pytest.mark.parametrize("name", ['br"0', "br:0", "br #0", "-h"])
+def test_odd_bridge_and_network_names_stay_data_and_are_refused_by_the_state(modules, test_uri, name):
+    pillar = {
+        "xen": {"network": {"packages": []}, "bridges": {name: {"stp": True}}, "networks": {name: {"forward": "nat"}}}
+    }
+    ret = _both(modules, "xen.networks", pillar, test_uri)
+    assert set(ret) == {f"xen-net-bridge-{name}-present", f"xen-net-network-{name}-running"}
+    for sid, (result, changes, comment) in ret.items():
+        assert result is False and changes == {}, (sid, comment)
+        assert comment.startswith(("xen:bridges:", "xen:networks:")) or "xen:" in comment, (sid, comment)
+
+
+def test_keys_holding_quotes_colons_or_hashes_are_named_by_the_state(modules, test_uri):
+    pillar = {"xen": {"network": {"packages": []}, "bridges": {"xenbr7": {'st"p': True, "a:b": 1, "#c": 2}}}}
+    ret = _both(modules, "xen.networks", pillar, test_uri)
+    result, changes, comment = ret["xen-net-bridge-xenbr7-present"]
+    assert result is False and changes == {}
+    for key in ('st"p', "a:b", "#c"):
+        assert f"xen:bridges:xenbr7:{key}: unknown key" in comment, comment

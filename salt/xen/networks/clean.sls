@@ -7,27 +7,41 @@
     (refused while guests use the bridge, unless force: true).
     Keeps: the NICs, libvirt networks and bridges that pillar does not name, and the
     packages. Note that a network named in pillar goes even if libvirt made it (default).
-    Run after xen.guests.clean (xen.clean does), so no guest holds them. #}
+    Run after xen.guests.clean (xen.clean does), so no guest holds them.
+    Entries that are not mappings, or whose ensure is not one of its words, are left to
+    xen.networks to report; sections that are not mappings are reported here too. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
 {%- set net = xen.network %}
-{%- set bridges = salt["pillar.get"]("xen:bridges", {}) or {} %}
-{%- set networks = salt["pillar.get"]("xen:networks", {}) or {} %}
+{%- set bridges = salt["pillar.get"]("xen:bridges", {}) %}
+{%- set networks = salt["pillar.get"]("xen:networks", {}) %}
+{%- if bridges is not none and bridges is not mapping %}
+{{ refused("xen-net-bridges-checked", "xen:bridges", "a mapping of bridge names to settings", bridges) }}
+{%-   set bridges = {} %}
+{%- endif %}
+{%- if networks is not none and networks is not mapping %}
+{{ refused("xen-net-networks-checked", "xen:networks", "a mapping of network names to settings", networks) }}
+{%-   set networks = {} %}
+{%- endif %}
+{%- set bridges = bridges or {} %}
+{%- set networks = networks or {} %}
 
 {%- set removed = [] %}
 {%- for name, network in networks | dictsort if (network or {}) is mapping
-      and (network or {}).get("ensure", xen.ensure.networks) != "absent" %}
+      and ((network or {}).get("ensure", xen.ensure.networks) | string | lower) != "absent" %}
 {%-   do removed.append(name) %}
-xen-net-network-{{ name }}-absent:
+{{ ("xen-net-network-" ~ name ~ "-absent") | json }}:
   xen_net.network_absent:
     - name: {{ name | json }}
     - force: {{ (network or {}).get("force", False) | json }}
+    - pillar_path: xen:networks
 {%- endfor %}
 
 {%- for name, bridge in bridges | dictsort if (bridge or {}) is mapping
-      and (bridge or {}).get("ensure", xen.ensure.bridges) != "absent" %}
+      and ((bridge or {}).get("ensure", xen.ensure.bridges) | string | lower) != "absent" %}
 {%-   set bridge = bridge or {} %}
-xen-net-bridge-{{ name }}-absent:
+{{ ("xen-net-bridge-" ~ name ~ "-absent") | json }}:
   xen_net.bridge_absent:
     - name: {{ name | json }}
     - force: {{ bridge.get("force", False) | json }}
@@ -36,10 +50,11 @@ xen-net-bridge-{{ name }}-absent:
 {%-   for key in ("netns", "dhcp", "restore_nic") if bridge.get(key) is not none %}
     - {{ key }}: {{ bridge[key] | json }}
 {%-   endfor %}
+    - pillar_path: xen:bridges
 {%-   if removed %}
     - require:
 {%-     for nname in removed %}
-      - xen_net: xen-net-network-{{ nname }}-absent
+      - xen_net: {{ ("xen-net-network-" ~ nname ~ "-absent") | json }}
 {%-     endfor %}
 {%-   endif %}
 {%- endfor %}

@@ -15,39 +15,44 @@
     Defaults (map.jinja): xen:ensure:bridges / xen:ensure:networks; how bridges persist
     across reboots, network:persist / network:config_root / network:packages from
     parameters/os_family/*.yaml, overridden by pillar xen:network:*.
-    State IDs: xen-net-bridge-NAME-present|absent, xen-net-network-NAME-running|defined|absent.
+    Values go to the states as they are, with pillar_path; the states check them and name
+    each problem by its key path (xen:bridges:xenbr1:stp: expected true or false, ...), a
+    misspelt or retired key too (xen:bridges:xenbr0:absent: unknown key). This SLS checks
+    only shapes: xen:bridges, xen:networks and each entry are mappings, and ensure is one
+    of its words (it picks the state).
+    State IDs: xen-net-bridge-NAME-present|absent, xen-net-network-NAME-running|defined|absent;
+    xen-net-bridge-NAME-checked / xen-net-network-NAME-checked for an entry of the wrong
+    shape, xen-net-bridges-checked / xen-net-networks-checked for a whole section.
     Undo: xen.networks.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
 {%- set net = xen.network %}
-{%- set bridges = salt["pillar.get"]("xen:bridges", {}) or {} %}
-{%- set networks = salt["pillar.get"]("xen:networks", {}) or {} %}
+{%- set bridges = salt["pillar.get"]("xen:bridges", {}) %}
+{%- set networks = salt["pillar.get"]("xen:networks", {}) %}
 {%- set bridge_ensures = ("present", "absent") %}
 {%- set network_ensures = ("running", "defined", "absent") %}
-{#- words older pillars used for the wanted state, each pointed at its ensure: #}
-{%- set renamed = {"absent": "ensure: absent", "running": "ensure: running or ensure: defined"} %}
 
-{#- what each entry asks for, or why it cannot be done #}
-{%- macro checked(kind, name, entry, ensures, default) -%}
-{%-   set found = [] %}
-{%-   set path = "xen:" ~ kind ~ ":" ~ name %}
-{%-   if entry is not mapping %}
-{%-     do found.append(path ~ ": expected a mapping of settings, got " ~ (entry | json)) %}
-{%-   else %}
-{%-     if entry.get("ensure", default) not in ensures %}
-{%-       do found.append(path ~ ":ensure: expected one of " ~ ensures | join(", ") ~ ", got " ~ (entry.ensure | json)) %}
-{%-     endif %}
-{%-     for old, new in renamed | dictsort if old in entry %}
-{%-       do found.append(path ~ ":" ~ old ~ ": no longer a key; say " ~ new) %}
-{%-     endfor %}
-{%-   endif %}
-{{- found | join("; ") }}
+{#- the ensure word of an entry in lower case, or none when the entry is not a mapping #}
+{%- macro ensure_of(entry, default) -%}
+{%-   set entry = {} if entry is none else entry %}
+{%-   if entry is mapping %}{{ entry.get("ensure", default) | string | lower }}{% endif %}
 {%- endmacro %}
+
+{%- if bridges is not none and bridges is not mapping %}
+{{ refused("xen-net-bridges-checked", "xen:bridges", "a mapping of bridge names to settings", bridges) }}
+{%-   set bridges = {} %}
+{%- endif %}
+{%- if networks is not none and networks is not mapping %}
+{{ refused("xen-net-networks-checked", "xen:networks", "a mapping of network names to settings", networks) }}
+{%-   set networks = {} %}
+{%- endif %}
+{%- set bridges = bridges or {} %}
+{%- set networks = networks or {} %}
 
 {%- set packages = net.packages %}
 {%- set wanted = namespace(bridge=False) %}
-{%- for name, bridge in bridges | dictsort if (bridge or {}) is mapping
-      and (bridge or {}).get("ensure", xen.ensure.bridges) == "present" %}
+{%- for name, bridge in bridges | dictsort if ensure_of(bridge, xen.ensure.bridges) == "present" %}
 {%-   set wanted.bridge = True %}
 {%- endfor %}
 {%- if packages and wanted.bridge %}
@@ -58,19 +63,19 @@ xen-net-packages-installed:
 
 {%- for name, bridge in bridges | dictsort %}
 {%-   set bridge = {} if bridge is none else bridge %}
-{%-   set problems = checked("bridges", name, bridge, bridge_ensures, xen.ensure.bridges) %}
-{%-   if problems %}
-xen-net-bridge-{{ name }}-checked:
-  test.fail_without_changes:
-    - name: {{ ("xen:bridges:" ~ name) | json }}
-    - comment: {{ (problems ~ "; nothing was changed for this bridge") | json }}
+{%-   set path = "xen:bridges:" ~ name %}
+{%-   set ensure = ensure_of(bridge, xen.ensure.bridges) %}
+{%-   if bridge is not mapping %}
+{{ refused("xen-net-bridge-" ~ name ~ "-checked", path, "a mapping of settings", bridge) }}
+{%-     continue %}
+{%-   elif ensure not in bridge_ensures %}
+{{ refused("xen-net-bridge-" ~ name ~ "-checked", path ~ ":ensure", "one of " ~ bridge_ensures | join(", "), bridge.ensure) }}
 {%-     continue %}
 {%-   endif %}
-{%-   set ensure = bridge.get("ensure", xen.ensure.bridges) %}
 {%-   set persist = bridge.get("persist", net.persist) %}
 {%-   set config_root = bridge.get("config_root", net.config_root) %}
 {%-   if ensure == "absent" %}
-xen-net-bridge-{{ name }}-absent:
+{{ ("xen-net-bridge-" ~ name ~ "-absent") | json }}:
   xen_net.bridge_absent:
     - name: {{ name | json }}
     - force: {{ bridge.get("force", False) | json }}
@@ -79,16 +84,18 @@ xen-net-bridge-{{ name }}-absent:
 {%-     for key in ("netns", "dhcp", "restore_nic") if bridge.get(key) is not none %}
     - {{ key }}: {{ bridge[key] | json }}
 {%-     endfor %}
+    - pillar_path: xen:bridges
 {%-   else %}
-xen-net-bridge-{{ name }}-present:
+{{ ("xen-net-bridge-" ~ name ~ "-present") | json }}:
   xen_net.bridge_present:
     - name: {{ name | json }}
 {#-     every key goes to the state, so a misspelt one is reported with its path #}
 {%-     for key, value in bridge | dictsort if key not in ("ensure", "persist", "config_root", "force", "restore_nic") %}
-    - {{ key }}: {{ value | json }}
+    - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
     - persist: {{ persist | json }}
     - config_root: {{ config_root | json }}
+    - pillar_path: xen:bridges
 {%-     if packages %}
     - require:
       - pkg: xen-net-packages-installed
@@ -98,35 +105,35 @@ xen-net-bridge-{{ name }}-present:
 
 {%- for name, network in networks | dictsort %}
 {%-   set network = {} if network is none else network %}
-{%-   set problems = checked("networks", name, network, network_ensures, xen.ensure.networks) %}
-{%-   if problems %}
-xen-net-network-{{ name }}-checked:
-  test.fail_without_changes:
-    - name: {{ ("xen:networks:" ~ name) | json }}
-    - comment: {{ (problems ~ "; nothing was changed for this network") | json }}
+{%-   set path = "xen:networks:" ~ name %}
+{%-   set ensure = ensure_of(network, xen.ensure.networks) %}
+{%-   if network is not mapping %}
+{{ refused("xen-net-network-" ~ name ~ "-checked", path, "a mapping of settings", network) }}
+{%-     continue %}
+{%-   elif ensure not in network_ensures %}
+{{ refused("xen-net-network-" ~ name ~ "-checked", path ~ ":ensure", "one of " ~ network_ensures | join(", "), network.ensure) }}
 {%-     continue %}
 {%-   endif %}
-{%-   set ensure = network.get("ensure", xen.ensure.networks) %}
 {%-   if ensure == "absent" %}
-xen-net-network-{{ name }}-absent:
+{{ ("xen-net-network-" ~ name ~ "-absent") | json }}:
   xen_net.network_absent:
     - name: {{ name | json }}
     - force: {{ network.get("force", False) | json }}
+    - pillar_path: xen:networks
 {%-   else %}
-xen-net-network-{{ name }}-{{ ensure }}:
+{{ ("xen-net-network-" ~ name ~ "-" ~ ensure) | json }}:
   xen_net.network_{{ ensure }}:
     - name: {{ name | json }}
 {#-     every key goes to the state (restart only to a running one), so a misspelt one is reported #}
 {%-     for key, value in network | dictsort if key not in ("ensure", "force") and (ensure == "running" or key != "restart") %}
-    - {{ key }}: {{ value | json }}
+    - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
+    - pillar_path: xen:networks
 {%-     set host_bridge = network.get("bridge") %}
-{%-     if network.get("forward") == "bridge" and host_bridge in bridges
-          and (bridges[host_bridge] or {}) is mapping
-          and (bridges[host_bridge] or {}).get("ensure", xen.ensure.bridges) == "present"
-          and not checked("bridges", host_bridge, bridges[host_bridge] or {}, bridge_ensures, xen.ensure.bridges) %}
+{%-     if network.get("forward") == "bridge" and host_bridge is string and host_bridge in bridges
+          and ensure_of(bridges[host_bridge], xen.ensure.bridges) == "present" %}
     - require:
-      - xen_net: xen-net-bridge-{{ host_bridge }}-present
+      - xen_net: {{ ("xen-net-bridge-" ~ host_bridge ~ "-present") | json }}
 {%-     endif %}
 {%-   endif %}
 {%- endfor %}
