@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """Benchmark: clone a 10 GiB sparse guest image holding 1 GiB of data.
 
-Compares saltext_xen.disks.disk_copy.copy (verified) with the tutorial's
-``dd if=SRC of=DST`` and with ``cp --sparse=always``, in the same run, and
-prints the wall time and allocated bytes of each, plus the time to create the
-tutorial's 2 TB sparse image. Every copy is flushed to disk (fsync) inside its
-timing, so page-cache tricks do not flatter anyone.
+Compares saltext_xen.disks.disk_copy.copy (verified, and without verifying)
+with the tutorial's ``dd if=SRC of=DST`` and with ``cp --sparse=always``, in
+the same run, and prints the wall time and allocated bytes of each, plus the
+time to create the tutorial's 2 TB sparse image. Every copy is flushed to disk
+(fsync) inside its timing, so page-cache tricks do not flatter anyone; our two
+copies are timed ``--repeat`` times each, alternately, and the best is kept.
 
-    .venv/bin/python bench/disk_copy.py [--dir DIR] [--size-gib 10] [--data-gib 1]
+    .venv/bin/python bench/disk_copy.py [--dir DIR] [--size-gib 10] [--data-gib 1] [--json]
 
-Targets (issue 5): clone allocation == source allocation, clone at least 5x
-faster than dd, 2 TB sparse image in under 50 ms. Exit status 1 if missed.
+Targets (issues "Speed" and 5): a verified copy within 1.5x of the unverified
+one and at least 30x faster than dd, clone allocation == source allocation,
+2 TB sparse image in under 50 ms. Exit status 1 if one is missed. With
+``--json`` the last line is the rows ``{"measure", "figure", "floor",
+"ratio", "target", "met"}`` that ``bench/run`` prints.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -23,13 +28,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "_utils"))
 
-from saltext_xen.disks import (
-    disk_copy,
-    disk_image,
-)
+from saltext_xen.disks import disk_copy, disk_image
 
 GIB = 1024**3
 MIB = 1024**2
+VERIFY_RATIO = 1.5
+DD_SPEEDUP = 30
+CREATE_MS = 50
 
 
 def fsync_path(path):
@@ -66,12 +71,69 @@ def timed(label, func, dst):
     return {"label": label, "seconds": elapsed, "allocated": disk_image.allocated(dst)}
 
 
+def best_of(label, func, dst, repeat):
+    """The fastest of ``repeat`` timed runs of ``func`` writing ``dst`` (removed after each)."""
+    best = None
+    for _ in range(repeat):
+        row = timed(label, func, dst)
+        os.unlink(dst)
+        if best is None or row["seconds"] < best["seconds"]:
+            best = row
+    return best
+
+
+def target_rows(verified, unverified, dd, src_alloc, create_ms):
+    """The bench table's rows (see bench/run)."""
+    ratio = verified["seconds"] / unverified["seconds"]
+    rows = [
+        {
+            "measure": "disk_copy.copy verified vs unverified",
+            "figure": f"{verified['seconds']:.2f} s",
+            "floor": f"{unverified['seconds']:.2f} s (unverified)",
+            "ratio": ratio,
+            "target": f"<= {VERIFY_RATIO}x",
+            "met": ratio <= VERIFY_RATIO,
+        },
+        {
+            "measure": "disk_copy.copy clone allocation",
+            "figure": f"{verified['allocated']:,} B",
+            "floor": f"{src_alloc:,} B (source)",
+            "ratio": verified["allocated"] / src_alloc if src_alloc else None,
+            "target": "<= 1x source",
+            "met": verified["allocated"] <= src_alloc,
+        },
+        {
+            "measure": "create a 2 TB sparse image",
+            "figure": f"{create_ms:.2f} ms",
+            "floor": "",
+            "ratio": None,
+            "target": f"< {CREATE_MS} ms",
+            "met": create_ms < CREATE_MS,
+        },
+    ]
+    if dd is not None:
+        rows.insert(
+            1,
+            {
+                "measure": "disk_copy.copy verified vs dd if=SRC of=DST",
+                "figure": f"{verified['seconds']:.2f} s",
+                "floor": f"{dd['seconds']:.2f} s (dd)",
+                "ratio": verified["seconds"] / dd["seconds"],
+                "target": f"<= 1/{DD_SPEEDUP} of dd ({DD_SPEEDUP}x faster)",
+                "met": verified["seconds"] * DD_SPEEDUP <= dd["seconds"],
+            },
+        )
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--dir", default=None, help="where to put the images (default: a temp dir)")
     parser.add_argument("--size-gib", type=float, default=10)
     parser.add_argument("--data-gib", type=float, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs of each of our copies (best kept)")
     parser.add_argument("--skip-dd", action="store_true", help="leave out dd (slow)")
+    parser.add_argument("--json", action="store_true", help="print the bench table's rows as JSON on the last line")
     args = parser.parse_args(argv)
 
     work = tempfile.mkdtemp(prefix="xen-disk-bench-", dir=args.dir)
@@ -83,27 +145,40 @@ def main(argv=None):
         src_alloc = disk_image.allocated(src)
         print(f"{'source':28} {'':>9} allocated {src_alloc:>14,} B")
 
-        rows = []
         dst = os.path.join(work, "clone.img")
-        rows.append(timed("saltext_xen disk_copy.copy", lambda: disk_copy.copy(src, dst), dst))
-        os.unlink(dst)
-        rows.append(timed("  same, without verifying", lambda: disk_copy.copy(src, dst, check=False), dst))
-        os.unlink(dst)
+        unverified = best_of("  same, without verifying", lambda: disk_copy.copy(src, dst, check=False), dst, 1)
+        verified = best_of("saltext_xen disk_copy.copy", lambda: disk_copy.copy(src, dst), dst, 1)
+        for _ in range(args.repeat - 1):  # alternately, so both see the same page cache and disk
+            unverified = min(
+                unverified,
+                best_of(unverified["label"], lambda: disk_copy.copy(src, dst, check=False), dst, 1),
+                key=lambda row: row["seconds"],
+            )
+            verified = min(
+                verified,
+                best_of(verified["label"], lambda: disk_copy.copy(src, dst), dst, 1),
+                key=lambda r: r["seconds"],
+            )
+        rows = [verified, unverified]
         dst = os.path.join(work, "cp.img")
         rows.append(
-            timed("cp --sparse=always", lambda: subprocess.run(["cp", "--sparse=always", src, dst], check=True), dst)
+            best_of(
+                "cp --sparse=always",
+                lambda: subprocess.run(["cp", "--sparse=always", src, dst], check=True),
+                dst,
+                1,
+            )
         )
-        os.unlink(dst)
+        dd = None
         if not args.skip_dd:
             dst = os.path.join(work, "dd.img")
-            rows.append(
-                timed(
-                    "dd if=SRC of=DST",
-                    lambda: subprocess.run(["dd", f"if={src}", f"of={dst}"], check=True, stderr=subprocess.DEVNULL),
-                    dst,
-                )
+            dd = best_of(
+                "dd if=SRC of=DST",
+                lambda: subprocess.run(["dd", f"if={src}", f"of={dst}"], check=True, stderr=subprocess.DEVNULL),
+                dst,
+                1,
             )
-            os.unlink(dst)
+            rows.append(dd)
 
         for row in rows:
             print(f"{row['label']:28} {row['seconds']:8.2f}s allocated {row['allocated']:>14,} B")
@@ -114,13 +189,13 @@ def main(argv=None):
         create_ms = (time.perf_counter() - start) * 1000
         print(f"{'create 2 TB sparse image':28} {create_ms:8.2f}ms allocated {disk_image.allocated(big):>11,} B")
 
-        ours = rows[0]
-        ok = ours["allocated"] <= src_alloc and create_ms < 50
-        if not args.skip_dd:
-            speedup = rows[-1]["seconds"] / ours["seconds"]
-            print(f"clone is {speedup:.1f}x faster than dd (target: at least 5x)")
-            ok = ok and speedup >= 5
+        table = target_rows(verified, unverified, dd, src_alloc, create_ms)
+        for row in table:
+            print(f"{row['measure']}: {row['figure']} ({row['target']}): {'met' if row['met'] else 'MISSED'}")
+        ok = all(row["met"] for row in table)
         print("targets met" if ok else "TARGETS MISSED")
+        if args.json:
+            print(json.dumps(table))
         return 0 if ok else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -344,3 +344,25 @@ def test_convert_of_an_image_in_use_reads_it_without_its_lock(tmp_path):
     finally:
         holder.communicate(b"quit\n", timeout=10)
     assert subprocess.run(["cmp", ref, str(tmp_path / "shared.img")], check=False).returncode == 0
+
+
+def test_a_chunk_that_reads_back_different_fails_the_copy_and_leaves_nothing(tmp_path, monkeypatch):
+    """The copy into a new file is compared chunk by chunk as it is written; a difference stops it."""
+    src = tmp_path / "src.img"
+    disk_image.create(str(src), 64 * MIB)
+    write_at(src, 8 * MIB, os.urandom(MIB))
+    dst = tmp_path / "dst.img"
+    real_read = disk_copy._read_into  # pylint: disable=protected-access
+    calls = []
+
+    def rotten_read_back(fd, buf, count, pos):
+        got = real_read(fd, buf, count, pos)
+        calls.append(pos)
+        if len(calls) == 4:  # the second chunk's read-back
+            buf[0] ^= 0xFF
+        return got
+
+    monkeypatch.setattr(disk_copy, "_read_into", rotten_read_back)
+    with pytest.raises(disk_copy.VerifyError, match="differs from its source"):
+        disk_copy.copy(str(src), str(dst), reflink=False)
+    assert not dst.exists() and os.listdir(tmp_path) == ["src.img"]

@@ -16,8 +16,10 @@ devices deallocate), else ``ZERO_RANGE``, else explicit zeros (a thick device is
 fully allocated anyway), because an LV's old contents must not show through.
 
 The copy is verified by comparing the bytes of both sides where either side
-holds data (holes on both sides are equal by definition), each read once into
-reused buffers. The source is only ever opened read-only.
+holds data (holes on both sides are equal by definition). Into a new file the
+data extents are copied through user space in small chunks, each read back
+and compared as it is written, so every byte is read once from each side;
+otherwise (a reflink, a device on either side) both are compared afterwards. The source is only ever opened read-only.
 
 A new file target is written whole or not at all (``core.protect``): the copy
 goes to ``.NAME.saltext-xen-partial-PID`` in the target's directory, is
@@ -54,6 +56,7 @@ FALLOC_FL_KEEP_SIZE = 0x01
 FALLOC_FL_PUNCH_HOLE = 0x02
 FALLOC_FL_ZERO_RANGE = 0x10
 CHUNK = 16 * 1024 * 1024
+CHECK_CHUNK = 256 * 1024  # copied and compared while it is still in the CPU cache
 PARTIAL_TAG = "saltext-xen-partial"
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF, errno.EPERM}
 
@@ -382,13 +385,20 @@ def _new_whole_file(dst_path, mode):
 
 def _copy_to_file(src, src_path, src_kind, dst_path, size, mode, progress, check, reflink):
     out = _new_whole_file(dst_path, mode)
+    check_fd = None
     try:
-        method = _do_copy(src, out.file.fileno(), src_kind, "file", size, progress, reflink)
-        out.finish(verify=(lambda tmp: verify(src_path, tmp, size)) if check else None)
+        if check and src_kind == "file":
+            check_fd = os.open(out.path, os.O_RDONLY | os.O_CLOEXEC)
+        method = _do_copy(src, out.file.fileno(), src_kind, "file", size, progress, reflink, check_fd)
+        needs_verify = check and (check_fd is None or method[0] == "reflink")  # not compared while copied
+        out.finish(verify=(lambda tmp: verify(src_path, tmp, size)) if needs_verify else None)
     except BaseException as exc:
         out.discard()
         _failed(exc, f"copying {src_path} to {dst_path}", removed=True)
         raise
+    finally:
+        if check_fd is not None:
+            os.close(check_fd)
     return method, check
 
 
@@ -439,8 +449,13 @@ def _result(method, size, started, verified):
     }
 
 
-def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
-    """Returns ``(method name, bytes moved)``."""
+def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink, check_fd=None):
+    """Returns ``(method name, bytes moved)``.
+
+    With ``check_fd`` (the new file target opened for reading) the extents of a
+    file source are copied through user space and each chunk is read back and
+    compared as it is written.
+    """
     if reflink and src_kind == "file" and dst_kind == "file":
         try:
             fcntl.ioctl(dst, FICLONE, src)
@@ -460,6 +475,12 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
         return "read, zeros skipped", prog.done
     extents = list(data_extents(src, size))
     prog = _Progress(progress, sum(e - s for s, e in extents))
+    if check_fd is not None:
+        bufs = (bytearray(CHECK_CHUNK), bytearray(CHECK_CHUNK))
+        for start, end in extents:
+            _copy_range_checked(src, dst, check_fd, start, end, prog, bufs)
+        prog.finish()
+        return "extents (read/write)", prog.done
     state = {"method": "copy_file_range"}
     for start, end in extents:
         _copy_range(src, dst, start, end, prog, state)
@@ -468,6 +489,32 @@ def _do_copy(src, dst, src_kind, dst_kind, size, progress, reflink):
             _make_hole(dst, start, end - start)
     prog.finish()
     return f"extents ({state['method']})", prog.done
+
+
+def _copy_range_checked(src, dst, check_fd, start, end, progress, bufs):
+    """Copy [start, end) in small chunks, reading each back from ``check_fd`` and comparing it with what was read.
+
+    Each byte is read once from the source and once from the target; the
+    chunks are small enough to stay in the CPU cache between write, read-back
+    and comparison.
+    """
+    buf_a, buf_b = bufs
+    pos = start
+    while pos < end:
+        count = min(CHECK_CHUNK, end - pos)
+        got = _read_into(src, buf_a, count, pos)
+        if not got:
+            raise CopyError(f"the source ended early at byte {pos}")
+        view = memoryview(buf_a)[:got]
+        written = 0
+        while written < got:
+            written += os.pwrite(dst, view[written:], pos + written)
+        back = _read_into(check_fd, buf_b, got, pos)
+        same = buf_a == buf_b if got == CHECK_CHUNK else buf_a[:got] == buf_b[:got]
+        if back != got or not same:
+            raise VerifyError(f"the copy differs from its source between bytes {pos} and {pos + got}")
+        pos += got
+        progress.add(got)
 
 
 _PERCENT = re.compile(rb"\((\d+(?:\.\d+)?)/100%\)")
