@@ -169,7 +169,7 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
             "xen:clones:newvm05:bridge: expected a bridge name",
         ):
             assert expected in comment, (expected, comment)
-        assert comment.endswith("nothing was changed for this clone")
+        assert comment.endswith("; nothing was changed")
         assert (
             "xen:clones:nosource:source: expected the name of the guest to clone"
             in ret["xen-clone-nosource-checked"]["comment"]

@@ -7,10 +7,15 @@
     A running or paused clone is shut down gracefully first (xen-clone-NAME-stopped,
     waiting its timeout, guest:timeout by default); one still up after that is left
     running and the clean fails for it: a clone is never destroyed by this SLS.
-    State IDs: xen-clone-NAME-stopped, xen-clone-NAME-absent. #}
+    State IDs: xen-clone-NAME-stopped, xen-clone-NAME-absent; xen-clones-checked when
+    xen:clones is not a mapping. An entry that is not a mapping is left to xen.clones to report. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- set clones = salt["pillar.get"]("xen:clones", {}) or {} %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- set clones = salt["pillar.get"]("xen:clones", {}) %}
+{%- if clones is not none and clones is not mapping %}
+{{ refused("xen-clones-checked", "xen:clones", "a mapping of new guest names to clone settings (source, disks, ...)", clones) }}
+{%- endif %}
 {%- set clones = clones if clones is mapping else {} %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
 {%- set guests = guests if guests is mapping else {} %}
@@ -20,20 +25,22 @@
 {%-   set clone = clone if clone is mapping else {} %}
 {%-   set timeout = clone.get("timeout", xen.guest.timeout) %}
 {%-   if name in active %}
-xen-clone-{{ name }}-stopped:
+{{ ("xen-clone-" ~ name ~ "-stopped") | json }}:
   xen_guest.stopped:
     - name: {{ name | json }}
     - spec: {}
     - timeout: {{ timeout | json }}
     - force: false
+    - pillar_path: xen:clones
 {%-   endif %}
-xen-clone-{{ name }}-absent:
+{{ ("xen-clone-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
-    - remove_disks: {{ (clone.get("remove_disks") is sameas true) | json }}
+    - remove_disks: {{ clone.get("remove_disks", False) | json }}
     - timeout: {{ timeout | json }}
+    - pillar_path: xen:clones
 {%-   if name in active %}
     - require:
-      - xen_guest: xen-clone-{{ name }}-stopped
+      - xen_guest: {{ ("xen-clone-" ~ name ~ "-stopped") | json }}
 {%-   endif %}
 {%- endfor %}

@@ -24,7 +24,9 @@
     Undo: xen.clones.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- set clones = salt["pillar.get"]("xen:clones", {}) or {} %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- set clones = salt["pillar.get"]("xen:clones", {}) %}
+{%- set clones = {} if clones is none else clones %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 {%- set guests = guests if guests is mapping else {} %}
 {%- set known = ["source", "ensure", "disks", "memory", "vcpus", "bridge", "crash_consistent", "force",
@@ -32,20 +34,23 @@
 {%- set clone_ensures = ("defined", "running", "absent") %}
 {%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
 
-{#- what guests.sls makes of a pillar guest (its ensure; its state ID is xen-guest-NAME-ENSURE) #}
+{#- what guests/init.sls makes of a pillar guest: its ensure (lower case), or "checked" when
+    that SLS reports the entry instead (not a mapping, or an ensure that is not one of its words) #}
 {%- macro guest_ensure(gname) -%}
-{{ (guests[gname] or {}).get("ensure", xen.ensure.guests) if (guests[gname] or {}) is mapping else xen.ensure.guests }}
+{%-   set entry = {} if guests[gname] is none else guests[gname] %}
+{%-   set ensure = entry.get("ensure", xen.ensure.guests) if entry is mapping else none %}
+{%-   set ensure = ensure | lower if ensure is string else ensure %}
+{{- ensure if ensure in ensures else "checked" }}
+{%- endmacro %}
+
+{#- the requisite for the state guests/init.sls makes for guest gname #}
+{%- macro guest_requisite(gname) -%}
+{%-   set ensure = guest_ensure(gname) %}
+{{- ("test" if ensure == "checked" else "xen_guest") ~ ": " ~ (("xen-guest-" ~ gname ~ "-" ~ ensure) | json) }}
 {%- endmacro %}
 
 {%- if clones is not mapping %}
-xen-clones-checked:
-  test.configurable_test_state:
-    - name: xen:clones
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: {{ ("xen:clones: expected a mapping of new guest names to clone settings (source, disks, ...), got "
-                   ~ (clones | json) ~ "; nothing was cloned") | json }}
+{{ refused("xen-clones-checked", "xen:clones", "a mapping of new guest names to clone settings (source, disks, ...)", clones) }}
 {%- else %}
 
 {#- pass 1: every entry's problems, each with its key path #}
@@ -146,25 +151,20 @@ include:
 
 {%-   for name, clone in clones | dictsort %}
 {%-     if problems[name] %}
-xen-clone-{{ name }}-checked:
-  test.configurable_test_state:
-    - name: {{ ("xen:clones:" ~ name) | json }}
-    - changes: false
-    - result: false
-    - allow_test_mode_failure: true
-    - comment: {{ (problems[name] | join("; ") ~ "; nothing was changed for this clone") | json }}
+{{ refused("xen-clone-" ~ name ~ "-checked", "xen:clones:" ~ name, none, none, problems[name] | join("; ")) }}
 {%-       continue %}
 {%-     endif %}
 {%-     set source = clone.source %}
 {%-     if clone.get("ensure", xen.ensure.clones) == "absent" %}
-xen-clone-{{ name }}-absent:
+{{ ("xen-clone-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
     - remove_disks: {{ clone.get("remove_disks", False) | json }}
     - timeout: {{ clone.get("timeout", xen.guest.timeout) | json }}
+    - pillar_path: xen:clones
 {%-       continue %}
 {%-     endif %}
-xen-clone-{{ name }}-cloned:
+{{ ("xen-clone-" ~ name ~ "-cloned") | json }}:
   xen_guest.cloned:
     - name: {{ name | json }}
     - source: {{ source | json }}
@@ -175,29 +175,19 @@ xen-clone-{{ name }}-cloned:
     - crash_consistent: {{ clone.get("crash_consistent", False) | json }}
     - force: {{ clone.get("force", False) | json }}
 {%-     if source in guests %}
-{%-       set ensure = guest_ensure(source) %}
     - require:
-{%-       if ensure in ensures %}
-      - xen_guest: xen-guest-{{ source }}-{{ ensure }}
-{%-       else %}
-      - test: xen-guest-{{ source }}-ensure-is-wrong
-{%-       endif %}
+      - {{ guest_requisite(source) }}
 {%-     elif source in clones %}
     - require:
 {%-       if problems[source] %}
-      - test: xen-clone-{{ source }}-checked
+      - test: {{ ("xen-clone-" ~ source ~ "-checked") | json }}
 {%-       else %}
-      - xen_guest: xen-clone-{{ source }}-cloned
+      - xen_guest: {{ ("xen-clone-" ~ source ~ "-cloned") | json }}
 {%-       endif %}
 {%-     endif %}
 {%-     if name in guests %}
-{%-       set ensure = guest_ensure(name) %}
     - require_in:
-{%-       if ensure in ensures %}
-      - xen_guest: xen-guest-{{ name }}-{{ ensure }}
-{%-       else %}
-      - test: xen-guest-{{ name }}-ensure-is-wrong
-{%-       endif %}
+      - {{ guest_requisite(name) }}
 {%-     endif %}
 {%-   endfor %}
 {%- endif %}
