@@ -15,7 +15,7 @@ import salt.utils.data
 from saltext_xen import saltglue
 from saltext_xen.core import connection, errors
 from saltext_xen.events import autostart as boot
-from saltext_xen.events import guest_events
+from saltext_xen.events import crashloop, guest_events
 from saltext_xen.guests import clone as guest_clone
 from saltext_xen.guests import devices, guest_apply, guest_spec, lifecycle
 
@@ -25,8 +25,6 @@ __virtualname__ = "xen_guest"
 __func_alias__ = {"list_": "list"}
 
 DEFAULT_CONFIG_DIR = "/etc/xen"
-# Keys of a pillar guest that tell the formula how to apply it, not what the guest is.
-_PILLAR_STATE_KEYS = ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
 
 
 def __virtual__():
@@ -99,13 +97,35 @@ def uptime(name=None):
     return lifecycle.uptime(_conn(), _run, name)
 
 
+def _crash_history():
+    return os.path.join(__opts__["cachedir"], crashloop.HISTORY_FILE)
+
+
 @saltglue.plain_errors
 def start(name):
-    """Boot a defined guest that is shut off (``xm create``/``virsh start``).
+    """Boot a defined guest that is shut off (``xm create``/``virsh start``); a person starting
+    it clears its crash-loop count (see ``restart_crashed``).
 
     CLI Example: ``salt '*' xen_guest.start vm02``
     """
-    return lifecycle.start(_dom(name))
+    changes = lifecycle.start(_dom(name))
+    crashloop.forget(_crash_history(), name)
+    return changes
+
+
+@saltglue.plain_errors
+def restart_crashed(name):
+    """Start a guest that crashed, as the crash reactor asks, unless it is in a crash loop: past
+    pillar ``xen:reactor:crashloop`` (default 3 restarts in 10 minutes) it is left down, the event
+    ``xen/guest/NAME/crashloop`` is sent and ``{"started": False, "reason": ...}`` returned.
+
+    CLI Example: ``salt '*' xen_guest.restart_crashed vm03``
+    """
+    setting = salt.utils.data.traverse_dict_and_list(__pillar__, crashloop.SETTING, None)
+    result = crashloop.restart(name, setting, _crash_history(), lambda: lifecycle.start(_dom(name)))
+    if not result["started"]:
+        __salt__["event.send"](crashloop.tag(name), result)
+    return result
 
 
 @saltglue.plain_errors
@@ -265,16 +285,9 @@ def define(name, spec=None, **kwargs):
 
     CLI Example: ``salt '*' xen_guest.define vm05 memory=1024 vcpus=2``
     """
-    data = {k: v for k, v in kwargs.items() if not k.startswith("__")}
-    if spec is not None:
-        data = dict(spec, **data)
-    if not data:
-        # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
-        data = salt.utils.data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k not in _PILLAR_STATE_KEYS}
-        if data is None:
-            raise errors.XenError(f"no spec given and no pillar xen:guests:{name}")
+    # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
+    entry = salt.utils.data.traverse_dict_and_list(__pillar__, f"xen:guests:{name}", None)
+    data = guest_apply.given_data(name, spec, kwargs, entry)
     return guest_apply.define_from(_conn(), name, data, _seed(name))
 
 

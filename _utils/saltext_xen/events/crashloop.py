@@ -14,6 +14,7 @@ by default.
 
 import json
 import os
+import time
 
 from saltext_xen.core import protect, validate
 
@@ -93,3 +94,23 @@ def forget(path, name):
         return False
     save(path, history)
     return True
+
+
+def restart(name, setting, history, start, now=None):
+    """Start crashed guest ``name`` with ``start()`` unless the limit says it is in a crash loop.
+
+    ``setting``: pillar ``xen:reactor:crashloop`` (None for the default);
+    ``history``: the history file. Returns ``{"name", "started": True, "changes",
+    "restarts"}`` or, past the limit, ``{"name", "started": False, "reason"}``
+    (the guest is left as it is; the caller sends :func:`tag`).
+    """
+    limit = settings(setting)
+    allowed, recent = record(history, name, time.time() if now is None else now, limit)
+    if not allowed:
+        reason = (
+            f"{name} crashed again after {len(recent)} restarts within {limit['minutes']} minutes "
+            f"(the limit of {SETTING}); it is left down for a person to look at (xen_guest.log {name}); "
+            f"xen_guest.start {name} starts it and clears the count"
+        )
+        return {"name": name, "started": False, "reason": reason}
+    return {"name": name, "started": True, "changes": start(), "restarts": len(recent)}

@@ -780,6 +780,21 @@ def checked(name, data, path="xen:guests"):
     return spec
 
 
+def given_data(name, spec, kwargs, entry, path="xen:guests"):
+    """The spec data of ``xen_guest.define``: ``spec`` and keyword arguments, else pillar ``entry``
+    (less the keys that tell the formula how to apply it); XenError when there is none."""
+    data = {k: v for k, v in kwargs.items() if not k.startswith("__")}
+    if spec is not None:
+        data = dict(spec, **data) if isinstance(spec, dict) else spec
+    if data:
+        return data
+    if isinstance(entry, dict):
+        return {k: v for k, v in entry.items() if k not in guest_spec.OPTION_CHECKS}
+    if entry is None:
+        raise XenError(f"no spec given and no pillar {path}:{name}")
+    return entry
+
+
 def define_from(conn, name, data, seed, path="xen:guests"):
     """Define (or update) guest ``name`` from spec ``data``; the changes, or XenError.
 
