@@ -247,8 +247,8 @@ def test_watch_refuses_to_cut_running_guests_unless_forced(states, conn):
         ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", test=test, **VIRBR1)
         assert ret["result"] is False and ret["changes"] == {}
         assert ret["comment"] == (
-            "xen:networks:virbr1: Network virbr1 was not restarted: restarting it would cut the link of the running guests "
-            "vm02; stop or move them first, or set force: true"
+            "xen:networks:virbr1: Network virbr1 was not restarted: restarting it would cut the link of the "
+            "running guests vm02; stop or move them first, or set force: true"
         )
     ret = run_state(states, "mod_watch", "virbr1", sfun="network_running", force=True, **VIRBR1)
     assert ret["result"] is True and ret["changes"] == {"restarted": {"old": "running", "new": "restarted"}}
