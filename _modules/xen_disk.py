@@ -14,7 +14,7 @@ from salt.exceptions import CommandExecutionError
 
 from saltext_xen import saltglue
 from saltext_xen.core import connection
-from saltext_xen.disks import disk_image, disk_parts
+from saltext_xen.disks import disk_entry, disk_image, disk_parts
 
 try:
     from saltext_xen.disks import pools, volumes
@@ -319,6 +319,22 @@ def move_plan(name, disk, dest, shutdown=False, force=False, format=None):  # py
         salt '*' xen_disk.move_plan newvm xvda /dev/vol0/lv_for_newvm
     """
     return disk_move.plan(_conn(), name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run, fmt=format)
+
+
+@saltglue.plain_errors
+def check_entry(key, entry):
+    """
+    Every problem with the pillar ``xen:disks`` entry ``key`` (path, size,
+    label and partitions, filesystems, the guest to attach to or move for),
+    each named by its key path, found before anything is made; ``[]`` when none.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.check_entry newvm-1 '{path: /var/lib/xen/images/newvm-1.img, size: 2TB}'
+    """
+    return disk_entry.problems(key, entry, guests=disk_users.guest_names(_conn()))
 
 
 @saltglue.plain_errors

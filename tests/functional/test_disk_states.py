@@ -205,3 +205,12 @@ def test_attached_refuses_a_missing_image(states, test_uri, tmp_path):
     ret = run(states, "attached", missing, guest="newvm", target="xvdb")
     assert ret["result"] is False and "create it first" in ret["comment"]
     assert disk_sources(test_uri, "newvm") == {"xvda": root}
+
+
+def test_check_entry_knows_the_guests_defined_here(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    entry = {"path": str(tmp_path / "d.img"), "size": 10, "attach": {"guest": "newvm", "target": "xvdb"}}
+    assert modules.xen_disk.check_entry("d", entry) == []
+    ghost = modules.xen_disk.check_entry("d", dict(entry, attach="ghost"))
+    assert ghost == ["xen:disks:d:attach:guest: no guest ghost is defined on this host"]
+    assert not os.path.exists(entry["path"])  # checking makes nothing

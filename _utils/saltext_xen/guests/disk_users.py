@@ -24,6 +24,11 @@ def users(conn, path):
     return found
 
 
+def guest_names(conn):
+    """The names of the guests defined on this host (running or not), sorted."""
+    return sorted(dom.name() for dom in conn.listAllDomains())
+
+
 def in_use(conn):
     """Every disk of every defined guest, running or not: ``{path: [guest, ...]}`` (for ``protect.used_by``)."""
     found = {}
