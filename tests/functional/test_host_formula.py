@@ -318,7 +318,8 @@ def test_wrong_settings_are_all_named_and_nothing_is_rendered(modules, on):
     states = _render(modules, pillar=pillar)
     assert list(states) == ["xen-host-settings-checked"]
     fun, args = _state(states, "xen-host-settings-checked")
-    assert fun == "test.fail_without_changes"
+    assert fun == "test.configurable_test_state"
+    assert (args["result"], args["allow_test_mode_failure"]) == (False, True)
     for path in (
         "xen:host:dom0_mem",
         "xen:host:dom0_max_vcpus",
