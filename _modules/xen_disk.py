@@ -265,7 +265,7 @@ def filesystem(path, partition=None):
 
 
 @saltglue.plain_errors
-def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False, format=None):  # pylint: disable=redefined-builtin
+def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False, format=None, plan=None):  # pylint: disable=redefined-builtin
     """
     Move a guest's disk to ``dest``: image file -> LV, LV -> file, or file ->
     file (the tutorial's ``lvcreate`` + ``dd`` + config edit). The guest must be
@@ -281,6 +281,8 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
     compare``) and the guest then reads the LV as a raw ``phy`` disk.
     ``format=qcow2`` (or ``raw``) converts into a new image file the same way,
     e.g. an LV back to a qcow2 file; by default a file keeps its format.
+    ``plan``: the ``xen_disk.move_plan`` result to carry out as it is (the
+    ``xen_disk.moved`` state passes the plan it showed).
 
     CLI Example:
 
@@ -291,7 +293,9 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
         salt '*' xen_disk.move newvm xvda /var/lib/xen/images/newvm.qcow2 format=qcow2
     """
     conn = _conn()
-    step = disk_move.plan(conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run, fmt=format)
+    step = plan or disk_move.plan(
+        conn, name, disk, dest, shutdown=bool(shutdown), force=bool(force), run=_run, fmt=format
+    )
     return disk_move.execute(
         conn,
         step,

@@ -346,15 +346,14 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     ret = _checked(name, kwargs, disk_move.request_problems(to, format))
     if ret["result"] is False:
         return ret
-    how = {"shutdown": bool(shutdown), "force": bool(force), "format": format}
     try:
-        step = __salt__["xen_disk.move_plan"](name, disk, to, **how)
+        step = __salt__["xen_disk.move_plan"](name, disk, to, shutdown=bool(shutdown), force=bool(force), format=format)
     except CommandExecutionError as exc:
         return _fail(ret, str(exc))
     target, source = step["target"], step["source"]
 
     def move():
-        done = __salt__["xen_disk.move"](name, disk, to, remove_source=bool(remove_source), timeout=timeout, **how)
+        done = __salt__["xen_disk.move"](name, disk, to, remove_source=bool(remove_source), timeout=timeout, plan=step)
         return disk_move.done_words(step, done)
 
     return _conclude(
