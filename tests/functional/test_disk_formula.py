@@ -131,4 +131,4 @@ def test_pools_from_pillar(modules, test_uri, tmp_path):
     assert all(r["changes"] == {} for r in second.values())
     pillar["xen"]["pools"]["vol0"]["ensure"] = "absent"
     bad = apply(modules, pillar)["xen-disk-pool-vol0-checked"]
-    assert bad["result"] is False and 'xen:pools:vol0:ensure: expected present, got "absent"' in bad["comment"]
+    assert bad["result"] is False and "xen:pools:vol0:ensure: expected present, got 'absent'" in bad["comment"]

@@ -94,6 +94,50 @@ def _both(modules, sls, pillar, uri):
             "xen-net-network-virbr1-checked",
             "xen:networks:virbr1:ensure: expected one of running, defined, absent, got 5",
         ),
+        (
+            "xen.disks",
+            {"disks": ["/srv/x.img"]},
+            "xen-disks-checked",
+            "xen:disks: expected a mapping of short disk names to settings (path, size, ...), got a list",
+        ),
+        (
+            "xen.disks.clean",
+            {"disks": "x"},
+            "xen-disks-checked",
+            "xen:disks: expected a mapping of short disk names to settings (path, size, ...), got 'x'",
+        ),
+        (
+            "xen.disks",
+            {"pools": ["images"]},
+            "xen-disk-pools-checked",
+            "xen:pools: expected a mapping of pool names to settings, got a list",
+        ),
+        (
+            "xen.disks",
+            {"disks": {"x": "/srv/x.img"}},
+            "xen-disk-x-checked",
+            "xen:disks:x: expected a mapping of settings (path, size, ...), got '/srv/x.img'",
+        ),
+        (
+            "xen.disks",
+            {"disks": {"x": {"path": "/srv/x.img", "move": "newvm", "filesystems": ["ext4"], "attach": [1]}}},
+            "xen-disk-x-checked",
+            "xen:disks:x:move: expected a mapping like {guest: newvm, disk: xvda}, got 'newvm'; "
+            "xen:disks:x:filesystems: expected a mapping of partition numbers (or whole) to filesystems, got a list; "
+            "xen:disks:x:attach: expected a guest name or a mapping like {guest: newvm, target: xvdb}, got a list",
+        ),
+        (
+            "xen.clones",
+            {"clones": ["newvm03"]},
+            "xen-clones-checked",
+            "xen:clones: expected a mapping of new guest names to clone settings (source, disks, ...), got a list",
+        ),
+        (
+            "xen.clones.clean",
+            {"clones": "newvm03"},
+            "xen-clones-checked",
+            "xen:clones: expected a mapping of new guest names to clone settings (source, disks, ...), got 'newvm03'",
+        ),
     ],
 )
 def test_a_section_or_entry_of_the_wrong_shape_is_one_error_naming_its_key(
@@ -143,3 +187,17 @@ def test_keys_holding_quotes_colons_or_hashes_are_named_by_the_state(modules, te
     assert result is False and changes == {}
     for key in ('st"p', "a:b", "#c"):
         assert f"xen:bridges:xenbr7:{key}: unknown key" in comment, comment
+
+
+def test_odd_disk_names_and_keys_stay_data(modules, test_uri, tmp_path):
+    image = tmp_path / "x.img"
+    pillar = {"xen": {"disks": {'a"b:c #d': {"path": str(image), "size": "8M", "filesystems": {"whole": {"f:s": 1}}}}}}
+    ret = _both_disk(modules, pillar)
+    assert set(ret) == {'xen-disk-a"b:c #d-present', 'xen-disk-a"b:c #d-whole-formatted'}
+    result, changes, comment = ret['xen-disk-a"b:c #d-whole-formatted']
+    assert result is False and changes == {} and "f:s" in comment, comment
+
+
+def _both_disk(modules, pillar):
+    ret = _by_id(modules.state.sls("xen.disks", pillar=pillar, test=True))
+    return {sid: (r["result"], r["changes"], r["comment"]) for sid, r in ret.items()}

@@ -11,10 +11,16 @@
     Entries with ensure: absent are left alone (already gone).
     With test=True a disk still attached shows its deletion as refused: the detach
     that comes first in the real run has not happened.
-    State IDs: xen-disk-NAME-detached, xen-disk-NAME-absent. #}
+    State IDs: xen-disk-NAME-detached, xen-disk-NAME-absent; xen-disks-checked when
+    xen:disks is not a mapping (entries of the wrong shape are left to xen.disks to report). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- set disks = salt["pillar.get"]("xen:disks", {}) or {} %}
+{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- set disks = salt["pillar.get"]("xen:disks", {}) %}
+{%- if disks is not none and disks is not mapping %}
+{{ refused("xen-disks-checked", "xen:disks", "a mapping of short disk names to settings (path, size, ...)", disks) }}
+{%- endif %}
+{%- set disks = disks if disks is mapping else {} %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
 {%- set guests = guests if guests is mapping else {} %}
 
@@ -24,7 +30,7 @@
 {%-   set attach = (attach if attach is mapping else {"guest": attach}) if attach else {} %}
 {%-   set detach = attach.get("guest") and attach.guest not in guests %}
 {%-   if detach %}
-xen-disk-{{ key }}-detached:
+{{ ("xen-disk-" ~ key ~ "-detached") | json }}:
   xen_disk.detached:
     - name: {{ disk.path | json }}
     - guest: {{ attach.guest | json }}
@@ -33,13 +39,13 @@ xen-disk-{{ key }}-detached:
 {%-     endif %}
 {%-   endif %}
 {%-   if disk.get("delete") is sameas true %}
-xen-disk-{{ key }}-absent:
+{{ ("xen-disk-" ~ key ~ "-absent") | json }}:
   xen_disk.absent:
     - name: {{ disk.path | json }}
     - delete: true
 {%-     if detach %}
     - require:
-      - xen_disk: xen-disk-{{ key }}-detached
+      - xen_disk: {{ ("xen-disk-" ~ key ~ "-detached") | json }}
 {%-     endif %}
 {%-   endif %}
 {%- endfor %}
