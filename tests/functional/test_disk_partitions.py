@@ -89,3 +89,48 @@ def test_missing_partition_is_named(modules, tmp_path):
     with pytest.raises(Exception, match="has no partition 2"):
         modules.xen_disk.format(img, "ext4", partition=2)
     assert loops_of(img) == ""
+
+
+def test_data_without_a_signature_is_not_written_over_without_force(modules, tmp_path):
+    """Non-zero bytes in the first MiB count as data (protect.holds_data), with no filesystem to name."""
+    img = str(tmp_path / "d.img")
+    modules.xen_disk.create(img, 300)
+    with open(img, "r+b") as fh:
+        fh.seek(4096)
+        fh.write(b"someone's data")
+    with pytest.raises(Exception, match=rf"{img} holds data \(non-zero bytes in its first MiB\); say force: true"):
+        modules.xen_disk.format(img, "ext4")
+    with pytest.raises(Exception, match=rf"{img} holds data \(non-zero bytes in its first MiB\); say force: true"):
+        modules.xen_disk.partition(img, "gpt", [{"start": 0, "end": -1}])
+    assert modules.xen_disk.format(img, "ext4", force=True) == {img: {"old": None, "new": "ext4"}}
+
+
+def test_a_disk_of_a_defined_guest_is_never_written_over(modules, test_uri, tmp_path):
+    from tests.functional.disk_helpers import define_guest  # pylint: disable=import-outside-toplevel
+
+    _, root = define_guest(test_uri, tmp_path)  # shut off, only defined
+    for call in (
+        lambda: modules.xen_disk.format(root, "ext4", force=True),
+        lambda: modules.xen_disk.partition(root, "gpt", [{"start": 0, "end": -1}], force=True),
+    ):
+        with pytest.raises(Exception, match=rf"{root} is a disk of newvm; detach it or undefine the guest first"):
+            call()
+    with open(root, "rb") as fh:
+        assert fh.read(15) == b"root filesystem"
+
+
+def test_formatted_state_says_the_same_refusal_under_test(states, tmp_path):
+    img = str(tmp_path / "d.img")
+    with open(img, "wb") as fh:
+        fh.write(b"\x01" * 4096)
+    os.truncate(img, 64 * 1024 * 1024)
+    for test in (True, False):
+        ret = dict(states.xen_disk.formatted(img, fs_type="ext4", test=test).full_return)
+        assert ret["result"] is False and ret["changes"] == {}
+        assert ret["comment"] == f"{img} holds data (non-zero bytes in its first MiB); say force: true to write over it"
+    bad = dict(states.xen_disk.partitioned(img, partitions=[{"start": 200, "end": 100}], test=True).full_return)
+    assert bad["result"] is False and bad["comment"] == "partitions:0: start 200 is after end 100"
+    rel = dict(states.xen_disk.formatted("d.img", fs_type="zfs", test=True).full_return)
+    assert (
+        rel["result"] is False and "name: expected an absolute path" in rel["comment"] and "fs_type" in rel["comment"]
+    )

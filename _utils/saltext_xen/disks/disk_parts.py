@@ -266,11 +266,21 @@ def format_fs(path, fs_type, parted, partition=None, force=False, label=None, ru
                 f"{path}{' partition ' + str(partition) if partition else ''} already holds {current}; "
                 "not formatting it without force=True"
             )
-        protect.refuse_overwrite(path, in_use, force=True, run=run)  # a guest's disk: refused even with force
-        protect.refuse_overwrite(target, (), force=force, run=run)
+        _refuse_format(path, target, partition, in_use, force, run)
         made = filesystems.make(target, fs_type, label=label, run=run, what=path)
     where = f"{path}:{partition}" if partition else path
     return {where: {"old": current, "new": made}}
+
+
+def _refuse_format(path, target, partition, in_use, force, run):
+    """The data gate (``protect.refuse_overwrite``) before making a filesystem, naming ``path`` or ``path:N``."""
+    if not partition:
+        protect.refuse_overwrite(path, in_use, force=force, run=run)
+        return
+    protect.refuse_overwrite(path, in_use, force=True, run=run)  # a guest's disk: refused even with force
+    problem = protect.overwrite_problem(target, force=force, run=run)
+    if problem:
+        raise protect.WouldLoseData(problem.replace(target, format_where(path, partition), 1))
 
 
 def describe_wanted(label, wanted):
