@@ -361,3 +361,23 @@ def test_directories_come_from_the_map_and_pillar_overrides_them(modules, grains
     assert states["xen-host-dir-boot-present"]["file"][0] == {"name": "/srv/xen/boot"}
     assert states["xen-host-dir-images-present"]["file"][0] == {"name": "/var/lib/xen/images"}
     assert states["xen-host-dir-save-present"]["file"][0] == {"name": "/var/lib/xen/save"}
+
+
+def test_a_libvirt_guest_with_an_xl_config_in_etc_xen_auto_is_refused(modules, on, tmp_path):
+    """Both libvirt-guests and xendomains would act on it: the formula says which file to remove."""
+    on("debian12")
+    pillar = {
+        "xen": {
+            "lookup": {"host": {"xendomains": {"auto_dir": str(tmp_path)}}},
+            "guests": {"vm02": {"memory": 512}, "vm03": {"memory": 512}},
+        }
+    }
+    assert "xen-host-guests-one-keeper-checked" not in _render(modules, pillar=pillar)
+    (tmp_path / "vm02.cfg").write_text('name = "vm02"\n')
+    (tmp_path / "other.cfg").write_text('name = "other"\n')  # an xl guest of xendomains' own: fine
+    states = _render(modules, pillar=pillar)
+    fun, args = _state(states, "xen-host-guests-one-keeper-checked")
+    assert (fun, args["result"], args["allow_test_mode_failure"]) == ("test.configurable_test_state", False, True)
+    assert f"xen:guests: {tmp_path}/vm02.cfg; remove their xl configs from {tmp_path}" in args["comment"]
+    settings = _settings(_state(states, "xen-host-guests-on-shutdown-xendomains")[1]["contents"])
+    assert settings["XENDOMAINS_AUTO"] == str(tmp_path)

@@ -58,6 +58,17 @@
 {%-   endif %}
 {%- endfor %}
 {%- set on_shutdown = "shutdown" if host.on_shutdown == "shutdown" or shut_down else "suspend" %}
+{#- A libvirt guest with an xl config in /etc/xen/auto would be handled by both
+    libvirt-guests and xendomains: found by file name (NAME or NAME.cfg). #}
+{%- set both = [] %}
+{%- for name in (guests if guests is mapping else {}) | sort %}
+{%-   for file in [name, name ~ ".cfg"] %}
+{%-     set path = host.xendomains.auto_dir ~ "/" ~ file %}
+{%-     if salt["file.file_exists"](path) %}
+{%-       do both.append(path) %}
+{%-     endif %}
+{%-   endfor %}
+{%- endfor %}
 
 {%- if problems %}
 {#- a failure under test=True too (fail_without_changes would say None there) #}
@@ -194,6 +205,19 @@ xen-host-guests-on-shutdown-noted:
   test.show_notification:
     - text: {{ ("libvirt-guests treats every guest alike and these must be shut down, not saved: "
                 ~ shut_down | join(", ") ~ "; so every guest is shut down when dom0 shuts down") | json }}
+{%-   endif %}
+
+{%-   if both %}
+{%-     set said = ("libvirt-guests and xendomains would both act on these guests of xen:guests: "
+                   ~ both | join(", ") ~ "; remove their xl configs from " ~ host.xendomains.auto_dir
+                   ~ " (libvirt's autostart is its own mark)") %}
+xen-host-guests-one-keeper-checked:
+  test.configurable_test_state:
+    - name: {{ said | json }}
+    - comment: {{ said | json }}
+    - changes: false
+    - result: false
+    - allow_test_mode_failure: true
 {%-   endif %}
 
 xen-host-guests-on-shutdown-libvirt:
