@@ -59,9 +59,11 @@ def test_a_change_for_the_next_boot_stays_pending_until_the_guest_restarts(state
         assert later["result"] is True
         assert later["changes"] == {}, later
         assert (
-            "maxvcpus, on_crash, vcpus wait for a restart (the running guest does not have them yet)"
+            "maxvcpus, on_crash wait for a restart (the running guest does not have them yet); "
+            "vcpus 4 waits for a restart (above the running guest's maximum of 2 vcpus; the running guest has 1)"
             in later["comment"]
         )
+        assert later["comment"].count("vcpus 4") == 1 and "on_crash, vcpus" not in later["comment"]  # named once
         assert "restart_on_change: True restarts it" in later["comment"]
         assert "s3cret" not in repr(later)
 

@@ -278,3 +278,42 @@ def test_define_with_some_keys_keeps_the_others(modules, conn):
 
 def test_vcpus_above_maxvcpus_raise_it_when_maxvcpus_was_not_given(modules, conn):
     assert set(modules.xen_guest.define("vm03", vcpus=2)) == {"vcpus", "maxvcpus"}
+
+
+# ---- 6. what the state says is what happened
+
+
+def test_a_forced_stop_is_reported_as_destroyed(states, conn, monkeypatch):
+    """The test driver's guests never shut down by themselves in time: force destroys vm02."""
+    monkeypatch.setattr(libvirt.virDomain, "shutdown", lambda self: 0)  # a guest that ignores the request
+    ret = _run(states, "stopped", "vm02", timeout=1, force=True)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"]["state"]["via"] == "destroyed: it did not shut down within 1 s"
+    assert "vm02 was destroyed: it did not shut down within 1 s (was running)" in ret["comment"]
+    assert not conn.lookupByName("vm02").isActive()
+
+
+def test_a_vcpu_the_guest_has_not_brought_online_is_pending_not_done(states, conn, monkeypatch):
+    assert _run(states, "defined", "vm03", vcpus=1, maxvcpus=2)["result"] is True
+    conn.lookupByName("vm03").create()
+    # a PV guest whose kernel does not bring a hot-added vCPU online: libvirt lists it offline
+    monkeypatch.setattr(
+        libvirt.virDomain,
+        "vcpus",
+        lambda self: ([(0, libvirt.VIR_VCPU_RUNNING, 0, 0), (1, libvirt.VIR_VCPU_OFFLINE, 0, -1)], []),
+    )
+    ret = _run(states, "running", "vm03", vcpus=2)
+    assert ret["result"] is True, ret["comment"]
+    assert ret["changes"]["vcpus"]["pending"] == "the guest has not brought vCPU 1 online (it runs 1 of 2)"
+    assert "vcpus 2 is pending: the guest has not brought vCPU 1 online" in ret["comment"]
+
+
+def test_vcpu_list_of_xl_is_read_for_online_vcpus():
+    from saltext_xen.guests import lifecycle
+
+    text = (
+        "Name                                ID  VCPU   CPU State   Time(s) Affinity (Hard / Soft)\n"
+        "labst1                               3     0    1   -b-       1.2  all / all\n"
+        "labst1                               3     1    -   --p       0.0  all / all\n"
+    )
+    assert lifecycle.parse_vcpu_list(text) == 1

@@ -273,6 +273,7 @@ class Plan:
         self.attach = []  # (key, disk or nic) to plug into the running guest
         self.gtype = None
         self.waiting = []  # keys the running guest waits for from earlier runs (subset of pending)
+        self.why = {}  # pending key -> the sentence that says it and why (named there only)
 
     @property
     def noop(self):
@@ -396,7 +397,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
                 if key in p.changes:
                     p.changes[key]["applied"] = f"in the definition; waits for a restart ({why})"
                 else:
-                    p.notes.append(f"{key} {spec[key]} waits for a restart ({why}; the running guest has {have})")
+                    p.why[key] = f"{key} {spec[key]} waits for a restart ({why}; the running guest has {have})"
         gap = _live_gap(current.live, spec)
         for key in config:
             if key in guest_spec.LIVE_KEYS:
@@ -441,6 +442,18 @@ def _create_disks(p, run=disk_image.run_local):
     return done
 
 
+def vcpus_taken(dom, change, value, run=None):
+    """The vcpus change as the running guest took it: a vCPU offered to a PV guest is online
+    only once the guest's kernel brings it up; one still offline is said, not reported as done."""
+    online = lifecycle.online_vcpus(dom, run=run, want=value)
+    if online is None or online >= value:
+        return change
+    missing = list(range(online, value))
+    which = f"vCPU {missing[0]}" if len(missing) == 1 else "vCPUs " + ", ".join(str(n) for n in missing)
+    pending = f"the guest has not brought {which} online (it runs {online} of {value})"
+    return dict(change, applied=f"in the definition and offered live; {pending}", pending=pending)
+
+
 def apply(conn, p, current, timeout=120, run=disk_image.run_local):
     """Carry out ``p``; returns ``(changes_done, problems)``: only what really happened."""
     done = {}
@@ -472,9 +485,10 @@ def apply(conn, p, current, timeout=120, run=disk_image.run_local):
         try:
             if key == "memory":
                 dom.setMemoryFlags(value * 1024, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+                done[key] = p.changes[key]
             else:
                 dom.setVcpusFlags(value, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-            done[key] = p.changes[key]
+                done[key] = vcpus_taken(dom, p.changes[key], value, run)
         except libvirt.libvirtError as exc:
             change = dict(p.changes[key])
             if p.new_spec is not None and key in guest_spec.diff(current.spec, p.new_spec):
@@ -552,7 +566,11 @@ def run_state_change(old, want):
 
 
 def drive(dom, old, want, timeout=120, force=False):
-    """Move ``dom`` from run state ``old`` to ``want``; raises XenError in plain words."""
+    """Move ``dom`` from run state ``old`` to ``want``; raises XenError in plain words.
+
+    Returns how a guest was stopped when it was destroyed (``force`` after ``timeout``, or
+    a paused guest), in words for the state's changes; else None.
+    """
     try:
         if want == "running":
             if old == "paused":
@@ -565,9 +583,14 @@ def drive(dom, old, want, timeout=120, force=False):
             if old != "paused":
                 dom.suspend()
         elif want == "stopped":
-            lifecycle.shutdown(dom, timeout=timeout, force=force)
+            via = (lifecycle.shutdown(dom, timeout=timeout, force=force).get(dom.name()) or {}).get("via", "")
+            if via.startswith("destroy after"):
+                return f"destroyed: it did not shut down within {timeout} s"
+            if via.startswith("destroy"):
+                return "destroyed: a paused guest cannot shut down by itself"
     except libvirt.libvirtError as exc:
         raise XenError(f"{dom.name()} could not be made {want}: {exc.get_error_message()}") from None
+    return None
 
 
 def remove(conn, current, remove_disks=False, timeout=120):
@@ -859,7 +882,7 @@ def converge(conn, p, current, changes, transition=None, want=None, **how):
     what really happened, and what failed in plain words.
     """
     done, problems = {}, []
-    timeout = float(how.get("timeout", 120))
+    timeout = how.get("timeout", 120)
     try:
         if p is not None and how.get("install"):
             for key in _create_disks(p):
@@ -873,8 +896,8 @@ def converge(conn, p, current, changes, transition=None, want=None, **how):
             done.update(got)
         if transition and not problems:
             dom = (p.dom if p is not None else None) or current.dom
-            drive(dom, transition[0], want, timeout=timeout, force=bool(how.get("force")))
-            done["state"] = changes["state"]
+            via = drive(dom, transition[0], want, timeout=timeout, force=bool(how.get("force")))
+            done["state"] = dict(changes["state"], via=via) if via else changes["state"]
     except XenError as exc:
         problems.append(str(exc))
     except libvirt.libvirtError as exc:
@@ -1035,13 +1058,17 @@ def changed_keys(changes):
 
 
 def pending_comment(p):
-    """What the running guest gets only by a restart, in one sentence."""
-    keys = sorted(set(p.pending))
-    one = len(keys) == 1
-    text = f"{', '.join(keys)} wait{'s' if one else ''} for a restart"
-    if p.waiting:
-        text += f" (the running guest does not have {'it' if one else 'them'} yet)"
-    return text + "; restart_on_change: True restarts it"
+    """What the running guest gets only by a restart, each key named once."""
+    keys = sorted(set(p.pending) - set(p.why))
+    parts = []
+    if keys:
+        one = len(keys) == 1
+        text = f"{', '.join(keys)} wait{'s' if one else ''} for a restart"
+        if set(p.waiting) & set(keys):
+            text += f" (the running guest does not have {'it' if one else 'them'} yet)"
+        parts.append(text)
+    parts.extend(p.why[key] for key in sorted(p.why))
+    return "; ".join(parts + ["restart_on_change: True restarts it"])
 
 
 def comment(name, changes, p, would, notes):
@@ -1054,11 +1081,18 @@ def comment(name, changes, p, would, notes):
         parts.append(f"{name} {verb} defined")
     elif p is not None and changed_keys(changes):
         parts.append(f"{name} {verb} updated: {changed_keys(changes)}")
+    parts.extend(
+        f"{key} {change['new']} is pending: {change['pending']}"
+        for key, change in changes.items()
+        if isinstance(change, dict) and change.get("pending")
+    )
     if "restarted" in changes:
         parts.append(f"{name} {verb} restarted to apply {changes['restarted']['why']}")
     elif p is not None and p.pending and not p.create:
         parts.append(pending_comment(p))
-    if "state" in changes:
+    if "state" in changes and changes["state"].get("via", "").startswith("destroyed"):
+        parts.append(f"{name} {verb} {changes['state']['via']} (was {changes['state']['old']})")
+    elif "state" in changes:
         parts.append(f"{name} {verb} {changes['state']['new']} (was {changes['state']['old']})")
     parts.extend(notes)
     return "; ".join(parts)

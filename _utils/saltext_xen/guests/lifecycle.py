@@ -107,6 +107,45 @@ def host_disk_users(conn):
     return found
 
 
+def parse_vcpu_list(text):
+    """How many vCPUs ``xl vcpu-list NAME`` shows online (state without ``p``), or None if none are listed."""
+    rows = [line.split() for line in text.splitlines()[1:] if line.strip()]
+    states = [row[4] for row in rows if len(row) >= 5 and len(row[4]) == 3]
+    return sum(1 for state in states if state[2] != "p") if states else None
+
+
+def online_vcpus(dom, run=None, wait=2.0, want=None, poll=0.2):
+    """How many vCPUs the running guest has online, or None when nothing can tell.
+
+    libvirt's ``vcpus()`` (a vCPU the guest has not brought online shows as
+    offline; the libxl driver has it), else ``getVcpusFlags`` with
+    ``VIR_DOMAIN_VCPU_GUEST`` (drivers with a guest agent), else ``xl vcpu-list``
+    through ``run``. Waits up to ``wait`` seconds for ``want`` vCPUs to come online:
+    a guest's kernel brings a new vCPU online a moment after it is offered.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        online = _online_vcpus_now(dom, run)
+        if online is None or want is None or online >= want or time.monotonic() >= deadline:
+            return online
+        time.sleep(poll)
+
+
+def _online_vcpus_now(dom, run):
+    try:
+        return sum(1 for vcpu in dom.vcpus()[0] if vcpu[1] != libvirt.VIR_VCPU_OFFLINE)
+    except libvirt.libvirtError:
+        pass
+    try:
+        return dom.vcpusFlags(libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_VCPU_GUEST)
+    except (libvirt.libvirtError, AttributeError):
+        pass
+    if run is None:
+        return None
+    res = run(["xl", "vcpu-list", dom.name()])
+    return parse_vcpu_list(res.get("stdout") or "") if res.get("retcode") == 0 else None
+
+
 def info(dom, uptimes=None):
     """What ``xm list -l`` told about one guest, as a plain dict.
 
