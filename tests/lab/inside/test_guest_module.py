@@ -207,3 +207,30 @@ def test_unknown_guest_is_a_plain_error(caller):
     """a missing guest is reported by name and URI, not with a traceback."""
     with pytest.raises(CommandExecutionError, match="no guest named 'nosuchguest' on xen:///system"):
         caller.cmd("xen_guest.info", "nosuchguest")
+
+
+def test_export_and_save_never_write_over_data(caller, conn, guest, tmp_path):
+    """export_config refuses a file holding data; save refuses a defined guest's disk even with
+    overwrite=True; both leave the file as it was."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    with pytest.raises(CommandExecutionError, match="holds data and is not an xl config of labpv1"):
+        caller.cmd("xen_guest.export_config", guest, path=str(notes))
+    assert notes.read_text() == "my notes\n"
+    disk = tmp_path / "labsafe.img"
+    disk.write_bytes(b"\x01" * 4096)
+    remove_guest(conn, "labsafe")
+    try:
+        caller.cmd("xen_guest.define", "labsafe", memory=64, disks=[str(disk)], nics=[])
+        ensure_running(conn, guest)
+        with pytest.raises(CommandExecutionError, match=f"{disk} is a disk of labsafe"):
+            caller.cmd("xen_guest.save", guest, path=str(disk), overwrite=True)
+        assert disk.read_bytes() == b"\x01" * 4096
+        assert xl_state(guest) is not None  # still running
+    finally:
+        remove_guest(conn, "labsafe")
+
+
+def test_bad_arguments_are_plain_errors(caller, guest):
+    with pytest.raises(CommandExecutionError, match="timeout: expected a whole number of at least 1, got 'x'"):
+        caller.cmd("xen_guest.shutdown", guest, timeout="x")

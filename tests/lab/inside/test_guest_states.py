@@ -6,11 +6,15 @@ within maxmem is made live (same domain, no restart), a disk and a NIC added to 
 pillar are plugged into the running guest, and a change that needs a restart (more
 vcpus than the running domain's maximum) is reported on every run until
 ``restart_on_change`` restarts the guest. Then a hand-written ``/etc/xen/NAME``-style
-config is imported.
+config is imported. Then what the state says is checked against what Xen runs: a live vCPU
+change names the vCPUs the guest has not brought online (``xl vcpu-list``), a state given only
+``memory`` keeps the rest, a missing bridge and a formula key like ``remove_disks: "no"`` are
+refused naming their key path before anything is touched, and a forced stop of a paused guest
+is reported as destroyed.
 """
 
 import pytest
-from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, sh, wait_console, xl
+from labhelpers import GUEST_INITRD, GUEST_KERNEL, remove_guest, sh, state, wait_console, xl
 
 NAME = "labst1"
 HOST_ONLY = "xenbr-st"
@@ -189,3 +193,64 @@ vif = [ 'mac=00:16:3e:5a:11:01,bridge=xenbr0' ]
     assert info["nics"][0]["mac"] == "00:16:3e:5a:11:01"
     assert info["nics"][0]["bridge"] == "xenbr0"
     assert caller.cmd("xen_guest.import_config", str(cfg)) == {}  # second import: nothing to change
+
+
+def _online(name):
+    """vCPUs ``xl vcpu-list`` shows online (state column without ``p``)."""
+    rows = [line.split() for line in xl("vcpu-list", name).splitlines()[1:] if line.strip()]
+    return sum(1 for row in rows if len(row) > 4 and not row[4].endswith("p"))
+
+
+def test_a_live_vcpu_raise_says_what_the_guest_runs(caller, cleanup, extra_devices):
+    """vcpus 1 -> 2 within maxvcpus 2 on the running PV guest: the result matches xl vcpu-list --
+    done when the guest brought vCPU 1 online, else pending, naming it (never reported as done
+    while xl shows it ``--p``)."""
+    down = apply(caller, pillar=pillar(memory=160, vcpus=1, maxvcpus=2, **extra_devices))
+    assert not failed(down), down
+    before = caller.cmd("xen_guest.info", NAME)["id"]
+    ret = apply(caller, pillar=pillar(memory=160, vcpus=2, maxvcpus=2, **extra_devices))
+    assert not failed(ret), ret
+    (change,) = [r["changes"]["vcpus"] for r in ret.values() if "vcpus" in r["changes"]]
+    assert caller.cmd("xen_guest.info", NAME)["id"] == before, "the guest was restarted"
+    online = _online(NAME)
+    if online < 2:
+        assert change.get("pending") == f"the guest has not brought vCPU 1 online (it runs {online} of 2)", change
+        assert "is pending" in comments(ret), ret
+    else:
+        assert "pending" not in change, change
+
+
+def test_a_state_given_only_memory_keeps_the_rest(caller, cleanup, extra_devices):
+    """state.single xen_guest.running labst1 memory=144: memory changes live, disks and NICs stay."""
+    before = caller.cmd("xen_guest.spec", NAME)
+    ret = state(caller, "xen_guest.running", NAME, memory=144)
+    assert ret["result"] is True and set(ret["changes"]) == {"memory"}, ret
+    after = caller.cmd("xen_guest.spec", NAME)
+    assert (after["disks"], after["nics"], after["vcpus"]) == (before["disks"], before["nics"], before["vcpus"])
+    assert len(xl("network-list", NAME).strip().splitlines()) == 2  # header + the NIC, still plugged
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_a_nic_on_a_missing_bridge_is_refused_naming_its_key(caller, cleanup, test):
+    ret = state(caller, "xen_guest.running", NAME, nics=[{"bridge": "xenbr9"}], test=test)
+    assert ret["result"] is False and ret["changes"] == {}, ret
+    assert "xen:guests:labst1:nics:0:bridge: no bridge 'xenbr9' on this host" in ret["comment"]
+    assert len(xl("network-list", NAME).strip().splitlines()) == 2
+
+
+def test_remove_disks_no_is_refused_and_deletes_nothing(caller, cleanup):
+    wanted = pillar(memory=144)
+    wanted["xen"]["guests"][NAME].update(ensure="absent", remove_disks="no")
+    ret = apply(caller, pillar=wanted)
+    assert "xen:guests:labst1:remove_disks: expected true or false, got 'no'" in " ".join(failed(ret).values()), ret
+    assert NAME in caller.cmd("xen_guest.list")
+    assert sh(f"test -f {ROOT_IMAGE}", check=False).returncode == 0
+
+
+def test_a_forced_stop_of_a_paused_guest_is_reported_as_destroyed(caller, cleanup):
+    caller.cmd("xen_guest.pause", NAME)
+    ret = state(caller, "xen_guest.stopped", NAME, force=True, timeout=30)
+    assert ret["result"] is True, ret
+    assert ret["changes"]["state"]["via"] == "destroyed: a paused guest cannot shut down by itself", ret
+    assert "labst1 was destroyed" in ret["comment"], ret
+    assert caller.cmd("xen_guest.info", NAME)["state"] == "shutoff"
