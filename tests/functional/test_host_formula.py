@@ -307,6 +307,17 @@ def test_dom0_memory_and_cpus_come_from_pillar(modules, on):
     assert args["key_values"]["GRUB_CMDLINE_XEN_DEFAULT"] == '"dom0_mem=2048M,max:2048M dom0_max_vcpus=4 loglvl=all"'
 
 
+@pytest.mark.parametrize("vcpus", [0, 2.5, True, "2"])
+def test_dom0_max_vcpus_is_a_whole_number(modules, on, vcpus):
+    on("debian12")
+    states = _render(modules, pillar={"xen": {"host": {"dom0_max_vcpus": vcpus}}})
+    assert list(states) == ["xen-host-settings-checked"]
+    assert (
+        "xen:host:dom0_max_vcpus: expected a whole number of at least 1"
+        in states["xen-host-settings-checked"]["test"][0]["name"]
+    )
+
+
 def test_wrong_settings_are_all_named_and_nothing_is_rendered(modules, on):
     on("debian12")
     pillar = {

@@ -31,7 +31,7 @@
 {%- if not mem_mib %}
 {%-   do problems.append("xen:host:dom0_mem: expected a size in MiB above 0 (1024) or with M or G (2G), got " ~ host.dom0_mem | json) %}
 {%- endif %}
-{%- if host.dom0_max_vcpus is not number or host.dom0_max_vcpus is sameas true or host.dom0_max_vcpus is sameas false or host.dom0_max_vcpus < 1 %}
+{%- if host.dom0_max_vcpus is not integer or host.dom0_max_vcpus is boolean or host.dom0_max_vcpus < 1 %}
 {%-   do problems.append("xen:host:dom0_max_vcpus: expected a whole number of at least 1, got " ~ host.dom0_max_vcpus | json) %}
 {%- endif %}
 {%- if host.reboot is not sameas true and host.reboot is not sameas false %}
