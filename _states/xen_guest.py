@@ -20,7 +20,13 @@ mapping, or nothing to use the pillar entry:
             kickstart: ftp://192.168.0.254/pub/ks.cfg
 
 Every problem in the spec is reported at once, with its key path, before
-anything is touched. ``test=True`` shows exactly the changes a real run makes.
+anything is touched: the state's own arguments too (``restart_on_change``, ``force``
+``true``/``false`` only, ``timeout`` at least 1, as ``<pillar_path>:<name>:<key>``) and
+clashes with the host (a MAC another guest has, a missing bridge or libvirt network,
+more memory or vCPUs than the host has, another guest's disk). A state manages the keys
+it is given and keeps the others (``memory=256`` alone changes only memory); removing
+every disk or NIC is said explicitly (``disks: []``). ``test=True`` shows exactly the
+changes a real run makes.
 A running guest gets memory and vcpus changes live (within maxmem/maxvcpus);
 other changes wait for a restart, said in the comment (with no changes) on every
 run until it happens; ``restart_on_change: True`` restarts the guest then. VNC
@@ -38,11 +44,11 @@ within ``timeout``, or destroyed with ``force: True``, then started), changes
 ``{"state": {"old": "running", "new": "restarted"}}``; a guest that is not
 running is started, ``{"state": {"old": "shutoff", "new": "running"}}``.
 
-Cost: within a state run the host's guests are listed once (two libvirt calls
-for the whole run, again only after another state changed something); a no-op
-re-apply then costs 1 call for a shut-off guest and 2 for a running one
-(``bench/guests_apply.py``). Outside a state run a lookup, an ``autostart()``
-and, for the run-state states, an ``info()`` are added.
+Cost: within a state run the host's guests are listed once (two libvirt calls for
+the run, again only after another state changed something), and what they use (MACs,
+disks, bridges) is read once when a state changes any of it; a no-op re-apply costs 1
+call for a shut-off guest and 2 for a running one (``bench/guests_apply.py``). Outside
+a state run a lookup, an ``autostart()`` and, for run-state states, an ``info()`` are added.
 """
 
 import salt.utils.data
@@ -54,8 +60,6 @@ from saltext_xen.guests import guest_apply, guest_spec
 
 __virtualname__ = "xen_guest"
 
-# Keys of a pillar guest that tell salt/xen/guests.sls how to apply it.
-PILLAR_STATE_KEYS = ("ensure", "restart_on_change", "remove_disks", "timeout", "force")
 # State arguments that are not part of the guest spec.
 _STATE_ARGS = ("name", "spec", "restart_on_change", "timeout", "force", "boot_dir", "pillar_path")
 
@@ -81,17 +85,14 @@ def _wanted(name, spec, kwargs, pillar_path):
     if spec is not None:
         if not isinstance(spec, dict):
             return spec, pillar_path  # guest_spec says what it should be
-        merged = dict(spec)
-        merged.update(data)
-        return merged or None, pillar_path
+        return dict(spec, **data) or None, pillar_path
     if data:
         return data, pillar_path
     # __pillar__ itself: pillar.get masks every value (Salt 3008) outside templates
     from_pillar = salt.utils.data.traverse_dict_and_list(__pillar__, f"{pillar_path}:{name}", None)
     if isinstance(from_pillar, dict):
-        # how the formula applies a guest, not what the guest is; an entry with nothing
-        # else (``vm03: {ensure: stopped}``) manages the run state and leaves the definition alone
-        from_pillar = {k: v for k, v in from_pillar.items() if k not in PILLAR_STATE_KEYS} or None
+        # formula keys are no part of the guest; ``vm03: {ensure: stopped}`` manages the run state only
+        from_pillar = {k: v for k, v in from_pillar.items() if k not in guest_spec.OPTION_CHECKS} or None
     return from_pillar, pillar_path
 
 
@@ -119,14 +120,9 @@ def _seed(name):
     return f"{__opts__.get('id', 'minion')}/{name}"
 
 
-def _options(name, pillar_path, **given):
-    """The state's own arguments, checked like formula keys: ``(values, problems)``."""
-    return guest_spec.options(name, given, pillar_path)
-
-
 def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_required):
     ret = _ret(name)
-    opts, problems = _options(name, pillar_path, **given)
+    opts, problems = guest_spec.options(name, given, pillar_path)
     data, path = _wanted(name, spec, kwargs, pillar_path)
     if data is None and spec_required:
         problems.append(
@@ -252,7 +248,7 @@ def absent(name, remove_disks=False, timeout=120, pillar_path="xen:guests"):
     CLI Example: ``salt '*' state.single xen_guest.absent vm03 remove_disks=True``
     """
     ret = _ret(name)
-    opts, problems = _options(name, pillar_path, remove_disks=remove_disks, timeout=timeout)
+    opts, problems = guest_spec.options(name, {"remove_disks": remove_disks, "timeout": timeout}, pillar_path)
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
     remove_disks, timeout = opts["remove_disks"], opts["timeout"]
@@ -293,6 +289,10 @@ def cloned(
     """
     ret = _ret(name)
     problems = guest_clone.validate(name, source, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge)
+    flags, more = guest_spec.options(
+        name, {"crash_consistent": crash_consistent, "start": start, "force": force}, "xen:clones"
+    )
+    problems += more
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
     settings = {"memory": memory, "vcpus": vcpus, "bridge": bridge}
@@ -303,7 +303,8 @@ def cloned(
         return _fail(ret, str(exc))
     if found is not None:
         return _cloned_existing(ret, conn, found, settings)
-    params = dict(settings, disks=disks, crash_consistent=bool(crash_consistent), force=bool(force))
+    crash_consistent, start, force = flags["crash_consistent"], flags["start"], flags["force"]
+    params = dict(settings, disks=disks, crash_consistent=crash_consistent, force=force)
     try:
         step = guest_clone.plan(conn, source, name, **params)
     except errors.XenError as exc:
@@ -366,7 +367,7 @@ def mod_watch(name, sfun=None, timeout=120, force=False, pillar_path="xen:guests
     if sfun != "running":
         ret["comment"] = f"xen_guest.{sfun} does nothing on a watch"
         return ret
-    opts, problems = _options(name, pillar_path, timeout=timeout, force=force)
+    opts, problems = guest_spec.options(name, {"timeout": timeout, "force": force}, pillar_path)
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
     timeout, force = opts["timeout"], opts["force"]

@@ -317,3 +317,10 @@ def test_vcpu_list_of_xl_is_read_for_online_vcpus():
         "labst1                               3     1    -   --p       0.0  all / all\n"
     )
     assert lifecycle.parse_vcpu_list(text) == 1
+
+
+def test_cloned_takes_true_or_false_only(states, conn, tmp_path):
+    ret = _run(states, "cloned", "copy03", source="vm03", force="yes", disks={"xvda": str(tmp_path / "c.img")})
+    assert ret["result"] is False and ret["changes"] == {}
+    assert "xen:clones:copy03:force: expected true or false, got 'yes'" in ret["comment"]
+    assert not (tmp_path / "c.img").exists()

@@ -783,10 +783,12 @@ def arguments(**given):
 def options(name, given, path="xen:guests"):
     """The formula keys of guest ``name`` (state arguments): ``(values, problems)``.
 
-    ``given`` maps keys of :data:`OPTION_CHECKS` to what the caller passed;
+    ``given`` maps keys of :data:`ARGUMENT_CHECKS` to what the caller passed;
     booleans are ``true``/``false`` only and ``timeout`` a whole number of at
     least 1. Problems are named ``<path>:<name>:<key>``, as in pillar.
     """
     problems = vocab.Problems()
-    values = {key: OPTION_CHECKS[key](value, vocab.key_path(path, name, key), problems) for key, value in given.items()}
+    values = {
+        key: ARGUMENT_CHECKS[key](value, vocab.key_path(path, name, key), problems) for key, value in given.items()
+    }
     return values, list(problems)
