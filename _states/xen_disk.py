@@ -256,10 +256,11 @@ def partitioned(name, label="gpt", partitions=None, force=False, **kwargs):
             f"{name} does not exist yet; once made it would be partitioned: {after}",
         )
     try:
-        if users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name)):
-            return _fail(ret, users)
         listing = __salt__["xen_disk.partitions"](name)
-        probe = None if disk_parts.matches(listing, label, wanted) else __salt__["xen_disk.filesystem"](name)
+        same = disk_parts.matches(listing, label, wanted)
+        if not same and (users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name))):
+            return _fail(ret, users)  # a guest's disk: before any talk of force, which does not help here
+        probe = None if same else __salt__["xen_disk.filesystem"](name)
         changes = disk_parts.table_changes(name, listing, label, wanted, probe, force=force)
     except _READ_ERRORS as exc:
         return _fail(ret, str(exc))
@@ -300,9 +301,9 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
             f"{name} does not exist yet; once made {where} would be formatted {fs_type}",
         )
     try:
-        if users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name)):
-            return _fail(ret, users)
         probe = __salt__["xen_disk.filesystem"](name, partition=partition)
+        if probe["fstype"] != fs_type and (users := disk_parts.in_use_problems(name, __salt__["xen_disk.users"](name))):
+            return _fail(ret, users)
         changes = disk_parts.format_changes(name, fs_type, probe, partition=partition, force=force)
     except _READ_ERRORS as exc:
         return _fail(ret, str(exc))

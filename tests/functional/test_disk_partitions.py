@@ -134,3 +134,15 @@ def test_formatted_state_says_the_same_refusal_under_test(states, tmp_path):
     assert (
         rel["result"] is False and "name: expected an absolute path" in rel["comment"] and "fs_type" in rel["comment"]
     )
+
+
+def test_formatted_and_partitioned_states_refuse_a_guests_disk_even_with_force(states, test_uri, tmp_path):
+    from tests.functional.disk_helpers import define_guest  # pylint: disable=import-outside-toplevel
+
+    _, root = define_guest(test_uri, tmp_path)
+    for test in (True, False):
+        fmt = dict(states.xen_disk.formatted(root, fs_type="ext4", force=True, test=test).full_return)
+        part = dict(states.xen_disk.partitioned(root, force=True, test=test).full_return)
+        for ret in (fmt, part):
+            assert ret["result"] is False and ret["changes"] == {}
+            assert ret["comment"].startswith(f"{root} is a disk of newvm; detach it or undefine the guest first")
