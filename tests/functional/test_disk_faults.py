@@ -248,3 +248,27 @@ def test_killed_copy_into_an_lv_leaves_it_tagged_partial(tmp_path, scratch_lv):
     again = disk_copy.copy(src, scratch_lv)
     assert again["verified"] and not disk_copy.is_partial(scratch_lv)
     disk_copy.verify(src, scratch_lv, size=SIZE)
+
+
+def test_a_killed_moves_leftover_is_shown_by_the_plan_and_removed_by_the_next_move(modules, test_uri, tmp_path):
+    """File -> file: the killed copy left a temporary beside the destination; test=True says so, the move cleans it."""
+    _, src = define_guest(test_uri, tmp_path, size=SIZE, data=os.urandom(DATA // 2))
+    before = sha256(src)
+    dest = str(tmp_path / "moved.img")
+    kill_mid_copy("copy", src, dest)
+    temp = nothing_complete_at(dest)
+    plan = modules.xen_disk.move_plan("newvm", "xvda", dest)
+    assert plan["leftovers"] == [temp]
+    got = modules.xen_disk.move("newvm", "xvda", dest)
+    assert got["xvda"]["verified"] and got["xvda"]["leftovers_removed"] == [temp]
+    assert not os.path.exists(temp) and disk_sources(test_uri, "newvm")["xvda"] == dest
+    assert sha256(src) == before and sha256(dest) == before
+
+
+def test_a_symlink_to_a_guests_disk_counts_as_that_disk(modules, test_uri, tmp_path):
+    _, root = define_guest(test_uri, tmp_path)
+    alias = tmp_path / "alias.img"
+    alias.symlink_to(root)
+    assert modules.xen_disk.users(str(alias)) == [["newvm", "xvda", False]]
+    with pytest.raises(Exception, match="is a disk of newvm"):
+        modules.xen_disk.format(str(alias), "ext4", force=True)

@@ -6,19 +6,23 @@ A guest grown a disk under it is told the new size where Xen allows it
 
 import libvirt
 
-from saltext_xen.core import commands
+from saltext_xen.core import commands, protect
 from saltext_xen.disks import disk_image, volumes
 from saltext_xen.guests import domain_xml, lifecycle
 
 
 def users(conn, path):
-    """Guests whose definition (persistent or live) uses ``path``: ``[[guest, target, running], ...]``."""
+    """Guests whose definition (persistent or live) uses ``path``: ``[[guest, target, running], ...]``.
+
+    The same disk under another name counts (a symlink, a ``/dev/mapper`` alias, a hard link).
+    """
     found = []
     for dom in conn.listAllDomains():
         seen = set()
         for flags in (0, libvirt.VIR_DOMAIN_XML_INACTIVE):
             for disk in domain_xml.parse(dom.XMLDesc(flags))["disks"]:
-                if disk["source"] == path and disk["target"] not in seen:
+                same = disk["source"] == path or protect.used_by(path, [disk["source"]] if disk["source"] else [])
+                if same and disk["target"] not in seen:
                     seen.add(disk["target"])
                     found.append([dom.name(), disk["target"], bool(dom.isActive())])
     return found
