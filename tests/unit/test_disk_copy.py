@@ -366,3 +366,32 @@ def test_a_chunk_that_reads_back_different_fails_the_copy_and_leaves_nothing(tmp
     with pytest.raises(disk_copy.VerifyError, match="differs from its source"):
         disk_copy.copy(str(src), str(dst), reflink=False)
     assert not dst.exists() and os.listdir(tmp_path) == ["src.img"]
+
+
+@needs_loop
+def test_a_device_mapper_target_is_tagged_while_written_and_keeps_the_tag_when_the_copy_fails(tmp_path, monkeypatch):
+    """An LV cannot be renamed into place: lvchange --addtag before the first byte, --deltag once verified."""
+    src = tmp_path / "src.img"
+    disk_image.create(str(src), 32 * MIB)
+    write_at(src, MIB, os.urandom(MIB))
+    backing = tmp_path / "lv"
+    disk_image.create(str(backing), 32 * MIB)
+    calls = []
+
+    def run(argv):
+        calls.append(argv[:3])
+        return {"retcode": 0, "stdout": "", "stderr": ""}
+
+    monkeypatch.setattr(disk_copy, "is_device_mapper", lambda path: True)  # the loop device stands in for an LV
+    with loop_device(backing) as dev:
+        got = disk_copy.copy(str(src), dev, run=run)
+        assert got["verified"]
+        assert calls == [
+            ["lvchange", "--addtag", disk_copy.PARTIAL_TAG],
+            ["lvchange", "--deltag", disk_copy.PARTIAL_TAG],
+        ]
+        calls.clear()
+        monkeypatch.setattr(disk_copy, "verify", lambda *a, **k: (_ for _ in ()).throw(disk_copy.VerifyError("rot")))
+        with pytest.raises(disk_copy.VerifyError):
+            disk_copy.copy(str(src), dev, run=run)
+        assert calls == [["lvchange", "--addtag", disk_copy.PARTIAL_TAG]]  # still marked unfinished
