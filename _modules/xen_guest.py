@@ -122,7 +122,8 @@ def restart_crashed(name):
     CLI Example: ``salt '*' xen_guest.restart_crashed vm03``
     """
     setting = salt.utils.data.traverse_dict_and_list(__pillar__, crashloop.SETTING, None)
-    result = crashloop.restart(name, setting, _crash_history(), lambda: lifecycle.start(_dom(name)))
+    dom = _dom(name)  # an unknown guest is said before anything is counted
+    result = crashloop.restart(name, setting, _crash_history(), lambda: lifecycle.start(dom))
     if not result["started"]:
         __salt__["event.send"](crashloop.tag(name), result)
     return result
