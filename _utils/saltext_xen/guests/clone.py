@@ -89,7 +89,7 @@ def with_settings(spec, memory=None, vcpus=None, bridge=None):
 def validate(name, source, disks=None, memory=None, vcpus=None, bridge=None):
     """The problems with clone arguments, each naming its key; empty when they are fine."""
     problems = []
-    if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
+    if not guest_spec.is_guest_name(name):
         problems.append(f"name: '{name}' is not a usable guest name")
     if not isinstance(source, str) or not source:
         problems.append(f"source: expected the name of the guest to clone, got {source!r}")
@@ -167,7 +167,7 @@ def plan(
     convert``, checked with ``qemu-img compare``) and the clone reads it as raw.
     """
     problems = []
-    if not isinstance(name, str) or not guest_spec._NAME.match(name):  # pylint: disable=protected-access
+    if not guest_spec.is_guest_name(name):
         raise CloneError(f"'{name}' is not a usable guest name")
     dom = lifecycle.lookup(conn, source)
     try:

@@ -88,7 +88,6 @@ NOT_DIFFED = ("install", "name")
 
 _TARGET = re.compile(r"^(xvd|hd|sd|vd)([a-z]{1,2})$")
 _UUID = re.compile(r"^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
 
 _Problems = vocab.Problems
@@ -148,6 +147,11 @@ def _mapping(value, path, problems):
 
 def _unknown(data, allowed, path, problems):
     vocab.unknown_keys(data, allowed, path, problems)
+
+
+def is_guest_name(name):
+    """Whether ``name`` is a usable guest name (``validate.guest_name``: letters, digits, ``_ . + -``)."""
+    return vocab.guest_name(name, "", vocab.Problems()) is not None
 
 
 def target_index(target):
