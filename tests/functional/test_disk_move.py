@@ -105,7 +105,10 @@ def test_file_into_block_device_and_back(modules, test_uri, tmp_path):
     with open(backing, "r+b") as fh:
         fh.write(b"\xee" * MIB)  # old contents of the "LV"
     with loop_device(backing) as dev:
-        got = modules.xen_disk.move("newvm", "xvda", dev)
+        with pytest.raises(Exception, match="holds data"):
+            modules.xen_disk.move("newvm", "xvda", dev)  # the old contents are data: not without force
+        assert disk_sources(test_uri, "newvm")["xvda"] == src
+        got = modules.xen_disk.move("newvm", "xvda", dev, force=True)
         assert got["xvda"]["new"] == dev and got["xvda"]["verified"]
         assert disk_sources(test_uri, "newvm")["xvda"] == dev
         xml = connection.connect(test_uri).lookupByName("newvm").XMLDesc(2)
@@ -204,7 +207,7 @@ def test_block_device_with_a_filesystem_needs_force(modules, test_uri, tmp_path)
     disk_image.create(str(backing), 80 * MIB)
     subprocess.run(["mkfs.ext4", "-q", "-F", str(backing)], check=True)
     with loop_device(backing) as dev:
-        with pytest.raises(Exception, match="already holds ext4; it is not overwritten unless force=True"):
+        with pytest.raises(Exception, match=r"holds data \(ext4 signature\); say force: true to write over it"):
             modules.xen_disk.move("newvm", "xvda", dev)
         assert disk_sources(test_uri, "newvm")["xvda"] == src
         got = modules.xen_disk.move("newvm", "xvda", dev, force=True)
@@ -297,7 +300,7 @@ def test_qcow2_into_block_device_and_back_to_qcow2(modules, test_uri, tmp_path):
         fh.seek(70 * MIB)
         fh.write(b"\xee" * MIB)  # ... also past the end of the guest's disk
     with loop_device(backing) as dev:
-        got = modules.xen_disk.move("newvm", "xvda", dev, shutdown=True)
+        got = modules.xen_disk.move("newvm", "xvda", dev, shutdown=True, force=True)  # over the old contents
         assert got["xvda"]["new"] == dev and got["xvda"]["verified"] and got["xvda"]["restarted"]
         assert got["xvda"]["format"] == {"old": "qcow2", "new": "raw"}
         assert state(test_uri, "newvm") == 1

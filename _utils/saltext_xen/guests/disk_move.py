@@ -177,9 +177,9 @@ def plan(conn, name, disk, dest, shutdown=False, force=False, run=commands.run_l
                 raise MoveError(f"{dest} ({have}) is smaller than {src} ({need})")
             # an LV a killed copy left tagged as unfinished holds nothing worth keeping
             result["partial"] = disk_copy.is_partial(dest, run=run)
-            found = None if force or result["partial"] else disk_image.signature(dest, run=run)
-            if found:
-                raise MoveError(f"{dest} already holds {found}; it is not overwritten unless force=True")
+            problem = protect.overwrite_problem(dest, force=force or result["partial"], run=run)
+            if problem:
+                raise MoveError(problem)
         else:
             result["make_block"] = True
     else:
