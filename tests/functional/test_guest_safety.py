@@ -324,3 +324,11 @@ def test_cloned_takes_true_or_false_only(states, conn, tmp_path):
     assert ret["result"] is False and ret["changes"] == {}
     assert "xen:clones:copy03:force: expected true or false, got 'yes'" in ret["comment"]
     assert not (tmp_path / "c.img").exists()
+
+
+def test_keys_other_parts_read_are_no_unknown_keys_to_the_guest_states(modules, conn):
+    """``group`` (the fleet runner's anti-affinity) and ``on_host_shutdown`` (xen.host) sit beside the spec."""
+    guest = {"ensure": "defined", "memory": 128, "group": "web", "on_host_shutdown": "shutdown"}
+    ret = modules.state.sls("xen.guests", pillar={"xen": {"guests": {"vm61": guest}}})
+    assert all(r["result"] for r in ret.raw.values()), ret.raw
+    assert _spec(conn, "vm61")["memory"] == 128

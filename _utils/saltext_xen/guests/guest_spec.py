@@ -750,6 +750,10 @@ OPTION_CHECKS = {
     "remove_disks": vocab.boolean,
     "force": vocab.boolean,
     "timeout": lambda value, path, problems: vocab.integer(value, path, problems, minimum=1),
+    # read by others, not the guest states: the fleet runner's anti-affinity group, xen.host's
+    # choice for this guest when dom0 shuts down
+    "group": lambda value, path, problems: vocab.name(value, path, problems, what="a group name"),
+    "on_host_shutdown": lambda value, path, problems: vocab.choice(value, path, problems, ("save", "shutdown")),
 }
 
 
