@@ -54,10 +54,6 @@ class AlreadyExists(DiskError):
     """The target file or volume is already there and will not be overwritten."""
 
 
-# the library's one command runner; kept under this name for callers that pass disk_image.run_local
-run_local = commands.run_local
-
-
 def _check(run, argv, what):
     res = run(argv)
     if res.get("retcode"):
@@ -126,7 +122,7 @@ def allocated(path):
     return os.stat(path).st_blocks * 512
 
 
-def create(path, size, fmt="raw", allocation="sparse", mode=0o600, run=run_local):
+def create(path, size, fmt="raw", allocation="sparse", mode=0o600, run=commands.run_local):
     """Create a new image of ``size`` bytes; refuses to touch an existing path.
 
     raw + sparse: ``ftruncate`` (constant time and space); raw + full:
@@ -177,7 +173,7 @@ def create(path, size, fmt="raw", allocation="sparse", mode=0o600, run=run_local
     return info(path)
 
 
-def grow(path, size, allocation="sparse", run=run_local):
+def grow(path, size, allocation="sparse", run=commands.run_local):
     """Grow the image at ``path`` to ``size`` bytes; returns ``(old_size, new_size)``.
 
     Equal size is a no-op; a smaller size raises :class:`ShrinkRefused`. Block
@@ -219,7 +215,7 @@ def _remove_quietly(path):
         os.unlink(path)
 
 
-def signature(path, run=run_local):
+def signature(path, run=commands.run_local):
     """What ``blkid -p`` finds on ``path`` (a filesystem or partition-table type), or None.
 
     Probed afresh, never from blkid's cache. Used to refuse writing over a device

@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core import macs, protect
+from saltext_xen.core import commands, macs, protect
 from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.disks.disk_image import DiskError
@@ -155,7 +155,7 @@ def plan(
     bridge=None,
     crash_consistent=False,
     force=False,
-    run=disk_image.run_local,
+    run=commands.run_local,
 ):
     """Everything the clone will do, as a dict; CloneError/InvalidState if it cannot be done.
 
@@ -250,7 +250,7 @@ def plan(
                 item["make_block"] = True  # an LV made at least as large as the source
             elif item["size"] is not None and dest_info["size"] < item["size"]:
                 problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
-            elif not force:
+            elif not force and not disk_copy.is_partial(dest, run=run):  # a killed clone's own LV is no data
                 held = disk_image.signature(dest, run=run) or protect.holds_data(dest, run=run)
                 if held:
                     problems.append(
@@ -340,7 +340,7 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
     return out
 
 
-def clone(conn, source, name, settings, start=False, run=disk_image.run_local, **hooks):
+def clone(conn, source, name, settings, start=False, run=commands.run_local, **hooks):
     """Plan and execute the clone of ``source`` as ``name``, then start it if asked.
 
     ``settings``: the keyword arguments of :func:`plan` (``disks``, ``memory``,

@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core import macs, protect, validate
+from saltext_xen.core import commands, macs, protect, validate
 from saltext_xen.core.errors import XenError
 from saltext_xen.disks import disk_image
 from saltext_xen.guests import devices, domain_xml, guest_spec, install, lifecycle, xlcfg
@@ -434,7 +434,7 @@ def plan(wanted, current, seed, restart_on_change=False, live=True, taken_macs=(
     return p
 
 
-def _create_disks(p, run=disk_image.run_local):
+def _create_disks(p, run=commands.run_local):
     done = []
     for disk in p.new_disks:
         disk_image.create(disk["source"], guest_spec.disk_bytes(disk), fmt=disk["format"], allocation="sparse", run=run)
@@ -454,7 +454,7 @@ def vcpus_taken(dom, change, value, run=None):
     return dict(change, applied=f"in the definition and offered live; {pending}", pending=pending)
 
 
-def apply(conn, p, current, timeout=120, run=disk_image.run_local):
+def apply(conn, p, current, timeout=120, run=commands.run_local):
     """Carry out ``p``; returns ``(changes_done, problems)``: only what really happened."""
     done = {}
     problems = []
