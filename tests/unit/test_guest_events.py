@@ -5,6 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from saltext_xen.events import autostart, guest_events
+from saltext_xen.guests import lifecycle
 
 
 def test_first_pass_reports_nothing_it_is_the_baseline():
@@ -24,11 +25,11 @@ def test_guests_appearing_and_going_change_from_and_to_absent():
 
 def test_shut_off_because_it_crashed_is_called_crashed():
     """libxl destroys a crashed guest (on_crash=destroy): shut off, reason crashed."""
-    word = guest_events.state_word(libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED)
+    word = lifecycle.word_of(libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_CRASHED)
     assert word == "crashed"
-    assert guest_events.state_word(libvirt.VIR_DOMAIN_CRASHED, 0) == "crashed"
-    assert guest_events.state_word(libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED) == "shutoff"
-    assert guest_events.state_word(libvirt.VIR_DOMAIN_BLOCKED, 0) == "running"
+    assert lifecycle.word_of(libvirt.VIR_DOMAIN_CRASHED, 0) == "crashed"
+    assert lifecycle.word_of(libvirt.VIR_DOMAIN_SHUTOFF, libvirt.VIR_DOMAIN_SHUTOFF_DESTROYED) == "shutoff"
+    assert lifecycle.word_of(libvirt.VIR_DOMAIN_BLOCKED, 0) == "running"
 
 
 def test_event_tag_and_data_for_a_crash():

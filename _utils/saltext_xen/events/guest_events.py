@@ -26,18 +26,6 @@ SALT_OPTIONS = ("interval", "enabled", "run_once", "disable_during_state_run", "
 OPTIONS = ("states", "guests", "emit_at_start")
 
 
-def state_word(state, reason):
-    """The state word for libvirt's ``dom.state()`` pair.
-
-    A guest that crashed and was not preserved (``on_crash=destroy``, the usual
-    libxl outcome) is shut off with reason "crashed"; the operator calls that
-    crashed too, so it is reported as ``crashed``.
-    """
-    if libvirt is not None and state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
-        return "crashed"
-    return lifecycle.state_name(state)
-
-
 def read_states(conn):
     """``({name: state word}, {name: domain})`` for every guest, in one pass.
 
@@ -51,7 +39,7 @@ def read_states(conn):
         except libvirt.libvirtError:
             continue
         name = dom.name()
-        states[name] = state_word(state, reason)
+        states[name] = lifecycle.word_of(state, reason)
         doms[name] = dom
     return states, doms
 

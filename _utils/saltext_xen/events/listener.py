@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - the Salt layer's __virtual__ reports i
 from saltext_xen.core import connection
 from saltext_xen.core.errors import XenError
 from saltext_xen.events import guest_events
+from saltext_xen.guests import lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def read_one(conn, name):
         if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
             return guest_events.ABSENT, None
         raise
-    return guest_events.state_word(state, reason), dom
+    return lifecycle.word_of(state, reason), dom
 
 
 class Listener:

@@ -518,12 +518,16 @@ def logs(conn, name=None, lines=100):
     return {path: xl.tail(path, int(lines)) for path in xl.log_files(name)}
 
 
-def state_word(dom):
-    """:func:`state_of`, saying ``crashed`` for a guest shut off by a crash."""
-    code, reason = dom.state()[:2]
+def word_of(code, reason):
+    """The operator's word for libvirt's ``dom.state()`` pair: ``crashed`` for a guest shut off by a crash."""
     if code == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_CRASHED:
         return "crashed"
     return state_name(code)
+
+
+def state_word(dom):
+    """:func:`state_of`, saying ``crashed`` for a guest shut off by a crash (the libxl default)."""
+    return word_of(*dom.state()[:2])
 
 
 def dump_core(dom, path, crash=False):
