@@ -240,18 +240,20 @@ def paused(name, spec=None, pillar_path="xen:guests", **kwargs):
     return _converge(name, spec, kwargs, "paused", {}, None, pillar_path, False)
 
 
-def absent(name, remove_disks=False, timeout=120, pillar_path="xen:guests"):
-    """Guest ``name`` is not defined: a running guest is shut down (destroyed after ``timeout``
-    seconds) and undefined. Image files are kept unless ``remove_disks: True``; devices always.
-    ``remove_disks`` is ``true``/``false`` only: ``"no"`` is refused and deletes nothing.
+def absent(name, remove_disks=False, timeout=120, force=False, pillar_path="xen:guests"):
+    """Guest ``name`` is not defined: a running guest is shut down gracefully and undefined; one
+    still up after ``timeout`` seconds (or paused) is destroyed only with ``force: True``, else the
+    state fails leaving it running. Image files are kept unless ``remove_disks: True``; devices
+    always. ``remove_disks``/``force`` are ``true``/``false`` only: ``"no"`` is refused.
 
     CLI Example: ``salt '*' state.single xen_guest.absent vm03 remove_disks=True``
     """
     ret = _ret(name)
-    opts, problems = guest_spec.options(name, {"remove_disks": remove_disks, "timeout": timeout}, pillar_path)
+    given = {"remove_disks": remove_disks, "timeout": timeout, "force": force}
+    opts, problems = guest_spec.options(name, given, pillar_path)
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
-    remove_disks, timeout = opts["remove_disks"], opts["timeout"]
+    remove_disks, timeout, force = opts["remove_disks"], opts["timeout"], opts["force"]
     try:
         conn = saltglue.conn_from(__salt__)
         current = guest_apply.read(conn, name, host=_host(conn))
@@ -260,17 +262,20 @@ def absent(name, remove_disks=False, timeout=120, pillar_path="xen:guests"):
     if current is None:
         ret["comment"] = f"{name} is already absent"
         return ret
+    kept = "" if remove_disks else " (its disks kept)"
     if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = guest_apply.removal(current, remove_disks=bool(remove_disks))
-        ret["comment"] = f"{name} would be removed" + ("" if remove_disks else " (its disks kept)")
+        try:
+            changes = guest_apply.removal(current, remove_disks=remove_disks, force=force)
+        except errors.XenError as exc:
+            return _fail(ret, str(exc))
+        ret.update(result=None, changes=changes, comment=f"{name} would be {guest_apply.removed_how(changes)}{kept}")
         return ret
     _cache().forget(name)
     try:
-        ret["changes"] = guest_apply.remove(conn, current, remove_disks=bool(remove_disks), timeout=float(timeout))
+        ret["changes"] = guest_apply.remove(conn, current, remove_disks=remove_disks, timeout=timeout, force=force)
     except errors.XenError as exc:
         return _fail(ret, str(exc))
-    ret["comment"] = f"{name} was removed" + ("" if remove_disks else " (its disks kept)")
+    ret["comment"] = f"{name} was {guest_apply.removed_how(ret['changes'])}{kept}"
     return ret
 
 

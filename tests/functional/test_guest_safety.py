@@ -332,3 +332,15 @@ def test_keys_other_parts_read_are_no_unknown_keys_to_the_guest_states(modules, 
     ret = modules.state.sls("xen.guests", pillar={"xen": {"guests": {"vm61": guest}}})
     assert all(r["result"] for r in ret.raw.values()), ret.raw
     assert _spec(conn, "vm61")["memory"] == 128
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_absent_destroys_a_paused_guest_only_with_force(states, modules, conn, test):
+    modules.xen_guest.pause("vm02")
+    refused = _run(states, "absent", "vm02", test=test)
+    assert refused["result"] is False and "paused and cannot shut down by itself" in refused["comment"]
+    assert conn.lookupByName("vm02").isActive(), "nothing was destroyed"
+    forced = _run(states, "absent", "vm02", force=True, test=test)
+    assert forced["result"] is (None if test else True)
+    assert forced["changes"]["state"] == {"old": "paused", "new": "shutoff"}
+    assert "destroyed first" in forced["comment"]

@@ -593,17 +593,18 @@ def drive(dom, old, want, timeout=120, force=False):
     return None
 
 
-def remove(conn, current, remove_disks=False, timeout=120):
-    """Stop (destroying after ``timeout``) and undefine; image files too if asked. Returns changes."""
+def remove(conn, current, remove_disks=False, timeout=120, force=False):
+    """Stop and undefine; image files too if asked. Returns changes.
+
+    A running guest is shut down gracefully; one still up after ``timeout`` (or a
+    paused one) is destroyed only with ``force``, else XenError and nothing more is done.
+    """
     changes = {}
     dom = current.dom
     if current.active:
         was = current.state  # read before it changes
-        try:
-            lifecycle.shutdown(dom, timeout=timeout, force=True)
-        except XenError:
-            dom.destroy()
-        changes["state"] = {"old": was, "new": "shutoff"}
+        done = lifecycle.shutdown(dom, timeout=timeout, force=force).get(current.spec["name"], {})
+        changes["state"] = {"old": was, "new": "shutoff", "via": done.get("via", "graceful shutdown")}
     try:
         dom.undefine()
     except libvirt.libvirtError as exc:
@@ -905,11 +906,27 @@ def converge(conn, p, current, changes, transition=None, want=None, **how):
     return done, problems
 
 
-def removal(current, remove_disks=False):
-    """The changes :func:`remove` would make (for test=True)."""
+def removed_how(changes):
+    """``removed``, with how a running guest stopped: ``removed (shut down first)``, ``removed (destroyed first)``.
+
+    Takes the ``via`` of :func:`remove`/:func:`removal` out of ``changes``: the comment says it.
+    """
+    via = changes.get("state", {}).pop("via", "")
+    if not via:
+        return "removed"
+    return "removed (destroyed first)" if via.startswith("destroy") else "removed (shut down first)"
+
+
+def removal(current, remove_disks=False, force=False):
+    """The changes :func:`remove` would make (for test=True); XenError where it would refuse."""
     changes = {}
     if current.active:
-        changes["state"] = {"old": current.state, "new": "shutoff"}
+        if current.state == "paused" and not force:
+            raise XenError(
+                f"{current.spec['name']} is paused and cannot shut down by itself: resume it first, or use force"
+            )
+        via = "destroy (guest was paused)" if current.state == "paused" else "graceful shutdown"
+        changes["state"] = {"old": current.state, "new": "shutoff", "via": via}
     changes["defined"] = {"old": True, "new": False}
     if remove_disks:
         changes.update(disks_to_remove(current))
