@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Define and start N guests through the formula (salt/xen/guests.sls) and time it.
+"""Define and start N guests through the formula (salt/xen/guests/init.sls) and time it.
 
 Prints, for each step: the time, and the libvirt calls per guest (total calls of
 the run divided by N, so the two listings a state run makes for the whole host
