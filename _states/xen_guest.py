@@ -135,9 +135,8 @@ def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_requi
         conn = saltglue.conn_from(__salt__)
         current = guest_apply.read(conn, name, host=_host(conn))
         others = salt.utils.data.traverse_dict_and_list(__pillar__, path, None)
-        wanted, problems = guest_apply.wanted_spec(
-            name, data, current, path, others if isinstance(others, dict) else {}
-        )
+        owners = _cache().pillar_macs(others if isinstance(others, dict) else {}, _run_marks()[0])
+        wanted, problems = guest_apply.wanted_spec(name, data, current, path, owners)
         if not problems:
             problems = guest_apply.host_check(wanted, current, lambda: _cache().index(conn, *_run_marks()), path)
     except errors.XenError as exc:

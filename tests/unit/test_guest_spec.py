@@ -289,10 +289,10 @@ def test_validating_a_spec_again_changes_nothing(spec):
 def test_a_mac_given_to_two_guests_is_named():
     spec, _ = guest_spec.validate("vm02", {"nics": [{"mac": "00:16:3E:02:00:01"}]})
     others = {"vm02": {"nics": [{"mac": "00:16:3e:02:00:01"}]}, "newvm": {"nics": [{"mac": "00-16-3e-02-00-01"}]}}
-    assert guest_spec.mac_clashes("vm02", spec, others) == [
+    assert guest_spec.mac_clashes("vm02", spec, guest_spec.mac_owners(others)) == [
         "xen:guests:vm02:nics:0:mac: 00:16:3e:02:00:01 is also given to guest newvm"
     ]
-    assert guest_spec.mac_clashes("vm02", spec, {"newvm": {"nics": "bad"}}) == []
+    assert guest_spec.mac_clashes("vm02", spec, guest_spec.mac_owners({"newvm": {"nics": "bad"}})) == []
 
 
 _junk = st.recursive(

@@ -20,7 +20,6 @@ The states call ``plan`` for ``test=True`` and ``plan`` + ``apply`` otherwise, s
 the prediction and the real run share one code path.
 """
 
-import copy
 import hashlib
 import os
 import random
@@ -184,6 +183,14 @@ def _lookup(conn, name):
         raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
 
 
+def _name_in(xml):
+    """The ``<name>`` of a domain definition (the whole spec is parsed only once, by :func:`read`)."""
+    try:
+        return (ET.fromstring(xml).findtext("name") or "").strip()
+    except ET.ParseError:
+        return None
+
+
 def _listed(host, name):
     """``(dom, xml)`` from the Host's handle of ``name`` when it still is that guest, else (None, None)."""
     dom = host.handle(name) if host is not None else None
@@ -194,7 +201,7 @@ def _listed(host, name):
     except libvirt.libvirtError:
         host.forget(name)  # undefined since the listing, or gone: look it up
         return None, None
-    if domain_xml.parse(xml)["name"] != name:
+    if _name_in(xml) != name:
         host.forget(name)  # renamed since the listing
         return None, None
     return dom, xml
@@ -242,7 +249,7 @@ def fill_new(spec, seed, taken_macs=()):
     Derived (not random) so that ``test=True`` shows exactly what the real run
     will define; the seed is the minion id and guest name.
     """
-    spec = copy.deepcopy(spec)
+    spec = guest_spec.copy_data(spec)
     if spec["uuid"] is None:
         spec["uuid"] = str(uuidlib.uuid5(UUID_NAMESPACE, seed))
     rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest(), 16))
@@ -659,7 +666,7 @@ def complete(data, current):
     if current is None or not isinstance(data, dict):
         return data
     have = guest_spec.masked(current.spec)
-    have["graphics"] = copy.deepcopy(current.spec.get("graphics"))  # the password too, unmasked
+    have["graphics"] = guest_spec.copy_data(current.spec.get("graphics"))  # the password too, unmasked
     merged = {
         key: value for key, value in have.items() if key in guest_spec.TOP_KEYS and key not in ("install", "name")
     }
@@ -669,23 +676,24 @@ def complete(data, current):
     for follower, leader in FOLLOWS.items():
         if follower not in data and leader in data and have.get(follower) == have.get(leader):
             merged.pop(follower, None)  # follows the new value when that is above it, else stays
-            checked = guest_spec.validate(have["name"], {leader: data[leader]})[0]
-            if checked is None or checked[leader] <= have[follower]:
+            value = guest_spec.LEADER_CHECKS[leader](data[leader], leader, validate.Problems())
+            if value is None or value <= have[follower]:
                 merged[follower] = have[follower]
     merged.update(data)
     return merged
 
 
-def wanted_spec(name, data, current, path="xen:guests", pillar_guests=None):
+def wanted_spec(name, data, current, path="xen:guests", pillar_macs=None):
     """``(spec, problems)`` for a state given ``data`` (None: run state only) for guest ``current``.
 
-    ``pillar_guests``: the other guests of pillar ``path``, whose MACs this one must not take.
+    ``pillar_macs``: ``{MAC: [guest names]}`` of pillar ``path`` (:func:`guest_spec.mac_owners`),
+    MACs this guest must not take from another.
     """
     if data is None:
         return None, []
     spec, problems = guest_spec.validate(name, complete(data, current), path)
     if spec is not None:
-        problems = guest_spec.mac_clashes(name, spec, pillar_guests or {}, path)
+        problems = guest_spec.mac_clashes(name, spec, pillar_macs or {}, path)
     return (None if problems else spec), problems
 
 
@@ -1000,17 +1008,33 @@ KEEP_HOST = ("defined", "running", "stopped", "paused", "absent")
 MACS_TTL = 60.0
 
 
-def others_changed(running):
-    """How many states of a state run (``__running__``) changed something the Host listing does not know."""
-    count = 0
-    for tag, ret in (running or {}).items():
-        if not getattr(ret, "get", None) or not ret.get("changes"):  # frozen mappings, not dicts
-            continue
-        parts = str(tag).split("_|-")
-        if parts[0] == "xen_guest" and parts[-1] in KEEP_HOST:
-            continue
-        count += 1
-    return count
+def _changes_host(tag, ret):
+    """True when state result ``ret`` (of ``__running__``) changed something the Host listing does not know."""
+    if not getattr(ret, "get", None) or not ret.get("changes"):  # frozen mappings, not dicts
+        return False
+    parts = str(tag).split("_|-")
+    return not (parts[0] == "xen_guest" and parts[-1] in KEEP_HOST)
+
+
+class _Tally:
+    """How many finished states of one state run changed what the Host listing knows.
+
+    ``__running__`` only grows during a run, in order: each call looks at the
+    states finished since the last one, so a guest costs the same at 10 and at
+    1000 guests.
+    """
+
+    def __init__(self, run):
+        self.run, self.seen, self.count = run, 0, 0
+
+    def update(self, running):
+        tags = list(running or ())
+        if len(tags) < self.seen:  # not the run it counted
+            self.seen, self.count = 0, 0
+        for tag in tags[self.seen :]:
+            self.count += _changes_host(tag, running[tag])
+        self.seen = len(tags)
+        return self.count
 
 
 class RunCache:
@@ -1025,10 +1049,25 @@ class RunCache:
         self._host = None  # (run, conn, others changed, Host)
         self._macs = None  # (read at, MACs, (run, conn id, others changed))
         self._index = None  # ((run, conn id, others changed), HostIndex)
+        self._tally = None  # _Tally of the current run
+        self._pillar_macs = None  # ((run, id of the pillar guests), {MAC: names})
+
+    def others_changed(self, run, running):
+        """How many states of this run changed something the Host listing does not know."""
+        if self._tally is None or self._tally.run != run:
+            self._tally = _Tally(run)
+        return self._tally.update(running)
+
+    def pillar_macs(self, guests, run):
+        """``{MAC: [guest names]}`` of pillar ``guests``, built once per state run (afresh outside one)."""
+        key = (run, id(guests))
+        if run is None or self._pillar_macs is None or self._pillar_macs[0] != key:
+            self._pillar_macs = (key, guest_spec.mac_owners(guests))
+        return self._pillar_macs[1]
 
     def index(self, conn, run, running):
         """The :class:`HostIndex`, read once per state run (afresh outside a run)."""
-        mark = (run, id(conn), others_changed(running)) if run is not None else None
+        mark = (run, id(conn), self.others_changed(run, running)) if run is not None else None
         if mark is None or self._index is None or self._index[0] != mark:
             self._index = (mark, HostIndex(conn))
         return self._index[1]
@@ -1036,7 +1075,7 @@ class RunCache:
     def host(self, conn, run, running):
         if run is None:
             return None
-        others = others_changed(running)
+        others = self.others_changed(run, running)
         cached = self._host
         if cached is None or cached[0] != run or cached[1] is not conn or cached[2] != others:
             cached = self._host = (run, conn, others, Host(conn))
@@ -1047,7 +1086,7 @@ class RunCache:
             self._host[3].forget(name)
 
     def macs(self, conn, run, running):
-        mark = (run, id(conn), others_changed(running)) if run is not None else None
+        mark = (run, id(conn), self.others_changed(run, running)) if run is not None else None
         cached = self._macs
         if cached is None or cached[2] != mark or (mark is None and time.monotonic() - cached[0] > MACS_TTL):
             cached = self._macs = (time.monotonic(), set(host_macs(conn)), mark)

@@ -23,7 +23,6 @@ VNC passwords masked. ``None`` in the wanted spec for ``uuid`` or a NIC's
 ``mac`` means "whatever it already is" (see ``adopt``).
 """
 
-import copy
 import re
 import uuid as uuidlib
 
@@ -116,6 +115,10 @@ def disk_bytes(disk):
 
 def _count(value, path, problems, what="a whole number"):
     return vocab.integer(value, path, problems, minimum=1, what=what)
+
+
+# how memory and vcpus are read, for keys (maxmem, maxvcpus) that follow them
+LEADER_CHECKS = {"memory": _mib, "vcpus": _count}
 
 
 def _bool(value, path, problems):
@@ -608,24 +611,39 @@ def check(name, data, path="xen:guests"):
     return spec
 
 
+def copy_data(value):
+    """A deep copy of spec data (dicts, lists and immutable values), much cheaper than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {key: copy_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [copy_data(item) for item in value]
+    return value
+
+
 def to_data(spec):
     """A spec back to pillar-shaped data that ``validate`` turns into the same spec."""
-    return copy.deepcopy(spec)
+    return copy_data(spec)
 
 
-def mac_clashes(name, spec, others, path="xen:guests"):
-    """Problems for NICs of ``spec`` whose MAC another guest in ``others`` ({name: data}) also has."""
-    owner = {}
-    for other, data in sorted((others or {}).items()):
-        if other == name or not isinstance(data, dict) or not isinstance(data.get("nics"), list):
+def mac_owners(guests):
+    """``{MAC: [guest names, sorted]}`` of the valid MACs in ``guests`` ({name: pillar data})."""
+    owners = {}
+    for name, data in sorted((guests or {}).items()):
+        if not isinstance(data, dict) or not isinstance(data.get("nics"), list):
             continue
         for nic in data["nics"]:
             if isinstance(nic, dict) and nic.get("mac") and not macs.problem(nic["mac"]):
-                owner.setdefault(macs.normalise(nic["mac"]), other)
+                owners.setdefault(macs.normalise(nic["mac"]), []).append(name)
+    return owners
+
+
+def mac_clashes(name, spec, owners, path="xen:guests"):
+    """Problems for NICs of ``spec`` whose MAC another guest also has (``owners`` from :func:`mac_owners`)."""
     problems = []
     for i, nic in enumerate(spec["nics"]):
-        if nic["mac"] and nic["mac"] in owner:
-            problems.append(f"{path}:{name}:nics:{i}:mac: {nic['mac']} is also given to guest {owner[nic['mac']]}")
+        others = [other for other in owners.get(nic["mac"], ()) if other != name] if nic["mac"] else []
+        if others:
+            problems.append(f"{path}:{name}:nics:{i}:mac: {nic['mac']} is also given to guest {others[0]}")
     return problems
 
 
@@ -637,12 +655,12 @@ def adopt(wanted, existing):
     MAC keeps the MAC of the NIC in the same position. Private keys (a leading
     ``_``, such as other tools' ``<metadata>`` from domain_xml.parse) come along.
     """
-    spec = copy.deepcopy(wanted)
+    spec = copy_data(wanted)
     if existing is None:
         return spec
     for key in existing:
         if key.startswith("_") and key not in spec:
-            spec[key] = copy.deepcopy(existing[key])
+            spec[key] = copy_data(existing[key])
     if spec["uuid"] is None:
         spec["uuid"] = existing.get("uuid")
     old_nics = existing.get("nics") or []
@@ -654,7 +672,7 @@ def adopt(wanted, existing):
 
 def fill_new(spec, taken_macs=()):
     """A uuid and MACs for a guest about to be defined for the first time."""
-    spec = copy.deepcopy(spec)
+    spec = copy_data(spec)
     if spec["uuid"] is None:
         spec["uuid"] = str(uuidlib.uuid4())
     taken = set(taken_macs) | {n["mac"] for n in spec["nics"] if n["mac"]}
@@ -729,7 +747,7 @@ def masked(spec):
     the shape of pillar (private keys left out)."""
     if spec is None:
         return None
-    out = {key: copy.deepcopy(value) for key, value in spec.items() if not key.startswith("_")}
+    out = {key: copy_data(value) for key, value in spec.items() if not key.startswith("_")}
     out["graphics"] = _mask_graphics(out.get("graphics"))
     return out
 
