@@ -10,7 +10,7 @@ copies are timed ``--repeat`` times each, alternately, and the best is kept.
 
     .venv/bin/python bench/disk_copy.py [--dir DIR] [--size-gib 10] [--data-gib 1] [--json]
 
-Targets (issues "Speed" and 5): a verified copy within 1.5x of the unverified
+Targets: a verified copy within 1.5x of the unverified
 one and at least 30x faster than dd, clone allocation == source allocation,
 2 TB sparse image in under 50 ms. Exit status 1 if one is missed. With
 ``--json`` the last line is the rows ``{"measure", "figure", "floor",
