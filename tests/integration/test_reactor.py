@@ -141,8 +141,14 @@ def test_a_guest_in_a_crash_loop_is_left_down_with_an_event(
 ):
     """xen:reactor:crashloop {restarts: 2}: two crashes bring vm03 back, the third leaves it down
     and the master gets xen/guest/vm03/crashloop; a start by hand clears the count."""
-    _run(reactor_cli, xen_host, "xen_guest.destroy", "vm03")
+    # each step waits for the beacon to see it: two changes within one pass would look like none
+    if _run(reactor_cli, xen_host, "xen_guest.states")["vm03"]["state"] == "running":
+        since = time.time()
+        _run(reactor_cli, xen_host, "xen_guest.destroy", "vm03")
+        _wait(event_listener, reactor_master, xen_host, "vm03", "shutoff", since)
+    since = time.time()
     _run(reactor_cli, xen_host, "xen_guest.start", "vm03")  # a person started it: earlier restarts forgotten
+    _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)
     for crash in range(3):
         since = time.time()
         _run(reactor_cli, xen_host, "xen_guest.dump_core", "vm03", str(tmp_path / f"vm03-{crash}.core"), "crash=True")
@@ -155,9 +161,12 @@ def test_a_guest_in_a_crash_loop_is_left_down_with_an_event(
     time.sleep(3)
     assert _run(reactor_cli, xen_host, "xen_guest.states")["vm03"]["state"] == "crashed", "left down past the limit"
 
+    since = time.time()
     _run(reactor_cli, xen_host, "xen_guest.start", "vm03")
+    _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)  # the beacon saw it up
     since = time.time()
     _run(reactor_cli, xen_host, "xen_guest.dump_core", "vm03", str(tmp_path / "vm03-again.core"), "crash=True")
+    _wait(event_listener, reactor_master, xen_host, "vm03", "crashed", since)
     _wait(event_listener, reactor_master, xen_host, "vm03", "running", since)  # counted afresh after the hand start
 
 
