@@ -47,28 +47,16 @@ def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path,
     assert (tmp_path / "winxp.img").exists() and (tmp_path / "vm02.img").exists()
 
     predicted = _by_id(modules.state.sls(sls, pillar=pillar, test=True))
-    assert set(predicted) == {
-        "xen-guest-vm02-stopped",
-        "xen-guest-vm02-absent",
-        "xen-guest-winxp-stopped",
-        "xen-guest-winxp-absent",
-        "xen-guest-newvm-absent",
-    }
+    assert set(predicted) == {"xen-guest-vm02-absent", "xen-guest-winxp-absent", "xen-guest-newvm-absent"}
     assert all(r["result"] is None for r in predicted.values()), predicted
     assert _defined(test_uri, "winxp") and (tmp_path / "winxp.img").exists()  # test=True touched nothing
 
     cleaned = _by_id(modules.state.sls(sls, pillar=pillar))
     assert all(r["result"] is True for r in cleaned.values()), {k: r["comment"] for k, r in cleaned.items()}
-    order = sorted(cleaned, key=lambda sid: cleaned[sid]["__run_num__"])
-    assert order.index("xen-guest-vm02-stopped") < order.index("xen-guest-vm02-absent")
     for sid, ret in cleaned.items():
-        want = predicted[sid]["changes"]
-        if sid.replace("-absent", "-stopped") in cleaned and sid.endswith("-absent"):
-            # the graceful shutdown happened in the guest's -stopped state, predicted in both
-            assert want["state"] == predicted[sid.replace("-absent", "-stopped")]["changes"]["state"]
-            want = {key: value for key, value in want.items() if key != "state"}
-        assert ret["changes"] == want, sid
-    assert cleaned["xen-guest-vm02-stopped"]["changes"]["state"]["old"] == "running"
+        assert ret["changes"] == predicted[sid]["changes"], sid  # test=True predicted exactly this
+    assert cleaned["xen-guest-vm02-absent"]["changes"]["state"]["old"] == "running"
+    assert "shut down first" in cleaned["xen-guest-vm02-absent"]["comment"]
     assert cleaned["xen-guest-newvm-absent"]["changes"]["state"]["old"] == "running"
     assert cleaned["xen-guest-winxp-absent"]["changes"]["disks:hda"] == {
         "old": str(tmp_path / "winxp.img"),
@@ -128,12 +116,12 @@ def test_a_guest_that_does_not_shut_down_is_left_running_unless_force(modules, t
     pillar["xen"]["guests"] = {"vm02": dict(pillar["xen"]["guests"]["vm02"], timeout=1)}
     assert all(r["result"] for r in _by_id(modules.state.sls("xen.guests", pillar=pillar)).values())
     shown = modules.state.show_sls("xen.guests.clean", pillar=pillar)
-    assert {"force": False} in shown["xen-guest-vm02-stopped"]["xen_guest"]
+    assert set(shown) == {"xen-guest-vm02-absent"}
+    assert {"force": False} in shown["xen-guest-vm02-absent"]["xen_guest"]
     assert {"timeout": 1} in shown["xen-guest-vm02-absent"]["xen_guest"]
-    assert {"require": [{"xen_guest": "xen-guest-vm02-stopped"}]} in shown["xen-guest-vm02-absent"]["xen_guest"]
     pillar["xen"]["guests"]["vm02"]["force"] = True
     shown = modules.state.show_sls("xen.guests.clean", pillar=pillar)
-    assert set(shown) == {"xen-guest-vm02-absent"}
+    assert {"force": True} in shown["xen-guest-vm02-absent"]["xen_guest"]
 
 
 def _order(chunk):

@@ -4,11 +4,11 @@
     and its disk copies only where the entry says remove_disks: true.
     Keeps: the clones' disk copies (without remove_disks: true), their sources, and
     clones whose name is also in xen:guests (xen.guests.clean handles those).
-    A running or paused clone is shut down gracefully first (xen-clone-NAME-stopped,
-    waiting its timeout, guest:timeout by default); one still up after that is left
-    running and the clean fails for it: a clone is never destroyed by this SLS.
-    State IDs: xen-clone-NAME-stopped, xen-clone-NAME-absent; xen-clones-checked when
-    xen:clones is not a mapping. An entry that is not a mapping is left to xen.clones to report. #}
+    A running clone is shut down gracefully first (waiting its timeout, guest:timeout
+    by default); one still up after that, or paused, is left as it is and the clean
+    fails for it: a clone is never destroyed by this SLS. One state per clone
+    (xen_guest.absent), so test=True predicts exactly what the run does.
+    State IDs: xen-clone-NAME-absent; xen-clones-checked when xen:clones is not a mapping. An entry that is not a mapping is left to xen.clones to report. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
 {%- from tplroot ~ "/shapes.jinja" import refused with context %}
@@ -19,28 +19,13 @@
 {%- set clones = clones if clones is mapping else {} %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
 {%- set guests = guests if guests is mapping else {} %}
-{%- set active = salt["xen_guest.list"]("active") if clones and "xen_guest.list" in salt else [] %}
-
 {%- for name, clone in clones | dictsort if name not in guests %}
 {%-   set clone = clone if clone is mapping else {} %}
-{%-   set timeout = clone.get("timeout", xen.guest.timeout) %}
-{%-   if name in active %}
-{{ ("xen-clone-" ~ name ~ "-stopped") | json }}:
-  xen_guest.stopped:
-    - name: {{ name | json }}
-    - spec: {}
-    - timeout: {{ timeout | json }}
-    - force: false
-    - pillar_path: xen:clones
-{%-   endif %}
 {{ ("xen-clone-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
     - remove_disks: {{ clone.get("remove_disks", False) | json }}
-    - timeout: {{ timeout | json }}
+    - timeout: {{ clone.get("timeout", xen.guest.timeout) | json }}
+    - force: false
     - pillar_path: xen:clones
-{%-   if name in active %}
-    - require:
-      - xen_guest: {{ ("xen-clone-" ~ name ~ "-stopped") | json }}
-{%-   endif %}
 {%- endfor %}

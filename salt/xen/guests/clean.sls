@@ -5,11 +5,11 @@
     pillar guest says remove_disks: true.
     Keeps: image files (without remove_disks: true), block devices and LVs (always;
     remove them with xen_disk), and every guest pillar does not name.
-    A running or paused guest is shut down gracefully first (xen-guest-NAME-stopped,
-    waiting guest:timeout seconds, 120 unless the pillar guest says timeout); when it
-    is still up after that, it is left running and the clean fails for it, unless the
-    pillar guest says force: true: then it is destroyed. With test=True the shutdown
-    shows in the prediction of both states of that guest.
+    A running guest is shut down gracefully first (waiting guest:timeout seconds, 120
+    unless the pillar guest says timeout); when it is still up after that, or paused, it
+    is left as it is and the clean fails for it, unless the pillar guest says
+    force: true: then it is destroyed. One state per guest (xen_guest.absent), so
+    test=True predicts exactly what the run does.
     Values are passed as they are; the states check them with their key paths. A section or
     entry of the wrong shape is one failing state (xen-guests-checked, xen-guest-NAME-checked). #}
 {%- set tplroot = tpldir.split("/")[0] %}
@@ -21,33 +21,18 @@
 {{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
 {%- else %}
 {%-   set guests = guests or {} %}
-{%-   set active = salt["xen_guest.list"]("active") if guests and "xen_guest.list" in salt else [] %}
 {%-   for name, guest in guests | dictsort %}
 {%-     set guest = {} if guest is none else guest %}
 {%-     if guest is not mapping %}
 {{ refused("xen-guest-" ~ name ~ "-checked", "xen:guests:" ~ name, "a mapping of spec keys (memory, disks, ...)", guest) }}
 {%-       continue %}
 {%-     endif %}
-{%-     set timeout = guest.get("timeout", xen.guest.timeout) %}
-{%-     set graceful = name in active and guest.get("force") is not sameas true %}
-{%-     if graceful %}
-{{ ("xen-guest-" ~ name ~ "-stopped") | json }}:
-  xen_guest.stopped:
-    - name: {{ name | json }}
-    - spec: {}
-    - timeout: {{ timeout | json }}
-    - force: false
-    - pillar_path: xen:guests
-{%-     endif %}
 {{ ("xen-guest-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
     - remove_disks: {{ guest.get("remove_disks", False) | json }}
-    - timeout: {{ timeout | json }}
+    - timeout: {{ guest.get("timeout", xen.guest.timeout) | json }}
+    - force: {{ guest.get("force", False) | json }}
     - pillar_path: xen:guests
-{%-     if graceful %}
-    - require:
-      - xen_guest: {{ ("xen-guest-" ~ name ~ "-stopped") | json }}
-{%-     endif %}
 {%-   endfor %}
 {%- endif %}
