@@ -1,5 +1,6 @@
 base:
   '*':
+    - xen.host
     - xen.networks
     - xen.disks
     - xen.guests
