@@ -76,7 +76,7 @@ def info(path):
 
 
 @saltglue.plain_errors
-def create(path, size, format="raw", allocation="sparse"):  # pylint: disable=redefined-builtin
+def create(path, size, format="raw", allocation="sparse"):
     """
     Create a disk image; never overwrites. ``allocation=sparse`` takes constant
     time and space (the tutorial's ``dd ... seek=``), ``full`` allocates it all.
@@ -126,7 +126,7 @@ def users(path):
 
 
 @saltglue.plain_errors
-def delete(path, delete=False):  # pylint: disable=redefined-outer-name
+def delete(path, delete=False):
     """
     Delete an image file or LV. Needs ``delete=True`` (the data is gone for
     good), and refuses while any guest definition still uses it.
@@ -158,7 +158,7 @@ def guest_disks(name):
 
 
 @saltglue.plain_errors
-def attach(name, source, target=None, format=None, readonly=False, live=True, config=True):  # pylint: disable=redefined-builtin
+def attach(name, source, target=None, format=None, readonly=False, live=True, config=True):
     """
     Attach a disk to a guest, live (when it runs) and in its persistent
     definition, like adding ``tap:aio:/var/lib/xen/images/newvm-1.img,xvdb,w``
@@ -228,7 +228,7 @@ def partition(path, label="gpt", parts=None, force=False):
 
 
 @saltglue.plain_errors
-def format_(path, fs_type="ext4", partition=None, force=False, label=None):  # pylint: disable=redefined-outer-name
+def format_(path, fs_type="ext4", partition=None, force=False, label=None):
     """
     Make a filesystem (ext2/ext3/ext4/xfs) on an image, one of its partitions
     (``partition=1`` is the first), or a block device, like the tutorial's
@@ -265,7 +265,7 @@ def filesystem(path, partition=None):
 
 
 @saltglue.plain_errors
-def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False, format=None, plan=None):  # pylint: disable=redefined-builtin
+def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, force=False, format=None, plan=None):
     """
     Move a guest's disk to ``dest``: image file -> LV, LV -> file, or file ->
     file (the tutorial's ``lvcreate`` + ``dd`` + config edit). The guest must be
@@ -309,7 +309,7 @@ def move(name, disk, dest, shutdown=False, remove_source=False, timeout=120, for
 
 
 @saltglue.plain_errors
-def move_plan(name, disk, dest, shutdown=False, force=False, format=None):  # pylint: disable=redefined-builtin
+def move_plan(name, disk, dest, shutdown=False, force=False, format=None):
     """
     What ``xen_disk.move`` would do, without doing it: source, destination,
     size, formats (``convert`` is true when ``qemu-img convert`` changes the
@@ -364,7 +364,7 @@ def _pool_spec(name, ptype, path, vg, autostart):
 
 
 @saltglue.plain_errors
-def pool_plan(name, type="dir", path=None, vg=None, autostart=True):  # pylint: disable=redefined-builtin
+def pool_plan(name, type="dir", path=None, vg=None, autostart=True):
     """
     What ``pool_define`` would change for this pool, as ``{key: {old, new}}``;
     an error when the pool exists with another type, path or volume group.
@@ -379,7 +379,7 @@ def pool_plan(name, type="dir", path=None, vg=None, autostart=True):  # pylint: 
 
 
 @saltglue.plain_errors
-def pool_define(name, type="dir", path=None, vg=None, autostart=True):  # pylint: disable=redefined-builtin
+def pool_define(name, type="dir", path=None, vg=None, autostart=True):
     """
     Define, start and (by default) autostart a storage pool: a directory of
     images (``type=dir path=/var/lib/xen/images``, the directory is made if

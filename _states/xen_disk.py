@@ -45,7 +45,7 @@ def _conclude(ret, changes, **how):
     return state_pattern.conclude(ret, changes, test=_test(), errors=(CommandExecutionError,), **how)
 
 
-def present(name, size, format="raw", allocation="sparse", **kwargs):  # pylint: disable=redefined-builtin
+def present(name, size, format="raw", allocation="sparse", **kwargs):
     """
     Image file or LV (``/dev/VG/LV``) ``name`` exists, at least ``size`` big (MiB, or
     like ``2TB``): created if missing (sparse, or ``allocation: full``), grown if
@@ -133,7 +133,7 @@ def absent(name, delete=False, **kwargs):
     )
 
 
-def attached(name, guest, target=None, format=None, readonly=False, live=True, **kwargs):  # pylint: disable=redefined-builtin
+def attached(name, guest, target=None, format=None, readonly=False, live=True, **kwargs):
     """
     Disk ``name`` (image or block device) is attached to ``guest``, persistently
     and, when it runs, live: a second entry in the tutorial's ``disk = [...]``.
@@ -321,7 +321,7 @@ def formatted(name, fs_type="ext4", partition=None, force=False, label=None, **k
     )
 
 
-def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, force=False, format=None, **kwargs):  # pylint: disable=invalid-name,redefined-builtin
+def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, force=False, format=None, **kwargs):
     """
     Guest ``name``'s disk ``disk`` (target or path) lives at ``to``, an image file
     or LV, moved as ``xen_disk.move`` does (``shutdown``, ``remove_source``,
@@ -367,7 +367,7 @@ def moved(name, disk, to, shutdown=False, remove_source=False, timeout=120, forc
     )
 
 
-def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs):  # pylint: disable=redefined-builtin
+def pool_present(name, type="dir", path=None, vg=None, autostart=True, **kwargs):
     """
     libvirt storage pool ``name`` (a directory of images, or an existing volume
     group with ``type: logical``) is defined, running and by default autostarted;

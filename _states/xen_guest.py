@@ -52,6 +52,7 @@ a state run a lookup, an ``autostart()`` and, for run-state states, an ``info()`
 """
 
 import salt.utils.data
+from salt.exceptions import CommandExecutionError
 
 from saltext_xen import saltglue
 from saltext_xen.core import connection, errors
@@ -320,7 +321,7 @@ def cloned(
         return ret
     try:
         done = __salt__["xen_guest.clone"](source, name, start=bool(start), **params)
-    except Exception as exc:  # pylint: disable=broad-except
+    except CommandExecutionError as exc:
         ret["changes"] = {}
         return _fail(ret, f"{exc}; nothing of {name} was left behind")
     ret["changes"] = guest_clone.state_changes(done, started=bool(done.get("started")))

@@ -9,6 +9,7 @@ import pytest
 from saltfactories.utils.functional import Loaders
 
 from tests.conftest import ROOT, TEST_URI
+from tests.functional.install_tree import served_tree
 from tests.functional.netns_lab import NM, Lab
 
 
@@ -65,3 +66,10 @@ def lab():
 def nm(lab, tmp_path, monkeypatch):
     """The stand-in nmcli on PATH, running the lab's eth0 with 'Wired connection 1'."""
     return NM(lab, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """A RHEL-style install tree with a Xen kernel, initrd and kickstart, served on 127.0.0.1."""
+    with served_tree(tmp_path) as url:
+        yield url

@@ -52,9 +52,9 @@ def define_guest(uri, tmp_path, name="newvm", running=False, size=64 * MIB, data
 
 
 def disk_sources(uri, name, live=False):
-    import libvirt  # pylint: disable=import-outside-toplevel
+    import libvirt
 
-    from saltext_xen.guests import domain_xml  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import domain_xml
 
     dom = connection.connect(uri).lookupByName(name)
     flags = 0 if live else libvirt.VIR_DOMAIN_XML_INACTIVE

@@ -229,7 +229,7 @@ def qcow2_guest(uri, tmp_path, name="newvm", running=False):
 
 
 def disk_formats(uri, name):
-    from saltext_xen.guests import domain_xml  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import domain_xml
 
     dom = connection.connect(uri).lookupByName(name)
     return {d["target"]: d["format"] for d in domain_xml.parse(dom.XMLDesc(2))["disks"]}

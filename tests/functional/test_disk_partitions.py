@@ -106,7 +106,7 @@ def test_data_without_a_signature_is_not_written_over_without_force(modules, tmp
 
 
 def test_a_disk_of_a_defined_guest_is_never_written_over(modules, test_uri, tmp_path):
-    from tests.functional.disk_helpers import define_guest  # pylint: disable=import-outside-toplevel
+    from tests.functional.disk_helpers import define_guest
 
     _, root = define_guest(test_uri, tmp_path)  # shut off, only defined
     for call in (
@@ -137,7 +137,7 @@ def test_formatted_state_says_the_same_refusal_under_test(states, tmp_path):
 
 
 def test_formatted_and_partitioned_states_refuse_a_guests_disk_even_with_force(states, test_uri, tmp_path):
-    from tests.functional.disk_helpers import define_guest  # pylint: disable=import-outside-toplevel
+    from tests.functional.disk_helpers import define_guest
 
     _, root = define_guest(test_uri, tmp_path)
     for test in (True, False):

@@ -11,10 +11,7 @@ import libvirt
 import pytest
 
 from saltext_xen.core import connection
-from tests.functional.test_guest_install import (
-    _example_pillar,
-    tree,  # noqa: F401  pylint: disable=unused-import  (fixture)
-)
+from tests.functional.test_guest_install import _example_pillar
 
 
 def _by_id(ret):
@@ -38,7 +35,7 @@ def _example(tmp_path, tree_url):
 
 
 @pytest.mark.parametrize("sls", ["xen.guests.clean", "xen.clean"])
-def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path, tree, test_uri, sls):  # noqa: F811
+def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path, tree, test_uri, sls):
     pillar = _example(tmp_path, tree)
     pillar["xen"]["guests"]["winxp"]["remove_disks"] = True
     pillar["xen"]["guests"]["newvm"]["force"] = True  # may be destroyed: removed in one state
@@ -74,7 +71,7 @@ def test_clean_undoes_the_example_pillar_predicts_and_settles(modules, tmp_path,
     assert all(r["result"] is True and r["comment"].endswith("is already absent") for r in again.values())
 
 
-def test_block_devices_are_kept_even_with_remove_disks(modules, tmp_path, tree, test_uri):  # noqa: F811
+def test_block_devices_are_kept_even_with_remove_disks(modules, tmp_path, tree, test_uri):
     pillar = _example(tmp_path, tree)
     pillar["xen"]["guests"] = {"newvm": dict(pillar["xen"]["guests"]["newvm"], remove_disks=True)}
     assert all(r["result"] for r in _by_id(modules.state.sls("xen.guests", pillar=pillar)).values())
@@ -110,7 +107,7 @@ def test_clean_includes_every_part_in_the_reverse_order_of_xen(modules, tmp_path
     assert not [sid for sid in modules.state.show_sls("xen.clean", pillar=pillar) if sid.startswith("xen-host-")]
 
 
-def test_a_guest_that_does_not_shut_down_is_left_running_unless_force(modules, tmp_path, tree, test_uri):  # noqa: F811
+def test_a_guest_that_does_not_shut_down_is_left_running_unless_force(modules, tmp_path, tree, test_uri):
     """Without force: true the clean only asks the guest to shut down; it is never destroyed."""
     pillar = _example(tmp_path, tree)
     pillar["xen"]["guests"] = {"vm02": dict(pillar["xen"]["guests"]["vm02"], timeout=1)}

@@ -1,36 +1,10 @@
 """Installing new guests as virt-install did, from a tiny install tree on a loopback HTTP server."""
 
-import functools
-import http.server
-import threading
-
 import libvirt
 import pytest
 
 from saltext_xen.core import connection
 from saltext_xen.guests import domain_xml
-
-
-@pytest.fixture
-def tree(tmp_path):
-    """A RHEL-style install tree with a Xen kernel, initrd and kickstart, served on 127.0.0.1."""
-    root = tmp_path / "pub"
-    (root / "images" / "xen").mkdir(parents=True)
-    (root / "images" / "xen" / "vmlinuz").write_bytes(b"\x7fELF fake xen kernel")
-    (root / "images" / "xen" / "initrd.img").write_bytes(b"fake initrd")
-    (root / "ks.cfg").write_text("install\nurl --url ftp://192.168.0.254/pub\n")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"  # serves pub/ as its root
-    server.shutdown()
-    server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):  # keep the test output clean
-        pass
 
 
 def _run(states, fn, name, **kwargs):

@@ -1,6 +1,10 @@
 """Bridge plans from a described host: order of steps, undo, validation, removal, topology."""
 
+import copy
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saltext_xen.networks import bridges
 
@@ -292,11 +296,6 @@ def test_topology_reads_like_the_tutorial():
 
 
 # ---------------------------------------------------------------- a model of `ip`, for properties
-
-import copy  # noqa: E402
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 def _opt(argv, word, default=None):

@@ -282,7 +282,7 @@ def test_failed_convert_removes_its_partial_file(tmp_path):
 def test_convert_check_failure_removes_the_copy(tmp_path, monkeypatch):
     image, _ = qcow2_image(tmp_path)
     dst = tmp_path / "vm.img"
-    real_run = disk_copy._qemu_img  # pylint: disable=protected-access
+    real_run = disk_copy._qemu_img
 
     def corrupt_then_compare(argv, *args, **kwargs):
         if "compare" in argv:
@@ -352,7 +352,7 @@ def test_a_chunk_that_reads_back_different_fails_the_copy_and_leaves_nothing(tmp
     disk_image.create(str(src), 64 * MIB)
     write_at(src, 8 * MIB, os.urandom(MIB))
     dst = tmp_path / "dst.img"
-    real_read = disk_copy._read_into  # pylint: disable=protected-access
+    real_read = disk_copy._read_into
     calls = []
 
     def rotten_read_back(fd, buf, count, pos):

@@ -138,7 +138,7 @@ def _kept(xml_text):
 
 
 def test_a_clone_keeps_its_record_and_other_tools_metadata_when_rendered_from_a_new_spec():
-    from saltext_xen.guests import clone  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import clone
 
     current = domain_xml.parse(CLONE_XML)
     assert len(current[domain_xml.KEPT_METADATA]) == 2
@@ -213,7 +213,7 @@ def test_render_then_parse_keeps_other_metadata(spec, kept):
 
 
 def test_libvirt_keeps_the_kept_metadata_and_a_second_define_changes_nothing(conn):
-    from saltext_xen.guests import clone  # pylint: disable=import-outside-toplevel
+    from saltext_xen.guests import clone
 
     spec = domain_xml.parse(CLONE_XML)
     dom = conn.defineXML(domain_xml.render(spec))

@@ -311,9 +311,7 @@ WRITER = textwrap.dedent(
 def test_a_killed_write_leaves_only_its_temporary_and_the_next_run_cleans_it(tmp_path):
     target = tmp_path / "newvm.img"
     env = dict(os.environ, PYTHONPATH=str(UTILS))
-    child = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env
-    )
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, env=env)
     try:
         assert child.stdout.readline().strip() == "writing"
         partial = str(tmp_path / f".newvm.img.saltext-xen-partial-{child.pid}")
@@ -339,7 +337,7 @@ def test_a_killed_write_leaves_only_its_temporary_and_the_next_run_cleans_it(tmp
 
 
 def test_a_killed_but_unreaped_writer_counts_as_gone(tmp_path):
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # pylint: disable=consider-using-with
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         assert protect.running(child.pid)
         os.kill(child.pid, signal.SIGKILL)

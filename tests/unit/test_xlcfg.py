@@ -4,6 +4,7 @@ import pathlib
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from saltext_xen.guests import guest_spec, xlcfg
 from tests.unit.test_guest_spec import specs
@@ -171,7 +172,6 @@ def test_xl_vfb_with_vnc_flag():
 
 
 # --------------------------------------------------------------------------- parser robustness
-from hypothesis import strategies as st  # noqa: E402
 
 _values = st.recursive(
     st.one_of(st.integers(-5, 10**6), st.text(max_size=30)),
@@ -215,7 +215,7 @@ def _literal(value):
         return "[ " + ", ".join(_literal(v) for v in value) + " ]"
     if isinstance(value, int):
         return str(value)
-    return xlcfg._q(value)  # pylint: disable=protected-access
+    return xlcfg._q(value)
 
 
 @settings(max_examples=300, deadline=None)

@@ -59,7 +59,7 @@ def conclude(ret, changes, *, test, would, apply, unchanged=None, errors=(), fai
     except Failed as exc:
         ret.update(result=False, changes=exc.changes, comment=exc.comment)
         return ret
-    except errors as exc:  # pylint: disable=catching-non-exception
+    except errors as exc:
         ret.update(result=False, changes={}, comment=failed(exc))
         return ret
     if isinstance(done, tuple):

@@ -537,7 +537,7 @@ def _qemu_img(argv, what, progress=None, total=0):
     prog = _Progress(progress, total)
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(_dying_with_parent(argv), stdout=subprocess.PIPE, stderr=err)  # pylint: disable=consider-using-with
+            proc = subprocess.Popen(_dying_with_parent(argv), stdout=subprocess.PIPE, stderr=err)
         except OSError as exc:
             raise CopyError(f"{what}: cannot run {argv[0]} ({exc.strerror}); it comes with qemu-utils") from None
         out = b""

@@ -26,6 +26,7 @@ definition, never the disks.
 
 import contextlib
 import copy
+import functools
 import os
 import random
 import uuid as uuidlib
@@ -301,9 +302,7 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
                     raise CloneError(f"{item['dest']} does not exist and no way to create it was given")
                 make_block(item["dest"], item["size"])
                 made_blocks.append(item["dest"])
-            cb = None
-            if progress is not None:
-                cb = lambda done, total, t=item["target"]: progress(t, done, total)  # noqa: E731
+            cb = None if progress is None else functools.partial(_progress_of, progress, item["target"])
             if item.get("convert"):  # qcow2 -> raw LV; removes its own partial file
                 res = disk_copy.convert(
                     item["source"],
@@ -338,6 +337,11 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
     out = summary(step)
     out["copied"] = results
     return out
+
+
+def _progress_of(progress, target, done, total):
+    """A copy's progress callback (bytes done, total) told which disk it is about."""
+    progress(target, done, total)
 
 
 def clone(conn, source, name, settings, start=False, run=commands.run_local, **hooks):

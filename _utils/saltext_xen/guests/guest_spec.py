@@ -523,7 +523,7 @@ def validate(name, data, path="xen:guests"):
         )
     if boot_cdrom and gtype == "hvm" and "cdrom" not in boot["order"]:
         boot["order"] = ["cdrom"] + boot["order"]
-    _assign_targets(disks, gtype)
+    assign_targets(disks, gtype)
     seen = {}
     for i, disk in enumerate(disks):
         # hvm: hda, sda and xvda are the same slot (emulated + PV pair); pv: distinct devices
@@ -586,7 +586,7 @@ def validate(name, data, path="xen:guests"):
     return spec, []
 
 
-def _assign_targets(disks, gtype):
+def assign_targets(disks, gtype):
     """Give disks without a target the next free name (xvdX; hdc.. for hvm cdroms)."""
     used = {target_index(d["target"]) for d in disks if d["target"]}
     for disk in disks:

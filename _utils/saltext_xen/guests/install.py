@@ -128,7 +128,7 @@ def install_spec(spec, boot_dir=DEFAULT_BOOT_DIR):
                 "device": "cdrom",
             }
             inst["disks"].append(disk)
-            guest_spec._assign_targets(inst["disks"], inst["type"])  # pylint: disable=protected-access
+            guest_spec.assign_targets(inst["disks"], inst["type"])
             inst["disks"].sort(key=guest_spec.disk_order)
         order = [d for d in inst["boot"]["order"] or ["hd"] if d != "cdrom"]
         inst["boot"] = dict(inst["boot"], order=["cdrom"] + (order or ["hd"]))

@@ -99,7 +99,7 @@ def read(runner, netns=None):
         if devs["retcode"] != 0:  # 8: NetworkManager is not running
             return None
         cons = _run(runner, argv_con, netns)
-    except Exception:  # pylint: disable=broad-except  # no nmcli at all (OSError, or Salt's wrapper of it)
+    except Exception:  # no nmcli at all (OSError, or Salt's wrapper of it)
         return None
     if cons["retcode"] != 0:
         return None
