@@ -124,6 +124,8 @@ def _seed(name):
 def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_required):
     ret = _ret(name)
     opts, problems = guest_spec.options(name, given, pillar_path)
+    if not guest_spec.is_guest_name(name):  # before pillar is looked up by it
+        return _fail(ret, f"{pillar_path}:{name}: not a guest name (letters, digits, _ . + -; nothing changed)")
     data, path = _wanted(name, spec, kwargs, pillar_path)
     if data is None and spec_required:
         problems.append(

@@ -344,3 +344,9 @@ def test_absent_destroys_a_paused_guest_only_with_force(states, modules, conn, t
     assert forced["result"] is (None if test else True)
     assert forced["changes"]["state"] == {"old": "paused", "new": "shutoff"}
     assert "destroyed first" in forced["comment"]
+
+
+@pytest.mark.parametrize("test", [True, False])
+def test_a_guest_name_with_a_colon_is_named_as_a_bad_name(states, test):
+    ret = _run(states, "running", "vm:02", memory=128, test=test)
+    assert ret["result"] is False and "xen:guests:vm:02: not a guest name" in ret["comment"], ret["comment"]
