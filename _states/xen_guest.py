@@ -267,17 +267,17 @@ def absent(name, remove_disks=False, timeout=120, force=False, pillar_path="xen:
     kept = "" if remove_disks else " (its disks kept)"
     if __opts__["test"]:
         try:
-            changes = guest_apply.removal(current, remove_disks=remove_disks, force=force)
+            changes, how = guest_apply.removal(current, remove_disks=remove_disks, force=force)
         except errors.XenError as exc:
             return _fail(ret, str(exc))
-        ret.update(result=None, changes=changes, comment=f"{name} would be {guest_apply.removed_how(changes)}{kept}")
+        ret.update(result=None, changes=changes, comment=f"{name} would be {how}{kept}")
         return ret
     _cache().forget(name)
     try:
-        ret["changes"] = guest_apply.remove(conn, current, remove_disks=remove_disks, timeout=timeout, force=force)
+        ret["changes"], how = guest_apply.remove(conn, current, remove_disks, timeout=timeout, force=force)
     except errors.XenError as exc:
         return _fail(ret, str(exc))
-    ret["comment"] = f"{name} was {guest_apply.removed_how(ret['changes'])}{kept}"
+    ret["comment"] = f"{name} was {how}{kept}"
     return ret
 
 

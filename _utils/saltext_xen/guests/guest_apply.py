@@ -601,17 +601,18 @@ def drive(dom, old, want, timeout=120, force=False):
 
 
 def remove(conn, current, remove_disks=False, timeout=120, force=False):
-    """Stop and undefine; image files too if asked. Returns changes.
+    """Stop and undefine; image files too if asked. Returns ``(changes, how)`` (see :func:`removed_how`).
 
     A running guest is shut down gracefully; one still up after ``timeout`` (or a
     paused one) is destroyed only with ``force``, else XenError and nothing more is done.
     """
-    changes = {}
+    changes, via = {}, ""
     dom = current.dom
     if current.active:
         was = current.state  # read before it changes
         done = lifecycle.shutdown(dom, timeout=timeout, force=force).get(current.spec["name"], {})
-        changes["state"] = {"old": was, "new": "shutoff", "via": done.get("via", "graceful shutdown")}
+        via = done.get("via", "graceful shutdown")
+        changes["state"] = {"old": was, "new": "shutoff"}
     try:
         dom.undefine()
     except libvirt.libvirtError as exc:
@@ -629,7 +630,7 @@ def remove(conn, current, remove_disks=False, timeout=120, force=False):
             elif os.path.exists(disk["source"]):
                 os.remove(disk["source"])
                 changes[f"disks:{disk['target']}"] = {"old": disk["source"], "new": None}
-    return changes
+    return changes, removed_how(via)
 
 
 def disks_to_remove(current):
@@ -914,31 +915,28 @@ def converge(conn, p, current, changes, transition=None, want=None, **how):
     return done, problems
 
 
-def removed_how(changes):
-    """``removed``, with how a running guest stopped: ``removed (shut down first)``, ``removed (destroyed first)``.
-
-    Takes the ``via`` of :func:`remove`/:func:`removal` out of ``changes``: the comment says it.
-    """
-    via = changes.get("state", {}).pop("via", "")
+def removed_how(via):
+    """``removed``, with how a running guest stopped (``via`` of lifecycle.shutdown, empty when it was off):
+    ``removed (shut down first)``, ``removed (destroyed first)``."""
     if not via:
         return "removed"
     return "removed (destroyed first)" if via.startswith("destroy") else "removed (shut down first)"
 
 
 def removal(current, remove_disks=False, force=False):
-    """The changes :func:`remove` would make (for test=True); XenError where it would refuse."""
-    changes = {}
+    """``(changes, how)`` :func:`remove` would give (for test=True); XenError where it would refuse."""
+    changes, via = {}, ""
     if current.active:
         if current.state == "paused" and not force:
             raise XenError(
                 f"{current.spec['name']} is paused and cannot shut down by itself: resume it first, or use force"
             )
         via = "destroy (guest was paused)" if current.state == "paused" else "graceful shutdown"
-        changes["state"] = {"old": current.state, "new": "shutoff", "via": via}
+        changes["state"] = {"old": current.state, "new": "shutoff"}
     changes["defined"] = {"old": True, "new": False}
     if remove_disks:
         changes.update(disks_to_remove(current))
-    return changes
+    return changes, removed_how(via)
 
 
 def watch_change(current, force=False):
