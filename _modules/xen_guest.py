@@ -388,12 +388,4 @@ def start_autostart(save_dir=lifecycle.DEFAULT_SAVE_DIR, restore=True):
 
     CLI Example: ``salt '*' xen_guest.start_autostart restore=False``
     """
-    conn = _conn()
-    words, doms = guest_events.read_states(conn)
-    marked = guest_events.autostart_reader(doms)
-    saved = boot.save_files(save_dir) if guest_spec.arguments(restore=restore)["restore"] else {}
-    changes, problems = boot.execute(conn, boot.plan(words, {n for n in words if marked(n)}, saved))
-    if problems:
-        done = f"; done: {changes}" if changes else ""
-        raise errors.XenError("not every guest came up: " + "; ".join(problems) + done)
-    return changes
+    return boot.start_all(_conn(), save_dir, guest_spec.arguments(restore=restore)["restore"])

@@ -14,6 +14,7 @@ import os
 import libvirt
 
 from saltext_xen.core.errors import XenError
+from saltext_xen.events import guest_events
 from saltext_xen.guests import lifecycle
 
 # States in which a guest is off and may be started or restored.
@@ -80,3 +81,16 @@ def execute(conn, steps):
         except libvirt.libvirtError as exc:
             problems.append(f"{name}: could not {kind} it: {exc.get_error_message()}")
     return changes, problems
+
+
+def start_all(conn, save_dir, restore=True):
+    """Restore the saved guests under ``save_dir`` that are off (unless ``restore`` is False), then
+    start every autostart guest still off; the changes, or XenError naming each guest that failed."""
+    words, doms = guest_events.read_states(conn)
+    marked = guest_events.autostart_reader(doms)
+    saved = save_files(save_dir) if restore else {}
+    changes, problems = execute(conn, plan(words, {n for n in words if marked(n)}, saved))
+    if problems:
+        done = f"; done: {changes}" if changes else ""
+        raise XenError("not every guest came up: " + "; ".join(problems) + done)
+    return changes
