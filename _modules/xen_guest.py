@@ -1,10 +1,9 @@
 """Look at and drive Xen guests: what ``xm``/``virsh`` did, as Salt functions.
 
-The hypervisor is reached through libvirt at ``xen:libvirt:uri`` (minion config
-or pillar; default ``xen:///system``). Functions that act return what changed,
-``{"vm02": {"old": "running", "new": "paused"}}``, or ``{}`` when nothing had to.
-The work is done by the library (``saltext_xen.guests``, ``saltext_xen.events``);
-this module handles arguments, pillar and the minion's command runner.
+The hypervisor is reached through libvirt at ``xen:libvirt:uri`` (minion config or pillar; default
+``xen:///system``). Functions that act return what changed, ``{"vm02": {"old": "running", "new":
+"paused"}}``, or ``{}`` when nothing had to. The work is done by the library (``saltext_xen.guests``,
+``saltext_xen.events``); this module handles arguments, pillar and the minion's command runner.
 """
 
 import logging
@@ -17,7 +16,7 @@ from saltext_xen.core import connection, errors
 from saltext_xen.events import autostart as boot
 from saltext_xen.events import crashloop, guest_events
 from saltext_xen.guests import clone as guest_clone
-from saltext_xen.guests import devices, guest_apply, guest_spec, lifecycle
+from saltext_xen.guests import clone_entry, devices, guest_apply, guest_spec, lifecycle
 
 _log = logging.getLogger(__name__)
 
@@ -256,26 +255,35 @@ def clone(
     """Clone guest ``name`` as ``new_name``, like ``virt-clone``: new UUID, new MACs with the
     source's vendor prefix, verified copies of its writable disks (``disks`` maps targets to
     paths; default: next to the source, the name swapped). The source must be shut off or
-    paused unless ``crash_consistent=True``; ``memory`` (MiB), ``vcpus``, ``bridge`` change
+    paused unless ``crash_consistent=True``; ``memory`` (``1024``, ``2G``), ``vcpus``, ``bridge`` change
     the copy; a copy onto a device holding data needs ``force=True``, a missing LV is made.
     A failed clone leaves nothing behind; the clone records its source in ``<metadata>``.
 
     CLI Example: ``salt '*' xen_guest.clone vm03 newvm03 disks='{xvda: /var/lib/xen/images/newvm03.img}'``
     """
-    flags = guest_spec.arguments(crash_consistent=crash_consistent, force=force, start=start)
     settings = {"disks": disks, "memory": memory, "vcpus": vcpus, "bridge": bridge}
-    settings.update(crash_consistent=flags["crash_consistent"], force=flags["force"])
+    settings.update(crash_consistent=crash_consistent, force=force)
     return guest_clone.clone(
         _conn(),
         name,
         new_name,
         settings,
-        start=flags["start"],
+        start=start,
         run=_run,
-        progress=lambda target, done, total: _log.info("cloning %s %s: %d of %d bytes", name, target, done, total),
         make_block=lambda path, size: __salt__["xen_disk.create"](path, f"{size}b"),
         drop_block=lambda path: __salt__["xen_disk.delete"](path, delete=True),
     )
+
+
+@saltglue.plain_errors
+def check_clones(clones=None, guests=None, ensure="defined", guest_ensure="running"):
+    """What SLS ``xen.clones`` makes of pillar ``xen:clones`` and ``xen:guests`` (default: this minion's).
+
+    CLI Example: ``salt '*' xen_guest.check_clones``
+    """
+    clones = salt.utils.data.traverse_dict_and_list(__pillar__, "xen:clones", None) if clones is None else clones
+    guests = salt.utils.data.traverse_dict_and_list(__pillar__, "xen:guests", None) if guests is None else guests
+    return clone_entry.formula(clones, guests, ensure, guest_ensure)
 
 
 @saltglue.plain_errors

@@ -57,7 +57,7 @@ from salt.exceptions import CommandExecutionError
 from saltext_xen import saltglue
 from saltext_xen.core import connection, errors
 from saltext_xen.guests import clone as guest_clone
-from saltext_xen.guests import guest_apply, guest_spec
+from saltext_xen.guests import clone_entry, guest_apply, guest_spec
 
 __virtualname__ = "xen_guest"
 
@@ -282,83 +282,82 @@ def absent(name, remove_disks=False, timeout=120, force=False, pillar_path="xen:
 
 
 def cloned(
-    name, source, disks=None, memory=None, vcpus=None, bridge=None, crash_consistent=False, start=False, force=False
+    name,
+    source,
+    disks=None,
+    memory=None,
+    vcpus=None,
+    bridge=None,
+    crash_consistent=False,
+    start=False,
+    force=False,
+    pillar_path=None,
 ):
-    """Guest ``name`` is a clone of ``source`` (``virt-clone -o vm03 -n newvm03``), made when
-    missing: new UUID, new MACs with the source's vendor prefix, copies of its writable disks
-    (``disks`` maps targets to paths; default next to the source). The source must be shut
-    off or paused unless ``crash_consistent: true``; ``start: true`` starts a new clone.
-    An existing ``name`` is never cloned again: if it does not look like a clone of ``source``
-    (origin record, UUID, MACs) the state fails changing nothing; else differing ``memory``,
-    ``vcpus`` and ``bridge`` are changed in its definition. Its disks are never touched.
+    """Guest ``name`` is a clone of ``source`` (``virt-clone -o vm03 -n newvm03``), made when missing: new
+    UUID, new MACs with the source's vendor prefix, copies of its writable disks (``disks`` maps targets to
+    paths; default next to the source). The source must be shut off or paused unless ``crash_consistent:
+    true``; ``start: true`` starts a new clone. An existing ``name`` is never cloned again: if it does not
+    look like a clone of ``source`` (origin record, UUID, MACs) the state fails changing nothing; else
+    differing ``memory``, ``vcpus`` and ``bridge`` are changed in its definition. Its disks are never
+    touched. ``pillar_path`` (the formula passes ``xen:clones:NAME``) names the problems and errors.
 
     CLI Example: ``salt '*' state.single xen_guest.cloned newvm03 source=vm03 memory=1024``
     """
     ret = _ret(name)
-    problems = guest_clone.validate(name, source, disks=disks, memory=memory, vcpus=vcpus, bridge=bridge)
-    flags, more = guest_spec.options(
-        name, {"crash_consistent": crash_consistent, "start": start, "force": force}, "xen:clones"
-    )
-    problems += more
+    given = {"disks": disks, "memory": memory, "vcpus": vcpus, "bridge": bridge, "force": force, "start": start}
+    values, problems = clone_entry.settings(name, source, dict(given, crash_consistent=crash_consistent), pillar_path)
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
-    settings = {"memory": memory, "vcpus": vcpus, "bridge": bridge}
+    named = f"{pillar_path}: " if pillar_path else ""
+    settings = {key: values[key] for key in ("memory", "vcpus", "bridge")}
     try:
         conn = saltglue.conn_from(__salt__)
-        found = guest_clone.compare(conn, source, name, disks=disks, **settings)
+        found = guest_clone.compare(conn, source, name, disks=values["disks"], **settings)
     except errors.XenError as exc:
-        return _fail(ret, str(exc))
+        return _fail(ret, f"{named}{exc}")
     if found is not None:
-        return _cloned_existing(ret, conn, found, settings)
-    crash_consistent, start, force = flags["crash_consistent"], flags["start"], flags["force"]
-    params = dict(settings, disks=disks, crash_consistent=crash_consistent, force=force)
+        return _cloned_existing(ret, conn, found, settings, named)
+    params = dict(settings, disks=values["disks"], crash_consistent=values["crash_consistent"], force=values["force"])
     try:
         step = guest_clone.plan(conn, source, name, **params)
     except errors.XenError as exc:
-        return _fail(ret, str(exc))
-    ret["changes"] = guest_clone.state_changes(guest_clone.summary(step), started=bool(start))
+        return _fail(ret, f"{named}{exc}")
+    ret["changes"] = guest_clone.state_changes(guest_clone.summary(step), started=values["start"])
     if __opts__["test"]:
-        ret["result"] = None
-        ret["comment"] = f"{name} would be cloned from {source}"
-        return ret
+        return dict(ret, result=None, comment=f"{name} would be cloned from {source}{guest_clone.leftovers_note(step)}")
     try:
-        done = __salt__["xen_guest.clone"](source, name, start=bool(start), **params)
+        done = __salt__["xen_guest.clone"](source, name, start=values["start"], **params)
     except CommandExecutionError as exc:
-        ret["changes"] = {}
-        return _fail(ret, f"{exc}; nothing of {name} was left behind")
+        return _fail(dict(ret, changes={}), f"{named}{exc}; nothing of {name} was left behind")
     ret["changes"] = guest_clone.state_changes(done, started=bool(done.get("started")))
     copied = ", ".join(f"{t} by {how}" for t, how in done.get("copied", {}).items())
     ret["comment"] = f"{name} was cloned from {source}" + (f" ({copied})" if copied else "")
+    ret["comment"] += guest_clone.leftovers_note(done)
     return ret
 
 
-def _cloned_existing(ret, conn, found, settings):
+def _cloned_existing(ret, conn, found, settings, named):
     """``cloned`` for a guest that exists: check it is a clone of the source, converge its settings."""
     name, source, changes = found["name"], found["source"], found["changes"]
     notes = list(found["notes"])
-    differing = ", ".join(f"{key} is {c['old']} (asked: {c['new']})" for key, c in changes.items())
     if found["problems"]:
-        ret["result"] = False
-        ret["comment"] = "; ".join(found["problems"]) + f". {name} was left as it is"
-        if differing:
-            ret["comment"] += f" (also differing: {differing})"
-        return ret
+        differing = ", ".join(f"{key} is {c['old']} (asked: {c['new']})" for key, c in changes.items())
+        also = f" (also differing: {differing})" if differing else ""
+        return _fail(ret, named + "; ".join(found["problems"]) + f". {name} was left as it is{also}")
     tail = ("; " + "; ".join(notes)) if notes else ""
     if not changes:
         ret["comment"] = f"{name} is already as wanted (a clone of {source})" + tail
         return ret
     keys = ", ".join(changes)
     later = "; the running guest sees it at its next start" if found["active"] else ""
+    updated = f"updated: {keys}{later}{tail}"
     if __opts__["test"]:
-        ret["result"] = None
-        ret["changes"] = changes
-        ret["comment"] = f"{name} (a clone of {source}) would be updated: {keys}{later}" + tail
-        return ret
+        return dict(ret, result=None, changes=changes, comment=f"{name} (a clone of {source}) would be {updated}")
     try:
         ret["changes"] = guest_clone.converge(conn, found, **settings)
     except errors.XenError as exc:
-        return _fail(ret, f"{exc}; {name} was left as it was")
-    ret["comment"] = f"{name} (a clone of {source}) was updated: {keys}{later}" + tail
+        return _fail(ret, f"{named}{exc}; {name} was left as it was")
+    ret["comment"] = f"{name} (a clone of {source}) was {updated}"
     return ret
 
 

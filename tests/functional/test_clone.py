@@ -333,6 +333,8 @@ def test_cloned_names_bad_arguments_and_touches_nothing(states, test_uri, tmp_pa
     assert ret["result"] is False
     for key in ("memory:", "vcpus:", "bridge:", "disks:xvda:"):
         assert key in ret["comment"], ret["comment"]
+    named = _state(states, "newvm05", source="vm05", memory="2GB", pillar_path="xen:clones:newvm05")
+    assert "xen:clones:newvm05:memory: expected a whole number of MiB, got '2GB'" in named["comment"], named
     assert "newvm05" not in [d.name() for d in connection.connect(test_uri).listAllDomains()]
     assert _state(states, "vm05", source="vm05")["comment"].endswith("a guest cannot be a clone of itself (vm05)")
 

@@ -161,8 +161,8 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
         ret = _apply(modules, pillar, test=test)
         comment = ret["xen-clone-newvm05-checked"]["comment"]
         for expected in (
-            'xen:clones:newvm05:memory: expected a whole number above 0 (MiB), got "lots"',
-            "xen:clones:newvm05:vcpus: expected a whole number above 0, got 0",
+            "xen:clones:newvm05:memory: expected MiB as an integer, got 'lots'",
+            "xen:clones:newvm05:vcpus: expected a whole number of at least 1, got 0",
             "xen:clones:newvm05:sise: unknown key",
             "xen:clones:newvm05:start: no longer a key; say ensure: running",
             "xen:clones:newvm05:disks:xvda: expected an absolute path",
@@ -193,6 +193,38 @@ def test_bad_pillar_is_named_with_its_path_and_nothing_is_cloned(modules, test_u
     whole = _apply(modules, {"xen": {"clones": ["newvm05"]}})
     assert whole["xen-clones-checked"]["result"] is False
     assert whole["xen-clones-checked"]["comment"].startswith("xen:clones: expected a mapping")
+
+
+def test_names_yaml_reads_as_numbers_render_beside_the_others(modules, test_uri, tmp_path):
+    """Mixed number and text keys render (taken in the order of their text); a number is refused, quoted it works."""
+    define_guest(test_uri, tmp_path, name="vm05")
+    clones = {
+        123: {"source": "vm05", "disks": {"xvda": str(tmp_path / "123.img")}},
+        "456": {"source": "vm05", "disks": {"xvda": str(tmp_path / "456.img")}},
+        "web1": {"source": "vm05", "disks": {"xvda": str(tmp_path / "web1.img")}, "memory": "1G"},
+    }
+    ret = _apply(modules, {"xen": {"clones": clones}})
+    assert set(ret) == {"xen-clone-123-checked", "xen-clone-456-cloned", "xen-clone-web1-cloned"}, ret
+    order = sorted(ret, key=lambda sid: ret[sid]["__run_num__"])
+    assert order == ["xen-clone-123-checked", "xen-clone-456-cloned", "xen-clone-web1-cloned"]
+    assert ret["xen-clone-123-checked"]["comment"] == (
+        "xen:clones:123: expected a guest name (a name of digits is quoted: '123'), got 123; nothing was changed"
+    )
+    assert ret["xen-clone-456-cloned"]["result"] is True and _guest(test_uri, "456") is not None
+    assert _guest(test_uri, "web1").info()[1] == 1024 * 1024  # memory: 1G, the size grammar of xen:guests
+    assert _guest(test_uri, "123") is None and not (tmp_path / "123.img").exists()
+    cleaned = _apply(modules, {"xen": {"clones": clones}}, sls="xen.clones.clean")
+    assert set(cleaned) == {"xen-clone-456-absent", "xen-clone-web1-absent"}
+
+
+def test_run_time_errors_of_a_clone_are_named_by_its_key_path(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path, name="vm05", running=True)
+    pillar = {"xen": {"clones": {"newvm05": {"source": "vm05", "disks": {"xvda": str(tmp_path / "n.img")}}}}}
+    for test in (True, False):
+        ret = _apply(modules, pillar, test=test)["xen-clone-newvm05-cloned"]
+        assert ret["result"] is False and ret["changes"] == {}
+        assert ret["comment"].startswith("xen:clones:newvm05: vm05 is running: shut it off or pause it"), ret
+    assert _guest(test_uri, "newvm05") is None and not (tmp_path / "n.img").exists()
 
 
 def test_clean_undefines_the_clones_and_keeps_their_disks(modules, test_uri, tmp_path):

@@ -27,6 +27,7 @@ definition, never the disks.
 import contextlib
 import copy
 import functools
+import logging
 import os
 import random
 import uuid as uuidlib
@@ -34,11 +35,13 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
-from saltext_xen.core import commands, macs, protect
+from saltext_xen.core import commands, macs, protect, validate
 from saltext_xen.core.errors import InvalidState, XenError
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.disks.disk_image import DiskError
-from saltext_xen.guests import disk_move, domain_xml, guest_spec, lifecycle
+from saltext_xen.guests import clone_entry, disk_move, domain_xml, guest_spec, lifecycle
+
+_log = logging.getLogger(__name__)
 
 _CLONE_NS = uuidlib.UUID("6f1d5c1e-1f8e-4c4e-9d7a-2b8e5a0c0e11")
 ORIGIN_NS = "https://github.com/saltext-xen/clone/1"
@@ -85,37 +88,6 @@ def with_settings(spec, memory=None, vcpus=None, bridge=None):
         for nic in new["nics"]:
             nic["bridge"], nic["network"] = bridge, None
     return new
-
-
-def validate(name, source, disks=None, memory=None, vcpus=None, bridge=None):
-    """The problems with clone arguments, each naming its key; empty when they are fine."""
-    problems = []
-    if not guest_spec.is_guest_name(name):
-        problems.append(f"name: '{name}' is not a usable guest name")
-    if not isinstance(source, str) or not source:
-        problems.append(f"source: expected the name of the guest to clone, got {source!r}")
-    elif source == name:
-        problems.append(f"source: a guest cannot be a clone of itself ({name})")
-    for key, value in (("memory", memory), ("vcpus", vcpus)):
-        if value is None:
-            continue
-        try:
-            ok = not isinstance(value, bool) and int(value) > 0 and float(value) == int(value)
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            unit = " (MiB)" if key == "memory" else ""
-            problems.append(f"{key}: expected a whole number above 0{unit}, got {value!r}")
-    if bridge is not None and (not isinstance(bridge, str) or not bridge.strip()):
-        problems.append(f"bridge: expected a bridge name like xenbr0, got {bridge!r}")
-    if disks is not None:
-        if not isinstance(disks, dict):
-            problems.append(f"disks: expected a mapping of disk targets to paths, got {disks!r}")
-        else:
-            for target, path in disks.items():
-                if not isinstance(path, str) or not os.path.isabs(path):
-                    problems.append(f"disks:{target}: expected an absolute path, got {path!r}")
-    return problems
 
 
 def with_origin(xml_text, source, source_uuid):
@@ -214,6 +186,7 @@ def plan(
         else:
             dest = default_path(src, source, name, disk["target"])
         item = {"target": disk["target"], "source": src, "dest": dest, "make_block": False, "size": None}
+        item["leftovers"] = _leftovers(dest, run)
         src_info = disk_image.info(src)
         if not src_info["exists"]:
             problems.append(f"disks:{disk['target']}: the source {src} does not exist on this host")
@@ -251,7 +224,7 @@ def plan(
                 item["make_block"] = True  # an LV made at least as large as the source
             elif item["size"] is not None and dest_info["size"] < item["size"]:
                 problems.append(f"disks:{disk['target']}: {dest} is smaller than {src}")
-            elif not force and not disk_copy.is_partial(dest, run=run):  # a killed clone's own LV is no data
+            elif not force and not item["leftovers"]:  # a killed clone's own device is no data
                 held = disk_image.signature(dest, run=run) or protect.holds_data(dest, run=run)
                 if held:
                     problems.append(
@@ -291,10 +264,14 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
 
     Block-device copies whose device does not exist yet (an LV) are made with
     ``make_block(path, size_bytes)`` and, on failure, removed with ``drop_block(path)``.
+    The result is the :func:`summary` with ``copied`` (how each disk was copied) and
+    ``leftovers_removed`` (what killed copies had left: temporaries removed, devices
+    holding an unfinished copy written over).
     """
     made = []
     made_blocks = []
     results = {}
+    cleaned = []
     try:
         for item in step["disks"]:
             if item.get("make_block"):
@@ -318,6 +295,7 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
             if not guest_spec.is_block(item["dest"]):
                 made.append(item["dest"])
             results[item["target"]] = res["method"]
+            cleaned += res.get("leftovers_removed") or []
         try:
             conn.defineXML(with_origin(domain_xml.render(step["spec"]), step["source"], step.get("source_uuid")))
         except libvirt.libvirtError as exc:
@@ -336,7 +314,32 @@ def execute(conn, step, progress=None, make_block=None, drop_block=None):
         raise
     out = summary(step)
     out["copied"] = results
+    out["leftovers_removed"] = cleaned
     return out
+
+
+def _leftovers(dest, run):
+    """What killed copies to ``dest`` left: their temporaries beside a file, or the device itself
+    when it holds an unfinished copy (:func:`disk_copy.is_partial`)."""
+    if not os.path.isabs(dest):
+        return []
+    if guest_spec.is_block(dest):
+        return [dest] if os.path.exists(dest) and disk_copy.is_partial(dest, run=run) else []
+    return [found["path"] for found in protect.leftovers(dest)]
+
+
+def leftovers_note(step):
+    """The tail of a state's comment naming what killed runs left: cleaned up first (a :func:`plan`)
+    or cleaned up (an :func:`execute` result); empty when nothing was left."""
+    if "copied" in step:
+        paths = step.get("leftovers_removed") or []
+        return f"; what a killed run left was cleaned up: {', '.join(paths)}" if paths else ""
+    paths = [path for item in step["disks"] for path in item["leftovers"]]
+    return f"; what a killed run left is cleaned up first: {', '.join(paths)}" if paths else ""
+
+
+def _log_progress(source, target, done, total):
+    _log.info("cloning %s %s: %d of %d bytes", source, target, done, total)
 
 
 def _progress_of(progress, target, done, total):
@@ -345,14 +348,21 @@ def _progress_of(progress, target, done, total):
 
 
 def clone(conn, source, name, settings, start=False, run=commands.run_local, **hooks):
-    """Plan and execute the clone of ``source`` as ``name``, then start it if asked.
+    """Check the arguments, plan and execute the clone of ``source`` as ``name``, then start it if asked.
 
     ``settings``: the keyword arguments of :func:`plan` (``disks``, ``memory``,
-    ``vcpus``, ``bridge``, ``crash_consistent``, ``force``); ``hooks``: those of
-    :func:`execute` (``progress``, ``make_block``, ``drop_block``). Returns the
-    :func:`execute` result with ``started`` when ``start`` was asked.
+    ``vcpus``, ``bridge``, ``crash_consistent``, ``force``) as a caller gives
+    them, checked by :func:`clone_entry.settings` (``InvalidSpec`` naming
+    each problem); ``hooks``: those of :func:`execute` (``progress``, ``make_block``,
+    ``drop_block``); without ``progress`` the copies are logged at INFO about
+    once a second. Returns the :func:`execute` result with ``started`` when
+    ``start`` was asked.
     """
-    result = execute(conn, plan(conn, source, name, run=run, **settings), **hooks)
+    values, problems = clone_entry.settings(name, source, dict(settings, start=start))
+    validate.Problems(problems).raise_if_any()
+    start = values.pop("start")
+    hooks.setdefault("progress", functools.partial(_log_progress, source))
+    result = execute(conn, plan(conn, source, name, run=run, **values), **hooks)
     if start:
         result["started"] = bool(lifecycle.start(lifecycle.lookup(conn, name)))
     return result

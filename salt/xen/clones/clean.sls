@@ -19,8 +19,11 @@
 {%- set clones = clones if clones is mapping else {} %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
 {%- set guests = guests if guests is mapping else {} %}
-{%- for name, clone in clones | dictsort if name not in guests %}
-{%-   set clone = clone if clone is mapping else {} %}
+{#- in the order of the names' text, as xen.clones takes them (a name YAML reads as a number is
+    left to xen.clones to report) #}
+{%- for item in salt["xen_guest.check_clones"](clones, guests).clones if item.name is string and item.name not in guests %}
+{%-   set name = item.name %}
+{%-   set clone = clones[name] if clones[name] is mapping else {} %}
 {{ ("xen-clone-" ~ name ~ "-absent") | json }}:
   xen_guest.absent:
     - name: {{ name | json }}
