@@ -1,6 +1,7 @@
 """Fixtures shared by every tier."""
 
 import logging
+import os
 import pathlib
 
 import pytest
@@ -23,6 +24,22 @@ def test_uri():
     connection.forget(TEST_URI)
     yield TEST_URI
     connection.forget(TEST_URI)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory):
+    """Journals of copies onto devices go under this session's temporary folder, not /var/lib/saltext-xen
+    (set in the environment, so processes the tests start use it too)."""
+    from saltext_xen.core import protect
+
+    path = tmp_path_factory.mktemp("saltext-xen-state")
+    before = os.environ.get(protect.STATE_DIR_ENV)
+    os.environ[protect.STATE_DIR_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(protect.STATE_DIR_ENV, None)
+    else:
+        os.environ[protect.STATE_DIR_ENV] = before
 
 
 def pytest_unconfigure(config):

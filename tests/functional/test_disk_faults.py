@@ -143,7 +143,8 @@ def test_killed_qcow2_conversion_leaves_only_a_temporary_and_the_next_one_cleans
 
 @needs_loop
 def test_killed_move_into_a_block_device_keeps_the_guest_and_the_next_move_converges(modules, test_uri, tmp_path):
-    """File -> loop device (the LV of the tutorial) killed mid-copy: the definition never pointed at the copy."""
+    """File -> loop device (the LV of the tutorial) killed mid-copy: the definition never pointed at the copy,
+    and the next move knows the device's bytes as its own unfinished copy (its journal), so it needs no force."""
     _, src = define_guest(test_uri, tmp_path, size=SIZE, data=os.urandom(DATA // 2))
     with open(src, "r+b") as fh:
         fh.seek(SIZE - DATA // 2)
@@ -156,12 +157,38 @@ def test_killed_move_into_a_block_device_keeps_the_guest_and_the_next_move_conve
         kill_mid_copy("move", src, dev, xml)
         assert sha256(src) == before
         assert disk_sources(test_uri, "newvm")["xvda"] == src
-        # a plain device carries no mark of the killed copy (an LV does): its bytes are data until told
-        with pytest.raises(Exception, match=r"holds data .*say force: true"):
-            modules.xen_disk.move("newvm", "xvda", dev)
-        got = modules.xen_disk.move("newvm", "xvda", dev, force=True)
+        assert disk_copy.is_partial(dev) and os.path.exists(disk_copy.journal_path(dev))
+        got = modules.xen_disk.move("newvm", "xvda", dev)
         assert got["xvda"]["verified"] and disk_sources(test_uri, "newvm")["xvda"] == dev
+        assert not disk_copy.is_partial(dev) and not os.path.exists(disk_copy.journal_path(dev))
         disk_copy.verify(src, dev, size=SIZE)
+    assert sha256(src) == before
+
+
+@needs_loop
+def test_killed_copy_onto_a_plain_device_is_recognised_until_someone_else_writes_to_it(tmp_path):
+    """The journal of a copy onto a device that is no LV: the next copy writes over the killed copy's bytes
+    without force and says so; once anything else is written to the device's ends, its bytes are data again."""
+    src = image_with_data(tmp_path / "vm03.img")
+    before = sha256(src)
+    backing = tmp_path / "disk"
+    disk_image.create(str(backing), SIZE + 16 * MIB)
+    with loop_device(backing) as dev:
+        kill_mid_copy("copy", src, dev)
+        assert sha256(src) == before
+        record = disk_copy.unfinished_copy(dev)
+        assert record is not None and record["source"] == src and record["device"] == dev
+        again = disk_copy.copy(src, dev)
+        assert again["verified"] and again["leftovers_removed"] == [dev]
+        assert not disk_copy.is_partial(dev) and not os.path.exists(disk_copy.journal_path(dev))
+        disk_copy.verify(src, dev, size=SIZE)
+
+        kill_mid_copy("copy", src, dev)
+        assert disk_copy.is_partial(dev)
+        subprocess.run(["parted", "-s", dev, "mklabel", "gpt"], check=True, capture_output=True)  # someone else's
+        assert not disk_copy.is_partial(dev)
+        assert protect.holds_data(dev)  # so a clone or move onto it asks for force again
+        assert protect.overwrite_problem(dev).endswith("say force: true to write over it")
     assert sha256(src) == before
 
 

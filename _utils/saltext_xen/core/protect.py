@@ -13,7 +13,9 @@ The rules, for users, are in ``docs/safety.md``:
   ``.NAME.saltext-xen-partial-<pid>``, flushed and fsynced, checked, then
   renamed into place; a killed run leaves only the temporary, never a
   half-written NAME, and :func:`clean_leftovers` removes temporaries whose
-  process is gone.
+  process is gone;
+- what must outlive a killed run (the journal of a copy onto a block device)
+  is kept under :func:`state_dir`.
 """
 
 import contextlib
@@ -27,6 +29,8 @@ from saltext_xen.core.errors import XenError
 
 MIB = 1024 * 1024
 PARTIAL = ".saltext-xen-partial-"
+STATE_DIR = "/var/lib/saltext-xen"
+STATE_DIR_ENV = "SALTEXT_XEN_STATE_DIR"
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)" + re.escape(PARTIAL) + r"(?P<pid>\d+)(?:-(?P<n>\d+))?$")
 _CLAIM_TRIES = 100
 
@@ -344,6 +348,11 @@ def write_whole(target, data, overwrite=False, mode=None, verify=None):
 
 
 # ---------------------------------------------------------------- leftovers of killed runs
+
+
+def state_dir():
+    """Where this extension keeps what must outlive a run: ``$SALTEXT_XEN_STATE_DIR``, else ``/var/lib/saltext-xen``."""
+    return os.environ.get(STATE_DIR_ENV) or STATE_DIR
 
 
 def running(pid):

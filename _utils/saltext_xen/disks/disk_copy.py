@@ -25,10 +25,19 @@ A new file target is written whole or not at all (``core.protect``): the copy
 goes to ``.NAME.saltext-xen-partial-PID`` in the target's directory, is
 fsynced and verified there, and only then appears as NAME. A killed run
 leaves only that temporary, which the next copy to NAME removes (and reports
-under ``leftovers_removed``). A block device target (an LV) cannot be renamed:
-it carries the LV tag ``saltext-xen-partial`` from before the first byte is
-written until the copy is verified, so a killed copy is recognised by
-:func:`is_partial`.
+under ``leftovers_removed``). A block device target cannot be renamed: an LV
+carries the LV tag ``saltext-xen-partial`` from before the first byte is
+written until the copy is verified; any other device (a disk, a partition, a
+loop device) gets a journal under ``protect.state_dir()/copies`` instead,
+written before the first byte and removed once the copy is verified. Either
+way :func:`is_partial` recognises what a killed copy left, so the next copy
+writes over it without ``force``. The journal names the device (its number,
+size and, for a loop device, its backing file), the source (its inode, size
+and modification time) and how the device's first and last MiB (where
+signatures and partition tables live) looked before the copy: the device
+counts as an unfinished copy only while every 4 KiB block there still holds
+either what it held before or the source's bytes, so a device someone has
+written to since is data again.
 
 :func:`convert` changes the format on the way (qcow2 -> raw file or LV, raw ->
 qcow2 file) with ``qemu-img convert``, which skips zero clusters and writes
@@ -36,10 +45,13 @@ zeros as holes (``fallocate``/``BLKZEROOUT``, never byte by byte), and checks
 the result with ``qemu-img compare``.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import errno
 import fcntl
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -58,6 +70,7 @@ FALLOC_FL_ZERO_RANGE = 0x10
 CHUNK = 16 * 1024 * 1024
 CHECK_CHUNK = 256 * 1024  # copied and compared while it is still in the CPU cache
 PARTIAL_TAG = "saltext-xen-partial"
+JOURNAL_BLOCK = 4096
 _NOT_SUPPORTED = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EBADF, errno.EPERM}
 
 _libc = None
@@ -312,14 +325,124 @@ def is_partial(path, run=commands.run_local):
 
     A file is never partial under its own name: a copy killed on its way left
     only a temporary beside it (``.NAME.saltext-xen-partial-PID``), so a
-    missing ``path`` with such a temporary is partial. A block device is
-    partial while it carries the LV tag ``saltext-xen-partial``.
+    missing ``path`` with such a temporary is partial. An LV is partial while
+    it carries the LV tag ``saltext-xen-partial``; another block device while
+    its journal matches it (:func:`unfinished_copy`).
     """
     if os.path.lexists(path):
         if _kind(path) != "block":
             return False
-        return PARTIAL_TAG in (lv_tags(path, run) or [])
+        if is_device_mapper(path):
+            return PARTIAL_TAG in (lv_tags(path, run) or [])
+        return unfinished_copy(path) is not None
     return bool(protect.leftovers(path, include_running=True))
+
+
+# ---------------------------------------------------------------- journals of copies onto devices
+
+
+def journal_path(dev_path):
+    """The journal of a copy onto the block device ``dev_path`` (named by its device number)."""
+    rdev = os.stat(dev_path).st_rdev
+    return os.path.join(protect.state_dir(), "copies", f"{os.major(rdev)}-{os.minor(rdev)}.json")
+
+
+def _loop_backing(dev_path):
+    """``"FILE@OFFSET"`` behind a loop device, None for any other device."""
+    rdev = os.stat(dev_path).st_rdev
+    where = f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}/loop"
+    try:
+        with open(f"{where}/backing_file", encoding="utf-8") as fh, open(f"{where}/offset", encoding="ascii") as off:
+            return f"{fh.read().strip()}@{off.read().strip()}"
+    except OSError:
+        return None
+
+
+def _source_id(path):
+    st = os.stat(path)
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _ends(size):
+    """``(start, end)`` of the first and the last MiB of a device of ``size`` bytes."""
+    first = (0, min(size, protect.MIB))
+    return [first] + ([(max(first[1], size - protect.MIB), size)] if size > first[1] else [])
+
+
+def _digest(block):
+    return hashlib.sha256(block).hexdigest()[:16]
+
+
+def _digests(fd, start, end):
+    return [_digest(os.pread(fd, JOURNAL_BLOCK, pos)) for pos in range(start, end, JOURNAL_BLOCK)]
+
+
+def _journal_start(src_path, dst_path, dst_fd, dsize):
+    """Write the journal of a copy onto the device ``dst_path``; its path, or None where it cannot be
+    written (the copy then goes on unmarked, and what a killed run leaves counts as data)."""
+    record = {
+        "device": dst_path,
+        "size": dsize,
+        "backing": _loop_backing(dst_path),
+        "source": os.path.abspath(src_path),
+        "source_id": _source_id(src_path),
+        "pid": os.getpid(),
+        "before": [[start, end, _digests(dst_fd, start, end)] for start, end in _ends(dsize)],
+    }
+    path = journal_path(dst_path)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        protect.write_whole(path, json.dumps(record), overwrite=True)
+    except (OSError, protect.WouldLoseData):
+        return None
+    return path
+
+
+def _journal_end(path):
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        protect.clean_leftovers(os.path.dirname(path))
+
+
+def unfinished_copy(dev_path):
+    """The journal (a dict) of an unfinished copy that the block device ``dev_path`` still holds, or None.
+
+    It holds one when its journal names this device (number, size, loop backing
+    file), the source is unchanged, and each 4 KiB block of the device's first
+    and last MiB holds either what it held before the copy or the source's bytes.
+    """
+    try:
+        with open(journal_path(dev_path), encoding="utf-8") as fh:
+            record = json.load(fh)
+        dev = os.open(dev_path, os.O_RDONLY | os.O_CLOEXEC)
+    except (OSError, ValueError):
+        return None
+    try:
+        if _size(dev) != record.get("size") or _loop_backing(dev_path) != record.get("backing"):
+            return None
+        if _source_id(record["source"]) != record.get("source_id"):
+            return None
+        src = os.open(record["source"], os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return record if all(_unchanged_or_copied(dev, src, *end) for end in record["before"]) else None
+        finally:
+            os.close(src)
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        os.close(dev)
+
+
+def _unchanged_or_copied(dev, src, start, end, before):
+    for index, pos in enumerate(range(start, end, JOURNAL_BLOCK)):
+        block = os.pread(dev, JOURNAL_BLOCK, pos)
+        if index < len(before) and _digest(block) == before[index]:
+            continue
+        copied = os.pread(src, len(block), pos)
+        if not copied or block[: len(copied)] != copied:
+            return False
+    return True
 
 
 def _clean_leftovers(dst_path):
@@ -333,11 +456,14 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True, run=comman
     ``dst_path`` must not exist (a new file is made, mode of the source,
     written whole under a temporary name and renamed once verified), or be an
     existing block device at least as large as the source (an LV made for the
-    purpose, tagged ``saltext-xen-partial`` while it is written).
+    purpose, tagged ``saltext-xen-partial`` while it is written; another
+    device journalled, see the module's notes). The caller decides whether
+    the device may be written over (:func:`is_partial`, ``protect``).
     ``progress(done_bytes, total_bytes)`` is called about once a second.
     Returns ``{"method", "size", "copied", "seconds", "verified",
-    "leftovers_removed"}``, the last the temporaries of killed copies to
-    ``dst_path`` that were removed first.
+    "leftovers_removed"}``, the last what killed copies to ``dst_path`` had
+    left: the temporaries removed first, or the device itself when it held
+    an unfinished copy, now written over.
     """
     started = time.monotonic()
     try:
@@ -350,7 +476,10 @@ def copy(src_path, dst_path, progress=None, check=True, reflink=True, run=comman
     dst_kind = _existing_kind(dst_path)
     if dst_kind == "block" and os.path.samefile(src_path, dst_path):
         raise CopyError(f"{src_path} and {dst_path} are the same device")
-    cleaned = [] if dst_kind else _clean_leftovers(dst_path)
+    if dst_kind == "block":
+        cleaned = [dst_path] if is_partial(dst_path, run=run) else []  # written over: the killed copy's own bytes
+    else:
+        cleaned = _clean_leftovers(dst_path)
     src = os.open(src_path, os.O_RDONLY)
     try:
         size = _size(src)
@@ -403,12 +532,13 @@ def _copy_to_file(src, src_path, src_kind, dst_path, size, mode, progress, check
 
 
 def _copy_to_block(src, src_path, src_kind, dst_path, size, progress, check, run):
-    dst = os.open(dst_path, os.O_WRONLY | os.O_EXCL)
+    dst = os.open(dst_path, os.O_RDWR | os.O_EXCL)  # read too: the journal keeps how its ends looked
     try:
         dsize = _size(dst)
         if dsize < size:
             raise CopyError(_too_small(dst_path, dsize, src_path, size))
         tagged = _mark_partial(dst_path, run)
+        journal = None if tagged else _journal_start(src_path, dst_path, dst, dsize)
         method = _do_copy(src, dst, src_kind, "block", size, progress, False)
         os.fsync(dst)
     except BaseException as exc:
@@ -424,6 +554,7 @@ def _copy_to_block(src, src_path, src_kind, dst_path, size, progress, check, run
         raise
     if tagged:
         _unmark_partial(dst_path, run)
+    _journal_end(journal)
     return method, check
 
 
