@@ -26,9 +26,9 @@ xen:
                                       # (started once made) | absent (undefined)
       disks:                          # target: where its copy goes; default: next to
         xvda: /var/lib/xen/images/newvm03.img   # the source's image, the name swapped
-      # memory: 1024                  # MiB; default: the source's
+      # memory: 1024                  # MiB, or 2G; default: the source's
       # vcpus: 2                      # default: the source's
       # bridge: xenbr1                # every NIC on this bridge; default: the source's bridges
       # crash_consistent: true        # copy a running source's disks as they are
-      # force: true                   # copy onto an LV that already holds a filesystem
+      # force: true                   # copy onto a device (LV) that already holds data
       # remove_disks: true            # ensure: absent and xen.clones.clean delete the copies too

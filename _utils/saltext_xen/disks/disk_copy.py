@@ -27,11 +27,12 @@ fsynced and verified there, and only then appears as NAME. A killed run
 leaves only that temporary, which the next copy to NAME removes (and reports
 under ``leftovers_removed``). A block device target cannot be renamed: an LV
 carries the LV tag ``saltext-xen-partial`` from before the first byte is
-written until the copy is verified; any other device (a disk, a partition, a
-loop device) gets a journal under ``protect.state_dir()/copies`` instead,
+written until the copy is verified; a :func:`copy` onto any other device (a
+disk, a partition, a loop device) keeps a journal under
+``protect.state_dir()/copies`` instead (a :func:`convert` does not),
 written before the first byte and removed once the copy is verified. Either
-way :func:`is_partial` recognises what a killed copy left, so the next copy
-writes over it without ``force``. The journal names the device (its number,
+way :func:`is_partial` recognises what a killed copy left, so the next clone
+or move writes over it without ``force``. The journal names the device (its number,
 size and, for a loop device, its backing file), the source (its inode, size
 and modification time) and how the device's first and last MiB (where
 signatures and partition tables live) looked before the copy: the device
