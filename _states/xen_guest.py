@@ -299,16 +299,17 @@ def cloned(
     true``; ``start: true`` starts a new clone. An existing ``name`` is never cloned again: if it does not
     look like a clone of ``source`` (origin record, UUID, MACs) the state fails changing nothing; else
     differing ``memory``, ``vcpus`` and ``bridge`` are changed in its definition. Its disks are never
-    touched. ``pillar_path`` (the formula passes ``xen:clones:NAME``) names the problems and errors.
+    touched. Problems and errors are named by ``pillar_path``, the entry's key path (``xen:clones:NAME``).
 
     CLI Example: ``salt '*' state.single xen_guest.cloned newvm03 source=vm03 memory=1024``
     """
     ret = _ret(name)
     given = {"disks": disks, "memory": memory, "vcpus": vcpus, "bridge": bridge, "force": force, "start": start}
-    values, problems = clone_entry.settings(name, source, dict(given, crash_consistent=crash_consistent), pillar_path)
+    path = pillar_path or f"xen:clones:{name}"
+    values, problems = clone_entry.settings(name, source, dict(given, crash_consistent=crash_consistent), path)
     if problems:
         return _fail(ret, "Nothing was changed:\n" + "\n".join(problems))
-    named = f"{pillar_path}: " if pillar_path else ""
+    named = f"{path}: "
     settings = {key: values[key] for key in ("memory", "vcpus", "bridge")}
     try:
         conn = saltglue.conn_from(__salt__)

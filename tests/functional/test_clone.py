@@ -130,6 +130,7 @@ def test_cloned_state_refuses_running_source(states, test_uri, tmp_path):
     define_guest(test_uri, tmp_path, name="vm05", running=True)
     ret = _state(states, "newvm05", source="vm05")
     assert ret["result"] is False and "crash_consistent" in ret["comment"]
+    assert ret["comment"].startswith("xen:clones:newvm05: vm05 is running"), ret  # named as its pillar entry
     assert not (tmp_path / "newvm05.img").exists()
 
 
