@@ -158,11 +158,28 @@ def _time_limit(request):
 # --- libvirt and guests ---------------------------------------------------------------
 
 
+class _Reconnecting:
+    """A libvirt connection that opens again after libvirtd restarted (test_connection_loss kills it)."""
+
+    def __init__(self):
+        import libvirt
+
+        self._libvirt = libvirt
+        self._conn = libvirt.open(URI)
+
+    def __getattr__(self, name):
+        try:
+            alive = self._conn.isAlive()
+        except self._libvirt.libvirtError:
+            alive = False
+        if not alive:
+            self._conn = self._libvirt.open(URI)
+        return getattr(self._conn, name)
+
+
 @pytest.fixture(scope="session")
 def conn():
-    import libvirt
-
-    connection = libvirt.open(URI)
+    connection = _Reconnecting()
     yield connection
     connection.close()
 
