@@ -44,7 +44,9 @@ def test_a_move_onto_an_lv_is_raw_and_its_flags_are_booleans():
 
 def test_an_absent_entry_needs_only_its_path():
     assert disk_entry.problems("gone", {"path": "/srv/xen/old.img", "ensure": "absent", "delete": True}) == []
-    assert disk_entry.problems("gone", "x") == ["xen:disks:gone: expected a mapping of disk settings, got 'x'"]
+    assert disk_entry.problems("gone", "x") == [
+        "xen:disks:gone: expected a mapping of settings (path, size, ...), got 'x'"
+    ]
 
 
 def test_a_retired_key_says_what_to_write_instead():

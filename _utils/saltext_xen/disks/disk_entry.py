@@ -52,7 +52,10 @@ def _partitions(entry, base, problems):
 
 def _filesystems(entry, base, problems, count):
     fss = validate.mapping(
-        entry.get("filesystems"), f"{base}:filesystems", problems, "a mapping of partitions to filesystems"
+        entry.get("filesystems"),
+        f"{base}:filesystems",
+        problems,
+        "a mapping of partition numbers (or whole) to filesystems",
     )
     for part, given in (fss or {}).items():
         where = f"{base}:filesystems:{part}"
@@ -75,6 +78,9 @@ def _attach(entry, base, problems, guests):
     attach = entry.get("attach")
     if attach is None:
         return
+    if not isinstance(attach, (dict, str)):
+        problems.expected(f"{base}:attach", "a guest name or a mapping like {guest: newvm, target: xvdb}", attach)
+        return
     attach = attach if isinstance(attach, dict) else {"guest": attach}
     validate.unknown_keys(attach, ATTACH_KEYS, f"{base}:attach", problems)
     _guest(attach.get("guest"), f"{base}:attach:guest", problems, guests)
@@ -84,7 +90,7 @@ def _attach(entry, base, problems, guests):
 
 
 def _move(entry, base, path, problems, guests):
-    move = validate.mapping(entry.get("move"), f"{base}:move", problems, "a mapping with guest and disk")
+    move = validate.mapping(entry.get("move"), f"{base}:move", problems, "a mapping like {guest: newvm, disk: xvda}")
     if not move:
         return
     validate.unknown_keys(move, MOVE_KEYS, f"{base}:move", problems)
@@ -109,7 +115,7 @@ def problems(key, entry, guests=None):
     """
     base = f"xen:disks:{key}"
     found = validate.Problems()
-    entry = validate.mapping(entry, base, found, "a mapping of disk settings")
+    entry = validate.mapping(entry, base, found, "a mapping of settings (path, size, ...)")
     if entry is None:
         return list(found)
     if "absent" in entry:
