@@ -145,7 +145,7 @@ def attached(name, guest, target=None, format=None, readonly=False, live=True, p
     """
     data = {"source": name, "readonly": readonly}
     data.update({key: value for key, value in (("target", target), ("format", format)) if value is not None})
-    ret = state_pattern.checked(name, kwargs, guest_spec.validate_disk(data, "disk")[1])
+    ret = state_pattern.checked(name, kwargs, guest_spec.validate_disk(data, "attach" if pillar_path else "disk")[1])
     if not __salt__["xen_disk.info"](name)["exists"] and not _test():
         raise errors.XenError(f"{name} does not exist; create it first (xen_disk.present)")
     target, todo = devices.attach_disk_plan(__salt__["xen_disk.guest_disks"](guest), guest, name, target)

@@ -178,3 +178,15 @@ def test_an_attach_to_a_guest_xen_guests_defines_in_the_same_run_is_accepted_and
         "xen-disk-data-attached": (True, ret["xen-disk-data-attached"]["comment"]),
     }
     assert disk_sources(test_uri, "vm9") == {"xvdb": img}
+
+
+def test_a_state_names_its_problem_by_the_pillar_key_test_mode_too(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    img = str(tmp_path / "x.img")
+    pillar = {"xen": {"disks": {"x": {"path": img, "size": "8M", "attach": {"guest": "newvm", "target": "sdz9"}}}}}
+    for test in (True, False):
+        attached = apply(modules, pillar, test=test)["xen-disk-x-attached"]
+        assert (attached["result"], attached["changes"]) == (False, {})
+        assert (
+            attached["comment"] == "xen:disks:x:attach:target: expected a disk name like xvda, hda or sda, got 'sdz9'"
+        )
