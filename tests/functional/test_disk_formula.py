@@ -190,3 +190,14 @@ def test_a_state_names_its_problem_by_the_pillar_key_test_mode_too(modules, test
         assert (
             attached["comment"] == "xen:disks:x:attach:target: expected a disk name like xvda, hda or sda, got 'sdz9'"
         )
+
+
+def test_only_an_attach_to_a_guest_not_defined_yet_waits_for_the_guest_states(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    guests = {"newvm": {"ensure": "running"}, "vm9": {"memory": 256}}
+    disks = {name: {"path": str(tmp_path / f"{name}.img"), "size": "8M", "attach": name} for name in guests}
+    high = modules.state.show_sls("xen.disks", pillar={"xen": {"guests": guests, "disks": disks}})
+    assert isinstance(high, dict), high
+    orders = {sid: high[sid]["xen_disk"] for sid in ("xen-disk-newvm-attached", "xen-disk-vm9-attached")}
+    assert {"order": "last"} in orders["xen-disk-vm9-attached"]
+    assert {"order": "last"} not in orders["xen-disk-newvm-attached"]

@@ -18,9 +18,9 @@
     and xen:ensure:pools; packages (disk:packages, pillar xen:disk:packages) installed first.
     Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force).
     Each entry is checked whole while rendering, by the library (xen_disk.check_entry,
-    xen_disk.check_pool), before any of its states runs: an attach or move may name a guest
-    defined on this host or by xen:guests or xen:clones of the same run (such an attach or
-    move then runs last, after xen.guests and xen.clones made the guest). An entry with
+    xen_disk.check_pool), before any of its states runs. An attach or move may name a guest
+    defined on this host or by xen:guests or xen:clones of the same run; for a guest not
+    defined yet, it runs last, after xen.guests and xen.clones made the guest. An entry with
     problems is one failing xen-disk-NAME-checked (xen-disk-pool-NAME-checked) listing each
     with its key path (xen:disks:NAME:size: expected ...), under test=True too, and nothing
     of it runs; xen-disks-checked / xen-disk-pools-checked when a section is not a mapping.
@@ -45,7 +45,7 @@
 {%- set packages = xen.disk.packages %}
 
 {#- the guests this run defines (xen:guests, xen:clones, but those it removes): an attach or
-    move may name one, and then runs last, once xen.guests and xen.clones have made it #}
+    move may name one; for one not defined yet it runs last, once xen.guests or xen.clones made it #}
 {%- set planned = [] %}
 {%- for section, default in (("xen:guests", xen.ensure.guests), ("xen:clones", xen.ensure.clones)) %}
 {%-   set entries = salt["pillar.get"](section, {}) %}
@@ -54,6 +54,7 @@
 {%-     do planned.append(name | string) %}
 {%-   endfor %}
 {%- endfor %}
+{%- set defined = salt["xen_guest.list"]() if planned and disks_by_key else [] %}
 
 {%- if packages %}
 xen-disk-packages-installed:
@@ -115,7 +116,7 @@ xen-disk-packages-installed:
     - {{ mkey | json }}: {{ value | json }}
 {%-     endfor %}
     - pillar_path: {{ where }}
-{%-     if move.guest in planned %}
+{%-     if move.guest in planned and move.guest not in defined %}
     - order: last
 {%-     endif %}
 {%-   elif disk.get("size") is not none %}
@@ -181,7 +182,7 @@ xen-disk-packages-installed:
     - {{ akey | json }}: {{ value | json }}
 {%-     endfor %}
     - pillar_path: {{ where }}
-{%-     if attach.guest in planned %}
+{%-     if attach.guest in planned and attach.guest not in defined %}
     - order: last
 {%-     endif %}
 {%-     if made or filesystems %}
