@@ -253,3 +253,10 @@ def test_numeric_and_text_keys_in_one_section_render_and_names_reach_the_states_
 def test_the_host_sls_renders_with_numeric_and_text_guest_names(modules):
     high = modules.state.show_sls("xen.host", pillar={"xen": MIXED})
     assert isinstance(high, dict), high
+
+
+def test_one_name_given_as_a_number_and_as_text_fails_the_render_naming_it(modules):
+    pillar = {"xen": {"guests": {1: {"memory": 256}, "1": {"memory": 512}}}}
+    ret = modules.state.show_sls("xen.guests", pillar=pillar)
+    assert isinstance(ret, list), ret
+    assert "xen:guests:1: given twice, as a number and as text; keep one" in "\n".join(ret), ret

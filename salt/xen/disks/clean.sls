@@ -23,8 +23,8 @@
 {{ refused("xen-disks-checked", "xen:disks", "a mapping of short disk names to settings (path, size, ...)", disks) }}
 {%- endif %}
 {%- set disks_by_key, guests_by_name = {}, {} %}
-{{- text_keys(disks, disks_by_key) }}
-{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests_by_name) }}
+{{- text_keys(disks, disks_by_key, "xen:disks") }}
+{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests_by_name, "xen:guests") }}
 
 {%- for key, disk in disks_by_key | dictsort if disk is mapping and disk.get("path")
       and disk.get("ensure", xen.ensure.disks) == "present" %}

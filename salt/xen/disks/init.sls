@@ -40,8 +40,8 @@
 {{ refused("xen-disk-pools-checked", "xen:pools", "a mapping of pool names to settings", pools) }}
 {%- endif %}
 {%- set disks_by_key, pools_by_name = {}, {} %}
-{{- text_keys(disks, disks_by_key) }}
-{{- text_keys(pools, pools_by_name) }}
+{{- text_keys(disks, disks_by_key, "xen:disks") }}
+{{- text_keys(pools, pools_by_name, "xen:pools") }}
 {%- set packages = xen.disk.packages %}
 
 {#- the guests this run defines (xen:guests, xen:clones, but those it removes): an attach or
@@ -93,7 +93,7 @@ xen-disk-packages-installed:
 {%-   set ensure = entry.ensure | trim | lower %}
 {%-   set where = ("xen:disks:" ~ key) | json %}
 {%-   set filesystems = {} %}
-{{-   text_keys(disk.get("filesystems"), filesystems) }}
+{{-   text_keys(disk.get("filesystems"), filesystems, "xen:disks:" ~ key ~ ":filesystems") }}
 
 {%-   if ensure == "absent" %}
 {{ ("xen-disk-" ~ key ~ "-absent") | json }}:

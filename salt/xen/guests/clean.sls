@@ -22,7 +22,7 @@
 {{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
 {%- else %}
 {%-   set guests_by_name = {} %}
-{{-   text_keys(guests, guests_by_name) }}
+{{-   text_keys(guests, guests_by_name, "xen:guests") }}
 {%-   for name, guest in guests_by_name | dictsort %}
 {%-     set guest = {} if guest is none else guest %}
 {%-     if guest is not mapping %}

@@ -46,7 +46,7 @@
     PCI devices (a guest holding a host device cannot be saved). #}
 {#- names as text, so numbers and text (101, vm02) sort together #}
 {%- set guests = {} %}
-{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests) }}
+{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests, "xen:guests") }}
 {%- set shut_down = [] %}
 {%- for name, guest in guests | dictsort %}
 {%-   if guest is mapping %}
@@ -103,7 +103,7 @@ xen-host-cpu-hvm-noted:
 xen-host-repo-present:
   pkgrepo.managed:
 {%-     set repo = {} %}
-{{-     text_keys(host.repo, repo) }}
+{{-     text_keys(host.repo, repo, "xen:host:repo") }}
 {%-     for key, value in repo | dictsort %}
     - {{ key }}: {{ value | json }}
 {%-     endfor %}

@@ -26,8 +26,8 @@
 {%-   set networks = {} %}
 {%- endif %}
 {%- set bridges_by_name, networks_by_name = {}, {} %}
-{{- text_keys(bridges, bridges_by_name) }}
-{{- text_keys(networks, networks_by_name) }}
+{{- text_keys(bridges, bridges_by_name, "xen:bridges") }}
+{{- text_keys(networks, networks_by_name, "xen:networks") }}
 {%- set bridges, networks = bridges_by_name, networks_by_name %}
 
 {%- set removed = [] %}

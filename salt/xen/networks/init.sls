@@ -49,8 +49,8 @@
 {%-   set networks = {} %}
 {%- endif %}
 {%- set bridges_by_name, networks_by_name = {}, {} %}
-{{- text_keys(bridges, bridges_by_name) }}
-{{- text_keys(networks, networks_by_name) }}
+{{- text_keys(bridges, bridges_by_name, "xen:bridges") }}
+{{- text_keys(networks, networks_by_name, "xen:networks") }}
 {%- set bridges, networks = bridges_by_name, networks_by_name %}
 
 {%- set packages = net.packages %}
@@ -94,7 +94,7 @@ xen-net-packages-installed:
     - name: {{ name | json }}
 {#-     every key goes to the state, so a misspelt one is reported with its path #}
 {%-     set settings = {} %}
-{{-     text_keys(bridge, settings) }}
+{{-     text_keys(bridge, settings, path) }}
 {%-     for key, value in settings | dictsort if key not in ("ensure", "persist", "config_root", "force", "restore_nic") %}
     - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
@@ -131,7 +131,7 @@ xen-net-packages-installed:
     - name: {{ name | json }}
 {#-     every key goes to the state (restart only to a running one), so a misspelt one is reported #}
 {%-     set settings = {} %}
-{{-     text_keys(network, settings) }}
+{{-     text_keys(network, settings, path) }}
 {%-     for key, value in settings | dictsort if key not in ("ensure", "force") and (ensure == "running" or key != "restart") %}
     - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
