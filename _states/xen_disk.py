@@ -35,7 +35,7 @@ def _test():
 
 def _conclude(ret, changes, path, **how):
     """Hand the planned ``changes`` to the shared state ending (nothing to do / test=True / apply)."""
-    return state_pattern.conclude(ret, changes, test=_test(), errors=(CommandExecutionError,), path=path, **how)
+    return state_pattern.conclude(ret, changes, test=_test(), errors=_READ_ERRORS, path=path, **how)
 
 
 _guarded = state_pattern.guarded(_READ_ERRORS)
