@@ -53,13 +53,6 @@ def _conn():
     return saltglue.conn_from(__salt__)
 
 
-def _bytes(size):
-    try:
-        return disk_image.parse_size(size)
-    except ValueError as exc:
-        raise CommandExecutionError(str(exc)) from None
-
-
 @saltglue.plain_errors
 def info(path):
     """
@@ -91,7 +84,7 @@ def create(path, size, format="raw", allocation="sparse"):
         salt '*' xen_disk.create /var/lib/xen/images/db.qcow2 20G format=qcow2
         salt '*' xen_disk.create /dev/vol0/lv_for_newvm 10G
     """
-    return volumes.create(_conn(), path, _bytes(size), fmt=format, allocation=allocation, run=_run)
+    return volumes.create(_conn(), path, disk_image.size_of(size), fmt=format, allocation=allocation, run=_run)
 
 
 @saltglue.plain_errors
@@ -107,7 +100,7 @@ def grow(path, size, allocation="sparse"):
 
         salt '*' xen_disk.grow /var/lib/xen/images/newvm-1.img 3T
     """
-    return disk_users.grow(_conn(), path, _bytes(size), allocation=allocation, run=_run)
+    return disk_users.grow(_conn(), path, disk_image.size_of(size), allocation=allocation, run=_run)
 
 
 @saltglue.plain_errors
@@ -137,9 +130,7 @@ def delete(path, delete=False):
 
         salt '*' xen_disk.delete /var/lib/xen/images/old.img delete=True
     """
-    if delete is not True:
-        raise CommandExecutionError(f"not deleting {path}: pass delete=True to destroy its data")
-    return disk_users.delete(_conn(), path, run=_run)
+    return disk_users.delete(_conn(), path, run=_run, delete=delete)
 
 
 @saltglue.plain_errors
@@ -326,11 +317,12 @@ def move_plan(name, disk, dest, shutdown=False, force=False, format=None):
 
 
 @saltglue.plain_errors
-def check_entry(key, entry):
+def check_entry(key, entry, planned=None):
     """
     Every problem with the pillar ``xen:disks`` entry ``key`` (path, size,
     label and partitions, filesystems, the guest to attach to or move for),
     each named by its key path, found before anything is made; ``[]`` when none.
+    ``planned``: names of guests the same run defines (``xen:guests``, ``xen:clones``).
 
     CLI Example:
 
@@ -338,7 +330,21 @@ def check_entry(key, entry):
 
         salt '*' xen_disk.check_entry newvm-1 '{path: /var/lib/xen/images/newvm-1.img, size: 2TB}'
     """
-    return disk_entry.problems(key, entry, guests=disk_users.guest_names(_conn()))
+    return disk_entry.problems(key, entry, guests=[*disk_users.guest_names(_conn()), *(planned or [])])
+
+
+def check_pool(name, entry):
+    """
+    Every problem with the pillar ``xen:pools`` entry ``name``, each named by
+    its key path; ``[]`` when none. Reads nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_disk.check_pool images '{path: /var/lib/xen/images}'
+    """
+    return pools.entry_problems(name, entry)
 
 
 @saltglue.plain_errors
@@ -356,13 +362,6 @@ def pool_info(name):
     return pools.current(_conn(), name)
 
 
-def _pool_spec(name, ptype, path, vg, autostart):
-    spec, problems = pools.spec_of(name, ptype, path, vg, autostart)
-    if problems:
-        raise CommandExecutionError("; ".join(problems))
-    return spec
-
-
 @saltglue.plain_errors
 def pool_plan(name, type="dir", path=None, vg=None, autostart=True):
     """
@@ -375,7 +374,7 @@ def pool_plan(name, type="dir", path=None, vg=None, autostart=True):
 
         salt '*' xen_disk.pool_plan images path=/var/lib/xen/images
     """
-    return pools.plan_on(_conn(), _pool_spec(name, type, path, vg, autostart))
+    return pools.plan_on(_conn(), pools.checked_spec(name, type, path, vg, autostart))
 
 
 @saltglue.plain_errors
@@ -393,7 +392,7 @@ def pool_define(name, type="dir", path=None, vg=None, autostart=True):
         salt '*' xen_disk.pool_define images path=/var/lib/xen/images
         salt '*' xen_disk.pool_define vol0 type=logical
     """
-    spec = _pool_spec(name, type, path, vg, autostart)
+    spec = pools.checked_spec(name, type, path, vg, autostart)
     conn = _conn()
     changes = pools.plan_on(conn, spec)
     return pools.apply(conn, spec, changes) if changes else {}

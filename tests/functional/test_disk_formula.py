@@ -70,7 +70,7 @@ def test_misspelt_key_is_reported_and_nothing_done(modules, tmp_path):
     ret = apply(modules, {"xen": {"disks": {"x": {"path": img, "sise": "1G"}}}})
     (only,) = ret.values()
     assert only["result"] is False
-    assert "xen:disks:x: sise: unknown key" in only["comment"]
+    assert only["comment"].startswith("xen:disks:x:sise: unknown key (did you mean size?"), only["comment"]
     assert not os.path.exists(img)
 
 
@@ -80,7 +80,7 @@ def test_absent_needs_delete(modules, tmp_path):
     ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "ensure": "absent"}}}})
     assert ret["xen-disk-old-absent"]["result"] is False and img.exists()
     ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "absent": True}}}})
-    assert "xen:disks:old: absent: no longer a key; say ensure: absent" in ret["xen-disk-old-checked"]["comment"]
+    assert "xen:disks:old:absent: no longer a key; say ensure: absent" in ret["xen-disk-old-checked"]["comment"]
     assert img.exists()
     ret = apply(modules, {"xen": {"disks": {"old": {"path": str(img), "ensure": "absent", "delete": True}}}})
     assert ret["xen-disk-old-absent"]["result"] is True and not img.exists()
@@ -132,3 +132,72 @@ def test_pools_from_pillar(modules, test_uri, tmp_path):
     pillar["xen"]["pools"]["vol0"]["ensure"] = "absent"
     bad = apply(modules, pillar)["xen-disk-pool-vol0-checked"]
     assert bad["result"] is False and "xen:pools:vol0:ensure: expected present, got 'absent'" in bad["comment"]
+
+
+def test_a_bad_entry_is_refused_with_the_librarys_words_and_the_others_go_on(modules, tmp_path):
+    bad, good = str(tmp_path / "bad.img"), str(tmp_path / "good.img")
+    pillar = {
+        "xen": {
+            "disks": {
+                "bad": {
+                    "path": bad,
+                    "size": "8M",
+                    "partitions": [{"start": 200, "end": 100}],
+                    "filesystems": {3: "ext4"},
+                },
+                "good": {"path": good, "size": "8M"},
+            }
+        }
+    }
+    for test in (True, False):
+        ret = apply(modules, pillar, test=test)
+        assert set(ret) == {"xen-disk-bad-checked", "xen-disk-good-present"}
+        checked = ret["xen-disk-bad-checked"]
+        assert (checked["result"], checked["changes"]) == (False, {})
+        assert checked["comment"] == (
+            "xen:disks:bad:partitions:0: start 200 is after end 100; "
+            "xen:disks:bad:filesystems:3: the entry makes 1 partition, not 3; nothing was changed"
+        )
+    assert not os.path.exists(bad) and os.path.exists(good)
+
+
+def test_an_attach_to_a_guest_xen_guests_defines_in_the_same_run_is_accepted_and_runs_after_it(
+    modules, test_uri, tmp_path
+):
+    img = str(tmp_path / "data.img")
+    disks = {"data": {"path": img, "size": "8M", "attach": {"guest": "vm9", "target": "xvdb"}}}
+    alone = apply(modules, {"xen": {"disks": disks}}, test=True)
+    assert alone["xen-disk-data-checked"]["comment"] == (
+        "xen:disks:data:attach:guest: no guest vm9 is defined on this host; nothing was changed"
+    )
+    pillar = {"xen": {"guests": {"vm9": {"memory": 256, "ensure": "defined"}}, "disks": disks}}
+    ret = apply_sls(modules, "xen.disks,xen.guests", pillar)
+    assert {sid: (r["result"], r["comment"]) for sid, r in ret.items()} == {
+        "xen-disk-data-present": (True, ret["xen-disk-data-present"]["comment"]),
+        "xen-guest-vm9-defined": (True, ret["xen-guest-vm9-defined"]["comment"]),
+        "xen-disk-data-attached": (True, ret["xen-disk-data-attached"]["comment"]),
+    }
+    assert disk_sources(test_uri, "vm9") == {"xvdb": img}
+
+
+def test_a_state_names_its_problem_by_the_pillar_key_test_mode_too(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    img = str(tmp_path / "x.img")
+    pillar = {"xen": {"disks": {"x": {"path": img, "size": "8M", "attach": {"guest": "newvm", "target": "sdz9"}}}}}
+    for test in (True, False):
+        attached = apply(modules, pillar, test=test)["xen-disk-x-attached"]
+        assert (attached["result"], attached["changes"]) == (False, {})
+        assert (
+            attached["comment"] == "xen:disks:x:attach:target: expected a disk name like xvda, hda or sda, got 'sdz9'"
+        )
+
+
+def test_only_an_attach_to_a_guest_not_defined_yet_waits_for_the_guest_states(modules, test_uri, tmp_path):
+    define_guest(test_uri, tmp_path)
+    guests = {"newvm": {"ensure": "running"}, "vm9": {"memory": 256}}
+    disks = {name: {"path": str(tmp_path / f"{name}.img"), "size": "8M", "attach": name} for name in guests}
+    high = modules.state.show_sls("xen.disks", pillar={"xen": {"guests": guests, "disks": disks}})
+    assert isinstance(high, dict), high
+    orders = {sid: high[sid]["xen_disk"] for sid in ("xen-disk-newvm-attached", "xen-disk-vm9-attached")}
+    assert {"order": "last"} in orders["xen-disk-vm9-attached"]
+    assert {"order": "last"} not in orders["xen-disk-newvm-attached"]

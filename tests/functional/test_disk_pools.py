@@ -47,5 +47,13 @@ def test_autostart_off_and_on(states, test_uri, tmp_path):
 def test_pool_problems_with_paths(states):
     ret = run(states, "bad", type="zfs", path="relative", autostart="yes", colour=1)
     assert ret["result"] is False
-    for words in ("pool:bad:type", "pool:bad:path", "pool:bad:autostart", "colour: unknown argument"):
+    for words in ("type: expected", "path: expected", "autostart: expected", "colour: unknown argument"):
         assert words in ret["comment"]
+
+
+def test_pool_problems_named_by_pillar_path(states):
+    ret = run(states, "bad", type="zfs", path="/srv/bad", pillar_path="xen:pools:bad")
+    assert ret["result"] is False
+    assert ret["comment"] == "xen:pools:bad:type: expected dir or logical, got 'zfs'"
+    ret = run(states, "images", path="/srv/elsewhere", pillar_path="xen:pools:images", test=True)
+    assert ret["result"] is False and ret["comment"].startswith("xen:pools:images: pool images exists with path")

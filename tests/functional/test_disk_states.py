@@ -57,6 +57,25 @@ def test_present_reports_every_problem(states, tmp_path):
     assert not os.path.exists("relative.img")
 
 
+def test_pillar_path_names_argument_problems_and_run_time_errors_test_mode_alike(states, tmp_path):
+    path = str(tmp_path / "newvm-1.img")
+    entry = "xen:disks:newvm-1"
+    for test in (True, False):
+        bad = run(states, "present", path, test=test, size="lots", pillar_path=entry)
+        assert bad["result"] is False and bad["changes"] == {}
+        assert bad["comment"].startswith(f"{entry}:size: expected a size"), bad["comment"]
+    assert not os.path.exists(path)
+    run(states, "present", path, size=10)
+    for test in (True, False):
+        other = run(states, "present", path, test=test, size=10, format="qcow2", pillar_path=entry)
+        assert other["result"] is False and other["changes"] == {}
+        assert other["comment"] == f"{entry}: {path} exists as raw, not qcow2; it is not converted or replaced"
+    refused = run(states, "absent", path, pillar_path=entry)
+    assert refused["comment"].startswith(f"{entry}: {path} exists; removing it destroys its data")
+    ghost = run(states, "attached", path, guest="ghost", pillar_path=entry)
+    assert ghost["result"] is False and ghost["comment"].startswith(f"{entry}: "), ghost["comment"]
+
+
 def test_present_refuses_other_format(states, tmp_path):
     path = str(tmp_path / "vm.img")
     run(states, "present", path, size=10)

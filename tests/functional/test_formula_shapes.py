@@ -122,9 +122,9 @@ def _both(modules, sls, pillar, uri):
             "xen.disks",
             {"disks": {"x": {"path": "/srv/x.img", "move": "newvm", "filesystems": ["ext4"], "attach": [1]}}},
             "xen-disk-x-checked",
-            "xen:disks:x:move: expected a mapping like {guest: newvm, disk: xvda}, got 'newvm'; "
             "xen:disks:x:filesystems: expected a mapping of partition numbers (or whole) to filesystems, got a list; "
-            "xen:disks:x:attach: expected a guest name or a mapping like {guest: newvm, target: xvdb}, got a list",
+            "xen:disks:x:attach: expected a guest name or a mapping like {guest: newvm, target: xvdb}, got a list; "
+            "xen:disks:x:move: expected a mapping like {guest: newvm, disk: xvda}, got 'newvm'",
         ),
         (
             "xen.clones",
@@ -193,11 +193,70 @@ def test_odd_disk_names_and_keys_stay_data(modules, test_uri, tmp_path):
     image = tmp_path / "x.img"
     pillar = {"xen": {"disks": {'a"b:c #d': {"path": str(image), "size": "8M", "filesystems": {"whole": {"f:s": 1}}}}}}
     ret = _both_disk(modules, pillar)
+    assert list(ret) == ['xen-disk-a"b:c #d-checked']
+    result, changes, comment = ret['xen-disk-a"b:c #d-checked']
+    assert result is False and changes == {}, comment
+    assert comment.startswith('xen:disks:a"b:c #d:filesystems:whole:f:s: unknown key'), comment
+    pillar["xen"]["disks"]['a"b:c #d']["filesystems"] = {"whole": {"fs_type": "ext4"}}
+    ret = _both_disk(modules, pillar)
     assert set(ret) == {'xen-disk-a"b:c #d-present', 'xen-disk-a"b:c #d-whole-formatted'}
-    result, changes, comment = ret['xen-disk-a"b:c #d-whole-formatted']
-    assert result is False and changes == {} and "f:s" in comment, comment
+    assert all(result is None for result, _, _ in ret.values()), ret
+    assert not image.exists()
 
 
 def _both_disk(modules, pillar):
     ret = _by_id(modules.state.sls("xen.disks", pillar=pillar, test=True))
     return {sid: (r["result"], r["changes"], r["comment"]) for sid, r in ret.items()}
+
+
+MIXED = {
+    "host": {"manage": False, "repo": {}},
+    "network": {"packages": []},
+    "guests": {101: {"memory": 256, "ensure": "defined"}, "vm02": {"memory": 256, "on_host_shutdown": "shutdown"}},
+    "disks": {
+        7: {
+            "path": "/srv/xen/seven.img",
+            "size": "8M",
+            "partitions": [{"start": 0, "end": 4}, {"start": 4, "end": -1}],
+            "filesystems": {1: "ext4", "2": "xfs"},
+            "delete": True,
+        },
+        "data": {"path": "/srv/xen/data.img", "size": "8M", "attach": "vm02"},
+    },
+    "pools": {5: {"path": "/srv/xen/five"}, "images": {"path": "/srv/xen/images"}},
+    "bridges": {0: {"stp": True}, "xenbr1": {"stp": False}},
+    "networks": {1: {"forward": "nat"}, "virbr1": {"forward": "nat"}},
+}
+
+
+@pytest.mark.parametrize(
+    "sls", ["xen.guests", "xen.guests.clean", "xen.disks", "xen.disks.clean", "xen.networks", "xen.networks.clean"]
+)
+def test_numeric_and_text_keys_in_one_section_render_and_names_reach_the_states_as_text(modules, sls):
+    high = modules.state.show_sls(sls, pillar={"xen": MIXED})
+    assert isinstance(high, dict), high
+    names = {
+        arg["name"]
+        for body in high.values()
+        for fun, args in body.items()
+        if not fun.startswith("__")
+        for arg in args
+        if isinstance(arg, dict) and "name" in arg
+    }
+    assert names and all(isinstance(name, str) for name in names), names
+    if sls.startswith("xen.guests"):
+        assert {"101", "vm02"} <= names
+    if sls == "xen.disks":
+        assert "xen-disk-7-part1-formatted" in high and "xen-disk-pool-5-present" in high, sorted(high)
+
+
+def test_the_host_sls_renders_with_numeric_and_text_guest_names(modules):
+    high = modules.state.show_sls("xen.host", pillar={"xen": MIXED})
+    assert isinstance(high, dict), high
+
+
+def test_one_name_given_as_a_number_and_as_text_fails_the_render_naming_it(modules):
+    pillar = {"xen": {"guests": {1: {"memory": 256}, "1": {"memory": 512}}}}
+    ret = modules.state.show_sls("xen.guests", pillar=pillar)
+    assert isinstance(ret, list), ret
+    assert "xen:guests:1: given twice, as a number and as text; keep one" in "\n".join(ret), ret

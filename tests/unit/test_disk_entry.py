@@ -1,6 +1,6 @@
 """A whole xen:disks entry is checked before any of its states runs (saltext_xen.disks.disk_entry)."""
 
-from saltext_xen.disks import disk_entry
+from saltext_xen.disks import disk_entry, pools
 
 
 def test_a_good_entry_has_no_problems():
@@ -44,4 +44,31 @@ def test_a_move_onto_an_lv_is_raw_and_its_flags_are_booleans():
 
 def test_an_absent_entry_needs_only_its_path():
     assert disk_entry.problems("gone", {"path": "/srv/xen/old.img", "ensure": "absent", "delete": True}) == []
-    assert disk_entry.problems("gone", "x") == ["xen:disks:gone: expected a mapping of disk settings, got 'x'"]
+    assert disk_entry.problems("gone", "x") == [
+        "xen:disks:gone: expected a mapping of settings (path, size, ...), got 'x'"
+    ]
+
+
+def test_a_retired_key_says_what_to_write_instead():
+    found = disk_entry.problems("old", {"path": "/srv/xen/old.img", "absent": True})
+    assert found == ["xen:disks:old:absent: no longer a key; say ensure: absent"]
+
+
+def test_a_guest_the_same_run_defines_counts_as_known():
+    entry = {"path": "/srv/xen/d.img", "size": 10, "attach": "newvm"}
+    assert disk_entry.problems("d", entry, guests=["vm02"]) == [
+        "xen:disks:d:attach:guest: no guest newvm is defined on this host"
+    ]
+    assert disk_entry.problems("d", entry, guests=["vm02", "newvm"]) == []
+
+
+def test_a_pool_entry_is_checked_with_its_key_path():
+    assert pools.entry_problems("images", {"path": "/var/lib/xen/images", "ensure": "Present"}) == []
+    assert pools.entry_problems("vol0", None) == [
+        "xen:pools:vol0:path: expected the directory of the images, like /var/lib/xen/images"
+    ]
+    assert pools.entry_problems("vol0", {"type": "logical", "ensure": "absent", "colour": 1}) == [
+        "xen:pools:vol0:ensure: expected present, got 'absent'",
+        "xen:pools:vol0:colour: unknown key (expected one of type, path, vg, autostart)",
+    ]
+    assert pools.entry_problems(101, "x") == ["xen:pools:101: expected a mapping of settings, got 'x'"]

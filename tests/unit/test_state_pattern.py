@@ -77,3 +77,32 @@ def test_predicted_sets_result_none_changes_and_comment():
         "changes": PLAN,
         "comment": "d would be made",
     }
+
+
+def test_a_failure_is_named_by_the_key_path_when_given():
+    def boom():
+        raise XenError("disk full")
+
+    ret = conclude(PLAN, apply=boom, errors=(XenError,), path="xen:disks:d")
+    assert ret["comment"] == "xen:disks:d: disk full"
+
+
+@state_pattern.guarded((XenError,))
+def grow(name, size=None, pillar_path=None, **kwargs):
+    ret = state_pattern.checked(name, kwargs, [] if size else ["size: expected a size, got None"])
+    if size == "full":
+        raise XenError(f"{name} cannot be read")
+    return ret
+
+
+def test_guarded_refuses_naming_each_problem_by_its_key_and_each_error_by_the_entry():
+    assert grow("d", size=1) == fresh()
+    refused = grow("d", colour=1, pillar_path="xen:disks:d")
+    assert refused == {
+        "name": "d",
+        "result": False,
+        "changes": {},
+        "comment": "xen:disks:d:size: expected a size, got None\nxen:disks:d:colour: unknown argument",
+    }
+    assert grow("d", size="full", pillar_path="xen:disks:d")["comment"] == "xen:disks:d: d cannot be read"
+    assert grow("d", size="full")["comment"] == "d cannot be read"

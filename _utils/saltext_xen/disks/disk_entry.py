@@ -34,7 +34,7 @@ MOVE_KEYS = ("guest", "disk", "shutdown", "remove_source", "force", "timeout", "
 
 def _guest(value, where, problems, guests):
     name = validate.guest_name(value, where, problems)
-    if name is not None and guests is not None and name not in guests:
+    if name is not None and guests is not None and name not in {str(g) for g in guests}:
         problems.add(where, f"no guest {name} is defined on this host")
 
 
@@ -52,7 +52,10 @@ def _partitions(entry, base, problems):
 
 def _filesystems(entry, base, problems, count):
     fss = validate.mapping(
-        entry.get("filesystems"), f"{base}:filesystems", problems, "a mapping of partitions to filesystems"
+        entry.get("filesystems"),
+        f"{base}:filesystems",
+        problems,
+        "a mapping of partition numbers (or whole) to filesystems",
     )
     for part, given in (fss or {}).items():
         where = f"{base}:filesystems:{part}"
@@ -75,6 +78,9 @@ def _attach(entry, base, problems, guests):
     attach = entry.get("attach")
     if attach is None:
         return
+    if not isinstance(attach, (dict, str)):
+        problems.expected(f"{base}:attach", "a guest name or a mapping like {guest: newvm, target: xvdb}", attach)
+        return
     attach = attach if isinstance(attach, dict) else {"guest": attach}
     validate.unknown_keys(attach, ATTACH_KEYS, f"{base}:attach", problems)
     _guest(attach.get("guest"), f"{base}:attach:guest", problems, guests)
@@ -84,7 +90,7 @@ def _attach(entry, base, problems, guests):
 
 
 def _move(entry, base, path, problems, guests):
-    move = validate.mapping(entry.get("move"), f"{base}:move", problems, "a mapping with guest and disk")
+    move = validate.mapping(entry.get("move"), f"{base}:move", problems, "a mapping like {guest: newvm, disk: xvda}")
     if not move:
         return
     validate.unknown_keys(move, MOVE_KEYS, f"{base}:move", problems)
@@ -104,15 +110,17 @@ def _move(entry, base, path, problems, guests):
 def problems(key, entry, guests=None):
     """Every problem with the ``xen:disks`` entry ``key``, each named by its key path; ``[]`` when none.
 
-    ``guests``: the names of the guests defined on this host, for ``attach``
-    and ``move`` (None: not checked).
+    ``guests``: the names of the guests defined on this host or by this run
+    (pillar ``xen:guests``, ``xen:clones``), for ``attach`` and ``move`` (None: not checked).
     """
     base = f"xen:disks:{key}"
     found = validate.Problems()
-    entry = validate.mapping(entry, base, found, "a mapping of disk settings")
+    entry = validate.mapping(entry, base, found, "a mapping of settings (path, size, ...)")
     if entry is None:
         return list(found)
-    validate.unknown_keys(entry, KNOWN, base, found)
+    if "absent" in entry:
+        found.add(f"{base}:absent", "no longer a key; say ensure: absent")
+    validate.unknown_keys({k: v for k, v in entry.items() if k != "absent"}, KNOWN, base, found)
     path = validate.absolute_path(entry.get("path"), f"{base}:path", found, "an absolute path of an image or LV")
     ensure = validate.choice(entry.get("ensure", "present"), f"{base}:ensure", found, ENSURES)
     for flag in ("force", "delete"):

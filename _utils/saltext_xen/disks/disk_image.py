@@ -68,6 +68,14 @@ def parse_size(value):
     return validate.to_bytes(value)
 
 
+def size_of(value):
+    """:func:`parse_size`, a wrong value raising DiskError."""
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise DiskError(str(exc)) from None
+
+
 def human(nbytes):
     """``2.0 TiB``-style text for messages."""
     value = float(nbytes)

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 
 import libvirt
 
+from saltext_xen.core import validate as vocab
 from saltext_xen.core.errors import XenError
 
 TYPES = ("dir", "logical")
@@ -28,34 +29,36 @@ class PoolError(XenError):
     """A storage pool could not be read or changed."""
 
 
-def validate(name, data, path="xen:pools"):
-    """``(spec, problems)`` for pool ``name``; every problem with its key path."""
+def validate(name, data, where=None):
+    """``(spec, problems)`` for pool ``name``; each problem named by its key under ``where``
+    (``xen:pools:images``; None: the key alone)."""
     problems = []
-    where = f"{path}:{name}"
     data = dict(data or {})
-    for key in sorted(data):
+    for key in sorted(data, key=str):
         if key not in KEYS:
-            problems.append(f"{where}:{key}: unknown key (expected one of {', '.join(KEYS)})")
+            problems.append(f"{vocab.key_path(where, key)}: unknown key (expected one of {', '.join(KEYS)})")
     ptype = data.get("type", "dir")
     if ptype not in TYPES:
-        problems.append(f"{where}:type: expected dir or logical, got {ptype!r}")
+        problems.append(f"{vocab.key_path(where, 'type')}: expected dir or logical, got {ptype!r}")
     vg = data.get("vg")
     target = data.get("path")
     if ptype == "logical":
         vg = vg or name
         target = target or f"/dev/{vg}"
         if target != f"/dev/{vg}":
-            problems.append(f"{where}:path: a logical pool's path is /dev/{vg}, got {target!r}")
+            problems.append(f"{vocab.key_path(where, 'path')}: a logical pool's path is /dev/{vg}, got {target!r}")
     else:
         if vg is not None:
-            problems.append(f"{where}:vg: only a logical pool has a volume group")
+            problems.append(f"{vocab.key_path(where, 'vg')}: only a logical pool has a volume group")
         if not target:
-            problems.append(f"{where}:path: expected the directory of the images, like /var/lib/xen/images")
+            problems.append(
+                f"{vocab.key_path(where, 'path')}: expected the directory of the images, like /var/lib/xen/images"
+            )
     if target is not None and not str(target).startswith("/"):
-        problems.append(f"{where}:path: expected an absolute path, got {target!r}")
+        problems.append(f"{vocab.key_path(where, 'path')}: expected an absolute path, got {target!r}")
     autostart = data.get("autostart", True)
     if not isinstance(autostart, bool):
-        problems.append(f"{where}:autostart: expected true or false, got {autostart!r}")
+        problems.append(f"{vocab.key_path(where, 'autostart')}: expected true or false, got {autostart!r}")
     spec = {
         "name": name,
         "type": ptype,
@@ -193,7 +196,31 @@ def spec_of(name, ptype="dir", path=None, vg=None, autostart=True):
     """``(spec, problems)`` from a function's arguments (``path``/``vg`` None: not given)."""
     data = {"type": ptype, "autostart": autostart}
     data.update({key: value for key, value in (("path", path), ("vg", vg)) if value is not None})
-    return validate(name, data, path="pool")
+    return validate(name, data)
+
+
+def checked_spec(name, ptype="dir", path=None, vg=None, autostart=True):
+    """:func:`spec_of`'s spec; its problems raise PoolError."""
+    spec, problems = spec_of(name, ptype, path, vg, autostart)
+    if problems:
+        raise PoolError(f"pool {name}: " + "; ".join(problems))
+    return spec
+
+
+def entry_problems(name, entry):
+    """Every problem with the pillar ``xen:pools`` entry ``name`` (a mapping; ``ensure``
+    only ``present``; the other keys as :func:`validate` takes them), each named by its
+    key path; ``[]`` when none. Reads nothing."""
+    where = vocab.key_path("xen:pools", name)
+    if entry is None:
+        entry = {}
+    if not isinstance(entry, dict):
+        return [f"{where}: expected a mapping of settings, got {vocab.describe(entry)}"]
+    ensure = entry.get("ensure", "present")
+    problems = []
+    if not (isinstance(ensure, str) and ensure.strip().lower() == "present"):
+        problems.append(f"{where}:ensure: expected present, got {vocab.describe(ensure)}")
+    return problems + validate(str(name), {k: v for k, v in entry.items() if k != "ensure"}, where)[1]
 
 
 def plan_on(conn, spec):

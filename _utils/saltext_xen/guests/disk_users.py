@@ -83,8 +83,11 @@ def grow(conn, path, size, allocation="sparse", run=commands.run_local):
     return result
 
 
-def delete(conn, path, run=commands.run_local):
-    """Delete image file or LV ``path`` unless a guest definition uses it; ``{}`` when it is not there."""
+def delete(conn, path, run=commands.run_local, delete=True):
+    """Delete image file or LV ``path`` unless a guest definition uses it; ``{}`` when it is not there.
+    ``delete`` must be True: it says the data may go."""
+    if delete is not True:
+        raise disk_image.DiskError(f"not deleting {path}: pass delete=True to destroy its data")
     if not disk_image.info(path)["exists"]:
         return {}
     in_use = users(conn, path)

@@ -17,32 +17,44 @@
     Defaults (map.jinja): format, allocation and label from disk:*, ensure from xen:ensure:disks
     and xen:ensure:pools; packages (disk:packages, pillar xen:disk:packages) installed first.
     Nothing is deleted, shrunk or repartitioned unless the entry says so (delete, force).
-    Values go to the xen_disk states as they are (| json) and the states check them. This SLS
-    checks the shapes it reads (xen:disks, xen:pools, each entry, an entry's move and
-    filesystems: mappings; attach: a guest name or a mapping) and, until the xen_disk states
-    take a pillar_path and a whole entry, an entry's keys (a path, known keys, ensure):
-    each a failing xen-disk-NAME-checked (xen-disks-checked, xen-disk-pools-checked for a
-    section), naming the key path, under test=True too.
+    Each entry is checked whole while rendering, by the library (xen_disk.check_entry,
+    xen_disk.check_pool), before any of its states runs. An attach or move may name a guest
+    defined on this host or by xen:guests or xen:clones of the same run; for a guest not
+    defined yet, it runs last, after xen.guests and xen.clones made the guest. An entry with
+    problems is one failing xen-disk-NAME-checked (xen-disk-pool-NAME-checked) listing each
+    with its key path (xen:disks:NAME:size: expected ...), under test=True too, and nothing
+    of it runs; xen-disks-checked / xen-disk-pools-checked when a section is not a mapping.
+    Values go to the xen_disk states as they are (| json), with pillar_path xen:disks:NAME
+    (xen:pools:NAME), so an error at run time names its entry too. Keys of a section or of
+    filesystems may be numbers and text alike (101, vm02): they are sorted and passed as text.
     Undo: xen.disks.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused, got with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set disks = salt["pillar.get"]("xen:disks", {}) %}
 {%- set pools = salt["pillar.get"]("xen:pools", {}) %}
 {%- if disks is not none and disks is not mapping %}
 {{ refused("xen-disks-checked", "xen:disks", "a mapping of short disk names to settings (path, size, ...)", disks) }}
-{%-   set disks = {} %}
 {%- endif %}
 {%- if pools is not none and pools is not mapping %}
 {{ refused("xen-disk-pools-checked", "xen:pools", "a mapping of pool names to settings", pools) }}
-{%-   set pools = {} %}
 {%- endif %}
-{%- set disks = disks or {} %}
-{%- set pools = pools or {} %}
+{%- set disks_by_key, pools_by_name = {}, {} %}
+{{- text_keys(disks, disks_by_key, "xen:disks") }}
+{{- text_keys(pools, pools_by_name, "xen:pools") }}
 {%- set packages = xen.disk.packages %}
-{%- set known = ["path", "ensure", "size", "format", "allocation", "label", "partitions", "force",
-                 "filesystems", "attach", "move", "delete"] %}
-{%- set ensures = ("present", "absent") %}
+
+{#- the guests this run defines (xen:guests, xen:clones, but those it removes): an attach or
+    move may name one; for one not defined yet it runs last, once xen.guests or xen.clones made it #}
+{%- set planned = [] %}
+{%- for section, default in (("xen:guests", xen.ensure.guests), ("xen:clones", xen.ensure.clones)) %}
+{%-   set entries = salt["pillar.get"](section, {}) %}
+{%-   for name, entry in (entries if entries is mapping else {}).items()
+        if not (entry is mapping and (entry.get("ensure", default) | string | lower) == "absent") %}
+{%-     do planned.append(name | string) %}
+{%-   endfor %}
+{%- endfor %}
+{%- set defined = salt["xen_guest.list"]() if planned and disks_by_key else [] %}
 
 {%- if packages %}
 xen-disk-packages-installed:
@@ -51,15 +63,12 @@ xen-disk-packages-installed:
 {%- endif %}
 
 {#- libvirt storage pools (xen:pools), so virsh vol-list and virt-manager see the disks #}
-{%- for pool, spec in pools | dictsort %}
+{%- for pool, spec in pools_by_name | dictsort %}
 {%-   set spec = {} if spec is none else spec %}
-{%-   set ensure = spec.get("ensure", xen.ensure.pools) if spec is mapping else none %}
-{%-   set ensure = ensure | lower if ensure is string else ensure %}
-{%-   if spec is not mapping %}
-{{ refused("xen-disk-pool-" ~ pool ~ "-checked", "xen:pools:" ~ pool, "a mapping of settings", spec) }}
-{%-     continue %}
-{%-   elif ensure != "present" %}
-{{ refused("xen-disk-pool-" ~ pool ~ "-checked", "xen:pools:" ~ pool ~ ":ensure", "present", spec.ensure) }}
+{%-   set entry = dict(spec, ensure=spec.get("ensure", xen.ensure.pools)) if spec is mapping else spec %}
+{%-   set problems = salt["xen_disk.check_pool"](pool, entry) %}
+{%-   if problems %}
+{{ refused("xen-disk-pool-" ~ pool ~ "-checked", "xen:pools:" ~ pool, none, none, problems | join("; ")) }}
 {%-     continue %}
 {%-   endif %}
 {{ ("xen-disk-pool-" ~ pool ~ "-present") | json }}:
@@ -68,54 +77,30 @@ xen-disk-packages-installed:
 {%-   for pkey, value in spec | dictsort if pkey != "ensure" %}
     - {{ pkey | json }}: {{ value | json }}
 {%-   endfor %}
+    - pillar_path: {{ ("xen:pools:" ~ pool) | json }}
 {%- endfor %}
 
-{%- for key, disk in disks | dictsort %}
+{%- for key, disk in disks_by_key | dictsort %}
 {%-   set disk = {} if disk is none else disk %}
-{%-   if disk is not mapping %}
-{{ refused("xen-disk-" ~ key ~ "-checked", "xen:disks:" ~ key, "a mapping of settings (path, size, ...)", disk) }}
+{%-   set entry = dict(disk, ensure=disk.get("ensure", xen.ensure.disks)) if disk is mapping else disk %}
+{%-   set problems = salt["xen_disk.check_entry"](key, entry, planned) %}
+{%-   if problems %}
+{{ refused("xen-disk-" ~ key ~ "-checked", "xen:disks:" ~ key, none, none, problems | join("; ")) }}
 {%-     continue %}
 {%-   endif %}
-{#-   the parts read here as mappings; their values go to the states as they are #}
-{%-   set shapes = [] %}
-{%-   for part, what in (("move", "a mapping like {guest: newvm, disk: xvda}"),
-                          ("filesystems", "a mapping of partition numbers (or whole) to filesystems")) %}
-{%-     if disk.get(part) is not none and disk[part] is not mapping %}
-{%-       do shapes.append("xen:disks:" ~ key ~ ":" ~ part ~ ": expected " ~ what ~ ", got " ~ got(disk[part])) %}
-{%-     endif %}
-{%-   endfor %}
-{%-   if disk.get("attach") is not none and not (disk.attach is mapping or disk.attach is string) %}
-{%-     do shapes.append("xen:disks:" ~ key ~ ":attach: expected a guest name or a mapping like {guest: newvm, target: xvdb}, got " ~ got(disk.attach)) %}
-{%-   endif %}
-{%-   if shapes %}
-{{ refused("xen-disk-" ~ key ~ "-checked", "xen:disks:" ~ key, none, none, shapes | join("; ")) }}
-{%-     continue %}
-{%-   endif %}
-{%-   set path = disk.get("path") %}
-{%-   set ensure = disk.get("ensure", xen.ensure.disks) %}
-{%-   set ensure = ensure | lower if ensure is string else ensure %}
-{%-   set unknown = disk | reject("in", known) | list %}
-{%-   if unknown or not path or ensure not in ensures %}
-{%-     set found = [] %}
-{%-     if not path %}
-{%-       do found.append("path: the image file or LV path is missing") %}
-{%-     endif %}
-{%-     if ensure not in ensures %}
-{%-       do found.append("ensure: expected one of " ~ ensures | join(", ") ~ ", got " ~ (ensure | json)) %}
-{%-     endif %}
-{%-     for bad in unknown %}
-{%-       do found.append(bad ~ (": no longer a key; say ensure: absent" if bad == "absent"
-                               else ": unknown key (expected one of " ~ known | join(", ") ~ ")")) %}
-{%-     endfor %}
-{{ refused("xen-disk-" ~ key ~ "-checked", "xen:disks:" ~ key, none, none, "xen:disks:" ~ key ~ ": " ~ found | join("; ")) }}
-{%-     continue %}
-{%-   endif %}
+{#-   the entry is as the library wants it: its parts read here are of the right shape #}
+{%-   set path = disk.path %}
+{%-   set ensure = entry.ensure | trim | lower %}
+{%-   set where = ("xen:disks:" ~ key) | json %}
+{%-   set filesystems = {} %}
+{{-   text_keys(disk.get("filesystems"), filesystems, "xen:disks:" ~ key ~ ":filesystems") }}
 
 {%-   if ensure == "absent" %}
 {{ ("xen-disk-" ~ key ~ "-absent") | json }}:
   xen_disk.absent:
     - name: {{ path | json }}
     - delete: {{ disk.get("delete", False) | json }}
+    - pillar_path: {{ where }}
 {%-     continue %}
 {%-   endif %}
 
@@ -130,6 +115,10 @@ xen-disk-packages-installed:
 {%-     for mkey, value in move | dictsort if mkey not in ("guest", "disk") %}
     - {{ mkey | json }}: {{ value | json }}
 {%-     endfor %}
+    - pillar_path: {{ where }}
+{%-     if move.guest in planned and move.guest not in defined %}
+    - order: last
+{%-     endif %}
 {%-   elif disk.get("size") is not none %}
 {{ ("xen-disk-" ~ key ~ "-present") | json }}:
   xen_disk.present:
@@ -137,6 +126,7 @@ xen-disk-packages-installed:
     - size: {{ disk.size | json }}
     - format: {{ disk.get("format", xen.disk.format) | json }}
     - allocation: {{ disk.get("allocation", xen.disk.allocation) | json }}
+    - pillar_path: {{ where }}
 {%-     if packages %}
     - require:
       - pkg: xen-disk-packages-installed
@@ -153,24 +143,26 @@ xen-disk-packages-installed:
     - partitions: {{ disk.partitions | json }}
 {%-     endif %}
     - force: {{ disk.get("force", False) | json }}
+    - pillar_path: {{ where }}
 {%-     if made %}
     - require:
       - {{ made }}
 {%-     endif %}
 {%-   endif %}
 
-{%-   for part, fs in (disk.get("filesystems") or {}) | dictsort %}
+{%-   for part, fs in filesystems | dictsort %}
 {%-     set fs = fs if fs is mapping else {"fs_type": fs} %}
-{%-     set part_id = "whole" if part in (0, "0", "disk", "whole") else "part" ~ part %}
+{%-     set part_id = "whole" if part in ("0", "disk", "whole") else "part" ~ part %}
 {{ ("xen-disk-" ~ key ~ "-" ~ part_id ~ "-formatted") | json }}:
   xen_disk.formatted:
     - name: {{ path | json }}
 {%-     if part_id != "whole" %}
-    - partition: {{ part | json }}
+    - partition: {{ part | int }}
 {%-     endif %}
 {%-     for fkey, value in fs | dictsort %}
     - {{ fkey | json }}: {{ value | json }}
 {%-     endfor %}
+    - pillar_path: {{ where }}
 {%-     if disk.get("partitions") is not none or disk.get("label") %}
     - require:
       - xen_disk: {{ ("xen-disk-" ~ key ~ "-partitioned") | json }}
@@ -189,13 +181,17 @@ xen-disk-packages-installed:
 {%-     for akey, value in attach | dictsort %}
     - {{ akey | json }}: {{ value | json }}
 {%-     endfor %}
-{%-     if made or disk.get("filesystems") %}
+    - pillar_path: {{ where }}
+{%-     if attach.guest in planned and attach.guest not in defined %}
+    - order: last
+{%-     endif %}
+{%-     if made or filesystems %}
     - require:
 {%-       if made %}
       - {{ made }}
 {%-       endif %}
-{%-       for part, fs in (disk.get("filesystems") or {}) | dictsort %}
-      - xen_disk: {{ ("xen-disk-" ~ key ~ "-" ~ ("whole" if part in (0, "0", "disk", "whole") else "part" ~ part) ~ "-formatted") | json }}
+{%-       for part in filesystems | sort %}
+      - xen_disk: {{ ("xen-disk-" ~ key ~ "-" ~ ("whole" if part in ("0", "disk", "whole") else "part" ~ part) ~ "-formatted") | json }}
 {%-       endfor %}
 {%-     endif %}
 {%-   endif %}

@@ -11,17 +11,19 @@
     force: true: then it is destroyed. One state per guest (xen_guest.absent), so
     test=True predicts exactly what the run does.
     Values are passed as they are; the states check them with their key paths. A section or
-    entry of the wrong shape is one failing state (xen-guests-checked, xen-guest-NAME-checked). #}
+    entry of the wrong shape is one failing state (xen-guests-checked, xen-guest-NAME-checked).
+    Names that are numbers and text alike (101, vm02) are sorted and passed as text. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 
 {%- if guests is not none and guests is not mapping %}
 {{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
 {%- else %}
-{%-   set guests = guests or {} %}
-{%-   for name, guest in guests | dictsort %}
+{%-   set guests_by_name = {} %}
+{{-   text_keys(guests, guests_by_name, "xen:guests") }}
+{%-   for name, guest in guests_by_name | dictsort %}
 {%-     set guest = {} if guest is none else guest %}
 {%-     if guest is not mapping %}
 {{ refused("xen-guest-" ~ name ~ "-checked", "xen:guests:" ~ name, "a mapping of spec keys (memory, disks, ...)", guest) }}

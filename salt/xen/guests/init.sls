@@ -15,18 +15,21 @@
     kernels fetched to install:boot_dir (pillar xen:install:boot_dir).
     A change a running guest gets only by a restart is said on every run until it restarts.
     State IDs: xen-guest-NAME-ENSURE (xen-guest-vm02-running); xen-guest-NAME-checked for an
-    entry of the wrong shape, xen-guests-checked for the whole section.
+    entry of the wrong shape, xen-guests-checked for the whole section. Names that are
+    numbers and text alike (101, vm02) are sorted and passed as text.
     Undo: xen.guests.clean (or xen.clean for every part of the formula). #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
 {%- set ensures = ("running", "defined", "stopped", "paused", "absent") %}
 
 {%- if guests is not none and guests is not mapping %}
 {{ refused("xen-guests-checked", "xen:guests", "a mapping of guest names to specs", guests) }}
 {%- else %}
-{%-   for name, guest in (guests or {}) | dictsort %}
+{%-   set guests_by_name = {} %}
+{{-   text_keys(guests, guests_by_name, "xen:guests") }}
+{%-   for name, guest in guests_by_name | dictsort %}
 {%-     set path = "xen:guests:" ~ name %}
 {%-     set guest = {} if guest is none else guest %}
 {%-     set ensure = guest.get("ensure", xen.ensure.guests) if guest is mapping else none %}

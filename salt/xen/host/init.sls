@@ -11,6 +11,7 @@
     Undo: xen.host.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
+{%- from tplroot ~ "/shapes.jinja" import text_keys with context %}
 {%- set host = xen.host %}
 {%- set grub = host.grub %}
 {%- set dirs = {"images": xen.disk.image_dir, "save": xen.guest.save_dir, "boot": xen.install.boot_dir} %}
@@ -43,9 +44,11 @@
 
 {#- Guests that must be shut down, not saved, when dom0 shuts down: their own choice, or
     PCI devices (a guest holding a host device cannot be saved). #}
-{%- set guests = salt["pillar.get"]("xen:guests", {}) %}
+{#- names as text, so numbers and text (101, vm02) sort together #}
+{%- set guests = {} %}
+{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests, "xen:guests") }}
 {%- set shut_down = [] %}
-{%- for name, guest in (guests if guests is mapping else {}) | dictsort %}
+{%- for name, guest in guests | dictsort %}
 {%-   if guest is mapping %}
 {%-     set choice = guest.get("on_host_shutdown") %}
 {%-     if choice is not none and choice not in ["save", "shutdown"] %}
@@ -61,7 +64,7 @@
 {#- A libvirt guest with an xl config in /etc/xen/auto would be handled by both
     libvirt-guests and xendomains: found by file name (NAME or NAME.cfg). #}
 {%- set both = [] %}
-{%- for name in (guests if guests is mapping else {}) | sort %}
+{%- for name in guests | sort %}
 {%-   for file in [name, name ~ ".cfg"] %}
 {%-     set path = host.xendomains.auto_dir ~ "/" ~ file %}
 {%-     if salt["file.file_exists"](path) %}
@@ -99,7 +102,9 @@ xen-host-cpu-hvm-noted:
 {%-   if host.repo %}
 xen-host-repo-present:
   pkgrepo.managed:
-{%-     for key, value in host.repo | dictsort %}
+{%-     set repo = {} %}
+{{-     text_keys(host.repo, repo, "xen:host:repo") }}
+{%-     for key, value in repo | dictsort %}
     - {{ key }}: {{ value | json }}
 {%-     endfor %}
     - require_in:

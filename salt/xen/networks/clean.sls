@@ -9,10 +9,11 @@
     packages. Note that a network named in pillar goes even if libvirt made it (default).
     Run after xen.guests.clean (xen.clean does), so no guest holds them.
     Entries that are not mappings, or whose ensure is not one of its words, are left to
-    xen.networks to report; sections that are not mappings are reported here too. #}
+    xen.networks to report; sections that are not mappings are reported here too.
+    Names that are numbers and text alike are sorted and passed as text. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set net = xen.network %}
 {%- set bridges = salt["pillar.get"]("xen:bridges", {}) %}
 {%- set networks = salt["pillar.get"]("xen:networks", {}) %}
@@ -24,8 +25,10 @@
 {{ refused("xen-net-networks-checked", "xen:networks", "a mapping of network names to settings", networks) }}
 {%-   set networks = {} %}
 {%- endif %}
-{%- set bridges = bridges or {} %}
-{%- set networks = networks or {} %}
+{%- set bridges_by_name, networks_by_name = {}, {} %}
+{{- text_keys(bridges, bridges_by_name, "xen:bridges") }}
+{{- text_keys(networks, networks_by_name, "xen:networks") }}
+{%- set bridges, networks = bridges_by_name, networks_by_name %}
 
 {%- set removed = [] %}
 {%- for name, network in networks | dictsort if (network or {}) is mapping

@@ -23,10 +23,11 @@
     State IDs: xen-net-bridge-NAME-present|absent, xen-net-network-NAME-running|defined|absent;
     xen-net-bridge-NAME-checked / xen-net-network-NAME-checked for an entry of the wrong
     shape, xen-net-bridges-checked / xen-net-networks-checked for a whole section.
+    Names and keys that are numbers and text alike are sorted and passed as text.
     Undo: xen.networks.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set net = xen.network %}
 {%- set bridges = salt["pillar.get"]("xen:bridges", {}) %}
 {%- set networks = salt["pillar.get"]("xen:networks", {}) %}
@@ -47,8 +48,10 @@
 {{ refused("xen-net-networks-checked", "xen:networks", "a mapping of network names to settings", networks) }}
 {%-   set networks = {} %}
 {%- endif %}
-{%- set bridges = bridges or {} %}
-{%- set networks = networks or {} %}
+{%- set bridges_by_name, networks_by_name = {}, {} %}
+{{- text_keys(bridges, bridges_by_name, "xen:bridges") }}
+{{- text_keys(networks, networks_by_name, "xen:networks") }}
+{%- set bridges, networks = bridges_by_name, networks_by_name %}
 
 {%- set packages = net.packages %}
 {%- set wanted = namespace(bridge=False) %}
@@ -90,7 +93,9 @@ xen-net-packages-installed:
   xen_net.bridge_present:
     - name: {{ name | json }}
 {#-     every key goes to the state, so a misspelt one is reported with its path #}
-{%-     for key, value in bridge | dictsort if key not in ("ensure", "persist", "config_root", "force", "restore_nic") %}
+{%-     set settings = {} %}
+{{-     text_keys(bridge, settings, path) }}
+{%-     for key, value in settings | dictsort if key not in ("ensure", "persist", "config_root", "force", "restore_nic") %}
     - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
     - persist: {{ persist | json }}
@@ -125,7 +130,9 @@ xen-net-packages-installed:
   xen_net.network_{{ ensure }}:
     - name: {{ name | json }}
 {#-     every key goes to the state (restart only to a running one), so a misspelt one is reported #}
-{%-     for key, value in network | dictsort if key not in ("ensure", "force") and (ensure == "running" or key != "restart") %}
+{%-     set settings = {} %}
+{{-     text_keys(network, settings, path) }}
+{%-     for key, value in settings | dictsort if key not in ("ensure", "force") and (ensure == "running" or key != "restart") %}
     - {{ key | json }}: {{ value | json }}
 {%-     endfor %}
     - pillar_path: xen:networks
