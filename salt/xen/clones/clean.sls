@@ -11,17 +11,17 @@
     State IDs: xen-clone-NAME-absent; xen-clones-checked when xen:clones is not a mapping. An entry that is not a mapping is left to xen.clones to report. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set clones = salt["pillar.get"]("xen:clones", {}) %}
 {%- if clones is not none and clones is not mapping %}
 {{ refused("xen-clones-checked", "xen:clones", "a mapping of new guest names to clone settings (source, disks, ...)", clones) }}
 {%- endif %}
-{%- set clones = clones if clones is mapping else {} %}
-{%- set guests = salt["pillar.get"]("xen:guests", {}) or {} %}
-{%- set guests = guests if guests is mapping else {} %}
-{#- in the order of the names' text, as xen.clones takes them (a name YAML reads as a number is
-    left to xen.clones to report) #}
-{%- for item in salt["xen_guest.check_clones"](clones, guests).clones if item.name is string and item.name not in guests %}
+{%- set clones_by_name, guests = {}, {} %}
+{{- text_keys(clones, clones_by_name, "xen:clones") }}
+{{- text_keys(salt["pillar.get"]("xen:guests", {}), guests, "xen:guests") }}
+{%- set clones = clones_by_name %}
+{#- in the order of the names' text, as xen.clones takes them #}
+{%- for item in salt["xen_guest.check_clones"](clones, guests).clones if item.name not in guests %}
 {%-   set name = item.name %}
 {%-   set clone = clones[name] if clones[name] is mapping else {} %}
 {{ ("xen-clone-" ~ name ~ "-absent") | json }}:

@@ -22,14 +22,14 @@
     with its key path (xen:clones:newvm03:memory: ...) in xen-clone-NAME-checked, also under
     test=True, and nothing is done for that clone. The state names what goes wrong at run time
     by the same path (xen:clones:newvm03: ...). Entries are taken in the order of their names'
-    text; a name YAML reads as a number (123:) is refused: quote it ('123':).
+    text; a name YAML reads as a number (123:) is taken as its text, as in xen:guests.
     Ordering: a clone runs after its source's state when the source is also in xen:guests
     (xen-guest-vm03-stopped, ...) or in xen:clones (xen-clone-vm03-cloned), and before the
     guest state of its own name when that is in xen:guests too.
     Undo: xen.clones.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
 {%- set clones = salt["pillar.get"]("xen:clones", {}) %}
 {%- set clones = {} if clones is none else clones %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
@@ -37,7 +37,11 @@
 {%- if clones is not mapping %}
 {{ refused("xen-clones-checked", "xen:clones", "a mapping of new guest names to clone settings (source, disks, ...)", clones) }}
 {%- else %}
-{%-   set checked = salt["xen_guest.check_clones"](clones, guests if guests is mapping else {}, xen.ensure.clones, xen.ensure.guests) %}
+{%-   set by_name, guests_by_name = {}, {} %}
+{{-   text_keys(clones, by_name, "xen:clones") }}
+{{-   text_keys(guests, guests_by_name, "xen:guests") }}
+{%-   set clones = by_name %}
+{%-   set checked = salt["xen_guest.check_clones"](clones, guests_by_name, xen.ensure.clones, xen.ensure.guests) %}
 {%-   if checked.include_guests %}
 include:
   - {{ tplroot }}.guests
