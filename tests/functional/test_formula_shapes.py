@@ -260,3 +260,50 @@ def test_one_name_given_as_a_number_and_as_text_fails_the_render_naming_it(modul
     ret = modules.state.show_sls("xen.guests", pillar=pillar)
     assert isinstance(ret, list), ret
     assert "xen:guests:1: given twice, as a number and as text; keep one" in "\n".join(ret), ret
+
+
+@pytest.fixture
+def without_xen_modules(minion_opts, tmp_path):
+    """Loaders of a minion where the extension's execution modules did not load (no libvirt-python)."""
+    from saltfactories.utils.functional import Loaders
+
+    opts = dict(minion_opts, cachedir=str(tmp_path / "cache"), disable_modules=["xen_disk", "xen_guest"])
+    loaders = Loaders(opts)
+    yield loaders.modules
+    loaders.reset_state()
+
+
+@pytest.mark.parametrize(
+    ("sls", "pillar", "sid", "path", "fun"),
+    [
+        (
+            "xen.disks",
+            {"disks": {"d": {"path": "/srv/xen/d.img", "size": "1G"}}},
+            "xen-disk-module-checked",
+            "xen:disks",
+            "xen_disk.check_entry",
+        ),
+        (
+            "xen.clones",
+            {"clones": {"newvm": {"source": "vm"}}},
+            "xen-clones-checked",
+            "xen:clones",
+            "xen_guest.check_clones",
+        ),
+        (
+            "xen.clones.clean",
+            {"clones": {"newvm": {"source": "vm"}}},
+            "xen-clones-checked",
+            "xen:clones",
+            "xen_guest.check_clones",
+        ),
+    ],
+)
+def test_a_section_whose_check_module_is_missing_is_one_error_not_a_render_error(
+    without_xen_modules, sls, pillar, sid, path, fun
+):
+    for test in (True, False):
+        ret = _by_id(without_xen_modules.state.sls(sls, pillar={"xen": pillar}, test=test))
+        assert ret[sid]["result"] is False, ret
+        assert ret[sid]["comment"].startswith(f"{path}: {fun} is not available on this minion"), ret[sid]["comment"]
+        assert all(r["result"] is False for r in ret.values() if r["__id__"] != "xen-disk-packages-installed"), ret

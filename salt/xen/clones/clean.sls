@@ -11,7 +11,7 @@
     State IDs: xen-clone-NAME-absent; xen-clones-checked when xen:clones is not a mapping. An entry that is not a mapping is left to xen.clones to report. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys, module_missing with context %}
 {%- set clones = salt["pillar.get"]("xen:clones", {}) %}
 {%- if clones is not none and clones is not mapping %}
 {{ refused("xen-clones-checked", "xen:clones", "a mapping of new guest names to clone settings (source, disks, ...)", clones) }}
@@ -21,7 +21,11 @@
 {{- text_keys(salt["pillar.get"]("xen:guests", {}), guests, "xen:guests") }}
 {%- set clones = clones_by_name %}
 {#- in the order of the names' text, as xen.clones takes them #}
-{%- for item in salt["xen_guest.check_clones"](clones, guests).clones if item.name not in guests %}
+{%- if clones and "xen_guest.check_clones" not in salt %}
+{{ module_missing("xen-clones-checked", "xen:clones", "xen_guest.check_clones") }}
+{%-   do clones.clear() %}
+{%- endif %}
+{%- for item in (salt["xen_guest.check_clones"](clones, guests).clones if clones else []) if item.name not in guests %}
 {%-   set name = item.name %}
 {%-   set clone = clones[name] if clones[name] is mapping else {} %}
 {{ ("xen-clone-" ~ name ~ "-absent") | json }}:

@@ -29,7 +29,7 @@
     Undo: xen.clones.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys, module_missing with context %}
 {%- set clones = salt["pillar.get"]("xen:clones", {}) %}
 {%- set clones = {} if clones is none else clones %}
 {%- set guests = salt["pillar.get"]("xen:guests", {}) %}
@@ -41,7 +41,12 @@
 {{-   text_keys(clones, by_name, "xen:clones") }}
 {{-   text_keys(guests, guests_by_name, "xen:guests") }}
 {%-   set clones = by_name %}
-{%-   set checked = salt["xen_guest.check_clones"](clones, guests_by_name, xen.ensure.clones, xen.ensure.guests) %}
+{%-   if clones and "xen_guest.check_clones" not in salt %}
+{{ module_missing("xen-clones-checked", "xen:clones", "xen_guest.check_clones") }}
+{%-     do clones.clear() %}
+{%-   endif %}
+{%-   set checked = salt["xen_guest.check_clones"](clones, guests_by_name, xen.ensure.clones, xen.ensure.guests)
+                      if clones else {"include_guests": False, "clones": []} %}
 {%-   if checked.include_guests %}
 include:
   - {{ tplroot }}.guests

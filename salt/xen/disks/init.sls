@@ -30,7 +30,7 @@
     Undo: xen.disks.clean. #}
 {%- set tplroot = tpldir.split("/")[0] %}
 {%- from tplroot ~ "/map.jinja" import mapdata as xen with context %}
-{%- from tplroot ~ "/shapes.jinja" import refused, text_keys with context %}
+{%- from tplroot ~ "/shapes.jinja" import refused, text_keys, module_missing with context %}
 {%- set disks = salt["pillar.get"]("xen:disks", {}) %}
 {%- set pools = salt["pillar.get"]("xen:pools", {}) %}
 {%- if disks is not none and disks is not mapping %}
@@ -42,6 +42,11 @@
 {%- set disks_by_key, pools_by_name = {}, {} %}
 {{- text_keys(disks, disks_by_key, "xen:disks") }}
 {{- text_keys(pools, pools_by_name, "xen:pools") }}
+{%- if (disks_by_key or pools_by_name) and "xen_disk.check_entry" not in salt %}
+{{ module_missing("xen-disk-module-checked", "xen:disks", "xen_disk.check_entry") }}
+{%-   do disks_by_key.clear() %}
+{%-   do pools_by_name.clear() %}
+{%- endif %}
 {%- set packages = xen.disk.packages %}
 
 {#- the guests this run defines (xen:guests, xen:clones, but those it removes): an attach or
