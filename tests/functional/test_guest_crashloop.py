@@ -14,7 +14,8 @@ from saltext_xen.events import crashloop
 
 
 def _loaded(modules):
-    return inspect.getmodule(modules.xen_guest.start)
+    """The loaded xen_guest module's namespace (read from a function: a loader may drop it from sys.modules)."""
+    return inspect.unwrap(modules.xen_guest.start.func).__globals__
 
 
 class _SaltWithEvents:
@@ -33,7 +34,7 @@ class _SaltWithEvents:
 def sent(modules, monkeypatch):
     events = []
     loaded = _loaded(modules)
-    monkeypatch.setattr(loaded, "__salt__", _SaltWithEvents(loaded.__salt__, events))
+    monkeypatch.setitem(loaded, "__salt__", _SaltWithEvents(loaded["__salt__"], events))
     return events
 
 
@@ -51,7 +52,7 @@ def fresh_history(minion_opts):
 @pytest.fixture
 def limit(modules, monkeypatch):
     def set_limit(value):
-        monkeypatch.setattr(_loaded(modules), "__pillar__", {"xen": {"reactor": {"crashloop": value}}})
+        monkeypatch.setitem(_loaded(modules), "__pillar__", {"xen": {"reactor": {"crashloop": value}}})
 
     return set_limit
 
