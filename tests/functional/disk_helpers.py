@@ -1,7 +1,11 @@
 """Helpers for the disk and clone functional tests: guests whose disks are real files."""
 
 import contextlib
+import os
+import shutil
 import subprocess
+
+import pytest
 
 from saltext_xen.core import connection
 from saltext_xen.disks import disk_image
@@ -70,3 +74,24 @@ def loop_device(backing):
         yield dev
     finally:
         subprocess.run(["losetup", "--detach", dev], check=False)
+
+
+HAS_DM = os.path.exists("/dev/mapper/control") and shutil.which("lvcreate")
+
+
+@contextlib.contextmanager
+def scratch_vg(tmp_path, prefix, size=512 * MIB):
+    """A throw-away volume group on a loop device over a sparse file; skips without device-mapper."""
+    if not HAS_DM:
+        pytest.skip("LVM needs device-mapper, which this kernel lacks (no /dev/mapper/control)")
+    backing = tmp_path / "pv.img"
+    disk_image.create(str(backing), size)
+    vg = f"{prefix}{os.getpid()}"
+    with loop_device(backing) as dev:
+        subprocess.run(["pvcreate", "-q", "-y", dev], check=True, capture_output=True)
+        subprocess.run(["vgcreate", "-q", vg, dev], check=True, capture_output=True)
+        try:
+            yield vg
+        finally:
+            subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
+            subprocess.run(["pvremove", "-q", "-y", dev], check=False, capture_output=True)

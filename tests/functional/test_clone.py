@@ -7,7 +7,7 @@ import pytest
 from saltext_xen.core import connection
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.guests import domain_xml
-from tests.functional.disk_helpers import MIB, define_guest, disk_sources
+from tests.functional.disk_helpers import MIB, define_guest, disk_sources, scratch_vg
 
 
 def spec_of(uri, name):
@@ -157,28 +157,12 @@ def test_clone_refuses_another_guests_disk(modules, test_uri, tmp_path):
 
 @pytest.mark.needs_dm
 def test_clone_into_new_lv(modules, test_uri, tmp_path):
-    import shutil
-    import subprocess
-
-    from tests.functional.disk_helpers import loop_device
-
-    if not (os.path.exists("/dev/mapper/control") and shutil.which("lvcreate")):
-        pytest.skip("LVM needs device-mapper, which this kernel lacks (no /dev/mapper/control)")
     _, src = define_guest(test_uri, tmp_path, name="vm05")
-    backing = tmp_path / "pv.img"
-    disk_image.create(str(backing), 256 * MIB)
-    vg = f"xenclone{os.getpid()}"
-    with loop_device(backing) as pv:
-        subprocess.run(["pvcreate", "-q", "-y", pv], check=True, capture_output=True)
-        subprocess.run(["vgcreate", "-q", vg, pv], check=True, capture_output=True)
-        try:
-            dest = f"/dev/{vg}/newvm05"
-            got = modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dest})
-            assert got["disks"] == {"xvda": dest}
-            disk_copy.verify(src, dest, size=64 * MIB)
-        finally:
-            subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
-            subprocess.run(["pvremove", "-q", "-y", pv], check=False, capture_output=True)
+    with scratch_vg(tmp_path, "xenclone", size=256 * MIB) as vg:
+        dest = f"/dev/{vg}/newvm05"
+        got = modules.xen_guest.clone("vm05", "newvm05", disks={"xvda": dest})
+        assert got["disks"] == {"xvda": dest}
+        disk_copy.verify(src, dest, size=64 * MIB)
 
 
 def test_cloned_state_can_start_the_clone(states, test_uri, tmp_path):

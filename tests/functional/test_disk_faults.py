@@ -20,7 +20,7 @@ import pytest
 
 from saltext_xen.core import connection, protect
 from saltext_xen.disks import disk_copy, disk_image
-from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device
+from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device, scratch_vg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 256 * MIB
@@ -31,7 +31,6 @@ needs_loop = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices"
 )
 needs_qemu_img = pytest.mark.skipif(not shutil.which("qemu-img"), reason="needs qemu-img (qemu-utils)")
-has_dm = os.path.exists("/dev/mapper/control") and shutil.which("lvcreate")
 
 CHILD = textwrap.dedent(
     """
@@ -250,23 +249,11 @@ def test_move_onto_a_device_whose_storage_is_full_leaves_the_guest_as_it_was(mod
 @pytest.fixture
 def scratch_lv(tmp_path):
     """An LV in a throw-away volume group on a loop device (needs device-mapper)."""
-    if not has_dm:
-        pytest.skip("LVM needs device-mapper, which this kernel lacks (no /dev/mapper/control)")
-    backing = tmp_path / "pv.img"
-    disk_image.create(str(backing), 512 * MIB)
-    vg = f"xenfault{os.getpid()}"
-    with loop_device(backing) as dev:
-        subprocess.run(["pvcreate", "-q", "-y", dev], check=True, capture_output=True)
-        subprocess.run(["vgcreate", "-q", vg, dev], check=True, capture_output=True)
-        try:
-            subprocess.run(["lvcreate", "-q", "-n", "clone", "-L", f"{SIZE}b", vg], check=True, capture_output=True)
-            yield f"/dev/{vg}/clone"
-        finally:
-            subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
-            subprocess.run(["pvremove", "-q", "-y", dev], check=False, capture_output=True)
+    with scratch_vg(tmp_path, "xenfault") as vg:
+        subprocess.run(["lvcreate", "-q", "-n", "clone", "-L", f"{SIZE}b", vg], check=True, capture_output=True)
+        yield f"/dev/{vg}/clone"
 
 
-@pytest.mark.needs_dm
 def test_killed_copy_into_an_lv_leaves_it_tagged_partial(tmp_path, scratch_lv):
     """An LV cannot be renamed into place: the tag saltext-xen-partial marks it until the copy is verified."""
     src = image_with_data(tmp_path / "vm03.img")

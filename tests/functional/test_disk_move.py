@@ -7,20 +7,19 @@ the needs_dm tests at the end.
 
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
 from saltext_xen.core import connection
 from saltext_xen.disks import disk_copy, disk_image
+from tests.functional import disk_helpers
 from tests.functional.disk_helpers import GUEST, MIB, define_guest, disk_sources, loop_device
 
 needs_loop = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/loop-control"), reason="needs root and loop devices"
 )
 needs_dm = pytest.mark.needs_dm
-has_dm = os.path.exists("/dev/mapper/control") and shutil.which("lvcreate")
 
 
 def state(uri, name):
@@ -135,22 +134,10 @@ def test_block_device_too_small_is_refused(modules, test_uri, tmp_path):
 @pytest.fixture
 def scratch_vg(tmp_path):
     """A throw-away volume group on a loop device over a sparse file (needs device-mapper)."""
-    if not has_dm:
-        pytest.skip("LVM needs device-mapper, which this kernel lacks (no /dev/mapper/control)")
-    backing = tmp_path / "pv.img"
-    disk_image.create(str(backing), 512 * MIB)
-    vg = f"xentest{os.getpid()}"
-    with loop_device(backing) as dev:
-        subprocess.run(["pvcreate", "-q", "-y", dev], check=True, capture_output=True)
-        subprocess.run(["vgcreate", "-q", vg, dev], check=True, capture_output=True)
-        try:
-            yield vg
-        finally:
-            subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
-            subprocess.run(["pvremove", "-q", "-y", dev], check=False, capture_output=True)
+    with disk_helpers.scratch_vg(tmp_path, "xentest") as vg:
+        yield vg
 
 
-@needs_dm
 def test_move_into_new_lv_and_back(modules, test_uri, tmp_path, scratch_vg):
     """The tutorial's lvcreate -n lv_for_newvm + dd + config edit, with the LV made by the move."""
     _, src = define_guest(test_uri, tmp_path)
