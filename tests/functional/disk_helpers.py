@@ -2,7 +2,9 @@
 
 import contextlib
 import os
+import select
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -95,3 +97,14 @@ def scratch_vg(tmp_path, prefix, size=512 * MIB):
         finally:
             subprocess.run(["vgremove", "-q", "-f", vg], check=False, capture_output=True)
             subprocess.run(["pvremove", "-q", "-y", dev], check=False, capture_output=True)
+
+
+def kill_once_copying(proc, timeout):
+    """Wait until the child ``proc`` prints "copying", then ``kill -9`` it (no cleanup runs in it)."""
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else ""
+    proc.kill()
+    proc.wait()
+    err = proc.stderr.read()
+    assert line.strip() == "copying", f"the child did not reach its copy: {line!r} {err[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL

@@ -12,8 +12,6 @@ it, converges and says what it cleaned up.
 import hashlib
 import json
 import os
-import select
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,7 +22,7 @@ from saltext_xen.core import connection, protect
 from saltext_xen.disks import disk_copy, disk_image
 from saltext_xen.guests import clone
 from tests.conftest import ROOT
-from tests.functional.disk_helpers import GUEST, MIB, loop_device
+from tests.functional.disk_helpers import GUEST, MIB, kill_once_copying, loop_device
 
 SIZE = 256 * MIB
 DATA = 64 * MIB
@@ -122,13 +120,7 @@ def child(tmp_path, uri, mode, disks):
 
 def kill_mid_clone(tmp_path, uri, disks):
     with child(tmp_path, uri, "hold", disks) as proc:
-        ready, _, _ = select.select([proc.stdout], [], [], 180)
-        line = proc.stdout.readline() if ready else ""
-        proc.kill()  # SIGKILL: no cleanup of any kind runs in the child
-        proc.wait()
-        err = proc.stderr.read()
-    assert line.strip() == "copying", f"the clone did not reach its disk copy: {line!r} {err[-2000:]}"
-    assert proc.returncode == -signal.SIGKILL
+        kill_once_copying(proc, 180)
 
 
 def apply_again(tmp_path, uri, disks):
@@ -164,38 +156,40 @@ def test_killed_clone_into_a_file_leaves_only_a_temporary_and_the_next_apply_cle
     assert sha256(image) == before
 
 
-@needs_loop
-def test_killed_clone_onto_a_plain_device_is_recognised_and_the_next_apply_needs_no_force(tmp_path):
+@pytest.fixture
+def killed_onto_device(tmp_path):
+    """vm05's clone killed while copying onto a loop device: (uri, image, its hash before, device)."""
     uri, image = host_with_vm05(tmp_path)
     before = sha256(image)
     backing = tmp_path / "disk"
     disk_image.create(str(backing), SIZE + 16 * MIB)
     with loop_device(backing) as dev:
         kill_mid_clone(tmp_path, uri, {"xvda": dev})
-        assert sha256(image) == before
-        assert disk_copy.is_partial(dev) and protect.holds_data(dev)  # the copy's bytes, known as its own
+        yield uri, image, before, dev
 
-        predicted, applied = apply_again(tmp_path, uri, {"xvda": dev})
-        assert predicted["result"] is None and f"cleaned up first: {dev}" in predicted["comment"], predicted
-        assert applied["result"] is True, applied["comment"]
-        assert f"what a killed run left was cleaned up: {dev}" in applied["comment"]
-        assert not disk_copy.is_partial(dev)
-        disk_copy.verify(image, dev, size=SIZE)
+
+@needs_loop
+def test_killed_clone_onto_a_plain_device_is_recognised_and_the_next_apply_needs_no_force(tmp_path, killed_onto_device):
+    uri, image, before, dev = killed_onto_device
+    assert sha256(image) == before
+    assert disk_copy.is_partial(dev) and protect.holds_data(dev)  # the copy's bytes, known as its own
+
+    predicted, applied = apply_again(tmp_path, uri, {"xvda": dev})
+    assert predicted["result"] is None and f"cleaned up first: {dev}" in predicted["comment"], predicted
+    assert applied["result"] is True, applied["comment"]
+    assert f"what a killed run left was cleaned up: {dev}" in applied["comment"]
+    assert not disk_copy.is_partial(dev)
+    disk_copy.verify(image, dev, size=SIZE)
     assert sha256(image) == before
 
 
 @needs_loop
-def test_a_device_written_to_after_a_killed_clone_is_data_again(tmp_path):
-    uri, image = host_with_vm05(tmp_path)
-    before = sha256(image)
-    backing = tmp_path / "disk"
-    disk_image.create(str(backing), SIZE + 16 * MIB)
-    with loop_device(backing) as dev:
-        kill_mid_clone(tmp_path, uri, {"xvda": dev})
-        subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)  # someone else's data now
-        predicted, applied = apply_again(tmp_path, uri, {"xvda": dev})
-        for ret in (predicted, applied):
-            assert ret["result"] is False and ret["changes"] == {}
-            assert ret["comment"].startswith("xen:clones:newvm05: cannot clone vm05 to newvm05: disks:xvda:"), ret
-            assert "already holds ext4; it is not overwritten unless force=True" in ret["comment"]
+def test_a_device_written_to_after_a_killed_clone_is_data_again(tmp_path, killed_onto_device):
+    uri, image, before, dev = killed_onto_device
+    subprocess.run(["mkfs.ext4", "-q", "-F", dev], check=True, capture_output=True)  # someone else's data now
+    predicted, applied = apply_again(tmp_path, uri, {"xvda": dev})
+    for ret in (predicted, applied):
+        assert ret["result"] is False and ret["changes"] == {}
+        assert ret["comment"].startswith("xen:clones:newvm05: cannot clone vm05 to newvm05: disks:xvda:"), ret
+        assert "already holds ext4; it is not overwritten unless force=True" in ret["comment"]
     assert sha256(image) == before

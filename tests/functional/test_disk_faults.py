@@ -9,9 +9,7 @@ run converges or says what went wrong.
 
 import hashlib
 import os
-import select
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -20,7 +18,7 @@ import pytest
 
 from saltext_xen.core import connection, protect
 from saltext_xen.disks import disk_copy, disk_image
-from tests.functional.disk_helpers import MIB, define_guest, disk_sources, loop_device, scratch_vg
+from tests.functional.disk_helpers import MIB, define_guest, disk_sources, kill_once_copying, loop_device, scratch_vg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 256 * MIB
@@ -86,19 +84,12 @@ def qcow2_with_data(tmp_path):
 
 
 def kill_mid_copy(*args):
-    """Run the child with ``args``, wait until its copy has begun, ``kill -9`` it; its stdout so far."""
+    """Run the child with ``args``, wait until its copy has begun, ``kill -9`` it."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "_utils"), ROOT]))
     with subprocess.Popen(
         [sys.executable, "-c", CHILD, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
     ) as proc:
-        ready, _, _ = select.select([proc.stdout], [], [], 120)
-        line = proc.stdout.readline() if ready else ""
-        proc.kill()  # SIGKILL: no cleanup of any kind runs in the child
-        proc.wait()
-        err = proc.stderr.read()
-    assert line.strip() == "copying", f"the child did not reach its copy: {line!r} {err}"
-    assert proc.returncode == -signal.SIGKILL
-    return line
+        kill_once_copying(proc, 120)
 
 
 def nothing_complete_at(dst):
