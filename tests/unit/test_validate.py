@@ -94,6 +94,9 @@ def test_integers_with_ranges():
     assert only(validate.integer, True) == "expected a whole number, got True"
     assert only(validate.integer, 2.5) == "expected a whole number, got 2.5"
     assert only(validate.integer, "30s") == "expected a whole number, got '30s'"
+    # only ASCII digits, spaces and tabs: int() itself takes other digits and refuses other spaces
+    assert only(validate.integer, "0\x1f") == "expected a whole number, got '0\\x1f'"
+    assert only(validate.integer, "\u0663") == "expected a whole number, got '\u0663'"
 
 
 def test_text():
@@ -141,7 +144,9 @@ def test_size_grammar_has_one_meaning(value, nbytes):
     assert validate.to_bytes(value) == nbytes
 
 
-@pytest.mark.parametrize("value", ["5l2", "2X", "2 G B", "-1G", "G", "", True, None, [], float("inf"), "0.5B"])
+@pytest.mark.parametrize(
+    "value", ["5l2", "2X", "2 G B", "-1G", "G", "", True, None, [], float("inf"), "0.5B", "\u0663G"]
+)
 def test_bad_sizes_name_the_value(value):
     with pytest.raises(ValueError, match="expected a"):
         validate.to_bytes(value)

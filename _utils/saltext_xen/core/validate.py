@@ -58,7 +58,7 @@ SIZE_UNITS = {
     "pib": 1024**5,
     "pb": 1000**5,
 }
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*$")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*$", re.ASCII)
 SIZE_EXAMPLES = "20G, 512M or 2TiB (a bare number is MiB)"
 
 TRUE_WORDS = ("true",)
@@ -159,7 +159,7 @@ def integer(value, path, problems, minimum=None, maximum=None, what="a whole num
     number = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"[ \t]*[-+]?[0-9]+[ \t]*", value):
         number = int(value)
     if number is None or (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
         problems.expected(path, wanted, value)

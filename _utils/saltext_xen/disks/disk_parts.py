@@ -26,7 +26,7 @@ from saltext_xen.disks.disk_image import DiskError
 
 LABELS = ("gpt", "msdos")
 FILESYSTEMS = filesystems.FILESYSTEMS
-_BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|B|kB|MB|MiB|GB|GiB|TB|TiB|%)?\s*$")
+_BOUND = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|B|kB|MB|MiB|GB|GiB|TB|TiB|%)?\s*$", re.ASCII)
 _UNIT = {
     "B": 1,
     "kB": 1000,
