@@ -281,7 +281,7 @@ def name(value, path, problems, what="a guest name", max_length=GUEST_NAME_MAX, 
     if len(value) > max_length:
         problems.add(path, f"expected {what} of at most {max_length} characters, got {describe(value)} ({len(value)})")
         return None
-    bad = sorted({c for c in value if not re.fullmatch(f"[{chars}]", c)})
+    bad = sorted(set(re.sub(f"[{chars}]", "", value)))
     if bad:
         shown = " ".join(repr(c) for c in bad)
         problems.add(

@@ -725,6 +725,8 @@ def diff(old, new):
     ``old`` may be None (nothing defined yet). Keys are flattened; the VNC
     password shows as ``********`` and, when it changes, new reads ``changed``.
     """
+    if old == new:  # the same spec: nothing to flatten and compare key by key
+        return {}
     old_flat = _flatten(old) if old else {}
     new_flat = _flatten(new)
     changes = {}
