@@ -243,17 +243,21 @@ def _mib(el):
 
 
 def _domain_root(xml_text):
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise XmlError(f"the guest definition is not valid XML: {exc}") from None
+    """The ``<domain>`` element of a definition given as text or already parsed."""
+    if isinstance(xml_text, ET.Element):
+        root = xml_text
+    else:
+        try:
+            root = ET.fromstring(xml_text)
+        except ET.ParseError as exc:
+            raise XmlError(f"the guest definition is not valid XML: {exc}") from None
     if root.tag != "domain":
         raise XmlError(f"expected a <domain> definition, got <{root.tag}>")
     return root
 
 
 def parse(xml_text, autostart=False):
-    """A libvirt definition (persistent or live) -> normalised spec."""
+    """A libvirt definition (persistent or live; text, or its parsed root element) -> normalised spec."""
     root = _domain_root(xml_text)
     os_type = (root.findtext("os/type") or "linux").strip()
     machine = root.find("os/type").get("machine") if root.find("os/type") is not None else None
