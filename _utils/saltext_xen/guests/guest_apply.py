@@ -661,11 +661,11 @@ def complete(data, current):
     and vcpus. Removing every disk or NIC is said explicitly (``disks: []``).
     Boot settings come along unless a boot key is given or the guest type
     changes; ``maxmem``/``maxvcpus`` that equal memory/vcpus follow them up, never down.
+    What comes from ``current`` is not copied: the result is to be read (``guest_spec.validate``).
     """
     if current is None or not isinstance(data, dict):
         return data
-    have = guest_spec.masked(current.spec)
-    have["graphics"] = guest_spec.copy_data(current.spec.get("graphics"))  # the password too, unmasked
+    have = current.spec  # the VNC password too
     merged = {
         key: value for key, value in have.items() if key in guest_spec.TOP_KEYS and key not in ("install", "name")
     }
