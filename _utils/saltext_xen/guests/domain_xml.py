@@ -243,20 +243,40 @@ def _mib(el):
 
 
 def _domain_root(xml_text):
-    try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise XmlError(f"the guest definition is not valid XML: {exc}") from None
+    """The ``<domain>`` element of a definition given as text or already parsed."""
+    if isinstance(xml_text, ET.Element):
+        root = xml_text
+    else:
+        try:
+            root = ET.fromstring(xml_text)
+        except ET.ParseError as exc:
+            raise XmlError(f"the guest definition is not valid XML: {exc}") from None
     if root.tag != "domain":
         raise XmlError(f"expected a <domain> definition, got <{root.tag}>")
     return root
 
 
+def _child(el, tag):
+    """The first child ``tag`` of ``el`` (None when ``el`` is None or has none)."""
+    return el.find(tag) if el is not None else None
+
+
+def _children(el, tag):
+    return el.findall(tag) if el is not None else []
+
+
+def _text(el, tag):
+    return el.findtext(tag) if el is not None else None
+
+
 def parse(xml_text, autostart=False):
-    """A libvirt definition (persistent or live) -> normalised spec."""
+    """A libvirt definition (persistent or live; text, or its parsed root element) -> normalised spec."""
     root = _domain_root(xml_text)
-    os_type = (root.findtext("os/type") or "linux").strip()
-    machine = root.find("os/type").get("machine") if root.find("os/type") is not None else None
+    # one-tag lookups: a path ("os/type") goes through ElementPath, many times slower
+    os_el = _child(root, "os")
+    type_el = _child(os_el, "type")
+    os_type = ((type_el.text if type_el is not None else None) or "linux").strip()
+    machine = type_el.get("machine") if type_el is not None else None
     if os_type == "hvm":
         gtype = "hvm"
     elif os_type == "xenpvh" or machine == "xenpvh":
@@ -271,24 +291,25 @@ def parse(xml_text, autostart=False):
     boot = guest_spec.empty_boot()
     boot["bootloader"] = (root.findtext("bootloader") or "").strip() or None
     for key, tag in (("kernel", "kernel"), ("ramdisk", "initrd"), ("cmdline", "cmdline")):
-        boot[key] = (root.findtext(f"os/{tag}") or "").strip() or None
+        boot[key] = (_text(os_el, tag) or "").strip() or None
     if gtype == "hvm":
-        boot["order"] = [b.get("dev") for b in root.findall("os/boot")] or ["hd"]
+        boot["order"] = [b.get("dev") for b in _children(os_el, "boot")] or ["hd"]
     meta = {}
-    meta_el = root.find(f"metadata/{_OWN_META}")
+    meta_el = _child(root.find("metadata"), _OWN_META)
     if meta_el is not None and meta_el.text:
         try:
             meta = json.loads(meta_el.text)
         except ValueError:
             meta = {}
     sizes = meta.get("sizes") or {}
+    devices = root.find("devices")
     disks = []
-    for el in root.findall("devices/disk"):
+    for el in _children(devices, "disk"):
         disks.append(_parse_disk(el, sizes))
     disks.sort(key=guest_spec.disk_order)
-    nics = [_parse_nic(el) for el in root.findall("devices/interface")]
+    nics = [_parse_nic(el) for el in _children(devices, "interface")]
     graphics = None
-    for el in root.findall("devices/graphics"):
+    for el in _children(devices, "graphics"):
         if el.get("type") == "vnc":
             graphics = _parse_graphics(el)
             break

@@ -3,9 +3,10 @@
 ``read(conn, name)`` reads the guest's definition (``XMLDesc``: for a shut-off
 guest that is its persistent definition; for a running one its live definition,
 and then a second read for the persistent one) and its autostart mark; its run
-state (``info()``) only when a caller asks for it. With a ``Host`` (the host's
-guests listed once per state run: handles, run states and autostart marks by
-name, two calls for the whole host) a guest costs only its definitions:
+state (``info()``) only when a caller asks for it; each definition is parsed once.
+With a ``Host`` (the host's guests listed once per state run: handles, run states
+and autostart marks by name, two calls for the whole host) a guest costs only its
+definitions:
 
     guest       with a Host      without (one lookup and autostart() more,
     shut off    1 call           and info() when the run state is asked for)
@@ -165,13 +166,16 @@ class Current:
         return self.live is not None
 
 
-def _domain_is_active(xml):
-    """A live definition carries the running domain's id; a shut-off guest's has none."""
+def _parsed(xml):
+    """``(spec, running)`` of domain definition text ``xml``, parsed once (XmlError when it is none).
+
+    ``running``: the definition is a running guest's live one (it carries the domain's id).
+    """
     try:
-        dom_id = ET.fromstring(xml).get("id")
+        root = ET.fromstring(xml)
     except ET.ParseError:
-        return False
-    return dom_id not in (None, "", "-1")
+        return domain_xml.parse(xml), False  # says why it is not a definition
+    return domain_xml.parse(root), root.get("id") not in (None, "", "-1")
 
 
 def _lookup(conn, name):
@@ -183,44 +187,36 @@ def _lookup(conn, name):
         raise XenError(f"cannot look up guest '{name}': {exc.get_error_message()}") from None
 
 
-def _name_in(xml):
-    """The ``<name>`` of a domain definition (the whole spec is parsed only once, by :func:`read`)."""
-    try:
-        return (ET.fromstring(xml).findtext("name") or "").strip()
-    except ET.ParseError:
-        return None
-
-
 def _listed(host, name):
-    """``(dom, xml)`` from the Host's handle of ``name`` when it still is that guest, else (None, None)."""
+    """``(dom, spec, running)`` from the Host's handle of ``name`` (:func:`_parsed` of its live definition)
+    when it still is that guest, else Nones."""
     dom = host.handle(name) if host is not None else None
     if dom is None:
-        return None, None
+        return None, None, None
     try:
-        xml = dom.XMLDesc(LIVE_FLAGS)
-    except libvirt.libvirtError:
+        spec, running = _parsed(dom.XMLDesc(LIVE_FLAGS))
+    except (libvirt.libvirtError, XenError):
         host.forget(name)  # undefined since the listing, or gone: look it up
-        return None, None
-    if _name_in(xml) != name:
+        return None, None, None
+    if spec["name"] != name:
         host.forget(name)  # renamed since the listing
-        return None, None
-    return dom, xml
+        return None, None, None
+    return dom, spec, running
 
 
 def read(conn, name, host=None):
     """The guest's ``Current``, or None when no guest has that name (see the module doc for the cost)."""
-    dom, xml = _listed(host, name)
+    dom, spec, running = _listed(host, name)
     try:
         if dom is None:
             dom = _lookup(conn, name)
             if dom is None:
                 return None
-            xml = dom.XMLDesc(LIVE_FLAGS)
+            spec, running = _parsed(dom.XMLDesc(LIVE_FLAGS))
         live = None
-        if _domain_is_active(xml):
-            live = domain_xml.parse(xml)
-            xml = dom.XMLDesc(READ_FLAGS)
-        spec = domain_xml.parse(xml)
+        if running:
+            live = spec
+            spec, _running = _parsed(dom.XMLDesc(READ_FLAGS))
         autostart = host.autostart(name, spec["uuid"]) if host is not None else None
         if autostart is None:
             autostart = bool(dom.autostart())
@@ -252,6 +248,8 @@ def fill_new(spec, seed, taken_macs=()):
     spec = guest_spec.copy_data(spec)
     if spec["uuid"] is None:
         spec["uuid"] = str(uuidlib.uuid5(UUID_NAMESPACE, seed))
+    if all(nic["mac"] for nic in spec["nics"]):
+        return spec
     rng = random.Random(int(hashlib.sha256(seed.encode()).hexdigest(), 16))
     taken = set(taken_macs) | {n["mac"] for n in spec["nics"] if n["mac"]}
     for nic in spec["nics"]:
@@ -663,11 +661,11 @@ def complete(data, current):
     and vcpus. Removing every disk or NIC is said explicitly (``disks: []``).
     Boot settings come along unless a boot key is given or the guest type
     changes; ``maxmem``/``maxvcpus`` that equal memory/vcpus follow them up, never down.
+    What comes from ``current`` is not copied: the result is to be read (``guest_spec.validate``).
     """
     if current is None or not isinstance(data, dict):
         return data
-    have = guest_spec.masked(current.spec)
-    have["graphics"] = guest_spec.copy_data(current.spec.get("graphics"))  # the password too, unmasked
+    have = current.spec  # the VNC password too
     merged = {
         key: value for key, value in have.items() if key in guest_spec.TOP_KEYS and key not in ("install", "name")
     }

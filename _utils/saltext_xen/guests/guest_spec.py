@@ -654,13 +654,15 @@ def adopt(wanted, existing):
     A guest without a pillar uuid keeps the uuid it already has; a NIC without a
     MAC keeps the MAC of the NIC in the same position. Private keys (a leading
     ``_``, such as other tools' ``<metadata>`` from domain_xml.parse) come along.
+    The spec is new down to its NICs; what it does not change it shares with
+    ``wanted`` and ``existing`` (copy it before changing more).
     """
-    spec = copy_data(wanted)
+    spec = dict(wanted, nics=[dict(nic) for nic in wanted["nics"]])
     if existing is None:
         return spec
     for key in existing:
         if key.startswith("_") and key not in spec:
-            spec[key] = copy_data(existing[key])
+            spec[key] = existing[key]
     if spec["uuid"] is None:
         spec["uuid"] = existing.get("uuid")
     old_nics = existing.get("nics") or []
@@ -725,6 +727,8 @@ def diff(old, new):
     ``old`` may be None (nothing defined yet). Keys are flattened; the VNC
     password shows as ``********`` and, when it changes, new reads ``changed``.
     """
+    if old == new:  # the same spec: nothing to flatten and compare key by key
+        return {}
     old_flat = _flatten(old) if old else {}
     new_flat = _flatten(new)
     changes = {}
