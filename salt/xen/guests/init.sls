@@ -6,8 +6,8 @@
       remove_disks: true        with ensure: absent (and xen.guests.clean), delete the image files too
       timeout / force           with ensure: stopped (and xen.guests.clean): the graceful shutdown
                                 wait, and whether the guest is destroyed when still up after it
-    The states read the spec from pillar themselves, so a VNC password never appears in the
-    rendered SLS, and check every key (the formula keys above too, passed as they are), each
+    The states read the spec from pillar xen:guests (their pillar_path default) themselves, so a
+    VNC password never appears in the rendered SLS, and check every key (the formula keys above too, passed as they are), each
     problem named by its key path (xen:guests:vm02:remove_disks: expected true or false, ...).
     This SLS checks only shapes: xen:guests must be a mapping of names to specs, each spec a
     mapping, and ensure one of the words above (it picks the state).
@@ -49,9 +49,8 @@
 {{ ("xen-guest-" ~ name ~ "-" ~ ensure) | json }}:
   xen_guest.{{ ensure }}:
     - name: {{ name | json }}
-    - pillar_path: xen:guests
-{%-       if ensure in ("running", "defined") %}
-    - restart_on_change: {{ guest.get("restart_on_change", False) | json }}
+{%-       if ensure in ("running", "defined") and "restart_on_change" in guest %}
+    - restart_on_change: {{ guest.restart_on_change | json }}
 {%-       endif %}
 {%-       if ensure == "running" %}
     - boot_dir: {{ xen.install.boot_dir | json }}
