@@ -1,5 +1,8 @@
 """What this Xen host offers to the fleet: memory, CPUs, guests, bridges, networks, storage.
 
+:func:`guests` is what every host publishes through the Salt mine (``mine_functions:
+{xen_host.guests: []}``), so that no host defines or starts a guest another host has.
+
 The ``xen`` runner on the master asks every host for :func:`facts` once and plans
 placement, evacuation, failover and balance from the answers. The work is done
 by the library (``saltext_xen.fleet.facts``); this module hands it the libvirt
@@ -58,3 +61,21 @@ def facts(netns=None):
     found["pillar_guests"] = wanted
     found["errors"] += list(problems)
     return found
+
+
+@saltglue.plain_errors
+def guests():
+    """
+    This host's guests with their UUID and run state, in one libvirt pass:
+    ``{"vm02": {"uuid": "...", "state": "running"}}``. Publish it through the Salt
+    mine (pillar or minion config ``mine_functions: {xen_host.guests: []}``): the
+    guest states then refuse to define or start a guest another host reports.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_host.guests
+        salt '*' mine.get '*' xen_host.guests
+    """
+    return fleet_facts.guests(saltglue.conn_from(__salt__))

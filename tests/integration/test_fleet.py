@@ -11,7 +11,8 @@ Each host (minion) has a test-driver host file of its own, made from
 Bridges are offered as libvirt networks in bridge mode (``lan`` on xenbr0,
 ``dmz`` on xenbr1), and every host has the pool ``shared`` over one directory,
 as shared storage would look. Hosts have 8 GiB each. The master's pillar names
-each host's guests (with their anti-affinity group) under ``xen:guests``.
+each host's guests (with their anti-affinity group) under ``xen:guests`` and has
+every host publish its guests through the Salt mine (``xen_host.guests``).
 """
 
 import copy
@@ -93,7 +94,7 @@ def _pillar(host):
         guests[name] = {"memory": memory, "nics": [{"bridge": bridge}]}
         if name in GROUPS:
             guests[name]["group"] = GROUPS[name]
-    return {"xen": {"guests": guests}}
+    return {"xen": {"guests": guests}, "mine_functions": {"xen_host.guests": []}}
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +202,23 @@ def test_failover_is_refused_without_confirmation_or_while_the_host_answers(flee
     assert "no split brain" in refused["refused"]
     refused = _data(fleet_hosts.run("xen.failover", "fleet-b", "confirm_down=True", "tgt=fleet-*"))
     assert refused["refused"] == "cannot fail over fleet-b: it answers, so it is not down (no split brain)"
+
+
+def test_a_host_refuses_to_define_a_guest_the_mine_shows_on_another(fleet_master, fleet_hosts):
+    cli = fleet_master.salt_cli(timeout=300)
+    assert _data(cli.run("mine.update", minion_tgt="fleet-*"))
+    mine = _data(cli.run("mine.get", "*", "xen_host.guests", minion_tgt="fleet-b"))
+    assert mine["fleet-a"]["a1"]["state"] == "running"
+    for test in (True, False):
+        ret = cli.run("state.single", "xen_guest.defined", "a1", "memory=1024", f"test={test}", minion_tgt="fleet-b")
+        (result,) = ret.data.values()
+        assert result["result"] is False, result
+        assert (
+            "xen:guests:a1: a1 runs on fleet-a (mine): a second copy here would share its disks; "
+            "move its pillar entry or run salt-run xen.verify"
+        ) in result["comment"]
+    assert "a1" not in _data(cli.run("xen_host.guests", minion_tgt="fleet-b"))
+    # a guest no other host has is not held back
+    ret = cli.run("state.single", "xen_guest.defined", "b9", "memory=256", "test=True", minion_tgt="fleet-b")
+    (result,) = ret.data.values()
+    assert result["result"] is None, result
