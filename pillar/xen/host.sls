@@ -42,3 +42,9 @@ xen:
 # runner updates it itself after every move it makes.
 mine_functions:
   xen_host.guests: []
+
+# Where salt-run xen.migrate sends a running guest (live migration, run on the guest's host;
+# {target} is the target's minion id). Default xen+ssh://{target}/system.
+#   xen:
+#     fleet:
+#       migrate_uri: xen+ssh://{target}.lan/system
