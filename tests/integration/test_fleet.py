@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import NODE_XML
+from tests.conftest import NODE_XML, ROOT
 from tests.integration.conftest import MINION_DEFAULTS
 
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
@@ -107,7 +107,10 @@ def fleet_master(salt_factories, tmp_path_factory, extension_root):
         (pillar_dir / f"{host.replace('-', '_')}.sls").write_text(json.dumps(_pillar(host)))
     master = salt_factories.salt_master_daemon(
         "xen-fleet-master",
-        defaults={"file_roots": {"base": [str(extension_root)]}, "pillar_roots": {"base": [str(pillar_dir)]}},
+        defaults={
+            "file_roots": {"base": [str(extension_root), str(ROOT / "salt")]},
+            "pillar_roots": {"base": [str(pillar_dir)]},
+        },
     )
     with master.started():
         yield master
@@ -270,3 +273,20 @@ def test_evacuate_stops_at_the_first_move_that_fails_and_says_what_is_left(fleet
     assert "live migration of a2 to xen+ssh://fleet-b/system failed" in ret.data["failed"]["a2"]
     cli = fleet_master.salt_cli(timeout=300)
     assert _data(cli.run("xen_host.guests", minion_tgt="fleet-a"))["a2"]["state"] == "running"
+
+
+def test_the_maintenance_orchestration_runs_its_steps_in_order_under_test_true(fleet_hosts):
+    # test=True: applying xen.host for real would install Xen on this machine
+    pillar = json.dumps({"host": "fleet-c", "fleet": "fleet-*"})
+    ret = fleet_hosts.run("state.orchestrate", "xen.orch.maintenance", f"pillar={pillar}", "test=True")
+    (steps,) = ret.data["data"].values()
+    by_id = {step["__id__"]: step for step in sorted(steps.values(), key=lambda s: s["__run_num__"])}
+    assert list(by_id) == [
+        "xen-maintenance-fleet-c-evacuated",
+        "xen-maintenance-fleet-c-host-applied",
+        "xen-maintenance-fleet-c-fleet-verified",
+    ]
+    assert by_id["xen-maintenance-fleet-c-evacuated"]["comment"] == "Runner function 'xen.evacuate' would be executed."
+    applied = by_id["xen-maintenance-fleet-c-host-applied"]["changes"]["ret"]["fleet-c"]
+    assert any(step["__id__"] == "xen-host-packages-installed" for step in applied.values()), applied
+    assert by_id["xen-maintenance-fleet-c-fleet-verified"]["result"] is None
