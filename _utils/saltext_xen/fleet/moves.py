@@ -96,7 +96,10 @@ def take_over(conn, xml, autostart=False, test=False, runner=None, path_exists=o
         if autostart:
             dom.setAutostart(1)
     except libvirt.libvirtError as exc:
-        dom.undefine()
+        try:
+            dom.undefine()
+        except libvirt.libvirtError:
+            raise _libvirt(f"{spec['name']} is defined here but not marked autostart", exc) from None
         raise _libvirt(f"{spec['name']} was not taken over: cannot mark it autostart", exc) from None
     return changes
 
@@ -147,8 +150,11 @@ def carry_out(name, source, target, call, test=False):
         return done
     if live:
         call(source, "xen_host.migrate", name, target)
-        if found["autostart"]:
-            call(target, "xen_guest.autostart", name)
+        try:
+            if found["autostart"]:
+                call(target, "xen_guest.autostart", name)
+        except XenError as exc:
+            raise XenError(f"{name} moved live to {target}, but is not marked autostart there: {exc}") from None
         return done
     call(target, "xen_host.take_over", xml=found["xml"], autostart=found["autostart"])
     try:
