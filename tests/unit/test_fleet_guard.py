@@ -1,5 +1,6 @@
 """The second-copy guard: what a host must not define or start because the mine shows it elsewhere."""
 
+from saltext_xen import saltglue
 from saltext_xen.core import connection
 from saltext_xen.fleet import facts, guard
 from saltext_xen.guests import guest_apply
@@ -48,3 +49,18 @@ def test_a_host_publishes_its_guests_uuid_and_state(test_uri):
     assert sorted(published) == ["vm02", "vm03"]
     assert published["vm02"]["state"] == "running" and published["vm03"]["state"] == "shutoff"
     assert all(len(g["uuid"]) == 36 for g in published.values())
+
+
+def test_the_mine_is_asked_once_per_state_run_and_afresh_outside_one():
+    asked = []
+    salt_funcs = {"mine.get": lambda tgt, fun: asked.append((tgt, fun)) or MINE}
+    context = {}
+    for run in ("run-1", "run-1", "run-2", None, None):
+        assert saltglue.mine_guests(salt_funcs, context, run) == MINE
+    assert asked == [("*", "xen_host.guests")] * 4
+
+
+def test_a_mine_answer_that_is_no_mapping_refuses_nothing():
+    salt_funcs = {"mine.get": lambda tgt, fun: "", "config.get": lambda key: "xen1"}
+    assert saltglue.mine_guests(salt_funcs, {}, None) == {}
+    assert saltglue.second_copy(salt_funcs, {}, None, "vm02", "running", None, {"uuid": None}, "xen:guests") == []
