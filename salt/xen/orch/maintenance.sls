@@ -8,7 +8,8 @@
        move: the host is not touched while it still has guests.
     2. apply xen.host on the host (packages, GRUB, services).
     3. with reboot: true only, reboot it (one minute later) and wait for its minion to start
-       again (wait: seconds, default 900).
+       again (wait: seconds, default 900). Use this rather than the host's xen:host:reboot,
+       which reboots without anyone waiting for it.
     4. verify the fleet (salt-run xen.verify).
 
     Orchestrate pillar: host (the minion id, required), reboot (true/false, default false),
