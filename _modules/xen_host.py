@@ -1,5 +1,10 @@
 """What this Xen host offers to the fleet: memory, CPUs, guests, bridges, networks, storage.
 
+:func:`guests` is what every host publishes through the Salt mine (``mine_functions:
+{xen_host.guests: []}``), so that no host defines or starts a guest another host has.
+:func:`definition`, :func:`take_over`, :func:`let_go` and :func:`migrate` are the steps the
+runner's ``xen.migrate`` and ``xen.evacuate`` run on the hosts to move a guest.
+
 The ``xen`` runner on the master asks every host for :func:`facts` once and plans
 placement, evacuation, failover and balance from the answers. The work is done
 by the library (``saltext_xen.fleet.facts``); this module hands it the libvirt
@@ -11,7 +16,8 @@ import salt.utils.data
 from saltext_xen import saltglue
 from saltext_xen.core import connection
 from saltext_xen.fleet import facts as fleet_facts
-from saltext_xen.fleet import needs
+from saltext_xen.fleet import moves, needs
+from saltext_xen.guests import guest_spec
 
 __virtualname__ = "xen_host"
 
@@ -58,3 +64,90 @@ def facts(netns=None):
     found["pillar_guests"] = wanted
     found["errors"] += list(problems)
     return found
+
+
+@saltglue.plain_errors
+def guests():
+    """
+    This host's guests with their UUID and run state, in one libvirt pass:
+    ``{"vm02": {"uuid": "...", "state": "running"}}``. Publish it through the Salt
+    mine (pillar or minion config ``mine_functions: {xen_host.guests: []}``): the
+    guest states then refuse to define or start a guest another host reports.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt '*' xen_host.guests
+        salt '*' mine.get '*' xen_host.guests
+    """
+    return fleet_facts.guests(saltglue.conn_from(__salt__))
+
+
+@saltglue.plain_errors
+def definition(name):
+    """
+    Guest ``name``'s persistent definition, as a move hands it to another host:
+    ``{"name", "uuid", "state", "autostart", "xml"}``. Changes nothing.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt xen1 xen_host.definition vm03
+    """
+    return moves.definition(saltglue.conn_from(__salt__), name)
+
+
+@saltglue.plain_errors
+def take_over(xml, autostart=False, test=False):
+    """
+    Define the guest of domain XML ``xml`` on this host (the target of a move),
+    marked autostart when ``autostart=True``, after checking that the name, UUID
+    and MACs are free here, its bridges, libvirt networks and disk paths are
+    present and it fits in the memory left; every failed check is named, and
+    nothing is defined then. ``test=True`` checks only.
+    Returns ``{name: {"old": "absent", "new": "shutoff", "autostart": ...}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt xen2 xen_host.take_over "$(cat vm03.xml)" autostart=True test=True
+    """
+    flags = guest_spec.arguments(autostart=autostart, test=test)
+    return moves.take_over(saltglue.conn_from(__salt__), xml, runner=_run, **flags)
+
+
+@saltglue.plain_errors
+def let_go(name, uuid=None, test=False):
+    """
+    Remove shut-off guest ``name``'s definition from this host (the source of a
+    move) without touching its disks; refused while it runs, or when its UUID is
+    not ``uuid``. Returns ``{name: {"old": "shutoff", "new": "absent"}}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt xen1 xen_host.let_go vm03
+    """
+    return moves.let_go(saltglue.conn_from(__salt__), name, uuid=uuid, **guest_spec.arguments(test=test))
+
+
+@saltglue.plain_errors
+def migrate(name, target):
+    """
+    Move running guest ``name`` live to host ``target`` through libvirt (defined
+    there, removed here), to the URI of pillar ``xen:fleet:migrate_uri`` (default
+    ``xen+ssh://{target}/system``; ``{target}`` is filled in). Needs two real Xen
+    hosts that reach each other; the runner's ``xen.migrate`` runs it on the source.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt xen1 xen_host.migrate vm02 xen2
+    """
+    uri = _pillar("xen:fleet:migrate_uri") or moves.DEFAULT_MIGRATE_URI
+    return moves.migrate(saltglue.conn_from(__salt__), name, target, uri=str(uri))

@@ -7,8 +7,9 @@ hosts (what Ganeti's ``hail``, ``gnt-node evacuate``, ``gnt-instance failover``,
 Every Xen host (minion with this extension) is asked once: ``xen_guest.states``
 for the guest lists, ``xen_host.facts`` for capacity (one libvirt pass per
 host). Hosts that do not answer are listed as such. Planning is done by the
-library (``saltext_xen.fleet``) on those answers. Evacuate, failover and
-balance only plan for now: migration is not available yet.
+library (``saltext_xen.fleet``) on those answers. ``migrate`` and ``evacuate``
+carry out their moves through execution functions on the hosts (``xen_host.definition``,
+``take_over``, ``let_go``, ``migrate``); failover and balance only plan.
 """
 
 import logging
@@ -22,10 +23,10 @@ from salt.exceptions import CommandExecutionError
 # only its runners still loads this module.
 try:
     from saltext_xen.core import errors
-    from saltext_xen.fleet import needs, placement, plans
+    from saltext_xen.fleet import moves, needs, placement, plans
     from saltext_xen.fleet import verify as fleet_verify
 except ImportError:
-    errors = needs = placement = plans = fleet_verify = None
+    errors = moves = needs = placement = plans = fleet_verify = None
 
 log = logging.getLogger(__name__)
 
@@ -205,27 +206,116 @@ def place(
     return chosen if chosen["host"] else _refused(chosen)
 
 
+def _caller(timeout):
+    """``call(host, function, *args, **kwargs)``: run an execution function on one host, its return
+    or a XenError with the host's error."""
+
+    def call(host, fun, *args, **kwargs):
+        with salt.client.get_local_client(__opts__["conf_file"]) as client:
+            replies = client.cmd(host, fun, arg=list(args), kwarg=kwargs, timeout=timeout, full_return=True)
+        reply = replies.get(host)
+        if not isinstance(reply, dict):
+            raise errors.XenError(f"{host} did not answer {fun}")
+        if reply.get("retcode", 0) != 0:
+            raise errors.XenError(f"{host}: {fun}: {str(reply.get('ret')).removeprefix('ERROR: ')}")
+        return reply.get("ret")
+
+    return call
+
+
+def _mine_update(hosts, timeout):
+    """Have the hosts of a move publish their guests again, so the second-copy guard sees the move."""
+    with salt.client.get_local_client(__opts__["conf_file"]) as client:
+        client.cmd(sorted(hosts), "mine.update", tgt_type="list", timeout=timeout)
+
+
+def _line(step):
+    return f"{step['guest']}: {step['from']} -> {step['to']} ({step['how']})"
+
+
+def migrate(name, target=None, test=False, copy_disks=False, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
+    """
+    Move guest ``name`` to host ``target``, or to the host placement chooses
+    (``xen.place``): a shut-off guest by moving its definition (the target
+    defines it with its autostart mark, then the source undefines it, disks
+    untouched), a running one by live migration through libvirt to pillar
+    ``xen:fleet:migrate_uri`` (default ``xen+ssh://{target}/system``). The target
+    checks first that the name, UUID and MACs are free there, its bridges,
+    networks and disk paths are present and it has the memory; each failed check
+    is named and nothing moves. ``test=True`` runs only those checks. The disks
+    must be on storage both hosts see: ``copy_disks=True`` is not available.
+    The hosts update their Salt mine afterwards, so the old host's highstate
+    refuses a second copy.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run xen.migrate vm03 xen2 test=True
+        salt-run xen.migrate vm03
+    """
+    if copy_disks is not False:
+        return _refused(
+            {
+                "guest": name,
+                "moved": False,
+                "refused": "copy_disks=True (copying local disks along) is not available: put the guest's disks "
+                "on storage both hosts share (NFS, iSCSI/FC, Ceph) and move it without it",
+            }
+        )
+    plan = plans.move(_facts(tgt, tgt_type, timeout), name, target, n_plus_one=n_plus_one is True)
+    if not plan["feasible"]:
+        return _refused({"guest": name, "moved": False, "refused": plan["refused"], "rejected": plan["unplaced"]})
+    step = plan["moves"][0]
+    result = {key: step[key] for key in ("guest", "from", "to", "how", "why")}
+    try:
+        done = moves.carry_out(name, step["from"], step["to"], _caller(timeout), test=test is True)
+    except errors.XenError as exc:
+        return _refused(dict(result, moved=False, error=str(exc)))
+    if test is True:
+        return dict(result, moved=False, note=f"test=True: {step['to']} passed every check; nothing was moved")
+    _mine_update({step["from"], step["to"]}, timeout)
+    return dict(result, moved=True, how=done["how"], autostart=done["autostart"])
+
+
 def evacuate(host, test=False, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
     """
-    The plan for moving every guest off ``host`` (``gnt-node evacuate``): running
-    guests by live migration, the others by moving their definitions, each to the
-    host placement chooses, largest first; refused with the reason when the rest
-    of the fleet cannot hold them (with N+1 redundancy, unless ``n_plus_one=False``).
-    Plan only: migration is not available yet, so nothing is moved. ``test=True``
-    also shows why each host was chosen and, for a guest that fits nowhere, why
-    every host was turned down.
+    Move every guest off ``host`` (``gnt-node evacuate``): running guests by live
+    migration, the others by moving their definitions (as ``xen.migrate``), each
+    to the host placement chooses, largest first; refused with the reason, nothing
+    moved, when the rest of the fleet cannot hold them (with N+1 redundancy,
+    unless ``n_plus_one=False``). The moves run one by one and stop at the first
+    that fails: the result says what ``moved``, what ``failed`` and why, and what
+    was ``left``. ``test=True`` only shows the plan, why each host was chosen
+    and, for a guest that fits nowhere, why every host was turned down.
 
     CLI Example:
 
     .. code-block:: bash
 
         salt-run xen.evacuate xen1 test=True
+        salt-run xen.evacuate xen1
     """
     plan = plans.evacuate(_facts(tgt, tgt_type, timeout), host, n_plus_one=n_plus_one is True)
-    if test is not True:
-        plan["moves"] = [f"{m['guest']}: {m['from']} -> {m['to']} ({m['how']})" for m in plan["moves"]]
+    if test is True:
+        return plan if plan["feasible"] else _refused(plan)
+    if not plan["feasible"]:
+        plan["moves"] = [_line(step) for step in plan["moves"]]
         plan["unplaced"] = sorted(plan["unplaced"])
-    return plan if plan["feasible"] else _refused(plan)
+        return _refused(plan)
+    call, moved, failed = _caller(timeout), [], {}
+    for step in plan["moves"]:
+        try:
+            done = moves.carry_out(step["guest"], step["from"], step["to"], call)
+        except errors.XenError as exc:
+            failed[step["guest"]] = str(exc)
+            break
+        moved.append(_line(done))
+    if moved:
+        _mine_update({host} | {step["to"] for step in plan["moves"][: len(moved)]}, timeout)
+    left = [step["guest"] for step in plan["moves"][len(moved) + len(failed) :]]
+    result = {"host": host, "moved": moved, "failed": failed, "left": left}
+    return _refused(result) if failed else result
 
 
 def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob", timeout=None):
@@ -236,7 +326,7 @@ def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob"
     answering host is left out. Never without ``confirm_down=True``: only the
     operator can know the host is really down (powered off or fenced), and two
     copies of a guest on one disk destroy it. Refused too when the host answers.
-    Plan only: nothing is started yet.
+    Plan only: nothing is started.
 
     CLI Example:
 
@@ -295,7 +385,7 @@ def balance(max_moves=10, n_plus_one=True, tgt="*", tgt_type="glob", timeout=Non
     Ganeti's ``hbal``): each move takes a running guest from the fullest host to
     the emptiest when that narrows the spread, keeping the guests' needs,
     anti-affinity groups and N+1 redundancy. At most ``max_moves`` moves. Plan
-    only: nothing is moved yet.
+    only: nothing is moved (``xen.migrate`` carries out one move).
 
     CLI Example:
 

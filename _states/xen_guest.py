@@ -23,7 +23,8 @@ Every problem in the spec is reported at once, with its key path, before
 anything is touched: the state's own arguments too (``restart_on_change``, ``force``
 ``true``/``false`` only, ``timeout`` at least 1, as ``<pillar_path>:<name>:<key>``) and
 clashes with the host (a MAC another guest has, a missing bridge or libvirt network,
-more memory or vCPUs than the host has, another guest's disk). A state manages the keys
+more memory or vCPUs than the host has, another guest's disk), and a guest another host
+has (the Salt mine's ``xen_host.guests``) is never defined or started here. A state manages the keys
 it is given and keeps the others (``memory=256`` alone changes only memory); removing
 every disk or NIC is said explicitly (``disks: []``). ``test=True`` shows exactly the
 changes a real run makes.
@@ -142,6 +143,7 @@ def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_requi
         wanted, problems = guest_apply.wanted_spec(name, data, current, path, owners)
         if not problems:
             problems = guest_apply.host_check(wanted, current, lambda: _cache().index(conn, *_run_marks()), path)
+            problems += saltglue.second_copy(__salt__, __context__, _run_marks()[0], name, want, current, wanted, path)
     except errors.XenError as exc:
         return _fail(ret, str(exc))
     if problems:
@@ -162,12 +164,7 @@ def _converge(name, spec, kwargs, want, given, boot_dir, pillar_path, spec_requi
     except errors.XenError as exc:
         return _fail(ret, str(exc))
     if not changes:
-        if plan and plan.pending:
-            ret["comment"] = f"{name} is defined as wanted; " + guest_apply.pending_comment(plan)
-        else:
-            ret["comment"] = f"{name} is already as wanted"
-        if notes:
-            ret["comment"] += "; " + "; ".join(notes)
+        ret["comment"] = guest_apply.unchanged_comment(name, plan, notes)
         return ret
     if __opts__["test"]:
         ret["result"] = None

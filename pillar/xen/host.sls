@@ -35,3 +35,16 @@ xen:
   #       xen_cmdline_extra: "loglvl=all guest_loglvl=all"
   #     libvirt_guests:
   #       shutdown_timeout: 300    # seconds a guest gets to shut down, then it is destroyed
+
+# Every Xen host publishes its guests (name, UUID, run state) through the Salt mine, so
+# that a highstate never defines or starts a guest another host has (docs/fleet.md).
+# How fresh the mine is: minion config mine_interval (minutes, default 60); the xen
+# runner updates it itself after every move it makes.
+mine_functions:
+  xen_host.guests: []
+
+# Where salt-run xen.migrate sends a running guest (live migration, run on the guest's host;
+# {target} is the target's minion id). Default xen+ssh://{target}/system.
+#   xen:
+#     fleet:
+#       migrate_uri: xen+ssh://{target}.lan/system

@@ -11,7 +11,8 @@ Each host (minion) has a test-driver host file of its own, made from
 Bridges are offered as libvirt networks in bridge mode (``lan`` on xenbr0,
 ``dmz`` on xenbr1), and every host has the pool ``shared`` over one directory,
 as shared storage would look. Hosts have 8 GiB each. The master's pillar names
-each host's guests (with their anti-affinity group) under ``xen:guests``.
+each host's guests (with their anti-affinity group) under ``xen:guests`` and has
+every host publish its guests through the Salt mine (``xen_host.guests``).
 """
 
 import copy
@@ -20,7 +21,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tests.conftest import NODE_XML
+from tests.conftest import NODE_XML, ROOT
 from tests.integration.conftest import MINION_DEFAULTS
 
 TEST_NS = "http://libvirt.org/schemas/domain/test/1.0"
@@ -47,6 +48,7 @@ HOSTS = {
     },
 }
 GROUPS = {"a1": "web", "b1": "web"}
+PLAN_ONLY = "plan only: nothing was moved (salt-run xen.migrate moves one guest)"
 MISSING_DISK = "b2"
 
 
@@ -93,7 +95,7 @@ def _pillar(host):
         guests[name] = {"memory": memory, "nics": [{"bridge": bridge}]}
         if name in GROUPS:
             guests[name]["group"] = GROUPS[name]
-    return {"xen": {"guests": guests}}
+    return {"xen": {"guests": guests}, "mine_functions": {"xen_host.guests": []}}
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,10 @@ def fleet_master(salt_factories, tmp_path_factory, extension_root):
         (pillar_dir / f"{host.replace('-', '_')}.sls").write_text(json.dumps(_pillar(host)))
     master = salt_factories.salt_master_daemon(
         "xen-fleet-master",
-        defaults={"file_roots": {"base": [str(extension_root)]}, "pillar_roots": {"base": [str(pillar_dir)]}},
+        defaults={
+            "file_roots": {"base": [str(extension_root), str(ROOT / "salt")]},
+            "pillar_roots": {"base": [str(pillar_dir)]},
+        },
     )
     with master.started():
         yield master
@@ -179,18 +184,16 @@ def test_verify_reports_the_clash_made_on_purpose(fleet_hosts):
     assert "duplicates" not in found and "down" not in found and "n_plus_one" not in found
 
 
-def test_evacuate_plans_every_move_and_says_it_is_a_plan_only(fleet_hosts):
+def test_evacuate_with_test_true_plans_every_move_and_moves_nothing(fleet_hosts):
     plan = _data(fleet_hosts.run("xen.evacuate", "fleet-a", "test=True", "tgt=fleet-*"))
-    assert plan["feasible"] and plan["note"] == "plan only: migration is not available yet"
+    assert plan["feasible"] and plan["note"] == PLAN_ONLY
     moves = {m["guest"]: (m["to"], m["how"]) for m in plan["moves"]}
     assert moves == {"a2": ("fleet-b", "live migration"), "a1": ("fleet-c", "live migration")}
-    short = _data(fleet_hosts.run("xen.evacuate", "fleet-a", "tgt=fleet-*"))
-    assert short["moves"] == ["a2: fleet-a -> fleet-b (live migration)", "a1: fleet-a -> fleet-c (live migration)"]
 
 
 def test_balance_plans_moves_that_even_memory_use(fleet_hosts):
     plan = _data(fleet_hosts.run("xen.balance", "tgt=fleet-*"))
-    assert plan["note"] == "plan only: migration is not available yet"
+    assert plan["note"] == PLAN_ONLY
     assert plan["moves"] and plan["moves"][0]["from"] == "fleet-a"
     assert max(plan["use_after"].values()) < 3072 / 8192
 
@@ -201,3 +204,89 @@ def test_failover_is_refused_without_confirmation_or_while_the_host_answers(flee
     assert "no split brain" in refused["refused"]
     refused = _data(fleet_hosts.run("xen.failover", "fleet-b", "confirm_down=True", "tgt=fleet-*"))
     assert refused["refused"] == "cannot fail over fleet-b: it answers, so it is not down (no split brain)"
+
+
+def test_a_host_refuses_to_define_a_guest_the_mine_shows_on_another(fleet_master, fleet_hosts):
+    cli = fleet_master.salt_cli(timeout=300)
+    assert _data(cli.run("mine.update", minion_tgt="fleet-*"))
+    mine = _data(cli.run("mine.get", "*", "xen_host.guests", minion_tgt="fleet-b"))
+    assert mine["fleet-a"]["a1"]["state"] == "running"
+    for test in (True, False):
+        ret = cli.run("state.single", "xen_guest.defined", "a1", "memory=1024", f"test={test}", minion_tgt="fleet-b")
+        (result,) = ret.data.values()
+        assert result["result"] is False, result
+        assert (
+            "xen:guests:a1: a1 runs on fleet-a (mine): a second copy here would share its disks; "
+            "move its pillar entry or run salt-run xen.verify"
+        ) in result["comment"]
+    assert "a1" not in _data(cli.run("xen_host.guests", minion_tgt="fleet-b"))
+    # a guest no other host has is not held back
+    ret = cli.run("state.single", "xen_guest.defined", "b9", "memory=256", "test=True", minion_tgt="fleet-b")
+    (result,) = ret.data.values()
+    assert result["result"] is None, result
+
+
+def _refusal(cli, host, name):
+    """The comment of a ``xen_guest.running`` of ``name`` on ``host`` that must fail."""
+    (result,) = cli.run("state.single", "xen_guest.running", name, "memory=512", minion_tgt=host).data.values()
+    assert result["result"] is False, result
+    return result["comment"]
+
+
+def test_a_shut_off_guest_moves_with_its_autostart_mark_and_its_old_host_refuses_a_copy(fleet_master, fleet_hosts):
+    cli = fleet_master.salt_cli(timeout=300)
+    _data(cli.run("xen_guest.destroy", "c1", minion_tgt="fleet-c"))
+    _data(cli.run("xen_guest.autostart", "c1", minion_tgt="fleet-c"))
+    plan = _data(fleet_hosts.run("xen.evacuate", "fleet-c", "test=True", "tgt=fleet-*"))
+    assert [(m["guest"], m["to"], m["how"]) for m in plan["moves"]] == [
+        ("c1", "fleet-b", "move the definition (shut off)")
+    ]
+    done = _data(fleet_hosts.run("xen.evacuate", "fleet-c", "tgt=fleet-*"))
+    assert done == {"host": "fleet-c", "moved": ["c1: fleet-c -> fleet-b (definition moved)"], "failed": {}, "left": []}
+    assert "c1" not in _data(cli.run("xen_host.guests", minion_tgt="fleet-c"))
+    moved = _data(cli.run("xen_host.definition", "c1", minion_tgt="fleet-b"))
+    assert (moved["state"], moved["autostart"]) == ("shutoff", True)
+    # the runner updated the mine: the host c1 left will not define it again
+    assert "c1 is defined on fleet-b (shutoff) (mine): a second copy here" in _refusal(cli, "fleet-c", "c1")
+
+    checked = _data(fleet_hosts.run("xen.migrate", "c1", "fleet-c", "test=True", "tgt=fleet-*"))
+    assert (checked["moved"], checked["note"]) == (False, "test=True: fleet-c passed every check; nothing was moved")
+    back = _data(fleet_hosts.run("xen.migrate", "c1", "fleet-c", "tgt=fleet-*"))
+    assert (back["from"], back["to"], back["moved"], back["autostart"]) == ("fleet-b", "fleet-c", True, True)
+    assert "c1" not in _data(cli.run("xen_host.guests", minion_tgt="fleet-b"))
+    assert _data(cli.run("xen_host.definition", "c1", minion_tgt="fleet-c"))["autostart"] is True
+
+
+def test_a_move_the_target_cannot_take_names_the_failed_check_and_moves_nothing(fleet_hosts):
+    ret = fleet_hosts.run("xen.migrate", "b2", "fleet-a", "test=True", "tgt=fleet-*")
+    assert ret.data["moved"] is False
+    assert "fleet-a: xen_host.take_over: this host cannot take b2" in ret.data["error"]
+    assert "this host cannot take b2: disk: " in ret.data["error"] and "b2.img is missing here" in ret.data["error"]
+    ret = fleet_hosts.run("xen.migrate", "b2", "copy_disks=True", "tgt=fleet-*")
+    assert "copy_disks=True (copying local disks along) is not available" in ret.data["refused"]
+
+
+def test_evacuate_stops_at_the_first_move_that_fails_and_says_what_is_left(fleet_master, fleet_hosts):
+    # libvirt's test driver cannot migrate live: the first move (a2, running) fails, a1 is not tried
+    ret = fleet_hosts.run("xen.evacuate", "fleet-a", "tgt=fleet-*")
+    assert (ret.data["moved"], ret.data["left"], list(ret.data["failed"])) == ([], ["a1"], ["a2"])
+    assert "live migration of a2 to xen+ssh://fleet-b/system failed" in ret.data["failed"]["a2"]
+    cli = fleet_master.salt_cli(timeout=300)
+    assert _data(cli.run("xen_host.guests", minion_tgt="fleet-a"))["a2"]["state"] == "running"
+
+
+def test_the_maintenance_orchestration_runs_its_steps_in_order_under_test_true(fleet_hosts):
+    # test=True: applying xen.host for real would install Xen on this machine
+    pillar = json.dumps({"host": "fleet-c", "fleet": "fleet-*"})
+    ret = fleet_hosts.run("state.orchestrate", "xen.orch.maintenance", f"pillar={pillar}", "test=True")
+    (steps,) = ret.data["data"].values()
+    by_id = {step["__id__"]: step for step in sorted(steps.values(), key=lambda s: s["__run_num__"])}
+    assert list(by_id) == [
+        "xen-maintenance-fleet-c-evacuated",
+        "xen-maintenance-fleet-c-host-applied",
+        "xen-maintenance-fleet-c-fleet-verified",
+    ]
+    assert by_id["xen-maintenance-fleet-c-evacuated"]["comment"] == "Runner function 'xen.evacuate' would be executed."
+    applied = by_id["xen-maintenance-fleet-c-host-applied"]["changes"]["ret"]["fleet-c"]
+    assert any(step["__id__"] == "xen-host-packages-installed" for step in applied.values()), applied
+    assert by_id["xen-maintenance-fleet-c-fleet-verified"]["result"] is None

@@ -15,7 +15,7 @@ def _fleet():
     }
 
 
-def test_evacuate_moves_every_guest_largest_first_and_says_it_is_a_plan_only():
+def test_evacuate_moves_every_guest_largest_first_and_says_it_is_a_plan():
     plan = plans.evacuate(_fleet(), "xen1")
     assert plan["feasible"] and plan["refused"] is None
     assert [(m["guest"], m["how"]) for m in plan["moves"]] == [
@@ -25,7 +25,31 @@ def test_evacuate_moves_every_guest_largest_first_and_says_it_is_a_plan_only():
     ]
     assert {m["to"] for m in plan["moves"]} <= {"xen2", "xen3"}
     assert plan["moves"][2]["memory"] == 0
-    assert plan["note"] == "plan only: migration is not available yet"
+    assert plan["note"] == "plan only: nothing was moved (salt-run xen.migrate moves one guest)"
+
+
+def test_a_move_goes_where_placement_chooses_or_where_asked_when_that_host_can_take_it():
+    fleet = _fleet()
+    fleet["xen3"]["memory"]["available"] -= 512
+    plan = plans.move(fleet, "off")
+    assert plan["feasible"] and plan["host"] == "xen1"
+    (step,) = plan["moves"]
+    assert (step["from"], step["to"], step["how"]) == ("xen1", "xen2", "move the definition (shut off)")
+    assert plans.move(fleet, "a", target="xen3")["moves"][0]["how"] == "live migration"
+    fleet["xen3"]["bridges"] = []
+    assert plans.move(fleet, "a", target="xen3")["refused"] == "cannot move a: xen3: lacks bridge xenbr0"
+
+
+def test_a_move_is_refused_for_a_guest_on_no_host_or_on_two_and_for_a_silent_target():
+    fleet = _fleet()
+    assert plans.move(fleet, "zz")["refused"] == "cannot move zz: it is on no host (salt-run xen.verify)"
+    fleet["xen2"]["guests"]["a"] = guest(2048)
+    assert plans.move(fleet, "a")["refused"] == (
+        "cannot move a: it is defined on xen1, xen2: make sure it runs on one only (salt-run xen.verify)"
+    )
+    fleet["xen4"] = "did not answer"
+    assert plans.move(fleet, "b", target="xen4")["refused"] == "cannot move b: xen4: did not answer"
+    assert plans.move(fleet, "b", target="xen1")["refused"] == "cannot move b: b is on xen1 already"
 
 
 def test_evacuate_is_refused_with_the_reason_when_the_rest_cannot_hold_the_guests():

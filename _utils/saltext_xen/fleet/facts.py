@@ -153,3 +153,18 @@ def read(conn, run=None, runner=None, netns=None, dom0_mem=None, path_exists=os.
         "pools": _pools(conn, errors),
         "errors": errors,
     }
+
+
+def guests(conn):
+    """``{name: {"uuid", "state"}}`` of this host's guests (Domain-0 left out), in one pass:
+    what the host publishes through the Salt mine so others never start a second copy."""
+    hypervisor = conn.getType()
+    found = {}
+    for dom in conn.listAllDomains():
+        try:
+            if hypervisor == "Xen" and dom.ID() == 0:
+                continue
+            found[dom.name()] = {"uuid": dom.UUIDString(), "state": lifecycle.state_name(dom.state()[0])}
+        except libvirt.libvirtError:
+            continue  # the guest went away while we read it
+    return dict(sorted(found.items()))

@@ -2,15 +2,15 @@
 
 Every plan is a dict with ``moves`` (``{"guest", "from", "to", "how", "memory",
 "why"}`` in the order they would run), ``feasible`` and ``refused`` (None, or
-why the plan cannot be carried out), and ``note``: these are plans only, the
-moves themselves come in a later step. Each plan places guests one after
+why the plan cannot be carried out), and ``note``: these are plans, carried out
+by the runner (``xen.migrate``, ``xen.evacuate``) through :mod:`moves`. Each plan places guests one after
 the other in one :class:`~saltext_xen.fleet.placement.Fleet`, so a later guest
 sees the memory an earlier one took.
 """
 
 from saltext_xen.fleet import placement
 
-PLAN_ONLY = "plan only: migration is not available yet"
+PLAN_ONLY = "plan only: nothing was moved (salt-run xen.migrate moves one guest)"
 LIVE = "live migration"
 COLD = "move the definition (shut off)"
 RESTART = "start from shared storage"
@@ -64,6 +64,38 @@ def evacuate(facts_by_host, source, n_plus_one=True):
         fleet, list(own.guests.values()), source, lambda g: LIVE if g["active"] else COLD, n_plus_one
     )
     return _result(source, moves, unplaced, _refusal(source, unplaced, n_plus_one, "evacuate"))
+
+
+def move(facts_by_host, name, target=None, n_plus_one=True):
+    """The plan moving guest ``name`` off the one host that has it, to ``target`` or where placement
+    chooses (running guests live, the others by their definition); refused when two hosts have it,
+    none does, or the target cannot take it.
+    """
+    holders = sorted(h for h, f in facts_by_host.items() if isinstance(f, dict) and name in (f.get("guests") or {}))
+    if len(holders) != 1:
+        where = f"is defined on {', '.join(holders)}: make sure it runs on one only" if holders else "is on no host"
+        return _result(None, [], {}, f"cannot move {name}: it {where} (salt-run xen.verify)")
+    source = holders[0]
+    fleet = placement.Fleet(facts_by_host, leaving={source})
+    guest = placement.Host(source, facts_by_host[source]).guests[name]
+    if target is None:
+        choice = fleet.choose(guest, n_plus_one=n_plus_one)
+    elif target == source:
+        choice = {"host": None, "why": f"{name} is on {target} already"}
+    elif target not in fleet.hosts:
+        choice = {"host": None, "why": f"{target}: {fleet.down.get(target, 'not among the answering Xen hosts')}"}
+    else:
+        reason = fleet.reject(fleet.hosts[target], guest, n_plus_one=n_plus_one)
+        choice = {
+            "host": None if reason else target,
+            "why": f"{target}: {reason}" if reason else f"{target} was asked for",
+        }
+    if choice["host"] is None:
+        return _result(source, [], {name: choice.get("rejected", {})}, f"cannot move {name}: {choice['why']}")
+    how = LIVE if guest["active"] else COLD
+    memory = guest["memory"] if guest["active"] else 0
+    step = {"guest": name, "from": source, "to": choice["host"], "how": how, "memory": memory, "why": choice["why"]}
+    return _result(source, [step], {}, None)
 
 
 def failover(facts_by_host, dead, guests, n_plus_one=True):

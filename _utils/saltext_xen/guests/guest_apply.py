@@ -1123,6 +1123,12 @@ def pending_comment(p):
     return "; ".join(parts + ["restart_on_change: True restarts it"])
 
 
+def unchanged_comment(name, p, notes):
+    """A state's comment when plan ``p`` changes nothing: as wanted, or what waits for a restart."""
+    text = f"{name} is defined as wanted; {pending_comment(p)}" if p and p.pending else f"{name} is already as wanted"
+    return "; ".join([text, *notes])
+
+
 def comment(name, changes, p, would, notes):
     """A state's comment on ``changes`` made (``would``: to be made) by plan ``p``."""
     verb = "would be" if would else "was"

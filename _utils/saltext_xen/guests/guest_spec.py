@@ -793,7 +793,10 @@ def _seconds(value, path, problems):
 # arguments of the execution functions, checked with the same words
 ARGUMENT_CHECKS = {
     **OPTION_CHECKS,
-    **dict.fromkeys(("overwrite", "keep", "enable", "crash_consistent", "start", "crash", "restore"), vocab.boolean),
+    **dict.fromkeys(
+        ("overwrite", "keep", "enable", "crash_consistent", "start", "crash", "restore", "autostart", "test"),
+        vocab.boolean,
+    ),
     "lines": lambda value, path, problems: vocab.integer(value, path, problems, minimum=1),
     "interval": _seconds,
 }
