@@ -10,7 +10,8 @@ found something:
 - ``autostart_down``: a guest marked to start with its host that is not running;
 - ``n_plus_one``: a host whose running guests could not be started on the others;
 - ``pillar``: a guest named in the pillar of one host but defined on another, or
-  in the pillars of two hosts (a highstate there would define a second copy).
+  in the pillars of two hosts (a highstate there defines a second copy, or fails
+  where the second-copy guard knows the guest from the mine).
 """
 
 import collections
@@ -113,7 +114,7 @@ def _pillar(hosts):
         if elsewhere and not any(h in in_pillar for h in defined[name]):
             found.append(
                 f"{name} is in the pillar of {', '.join(in_pillar)} but defined on {', '.join(elsewhere)}: "
-                "a highstate there would define a second copy"
+                "a highstate there defines a second copy, or fails where the mine guard knows"
             )
     return found
 
