@@ -245,6 +245,7 @@ def scratch_lv(tmp_path):
         yield f"/dev/{vg}/clone"
 
 
+@pytest.mark.needs_dm
 def test_killed_copy_into_an_lv_leaves_it_tagged_partial(tmp_path, scratch_lv):
     """An LV cannot be renamed into place: the tag saltext-xen-partial marks it until the copy is verified."""
     src = image_with_data(tmp_path / "vm03.img")
