@@ -138,6 +138,7 @@ def scratch_vg(tmp_path):
         yield vg
 
 
+@needs_dm
 def test_move_into_new_lv_and_back(modules, test_uri, tmp_path, scratch_vg):
     """The tutorial's lvcreate -n lv_for_newvm + dd + config edit, with the LV made by the move."""
     _, src = define_guest(test_uri, tmp_path)
