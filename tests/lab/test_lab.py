@@ -32,7 +32,7 @@ def lab_run(tmp_path_factory):
     """Build (or reuse) the image, boot the lab once, return (Results, run output, run dir)."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = pathlib.Path(os.environ.get("XEN_LAB_OUT") or (ROOT / ".lab" / "runs" / f"pytest-{stamp}-{os.getpid()}"))
-    timeout = int(os.environ.get("XEN_LAB_TIMEOUT", "2700")) + 1500  # image build on top
+    timeout = int(os.environ.get("XEN_LAB_TIMEOUT", "3000")) + 1500  # image build on top
     proc = subprocess.run(
         [str(HERE / "run"), "--out", str(out)],
         stdout=subprocess.PIPE,

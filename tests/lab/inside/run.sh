@@ -71,13 +71,13 @@ step "running the lab tests: $inner and the project's needs_dm/needs_xen/lab tes
 # not reached are then missing from the report, which fails the run: never a silent pass).
 # No third-party plugins: importing them costs minutes under TCG.
 # shellcheck disable=SC2086
-PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONPATH=/lab/inside timeout -s INT -k 60 "${LAB_BUDGET:-2000}" \
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PYTHONPATH=/lab/inside timeout -s INT -k 60 "${LAB_BUDGET:-2400}" \
   python -m pytest -c /lab/inside/pytest.ini --rootdir=/lab -p labprogress \
   -o junit_family=xunit1 -rfEs -v --junitxml="$R/lab.xml" --durations=25 \
   -m "lab or needs_dm or needs_xen" $extra $inner $project > "$R/lab.log" 2>&1
 rc=$?
 if [ "$rc" = 124 ] || { [ "$rc" = 2 ] && grep -q "KeyboardInterrupt" "$R/lab.log"; }; then
-  echo "LAB: the tests were stopped after ${LAB_BUDGET:-2000}s (LAB_BUDGET)" | tee -a "$R/lab.log" > "$R/lab-interrupted"
+  echo "LAB: the tests were stopped after ${LAB_BUDGET:-2400}s (LAB_BUDGET)" | tee -a "$R/lab.log" > "$R/lab-interrupted"
 fi
 if [ "$rc" = 5 ] && [ -n "$extra" ]; then
   # the caller's -k/-m chose none of the tests on purpose (tests/lab/run -- -k ...)
