@@ -22,11 +22,11 @@ from salt.exceptions import CommandExecutionError
 # master too (salt-run saltutil.sync_all, or the pip install), so a master that has synced
 # only its runners still loads this module.
 try:
-    from saltext_xen.core import errors
+    from saltext_xen.core import errors, validate
     from saltext_xen.fleet import moves, needs, placement, plans
     from saltext_xen.fleet import verify as fleet_verify
 except ImportError:
-    errors = moves = needs = placement = plans = fleet_verify = None
+    errors = validate = moves = needs = placement = plans = fleet_verify = None
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,14 @@ def _refused(result):
     return result
 
 
+def _flags(**given):
+    """``given`` as True/False, and a problem for each value that is neither: a typo such as
+    ``test=ture`` must not turn a plan into moves, nor ``n_plus_one=no`` drop the redundancy."""
+    _need_library()
+    problems = validate.Problems()
+    return {key: validate.boolean(value, key, problems) for key, value in given.items()}, problems
+
+
 def hosts(tgt="*", tgt_type="glob", timeout=None):
     """
     Each Xen host's capacity, one call per host: memory in MiB (``total``, the
@@ -189,6 +197,9 @@ def place(
         salt-run xen.place web3 memory=2G bridges=xenbr0 group=web
         salt-run xen.place vm02 exclude=xen1,xen2
     """
+    flags, problems = _flags(n_plus_one=n_plus_one)
+    if problems:
+        return _refused({"guest": name, "host": None, "why": "; ".join(problems), "rejected": {}})
     facts = _facts(tgt, tgt_type, timeout)
     try:
         guest = needs.wanted(
@@ -202,7 +213,7 @@ def place(
         )
     except errors.XenError as exc:
         return _refused({"guest": name, "host": None, "why": str(exc), "rejected": {}})
-    chosen = placement.place(facts, guest, pin=_names(pin), exclude=_names(exclude), n_plus_one=n_plus_one is True)
+    chosen = placement.place(facts, guest, pin=_names(pin), exclude=_names(exclude), n_plus_one=flags["n_plus_one"])
     return chosen if chosen["host"] else _refused(chosen)
 
 
@@ -254,7 +265,10 @@ def migrate(name, target=None, test=False, copy_disks=False, n_plus_one=True, tg
         salt-run xen.migrate vm03 xen2 test=True
         salt-run xen.migrate vm03
     """
-    if copy_disks is not False:
+    flags, problems = _flags(test=test, copy_disks=copy_disks, n_plus_one=n_plus_one)
+    if problems:
+        return _refused({"guest": name, "moved": False, "refused": "; ".join(problems)})
+    if flags["copy_disks"]:
         return _refused(
             {
                 "guest": name,
@@ -263,16 +277,16 @@ def migrate(name, target=None, test=False, copy_disks=False, n_plus_one=True, tg
                 "on storage both hosts share (NFS, iSCSI/FC, Ceph) and move it without it",
             }
         )
-    plan = plans.move(_facts(tgt, tgt_type, timeout), name, target, n_plus_one=n_plus_one is True)
+    plan = plans.move(_facts(tgt, tgt_type, timeout), name, target, n_plus_one=flags["n_plus_one"])
     if not plan["feasible"]:
         return _refused({"guest": name, "moved": False, "refused": plan["refused"], "rejected": plan["unplaced"]})
     step = plan["moves"][0]
     result = {key: step[key] for key in ("guest", "from", "to", "how", "why")}
     try:
-        done = moves.carry_out(name, step["from"], step["to"], _caller(timeout), test=test is True)
+        done = moves.carry_out(name, step["from"], step["to"], _caller(timeout), test=flags["test"])
     except errors.XenError as exc:
         return _refused(dict(result, moved=False, error=str(exc)))
-    if test is True:
+    if flags["test"]:
         return dict(result, moved=False, note=f"test=True: {step['to']} passed every check; nothing was moved")
     _mine_update({step["from"], step["to"]}, timeout)
     return dict(result, moved=True, how=done["how"], autostart=done["autostart"])
@@ -296,8 +310,11 @@ def evacuate(host, test=False, n_plus_one=True, tgt="*", tgt_type="glob", timeou
         salt-run xen.evacuate xen1 test=True
         salt-run xen.evacuate xen1
     """
-    plan = plans.evacuate(_facts(tgt, tgt_type, timeout), host, n_plus_one=n_plus_one is True)
-    if test is True:
+    flags, problems = _flags(test=test, n_plus_one=n_plus_one)
+    if problems:
+        return _refused({"host": host, "feasible": False, "refused": "; ".join(problems)})
+    plan = plans.evacuate(_facts(tgt, tgt_type, timeout), host, n_plus_one=flags["n_plus_one"])
+    if flags["test"]:
         return plan if plan["feasible"] else _refused(plan)
     if not plan["feasible"]:
         plan["moves"] = [_line(step) for step in plan["moves"]]
@@ -334,8 +351,10 @@ def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob"
 
         salt-run xen.failover xen2 confirm_down=True
     """
-    _need_library()
-    if confirm_down is not True:
+    flags, problems = _flags(confirm_down=confirm_down, n_plus_one=n_plus_one)
+    if problems:
+        return _refused({"host": host, "feasible": False, "refused": "; ".join(problems), "moves": []})
+    if not flags["confirm_down"]:
         return _refused(
             {
                 "host": host,
@@ -355,7 +374,7 @@ def failover(host, confirm_down=False, n_plus_one=True, tgt="*", tgt_type="glob"
         pillar = __salt__["pillar.show_pillar"](host) or {}
         wanted, _problems = needs.pillar_guests((pillar.get("xen") or {}).get("guests"))
         guests = [needs.needs_of(name, dict(entry, active=True)) for name, entry in wanted.items()]
-    plan = plans.failover(facts, host, guests, n_plus_one=n_plus_one is True)
+    plan = plans.failover(facts, host, guests, n_plus_one=flags["n_plus_one"])
     return plan if plan["feasible"] else _refused(plan)
 
 
@@ -394,4 +413,8 @@ def balance(max_moves=10, n_plus_one=True, tgt="*", tgt_type="glob", timeout=Non
         salt-run xen.balance
         salt-run xen.balance max_moves=3
     """
-    return plans.balance(_facts(tgt, tgt_type, timeout), max_moves=int(max_moves), n_plus_one=n_plus_one is True)
+    flags, problems = _flags(n_plus_one=n_plus_one)
+    max_moves = validate.integer(max_moves, "max_moves", problems, minimum=0)
+    if problems:
+        return _refused({"feasible": False, "refused": "; ".join(problems), "moves": []})
+    return plans.balance(_facts(tgt, tgt_type, timeout), max_moves=max_moves, n_plus_one=flags["n_plus_one"])

@@ -191,6 +191,17 @@ def test_evacuate_with_test_true_plans_every_move_and_moves_nothing(fleet_hosts)
     assert moves == {"a2": ("fleet-b", "live migration"), "a1": ("fleet-c", "live migration")}
 
 
+def test_a_flag_that_is_not_true_or_false_is_refused_and_nothing_moves(fleet_hosts):
+    """A typo such as test=ture must not turn evacuate's plan into moves."""
+    refused = _data(fleet_hosts.run("xen.evacuate", "fleet-a", "test=ture", "tgt=fleet-*"))
+    assert refused == {"host": "fleet-a", "feasible": False, "refused": "test: expected true or false, got 'ture'"}
+    refused = _data(fleet_hosts.run("xen.migrate", "a1", "fleet-b", "n_plus_one=maybe", "tgt=fleet-*"))
+    assert refused == {"guest": "a1", "moved": False, "refused": "n_plus_one: expected true or false, got 'maybe'"}
+    refused = _data(fleet_hosts.run("xen.balance", "max_moves=lots", "tgt=fleet-*"))
+    assert refused["refused"] == "max_moves: expected a whole number of at least 0, got 'lots'"
+    assert "a1" in _data(fleet_hosts.run("xen.guests", "tgt=fleet-a"))["fleet-a"]
+
+
 def test_balance_plans_moves_that_even_memory_use(fleet_hosts):
     plan = _data(fleet_hosts.run("xen.balance", "tgt=fleet-*"))
     assert plan["note"] == PLAN_ONLY
