@@ -23,10 +23,10 @@ from salt.exceptions import CommandExecutionError
 # only its runners still loads this module.
 try:
     from saltext_xen.core import errors, validate
-    from saltext_xen.fleet import moves, needs, placement, plans
+    from saltext_xen.fleet import needs, placement, plans
     from saltext_xen.fleet import verify as fleet_verify
 except ImportError:
-    errors = validate = moves = needs = placement = plans = fleet_verify = None
+    errors = validate = needs = placement = plans = fleet_verify = None
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ def migrate(name, target=None, test=False, copy_disks=False, n_plus_one=True, tg
     step = plan["moves"][0]
     result = {key: step[key] for key in ("guest", "from", "to", "how", "why")}
     try:
-        done = moves.carry_out(name, step["from"], step["to"], _caller(timeout), test=flags["test"])
+        done = plans.carry_out(name, step["from"], step["to"], _caller(timeout), test=flags["test"])
     except errors.XenError as exc:
         return _refused(dict(result, moved=False, error=str(exc)))
     if flags["test"]:
@@ -323,7 +323,7 @@ def evacuate(host, test=False, n_plus_one=True, tgt="*", tgt_type="glob", timeou
     call, moved, failed = _caller(timeout), [], {}
     for step in plan["moves"]:
         try:
-            done = moves.carry_out(step["guest"], step["from"], step["to"], call)
+            done = plans.carry_out(step["guest"], step["from"], step["to"], call)
         except errors.XenError as exc:
             failed[step["guest"]] = str(exc)
             break

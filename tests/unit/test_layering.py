@@ -7,6 +7,9 @@ the file, the line and the import or call that breaks the rule.
 """
 
 import ast
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -196,3 +199,18 @@ def test_salt_layer_imports_library_modules_at_top_level():
                             "would expose it as a function of this module; import its module instead)"
                         )
     assert not problems, "Salt-layer imports of the library:\n" + "\n".join(problems)
+
+
+def test_the_runner_needs_no_libvirt_on_the_master():
+    """The ``xen`` runner's library modules (it plans and carries out moves) load where libvirt-python is missing."""
+    runner = ROOT / "_runners" / "xen.py"
+    imports = [
+        ast.unparse(node)
+        for node in ast.walk(_parse(runner))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("saltext_xen")
+    ]
+    assert imports, "the runner imports no library module"
+    code = "\n".join(["import sys", "sys.modules['libvirt'] = None", *imports])
+    env = dict(os.environ, PYTHONPATH=str(LIBRARY.parent))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, f"{_rel(runner)} needs libvirt on the master:\n{proc.stderr}"

@@ -6,7 +6,8 @@ Each function runs on one host. A cold move of a shut-off guest is three calls:
 there with its autostart mark), :func:`let_go` on the source (the definition
 removed; disks are never touched). :func:`migrate` moves a running guest live
 through libvirt, defining it on the target and removing it from the source.
-:func:`carry_out` runs one planned move through those calls on the hosts.
+The master carries out a planned move through these calls
+(:func:`saltext_xen.fleet.plans.carry_out`).
 """
 
 import os
@@ -20,7 +21,6 @@ from saltext_xen.guests import domain_xml, lifecycle
 
 LIVE_FLAGS = libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE
 DEFAULT_MIGRATE_URI = "xen+ssh://{target}/system"
-MOVING_LIVE = ("running", "paused")
 
 
 def _libvirt(what, exc):
@@ -134,36 +134,3 @@ def migrate(conn, name, target, uri=DEFAULT_MIGRATE_URI):
     except libvirt.libvirtError as exc:
         raise _libvirt(f"live migration of {name} to {dest} failed (libvirt keeps it here then)", exc) from None
     return {name: {"old": "running here", "new": f"running on {target}"}}
-
-
-def carry_out(name, source, target, call, test=False):
-    """Move guest ``name`` from ``source`` to ``target`` through ``call(host, function, *args, **kwargs)``
-    (an execution function run on a host; raises XenError with its error). The target's checks
-    come first; ``test``: only them. Returns ``{"guest", "from", "to", "how", "autostart"}``.
-    """
-    found = call(source, "xen_host.definition", name)
-    live = found["state"] in MOVING_LIVE
-    call(target, "xen_host.take_over", xml=found["xml"], autostart=found["autostart"], test=True)
-    done = {"guest": name, "from": source, "to": target, "how": "live migration" if live else "definition moved"}
-    done["autostart"] = found["autostart"]
-    if test:
-        return done
-    if live:
-        call(source, "xen_host.migrate", name, target)
-        try:
-            if found["autostart"]:
-                call(target, "xen_guest.autostart", name)
-        except XenError as exc:
-            raise XenError(f"{name} moved live to {target}, but is not marked autostart there: {exc}") from None
-        return done
-    call(target, "xen_host.take_over", xml=found["xml"], autostart=found["autostart"])
-    try:
-        call(source, "xen_host.let_go", name, uuid=found["uuid"])
-    except XenError as exc:
-        try:
-            call(target, "xen_host.let_go", name, uuid=found["uuid"])
-            undone = f"its definition on {target} was removed again"
-        except XenError:
-            undone = f"it is now defined on both: remove one (xen_host.let_go {name}) before starting it"
-        raise XenError(f"{name} could not be removed from {source} ({exc}); {undone}") from None
-    return done

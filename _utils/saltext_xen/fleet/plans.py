@@ -2,18 +2,23 @@
 
 Every plan is a dict with ``moves`` (``{"guest", "from", "to", "how", "memory",
 "why"}`` in the order they would run), ``feasible`` and ``refused`` (None, or
-why the plan cannot be carried out), and ``note``: these are plans, carried out
-by the runner (``xen.migrate``, ``xen.evacuate``) through :mod:`moves`. Each plan places guests one after
-the other in one :class:`~saltext_xen.fleet.placement.Fleet`, so a later guest
-sees the memory an earlier one took.
+why the plan cannot be carried out), and ``note``. The runner (``xen.migrate``,
+``xen.evacuate``) carries a plan out with :func:`carry_out`, which calls the steps of
+:mod:`moves` on the hosts. Nothing here needs libvirt: the master plans and moves without it.
+Each plan places guests one after the other in one
+:class:`~saltext_xen.fleet.placement.Fleet`, so a later guest sees the memory an earlier
+one took.
 """
 
+from saltext_xen.core.errors import XenError
 from saltext_xen.fleet import placement
 
 PLAN_ONLY = "plan only: nothing was moved (salt-run xen.migrate moves one guest)"
 LIVE = "live migration"
 COLD = "move the definition (shut off)"
 RESTART = "start from shared storage"
+#: run states a guest moves from by live migration (the others: its definition moves)
+MOVING_LIVE = ("running", "paused")
 
 
 def _order(guests):
@@ -183,3 +188,36 @@ def balance(facts_by_host, max_moves=10, n_plus_one=True, min_gain=0.01):
         )
     uses = {h.name: round(_use(h), 3) for h in fleet.hosts.values()}
     return {"moves": moves, "use_after": uses, "down": dict(fleet.down), "note": PLAN_ONLY}
+
+
+def carry_out(name, source, target, call, test=False):
+    """Move guest ``name`` from ``source`` to ``target`` through ``call(host, function, *args, **kwargs)``
+    (an execution function run on a host; raises XenError with its error). The target's checks
+    come first; ``test``: only them. Returns ``{"guest", "from", "to", "how", "autostart"}``.
+    """
+    found = call(source, "xen_host.definition", name)
+    live = found["state"] in MOVING_LIVE
+    call(target, "xen_host.take_over", xml=found["xml"], autostart=found["autostart"], test=True)
+    done = {"guest": name, "from": source, "to": target, "how": "live migration" if live else "definition moved"}
+    done["autostart"] = found["autostart"]
+    if test:
+        return done
+    if live:
+        call(source, "xen_host.migrate", name, target)
+        try:
+            if found["autostart"]:
+                call(target, "xen_guest.autostart", name)
+        except XenError as exc:
+            raise XenError(f"{name} moved live to {target}, but is not marked autostart there: {exc}") from None
+        return done
+    call(target, "xen_host.take_over", xml=found["xml"], autostart=found["autostart"])
+    try:
+        call(source, "xen_host.let_go", name, uuid=found["uuid"])
+    except XenError as exc:
+        try:
+            call(target, "xen_host.let_go", name, uuid=found["uuid"])
+            undone = f"its definition on {target} was removed again"
+        except XenError:
+            undone = f"it is now defined on both: remove one (xen_host.let_go {name}) before starting it"
+        raise XenError(f"{name} could not be removed from {source} ({exc}); {undone}") from None
+    return done
